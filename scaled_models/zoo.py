@@ -1,0 +1,146 @@
+"""Load the Table 7 models of one family, once, onto one device.
+
+``load_zoo`` is what the CLI, the app and the benchmarks call; it returns every requested role in
+paper order, available or not, so that callers show unavailable models instead of dropping them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from .architectures import Architecture, CamNet, build, count_macs, count_params
+from .preprocessing import Preprocessing
+from .table7 import MODEL_KEYS, ModelSpec, spec_for
+from .weights import FAMILY_TABLE, Provenance, load_weights, resolve_family
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """``requested`` if given, else CUDA, then Apple MPS, then CPU."""
+    if requested and requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+@lru_cache(maxsize=None)
+def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
+    """(params, MACs per image) of an architecture at a resolution, counted once per process."""
+    with torch.device("meta"):
+        net = build(arch)
+    return count_params(net), count_macs(net, resolution)
+
+
+@dataclass
+class LoadedModel:
+    """One Table 7 role as loaded: its spec, its provenance, and the network if available."""
+
+    spec: ModelSpec
+    provenance: Provenance
+    net: CamNet | None
+    preprocessing: Preprocessing | None
+    params: int  # Table 7's architecture (SE/SiLU, the row's coefficients)
+    macs: int  # … at Table 7's resolution: what the paper's FLOPs column measures
+    run_params: int  # the network actually loaded in this family
+    run_macs: int  # … at the resolution its weights run at
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def available(self) -> bool:
+        return self.net is not None
+
+    def summary(self) -> dict:
+        """One flat record per model: what `python -m scaled_models table --json` prints."""
+        prov = self.provenance
+        return {
+            "key": self.key, "label": self.spec.label, "family": prov.family,
+            "coefficients": self.spec.coefficients, "architecture": prov.architecture,
+            "resolution": self.spec.paper_resolution, "run_resolution": prov.resolution,
+            "params": self.params, "macs": self.macs,
+            "run_params": self.run_params, "run_macs": self.run_macs,
+            "paper_flops": self.spec.paper_flops, "paper_top1": self.spec.paper_top1,
+            "top1": prov.top1, "top1_source": prov.top1_source,
+            "weights_source": prov.source, "available": prov.available,
+            "stand_in": prov.stand_in, "trained_for_config": prov.trained_for_config,
+            "status": prov.status, "sha256": prov.sha256, "file": prov.file,
+            "notes": list(prov.notes), "unavailable_reason": prov.unavailable_reason,
+            "make_available": prov.make_available,
+        }
+
+
+@dataclass
+class ModelZoo:
+    family: str
+    family_reason: str
+    device: torch.device
+    models: list[LoadedModel]
+
+    def available(self) -> list[LoadedModel]:
+        return [m for m in self.models if m.available]
+
+    def get(self, key: str) -> LoadedModel:
+        for model in self.models:
+            if model.key == key:
+                return model
+        raise KeyError(f"model {key!r} was not loaded")
+
+
+def load_model(family: str, key: str, checkpoints: str | os.PathLike | None = None,
+               device: torch.device | str = "cpu") -> LoadedModel:
+    """One role of one family (family must be concrete, not 'auto')."""
+    spec = spec_for(key)
+    loaded = load_weights(family, key, checkpoints)
+    params, macs = measured_cost(Architecture("efficientnet", spec.width, spec.depth),
+                                 spec.paper_resolution)
+    run_params, run_macs = measured_cost(FAMILY_TABLE[family].roles[key].arch,
+                                         loaded.provenance.resolution)
+    net = loaded.net
+    if net is not None:
+        net = net.to(device).eval().requires_grad_(False)
+    return LoadedModel(spec, loaded.provenance, net, loaded.preprocessing, params, macs,
+                       run_params, run_macs)
+
+
+def load_zoo(family: str = "auto", checkpoints: str | os.PathLike | None = None,
+             keys: tuple[str, ...] | list[str] | None = None,
+             device: torch.device | str | None = None) -> ModelZoo:
+    """Every requested role (default: all five) of one family, in paper order."""
+    concrete, reason = resolve_family(family)
+    target = pick_device(str(device) if device is not None else None)
+    wanted = [k for k in MODEL_KEYS if keys is None or k in keys]
+    models = [load_model(concrete, key, checkpoints, target) for key in wanted]
+    return ModelZoo(concrete, reason, target, models)
+
+
+def add_zoo_arguments(parser) -> None:
+    """The model-selection flags every scalecam CLI shares."""
+    parser.add_argument("--family", default="auto", choices=["auto", "efficientnet", "lite"],
+                        help="weight family; auto = efficientnet when B0's weights can be had, "
+                             "else the offline Lite stand-ins")
+    parser.add_argument("--checkpoints", default=None,
+                        help="checkpoints root holding <family>/<key>.safetensors "
+                             "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated Table 7 keys (default: all five): "
+                             + ",".join(MODEL_KEYS))
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best found)")
+
+
+def zoo_from_args(args) -> ModelZoo:
+    from .table7 import parse_model_keys
+
+    return load_zoo(args.family, args.checkpoints, parse_model_keys(args.models), args.device)
