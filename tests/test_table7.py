@@ -1,0 +1,94 @@
+"""Table 7 as data, the architectures built from it, and the table CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from scaled_models import TABLE7, spec_for
+from scaled_models.architectures import Architecture, build
+from scaled_models.table7 import parse_model_keys
+from scaled_models.zoo import measured_cost
+
+from .conftest import REPO
+
+# Measured with the reference rounding; the paper prints 0.4/1.8/1.8/1.9/1.8 B.
+EXPECTED_GMACS = {"baseline": 0.39, "depth": 1.58, "width": 1.45, "resolution": 1.54,
+                  "compound": 1.80}
+
+
+def test_table7_rows_are_the_papers():
+    assert [s.key for s in TABLE7] == ["baseline", "depth", "width", "resolution", "compound"]
+    assert [s.paper_top1 for s in TABLE7] == [77.3, 79.0, 78.9, 79.1, 81.1]
+    assert [s.paper_flops for s in TABLE7] == ["0.4B", "1.8B", "1.8B", "1.9B", "1.8B"]
+    compound = spec_for("compound")
+    assert (compound.width, compound.depth, compound.paper_resolution) == (1.2, 1.4, 291)
+
+
+@pytest.mark.parametrize("spec", TABLE7, ids=lambda s: s.key)
+def test_measured_macs_match_reference_rounding(spec):
+    params, macs = measured_cost(Architecture("efficientnet", spec.width, spec.depth),
+                                 spec.paper_resolution)
+    assert round(macs / 1e9, 2) == EXPECTED_GMACS[spec.key]
+    assert params > 5e6
+
+
+def test_b0_and_b3_match_torchvision_parameter_counts():
+    # torchvision's published counts for EfficientNet_B0/B3 weights.
+    assert measured_cost(Architecture("efficientnet", 1.0, 1.0), 224)[0] == 5_288_548
+    assert measured_cost(Architecture("efficientnet", 1.2, 1.4), 300)[0] == 12_233_232
+
+
+def test_reference_rounding_of_width_and_depth():
+    net = build(Architecture("efficientnet", 2.0, 4.0))
+    blocks = [len(stage) for stage in net.features[1:-1]]
+    assert blocks == [4, 8, 8, 12, 12, 16, 4]  # ceil(n * 4)
+    assert net.features[-1][0].out_channels == 2560  # make_divisible(1280 * 2, 8)
+    assert net.fc.in_features == 2560
+
+
+def test_camnet_logits_equal_gap_fc_of_features():
+    net = build(Architecture("lite", 1.0, 1.0)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    logits, feats = net.forward_with_features(x)
+    assert torch.allclose(logits, net.fc(feats.mean((2, 3))), atol=1e-5)
+    assert torch.allclose(net(x), logits, atol=1e-5)
+
+
+def test_parse_model_keys_keeps_paper_order_and_rejects_unknown():
+    assert parse_model_keys("compound,baseline") == ("baseline", "compound")
+    with pytest.raises(KeyError, match="choose from"):
+        parse_model_keys("baseline,huge")
+
+
+def test_table_cli_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "scaled_models", "table", "--json", "--family", "lite",
+         "--checkpoints", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=True)
+    rows = json.loads(out.stdout)
+    assert [r["key"] for r in rows] == [s.key for s in TABLE7]
+    for row in rows:
+        for field in ("key", "resolution", "params", "macs", "paper_flops", "paper_top1",
+                      "family", "weights_source", "available", "stand_in"):
+            assert field in row
+        assert round(row["macs"] / 1e9, 2) == EXPECTED_GMACS[row["key"]]
+        assert row["family"] == "lite"
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["baseline"]["available"] and by_key["compound"]["available"]
+    assert by_key["compound"]["run_resolution"] == 260
+    assert not by_key["depth"]["available"]
+    assert "scaled_models.train --model depth" in by_key["depth"]["make_available"]
+    assert by_key["resolution"]["stand_in"] and not by_key["resolution"]["trained_for_config"]
+
+
+def test_table_cli_text_prints_paper_beside_measured(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "scaled_models", "table", "--family", "lite",
+         "--checkpoints", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "| 1.58G | 1.8B |" in out and "| 0.39G | 0.4B |" in out
+    assert "depth: unavailable" in out and "test-time resolution" in out

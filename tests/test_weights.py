@@ -1,0 +1,97 @@
+"""Weight families, checkpoint precedence, provenance, and refusing untrusted files."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from scaled_models import WeightsError, load_model
+from scaled_models.architectures import Architecture, build
+from scaled_models.weights import read_state_dict, resolve_family
+
+
+def _save_checkpoint(root, family, key, arch, meta=None):
+    net = build(arch)
+    folder = root / family
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(folder / f"{key}.safetensors"))
+    if meta is not None:
+        (folder / f"{key}.json").write_text(json.dumps(meta))
+    return net
+
+
+def test_unavailable_role_says_why_and_how(tmp_path):
+    model = load_model("lite", "width", tmp_path)
+    assert not model.available and model.net is None
+    prov = model.provenance
+    assert prov.status == "unavailable"
+    assert "nobody publishes weights" in prov.unavailable_reason
+    assert prov.make_available.startswith("python -m scaled_models.train --model width")
+
+
+def test_checkpoint_wins_and_is_marked_trained_for_config(tmp_path):
+    meta = {"architecture": {"width": 2.0, "depth": 1.0}, "val_top1": 42.5,
+            "recipe": "distill", "data": "tiny test set", "image_size": 224}
+    saved = _save_checkpoint(tmp_path, "lite", "width", Architecture("lite", 2.0, 1.0), meta)
+    model = load_model("lite", "width", tmp_path)
+    prov = model.provenance
+    assert model.available and prov.trained_for_config and prov.top1 == 42.5
+    assert prov.file.endswith("width.safetensors") and len(prov.sha256) == 64
+    assert prov.stand_in  # a Lite network stands in for the paper's SE/SiLU one
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(model.net(x), saved.eval()(x), atol=1e-5)
+
+
+def test_checkpoint_for_another_architecture_is_refused(tmp_path):
+    _save_checkpoint(tmp_path, "lite", "depth", Architecture("lite", 1.0, 1.0))
+    with pytest.raises(WeightsError, match="missing keys|shape mismatches"):
+        load_model("lite", "depth", tmp_path)
+
+
+def test_pickle_payload_never_runs(tmp_path):
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "lite" / "baseline.pth"
+    path.parent.mkdir(parents=True)
+    torch.save({"fc.weight": Payload()}, path)
+    with pytest.raises(WeightsError, match="not a loadable tensor file"):
+        load_model("lite", "baseline", tmp_path)
+    assert not marker.exists()
+
+
+def test_pth_state_dict_loads_weights_only(tmp_path):
+    net = build(Architecture("lite", 1.0, 1.0))
+    path = tmp_path / "sd.pth"
+    torch.save(net.state_dict(), path)
+    assert set(read_state_dict(path)) == set(net.state_dict())
+
+
+def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
+    """B0's torchvision weights, found in the hub cache, load into the Table 7 baseline."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert resolve_family("auto")[0] == "lite"
+    reference = torchvision.models.efficientnet_b0().eval()
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache / "efficientnet_b0_rwightman-7f5810bc.pth")
+    family, reason = resolve_family("auto")
+    assert family == "efficientnet" and "B0's weights are available" in reason
+    model = load_model("efficientnet", "baseline", tmp_path / "none")
+    assert model.provenance.trained_for_config and not model.provenance.stand_in
+    assert model.provenance.source == "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"
+    x = torch.randn(1, 3, 224, 224)
+    assert torch.allclose(model.net(x), reference(x), atol=1e-4)
+    resolution = load_model("efficientnet", "resolution", tmp_path / "none")
+    assert resolution.provenance.stand_in and resolution.preprocessing.resolution == 448
+    compound = load_model("efficientnet", "compound", tmp_path / "none")
+    assert not compound.available and "torch hub cache" in compound.provenance.unavailable_reason
