@@ -1,0 +1,79 @@
+"""``python -m cam figure|evaluate|bench`` — the engine without the browser."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
+
+from .engine import EXACT, METHODS, ModelRun, parse_target
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _progress(run: ModelRun) -> None:
+    _log(f"  {run.model_key:<10} {run.computed} computed, {run.cached} cached, "
+         f"{run.elapsed_s:.2f}s")
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    from .engine import CamEngine
+    from .figure import make_figure
+    from .inputs import collect_images
+    from .render import RenderStyle, compose_grid, save_figure
+
+    try:
+        target = parse_target(args.target)
+    except ValueError as exc:
+        _log(f"error: {exc}")
+        return 2
+    report = collect_images(args.images)
+    for name, reason in report.failures:
+        _log(f"skipped {name}: {reason}")
+    if not report.images:
+        _log("error: no image could be read, so there is nothing to draw")
+        return 1
+    zoo = zoo_from_args(args)
+    _log(f"family {zoo.family} ({zoo.family_reason}); device {device_label(zoo.device)}")
+    for model in zoo.models:
+        if not model.available:
+            _log(f"  {model.key}: unavailable — {model.provenance.unavailable_reason}; "
+                 f"to make it available: {model.provenance.make_available}")
+    engine = CamEngine(zoo, batch_size=args.batch_size)
+    start = time.perf_counter()
+    spec = make_figure(engine, report.images, args.method, target, progress=_progress)
+    style = RenderStyle(colormap=args.colormap, alpha=args.alpha,
+                        normalisation=args.normalisation, show_boxes=args.boxes, dpi=args.dpi)
+    out, manifest_path = save_figure(compose_grid(spec, style), spec, style, args.out)
+    print(f"wrote {out} and {manifest_path} ({len(spec.rows)} images × {len(spec.models)} "
+          f"models, {time.perf_counter() - start:.1f}s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cam", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fig = sub.add_parser("figure", help="render the Figure 7 grid for some images")
+    fig.add_argument("--images", nargs="+", required=True,
+                     help="image files and/or folders (an ImageNet val folder brings its labels)")
+    fig.add_argument("--method", default=EXACT, choices=list(METHODS))
+    fig.add_argument("--target", default="predicted",
+                     help="predicted | gt | an ImageNet class (index, wnid or name)")
+    fig.add_argument("--out", required=True, help="fig.png or fig.pdf (manifest: fig.json)")
+    fig.add_argument("--dpi", type=int, default=150)
+    fig.add_argument("--colormap", default="jet")
+    fig.add_argument("--alpha", type=float, default=0.5)
+    fig.add_argument("--normalisation", default="per-map", choices=["per-map", "shared"])
+    fig.add_argument("--boxes", action="store_true", help="draw ground-truth boxes")
+    fig.add_argument("--batch-size", type=int, default=16)
+    add_zoo_arguments(fig)
+    fig.set_defaults(func=cmd_figure)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,312 @@
+"""The CAM engine: every selected image through every selected model, batched, cached.
+
+The exact CAM of Zhou et al. (2016) needs one forward pass: for a GAP+FC network the map of class
+c is Σ_k w_k^c A_k, with A the last feature map and w the classifier weights. The grad-cam
+library's methods are run on the same feature map (``net.features``) for comparison. Models stay
+loaded; a per-model lock makes the shared models safe to use from several threads (Streamlit
+sessions), since gradient methods register hooks on them.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from scaled_models.imagenet import CLASS_NAMES, class_index_of, class_label, is_wnid
+from scaled_models.preprocessing import CropBox, Preprocessing
+from scaled_models.zoo import LoadedModel, ModelZoo
+
+from .inputs import CamImage
+
+EXACT = "cam"
+METHODS: dict[str, str] = {
+    EXACT: "CAM (exact, Zhou et al. 2016 — the paper's method)",
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "xgradcam": "XGrad-CAM",
+    "hirescam": "HiRes-CAM",
+    "layercam": "Layer-CAM",
+    "eigencam": "Eigen-CAM",
+    "scorecam": "Score-CAM (slow: one forward per channel batch)",
+    "ablationcam": "Ablation-CAM (slow: one forward per channel batch)",
+}
+
+
+def _library_class(method: str):
+    import pytorch_grad_cam as pgc
+
+    return {
+        "gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
+        "hirescam": pgc.HiResCAM, "layercam": pgc.LayerCAM, "eigencam": pgc.EigenCAM,
+        "scorecam": pgc.ScoreCAM, "ablationcam": pgc.AblationCAM,
+    }[method]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which class each map explains: each model's own top-1, the ground truth, or one class."""
+
+    mode: str  # 'predicted' | 'gt' | 'class'
+    class_index: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.mode == "class":
+            return f"class {self.class_index} ({class_label(self.class_index)})"
+        return {"predicted": "each model's prediction", "gt": "ground truth"}[self.mode]
+
+
+PREDICTED = Target("predicted")
+GROUND_TRUTH = Target("gt")
+
+
+def parse_target(text: str) -> Target:
+    """``predicted`` | ``gt`` | a class index, wnid or unique name fragment."""
+    value = text.strip()
+    if value.lower() in ("predicted", "pred", "top1"):
+        return PREDICTED
+    if value.lower() in ("gt", "ground-truth", "ground_truth", "label"):
+        return GROUND_TRUTH
+    if value.isdigit() and int(value) < len(CLASS_NAMES):
+        return Target("class", int(value))
+    if is_wnid(value):
+        return Target("class", class_index_of(value))
+    exact = [i for i, n in enumerate(CLASS_NAMES)
+             if value.lower() in (p.strip().lower() for p in n.split(","))]
+    matches = exact or [i for i, n in enumerate(CLASS_NAMES) if value.lower() in n.lower()]
+    if len(matches) == 1:
+        return Target("class", matches[0])
+    if not matches:
+        raise ValueError(f"target {text!r} is not 'predicted', 'gt', a class index, a wnid or "
+                         "an ImageNet class name")
+    shown = ", ".join(f"{i} {class_label(i)}" for i in matches[:6])
+    raise ValueError(f"target {text!r} matches several classes ({shown}…); give the index or wnid")
+
+
+@dataclass
+class CamResult:
+    """One map of one image by one model, with what the model predicted."""
+
+    image_key: str
+    model_key: str
+    method: str
+    target_class: int
+    raw_map: np.ndarray  # h×w float32 at feature resolution, as computed (not normalised)
+    crop_box: CropBox  # where the model's input lies in the original image
+    resolution: int  # the model's input size: raw_map covers resolution × resolution pixels
+    top5: list[tuple[int, float]]  # (class index, probability), best first
+    target_prob: float
+    elapsed_s: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def pred_class(self) -> int:
+        return self.top5[0][0]
+
+    @property
+    def pred_prob(self) -> float:
+        return self.top5[0][1]
+
+    def upsampled(self) -> np.ndarray:
+        """The map at the model's input resolution (bilinear), aligned with its crop."""
+        return cv2.resize(self.raw_map, (self.resolution, self.resolution),
+                          interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass
+class ModelRun:
+    """Progress report for one model on one request: for progress bars and timings."""
+
+    model_key: str
+    images: int
+    computed: int
+    cached: int
+    elapsed_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+class _LRU:
+    """A small thread-safe bounded mapping."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class CamEngine:
+    """Computes and caches CAMs for the models of one zoo."""
+
+    def __init__(self, zoo: ModelZoo, *, cache_size: int = 512, batch_size: int = 16) -> None:
+        self.zoo = zoo
+        self.batch_size = batch_size
+        self._maps = _LRU(cache_size)
+        self._inputs = _LRU(cache_size)
+        self._locks = {m.key: threading.RLock() for m in zoo.models}
+        for model in zoo.available():
+            model.net.to(memory_format=torch.channels_last)
+
+    @property
+    def device(self) -> torch.device:
+        return self.zoo.device
+
+    def compute(self, images: Sequence[CamImage], method: str = EXACT,
+                target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
+                progress: Callable[[ModelRun], None] | None = None
+                ) -> dict[tuple[str, str], CamResult]:
+        """Maps keyed by (image key, model key) for every available selected model."""
+        if method not in METHODS:
+            raise ValueError(f"unknown CAM method {method!r}; choose from {', '.join(METHODS)}")
+        if target.mode == "class" and not 0 <= (target.class_index or -1) < len(CLASS_NAMES):
+            raise ValueError(f"target class must be 0..{len(CLASS_NAMES) - 1}")
+        results: dict[tuple[str, str], CamResult] = {}
+        for model in self.zoo.available():
+            if model_keys is not None and model.key not in model_keys:
+                continue
+            start = time.perf_counter()
+            todo = []
+            for image in images:
+                hit = self._maps.get(self._cache_key(image, model, method, target))
+                if hit is not None:
+                    results[(image.key, model.key)] = hit
+                else:
+                    todo.append(image)
+            if todo:
+                for result in self._compute_model(model, todo, method, target):
+                    image = next(i for i in todo if i.key == result.image_key)
+                    self._maps.put(self._cache_key(image, model, method, target), result)
+                    results[(result.image_key, model.key)] = result
+            if progress is not None:
+                progress(ModelRun(model.key, len(images), len(todo), len(images) - len(todo),
+                                  time.perf_counter() - start))
+        return results
+
+    @staticmethod
+    def _cache_key(image: CamImage, model: LoadedModel, method: str, target: Target) -> tuple:
+        prov = model.provenance
+        wanted = target.class_index if target.mode == "class" else target.mode
+        if target.mode == "gt":
+            wanted = ("gt", image.gt_class)
+        return (image.key, model.key, prov.sha256, prov.resolution, method, wanted)
+
+    def preprocess(self, image: CamImage, preprocessing: Preprocessing) -> torch.Tensor:
+        """Each model's input for an image, computed once per (image, preprocessing)."""
+        key = (image.key, preprocessing)
+        tensor = self._inputs.get(key)
+        if tensor is None:
+            tensor = preprocessing(image.image)
+            self._inputs.put(key, tensor)
+        return tensor
+
+    def _targets_for(self, images: Sequence[CamImage], target: Target
+                     ) -> tuple[list[int | None], list[tuple[str, ...]]]:
+        classes: list[int | None] = []
+        notes: list[tuple[str, ...]] = []
+        for image in images:
+            if target.mode == "class":
+                classes.append(target.class_index)
+                notes.append(())
+            elif target.mode == "gt" and image.gt_class is not None:
+                classes.append(image.gt_class)
+                notes.append(())
+            elif target.mode == "gt":
+                classes.append(None)
+                notes.append(("no ground truth for this image: the map explains the prediction",))
+            else:
+                classes.append(None)
+                notes.append(())
+        return classes, notes
+
+    def _compute_model(self, model: LoadedModel, images: Sequence[CamImage], method: str,
+                       target: Target) -> list[CamResult]:
+        classes, notes = self._targets_for(images, target)
+        out: list[CamResult] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = list(images[start:start + self.batch_size])
+            t0 = time.perf_counter()
+            batch = torch.stack([self.preprocess(i, model.preprocessing) for i in chunk])
+            batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+            wanted = classes[start:start + len(chunk)]
+            with self._locks[model.key]:
+                if method == EXACT:
+                    maps, probs, chosen = _exact_cam(model.net, batch, wanted)
+                else:
+                    maps, probs, chosen = _library_cam(model.net, batch, wanted, method)
+            per_image = (time.perf_counter() - t0) / len(chunk)
+            top_p, top_i = probs.topk(5, dim=1)
+            for row, image in enumerate(chunk):
+                out.append(CamResult(
+                    image_key=image.key, model_key=model.key, method=method,
+                    target_class=int(chosen[row]), raw_map=maps[row],
+                    crop_box=model.preprocessing.crop_box(*image.size),
+                    resolution=model.preprocessing.resolution,
+                    top5=[(int(i), float(p)) for i, p in zip(top_i[row], top_p[row])],
+                    target_prob=float(probs[row, chosen[row]]), elapsed_s=per_image,
+                    notes=notes[start + row]))
+        return out
+
+
+def _choose(probs: torch.Tensor, wanted: list[int | None]) -> list[int]:
+    top1 = probs.argmax(dim=1).tolist()
+    return [w if w is not None else t for w, t in zip(wanted, top1)]
+
+
+def _exact_cam(net, batch: torch.Tensor, wanted: list[int | None]
+               ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """Forward only: logits and Σ_k w_k^c A_k for the chosen class of each image."""
+    with torch.inference_mode():
+        logits, features = net.forward_with_features(batch)
+        probs = logits.float().softmax(dim=1).cpu()
+        chosen = _choose(probs, wanted)
+        weights = net.fc.weight[torch.tensor(chosen, device=features.device)]
+        maps = torch.einsum("bchw,bc->bhw", features.float(), weights.float())
+    return maps.cpu().numpy().astype(np.float32), probs, chosen
+
+
+def _library_cam(net, batch: torch.Tensor, wanted: list[int | None], method: str
+                 ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """A pytorch-grad-cam method on ``net.features``, kept at feature resolution. Gradients
+    flow from the input, so the shared model's parameters are never switched to
+    ``requires_grad``; the library's hooks are removed on exit, even after an error."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    layer = net.features
+    with _library_class(method)(model=net, target_layers=[layer]) as cam:
+        cam.batch_size = 32
+        inputs = batch.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            outputs = cam.activations_and_grads(inputs)
+            probs = outputs.detach().float().softmax(dim=1).cpu()
+            chosen = _choose(probs, wanted)
+            targets = [ClassifierOutputTarget(c) for c in chosen]
+            cam.outputs = outputs
+            if cam.uses_gradients:
+                sum(t(o) for t, o in zip(targets, outputs)).backward()
+        activations = cam.activations_and_grads.activations[0].cpu().numpy()
+        grads = (cam.activations_and_grads.gradients[0].cpu().numpy()
+                 if cam.activations_and_grads.gradients else None)
+        maps = cam.get_cam_image(inputs.detach(), layer, targets, activations, grads, False)
+    return np.maximum(maps, 0).astype(np.float32), probs, chosen

@@ -1,0 +1,25 @@
+"""From images to a Figure 7 spec: the one path shared by ``python -m cam figure`` and the app."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .engine import EXACT, METHODS, PREDICTED, CamEngine, ModelRun, Target
+from .inputs import CamImage
+from .render import PAPER_CAPTION, FigureRow, FigureSpec
+
+
+def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXACT,
+                target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
+                progress: Callable[[ModelRun], None] | None = None,
+                title: str | None = None) -> FigureSpec:
+    """Compute (or fetch from the cache) every map and lay them out in paper order."""
+    models = [m for m in engine.zoo.models if model_keys is None or m.key in model_keys]
+    results = engine.compute(images, method, target, [m.key for m in models], progress)
+    rows = [FigureRow(image, {m.key: results[(image.key, m.key)] for m in models
+                              if (image.key, m.key) in results}) for image in images]
+    family_note = ("EfficientNet-Lite stand-ins" if engine.zoo.family == "lite"
+                   else "EfficientNet (torchvision blocks)")
+    default_title = f"{METHODS[method].split(' (')[0]} — target: {target.label} — {family_note}"
+    return FigureSpec(models, rows, method, target, engine.zoo.family,
+                      title=default_title if title is None else title,
+                      caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).")

@@ -1,0 +1,407 @@
+"""Figure 7 rendering: overlays, the models-by-images grid, PNG/PDF export and the manifest.
+
+Models look at different squares of a photo (224 px at crop 0.875, 300 px at 0.9375, …). Each row
+of the grid therefore shows one common region — the intersection of every model's crop — and each
+map is resampled from the model's own crop into that region, so a hot spot sits where that model
+actually looked. The original column shows the same region.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from scaled_models.imagenet import class_label
+from scaled_models.preprocessing import CropBox
+from scaled_models.zoo import LoadedModel
+
+from .engine import METHODS, CamResult, Target
+from .inputs import CamImage
+
+COLORMAPS: dict[str, int] = {
+    "jet": cv2.COLORMAP_JET, "turbo": cv2.COLORMAP_TURBO, "viridis": cv2.COLORMAP_VIRIDIS,
+    "inferno": cv2.COLORMAP_INFERNO, "magma": cv2.COLORMAP_MAGMA, "hot": cv2.COLORMAP_HOT,
+    "parula": cv2.COLORMAP_PARULA, "plasma": cv2.COLORMAP_PLASMA,
+}
+NORMALISATIONS = ("per-map", "shared")
+PAPER_CAPTION = ("Figure 7. Class Activation Map (CAM) for models with different scaling methods. "
+                 "Our compound scaling method allows the scaled model (last column) to focus on "
+                 "more relevant regions with more object details.")
+_GOOD, _BAD, _INK, _MUTED = (22, 128, 50), (200, 30, 30), (20, 20, 20), (110, 110, 110)
+
+
+@dataclass(frozen=True)
+class RenderStyle:
+    """How maps are drawn; changing it never needs the models again."""
+
+    colormap: str = "jet"
+    alpha: float = 0.5
+    normalisation: str = "per-map"  # the paper normalises each map on its own
+    show_boxes: bool = False
+    dpi: int = 150
+    panel_inches: float = 1.6
+
+    @property
+    def panel_px(self) -> int:
+        return max(64, round(self.panel_inches * self.dpi))
+
+
+@dataclass
+class FigureRow:
+    image: CamImage
+    results: dict[str, CamResult]  # by model key
+    errors: dict[str, str] = field(default_factory=dict)  # by model key
+
+
+@dataclass
+class FigureSpec:
+    """Everything one grid shows; also what the manifest records."""
+
+    models: list[LoadedModel]
+    rows: list[FigureRow]
+    method: str
+    target: Target
+    family: str
+    title: str = ""
+    caption: str = ""
+
+
+def common_region(boxes: list[CropBox], width: int, height: int) -> CropBox:
+    """Intersection of the models' crops (all centred, so the smallest one), inside the image."""
+    if not boxes:
+        side = min(width, height)
+        return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+    x0 = max(max(b[0] for b in boxes), 0.0)
+    y0 = max(max(b[1] for b in boxes), 0.0)
+    x1 = min(min(b[2] for b in boxes), float(width))
+    y1 = min(min(b[3] for b in boxes), float(height))
+    return (x0, y0, x1, y1)
+
+
+def map_in_region(result: CamResult, region: CropBox, size: int) -> np.ndarray:
+    """The raw map resampled (bilinear) onto a size×size view of ``region`` of the photo.
+
+    Map cell centres sit at (j + 0.5) / w of the model's crop, as in a bilinear upsampling of the
+    map to the crop; display pixel centres at (u + 0.5) / size of the region.
+    """
+    h, w = result.raw_map.shape
+    cx0, cy0, cx1, cy1 = result.crop_box
+    rx0, ry0, rx1, ry1 = region
+    sx = (rx1 - rx0) / size * w / (cx1 - cx0)
+    sy = (ry1 - ry0) / size * h / (cy1 - cy0)
+    tx = (rx0 - cx0) * w / (cx1 - cx0) + 0.5 * sx - 0.5
+    ty = (ry0 - cy0) * h / (cy1 - cy0) + 0.5 * sy - 0.5
+    matrix = np.float32([[sx, 0, tx], [0, sy, ty]])
+    return cv2.warpAffine(result.raw_map.astype(np.float32), matrix, (size, size),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def normalise(maps: list[np.ndarray], mode: str = "per-map") -> list[np.ndarray]:
+    """Min-max to [0, 1], each map on its own (paper) or on one scale across the row's maps."""
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}")
+    if mode == "shared" and maps:
+        lo = min(float(m.min()) for m in maps)
+        hi = max(float(m.max()) for m in maps)
+        return [(m - lo) / (hi - lo) if hi > lo else np.zeros_like(m) for m in maps]
+    return [(m - m.min()) / (m.max() - m.min()) if m.max() > m.min() else np.zeros_like(m)
+            for m in maps]
+
+
+def colorize(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """[0, 1] map → RGB uint8 with an OpenCV colormap (JET, as in the paper)."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
+    heat = cv2.applyColorMap(np.uint8(np.clip(map01, 0, 1) * 255), COLORMAPS[colormap])
+    return cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+
+
+def overlay(photo: np.ndarray, map01: np.ndarray, colormap: str = "jet",
+            alpha: float = 0.5) -> np.ndarray:
+    """Blend the colourised map over the photo: alpha is the map's weight."""
+    blended = (1 - alpha) * photo.astype(np.float32) + alpha * colorize(map01, colormap)
+    return np.uint8(np.clip(blended, 0, 255))
+
+
+def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
+    """The photo's region as size×size RGB (the same region every panel of the row shows)."""
+    crop = image.image.resize((size, size), Image.Resampling.BICUBIC, box=region)
+    return np.asarray(crop.convert("RGB"))
+
+
+def _boxes_in_region(image: CamImage, region: CropBox, size: int) -> list[tuple[float, ...]]:
+    rx0, ry0, rx1, ry1 = region
+    sx, sy = size / (rx1 - rx0), size / (ry1 - ry0)
+    return [((b.x1 - rx0) * sx, (b.y1 - ry0) * sy, (b.x2 + 1 - rx0) * sx, (b.y2 + 1 - ry0) * sy)
+            for b in image.boxes]
+
+
+@lru_cache(maxsize=16)
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib, so every machine has it) for ✓/✗ and labels."""
+    import matplotlib
+
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    return ImageFont.truetype(str(path), size)
+
+
+@dataclass
+class Panel:
+    """One cell of the grid: an RGB square plus its caption."""
+
+    row: int
+    column: str  # 'original' or a model key
+    pixels: np.ndarray
+    caption: str
+    caption_color: tuple[int, int, int] = _INK
+
+
+def row_region(row: FigureRow, models: list[LoadedModel]) -> CropBox:
+    boxes = [m.preprocessing.crop_box(*row.image.size) for m in models if m.available]
+    return common_region(boxes, *row.image.size)
+
+
+def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
+    """Every panel of the grid, row by row; the original first, then models in paper order."""
+    size = style.panel_px
+    panels: list[Panel] = []
+    for r, row in enumerate(spec.rows):
+        region = row_region(row, spec.models)
+        photo = region_photo(row.image, region, size)
+        original = photo.copy()
+        if style.show_boxes and row.image.boxes:
+            original = _draw_boxes(original, _boxes_in_region(row.image, region, size), size)
+        gt = row.image.gt_class
+        panels.append(Panel(r, "original", original,
+                            f"GT: {class_label(gt)}" if gt is not None else "no label", _MUTED))
+        shown = [m for m in spec.models if m.key in row.results]
+        maps = normalise([map_in_region(row.results[m.key], region, size) for m in shown],
+                         style.normalisation)
+        by_key = dict(zip((m.key for m in shown), maps))
+        for model in spec.models:
+            result = row.results.get(model.key)
+            if result is None:
+                reason = row.errors.get(model.key) or model.provenance.unavailable_reason or ""
+                panels.append(Panel(r, model.key, _placeholder(size, "unavailable"
+                                    if not model.available else "error", reason), "—", _MUTED))
+                continue
+            pixels = overlay(photo, by_key[model.key], style.colormap, style.alpha)
+            if style.show_boxes and row.image.boxes:
+                pixels = _draw_boxes(pixels, _boxes_in_region(row.image, region, size), size)
+            panels.append(Panel(r, model.key, pixels, *_caption(result, gt)))
+    return panels
+
+
+def _caption(result: CamResult, gt: int | None) -> tuple[str, tuple[int, int, int]]:
+    text = f"{class_label(result.pred_class)} {result.pred_prob:.0%}"
+    if gt is None:
+        return text, _INK
+    return (f"✓ {text}", _GOOD) if result.pred_class == gt else (f"✗ {text}", _BAD)
+
+
+def _draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -> np.ndarray:
+    canvas = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(canvas)
+    width = max(2, size // 90)
+    for x0, y0, x1, y1 in boxes:
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(255, 255, 255), width=width + 2)
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(0, 200, 0), width=width)
+    return np.asarray(canvas)
+
+
+def _placeholder(size: int, title: str, reason: str) -> np.ndarray:
+    canvas = Image.new("RGB", (size, size), (235, 235, 235))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((size / 2, size / 2 - size / 10), title, fill=_MUTED, anchor="mm",
+              font=font(max(10, size // 12), bold=True))
+    words, lines, line = reason.split(), [], ""
+    small = font(max(8, size // 18))
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=small) > size * 0.9 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    for i, text in enumerate(lines[:5]):
+        draw.text((size / 2, size / 2 + i * size / 14), text, fill=_MUTED, anchor="mt", font=small)
+    return np.asarray(canvas)
+
+
+def header_lines(model: LoadedModel) -> list[str]:
+    """Column header: label, Table 7's measured MACs beside the paper's, what actually runs."""
+    prov = model.provenance
+    lines = [model.spec.short_label,
+             f"{model.macs / 1e9:.2f}G MACs (paper {model.spec.paper_flops})"]
+    if not prov.available:
+        lines.append("UNAVAILABLE")
+        return lines
+    runs = f"{prov.resolution}px {model.run_macs / 1e9:.2f}G"
+    if not prov.trained_for_config:
+        lines.append(f"stand-in, test-time res: {runs}")
+    elif prov.stand_in:
+        lines.append(f"stand-in: {runs}")
+    else:
+        lines.append(f"trained: {runs}")
+    return lines
+
+
+def compose_grid(spec: FigureSpec, style: RenderStyle,
+                 panels: list[Panel] | None = None) -> Image.Image:
+    """The Figure 7 grid: a header row, then one row per image with its ground-truth label."""
+    panels = render_panels(spec, style) if panels is None else panels
+    size = style.panel_px
+    pad = max(4, size // 40)
+    label_w = round(size * 0.55)
+    head_font, cap_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
+    head_h = round(size * 0.36)
+    cap_h = round(size * 0.14)
+    title_h = round(size * 0.22) if spec.title else 0
+    columns = ["original"] + [m.key for m in spec.models]
+    caption_lines = _wrap(spec.caption, cap_font, label_w + len(columns) * (size + pad))
+    width = label_w + len(columns) * (size + pad) + pad
+    height = (title_h + head_h + len(spec.rows) * (size + cap_h + pad) + pad
+              + len(caption_lines) * round(size * 0.1) + (pad if caption_lines else 0))
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    if spec.title:
+        draw.text((width / 2, title_h / 2), spec.title, fill=_INK, anchor="mm", font=head_font)
+    headers = [["Original", "input region"]] + [header_lines(m) for m in spec.models]
+    for c, lines in enumerate(headers):
+        x = label_w + c * (size + pad) + size / 2
+        for i, text in enumerate(lines):
+            colour = _BAD if text == "UNAVAILABLE" else (_INK if i == 0 else _MUTED)
+            draw.text((x, title_h + (i + 0.6) * head_h / (len(lines) + 0.4)), text, fill=colour,
+                      anchor="mm", font=head_font if i == 0 else cap_font)
+    for panel in panels:
+        c = columns.index(panel.column)
+        x = label_w + c * (size + pad)
+        y = title_h + head_h + panel.row * (size + cap_h + pad)
+        canvas.paste(Image.fromarray(panel.pixels), (x, y))
+        draw.text((x + size / 2, y + size + cap_h / 2), _fit(panel.caption, cap_font, size, draw),
+                  fill=panel.caption_color, anchor="mm", font=cap_font)
+    for r, row in enumerate(spec.rows):
+        y = title_h + head_h + r * (size + cap_h + pad) + size / 2
+        gt = row.image.gt_class
+        name = class_label(gt) if gt is not None else ""
+        for i, text in enumerate(t for t in (name, row.image.image_id) if t):
+            draw.text((label_w - pad, y + i * size / 8), _fit(text, cap_font, label_w - pad, draw),
+                      fill=_INK if i == 0 and name else _MUTED, anchor="rm",
+                      font=head_font if i == 0 and name else cap_font)
+    y = height - pad - len(caption_lines) * round(size * 0.1)
+    for text in caption_lines:
+        draw.text((pad, y), text, fill=_MUTED, font=cap_font)
+        y += round(size * 0.1)
+    return canvas
+
+
+def _fit(text: str, fnt: ImageFont.FreeTypeFont, width: float, draw: ImageDraw.ImageDraw) -> str:
+    while text and draw.textlength(text, font=fnt) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text
+
+
+def _wrap(text: str, fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if fnt.getlength(trial) > width * 0.96 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def figure_bytes(grid: Image.Image, fmt: str, dpi: int) -> bytes:
+    """PNG or PDF bytes of a composed grid, stamped with its DPI."""
+    buffer = io.BytesIO()
+    fmt = fmt.lower().lstrip(".")
+    if fmt == "png":
+        grid.save(buffer, format="PNG", dpi=(dpi, dpi))
+    elif fmt == "pdf":
+        grid.save(buffer, format="PDF", resolution=float(dpi))
+    else:
+        raise ValueError(f"unsupported format {fmt!r}: use png or pdf")
+    return buffer.getvalue()
+
+
+def panels_zip(panels: list[Panel], spec: FigureSpec) -> bytes:
+    """One PNG per panel, named row_image_column, for people who lay out their own figure."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for panel in panels:
+            image_id = spec.rows[panel.row].image.image_id
+            out = io.BytesIO()
+            Image.fromarray(panel.pixels).save(out, format="PNG")
+            archive.writestr(f"{panel.row:02d}_{_safe(image_id)}_{panel.column}.png",
+                             out.getvalue())
+    return buffer.getvalue()
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:80]
+
+
+def manifest(spec: FigureSpec, style: RenderStyle) -> dict:
+    """Everything needed to reproduce the figure: models and weights, method, targets, images."""
+    return {
+        "scalecam_figure": 1,
+        "family": spec.family,
+        "method": spec.method,
+        "method_label": METHODS[spec.method],
+        "target": {"mode": spec.target.mode, "class_index": spec.target.class_index,
+                   "label": spec.target.label},
+        "style": {"colormap": style.colormap, "alpha": style.alpha,
+                  "normalisation": style.normalisation, "show_boxes": style.show_boxes,
+                  "dpi": style.dpi, "panel_px": style.panel_px},
+        "models": [m.summary() | {"preprocessing": m.provenance.preprocessing}
+                   for m in spec.models],
+        "images": [_image_record(row, spec) for row in spec.rows],
+    }
+
+
+def _image_record(row: FigureRow, spec: FigureSpec) -> dict:
+    image = row.image
+    record = {"image_id": image.image_id, "sha256": image.key, "source": image.source,
+              "size": list(image.size), "gt_class": image.gt_class,
+              "gt_label": class_label(image.gt_class) if image.gt_class is not None else None,
+              "boxes": [[b.x1, b.y1, b.x2, b.y2] for b in image.boxes],
+              "region": list(row_region(row, spec.models)), "panels": {}}
+    for model in spec.models:
+        result = row.results.get(model.key)
+        if result is None:
+            record["panels"][model.key] = {
+                "available": False,
+                "reason": row.errors.get(model.key) or model.provenance.unavailable_reason}
+            continue
+        record["panels"][model.key] = {
+            "available": True, "target_class": result.target_class,
+            "target_label": class_label(result.target_class),
+            "target_prob": round(result.target_prob, 6),
+            "top5": [[c, class_label(c), round(p, 6)] for c, p in result.top5],
+            "crop_box": [round(v, 3) for v in result.crop_box],
+            "map_shape": list(result.raw_map.shape), "notes": list(result.notes)}
+    return record
+
+
+def save_figure(grid: Image.Image, spec: FigureSpec, style: RenderStyle,
+                out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the grid (PNG or PDF by suffix) and ``<out>.json`` beside it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(figure_bytes(grid, out.suffix, style.dpi))
+    manifest_path = out.with_suffix(".json")
+    manifest_path.write_text(json.dumps(manifest(spec, style), indent=2), encoding="utf-8")
+    return out, manifest_path

@@ -1,0 +1,104 @@
+"""The CAM engine on real weights and real ImageNet validation images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cam.engine import EXACT, GROUND_TRUTH, PREDICTED, CamEngine, Target, parse_target
+from cam.inputs import image_from_path, image_from_sample
+from scaled_models.imagenet import class_index_of
+
+from .conftest import SAMPLE_IMAGES
+
+
+@pytest.fixture(scope="module")
+def val_images(val_sample):
+    from cam.data import open_val_dir
+
+    return [image_from_sample(s) for s in open_val_dir(val_sample).samples]
+
+
+def test_exact_cam_is_classifier_weights_times_feature_map(lite_engine):
+    model = lite_engine.zoo.get("baseline")
+    image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    result = lite_engine.compute([image], EXACT, Target("class", 281), ["baseline"])[
+        (image.key, "baseline")]
+    x = model.preprocessing(image.image)[None]
+    with torch.no_grad():
+        features = model.net.features(x)[0]  # C×h×w
+    by_hand = sum(model.net.fc.weight[281, k] * features[k] for k in range(features.shape[0]))
+    assert result.raw_map.shape == tuple(features.shape[1:]) == (7, 7)
+    np.testing.assert_allclose(result.raw_map, by_hand.numpy(), rtol=1e-4, atol=1e-4)
+    assert result.target_class == 281
+
+
+def test_gradcam_equals_exact_cam_up_to_positive_scale(lite_engine):
+    """For GAP+FC, Grad-CAM's channel weights are w_c / (h·w): the same map, ReLU'd."""
+    image = image_from_path(SAMPLE_IMAGES / "coffee.png")
+    exact = lite_engine.compute([image], EXACT, PREDICTED, ["baseline"])[(image.key, "baseline")]
+    grad = lite_engine.compute([image], "gradcam", PREDICTED, ["baseline"])[
+        (image.key, "baseline")]
+    assert grad.target_class == exact.target_class
+    relu_exact = np.maximum(exact.raw_map, 0).ravel()
+    corr = np.corrcoef(relu_exact, grad.raw_map.ravel())[0, 1]
+    assert corr > 0.99
+    np.testing.assert_allclose(grad.raw_map.ravel() * 49, relu_exact, rtol=1e-3, atol=1e-4)
+
+
+def test_espresso_is_top1_on_the_coffee_photo(lite_engine):
+    image = image_from_path(SAMPLE_IMAGES / "coffee.png")
+    results = lite_engine.compute([image], EXACT, PREDICTED, ["baseline", "compound"])
+    for key in ("baseline", "compound"):
+        assert results[(image.key, key)].pred_class == class_index_of("n07920052")  # espresso
+
+
+def test_lite_accuracy_on_the_shared_val_sample(lite_engine, val_images):
+    """TF-style preprocessing gives Lite0 81 % / 100 % and Lite2 88 % / 100 % here."""
+    results = lite_engine.compute(val_images, EXACT, PREDICTED, ["baseline", "compound"])
+    for key, min_top1 in (("baseline", 0.70), ("compound", 0.80)):
+        top1 = np.mean([results[(i.key, key)].pred_class == i.gt_class for i in val_images])
+        top5 = np.mean([i.gt_class in [c for c, _ in results[(i.key, key)].top5]
+                        for i in val_images])
+        print(f"{key}: top-1 {top1:.1%}, top-5 {top5:.1%} on {len(val_images)} images")
+        assert top1 >= min_top1 and top5 >= 0.90
+
+
+def test_targets_ground_truth_and_fixed_class(lite_engine, val_images):
+    images = val_images[:3]
+    gt = lite_engine.compute(images, EXACT, GROUND_TRUTH, ["baseline"])
+    assert [gt[(i.key, "baseline")].target_class for i in images] == [i.gt_class for i in images]
+    fixed = lite_engine.compute(images, EXACT, parse_target("bakery"), ["baseline"])
+    assert {fixed[(i.key, "baseline")].target_class for i in images} == {415}
+
+
+def test_ground_truth_target_without_label_explains_the_prediction(lite_engine):
+    image = image_from_path(SAMPLE_IMAGES / "rocket.jpg")
+    result = lite_engine.compute([image], EXACT, GROUND_TRUTH, ["baseline"])[
+        (image.key, "baseline")]
+    assert result.target_class == result.pred_class
+    assert "no ground truth" in result.notes[0]
+
+
+def test_batched_results_equal_one_at_a_time(lite_zoo, val_images):
+    images = val_images[:4]
+    batched = CamEngine(lite_zoo, batch_size=4).compute(images, EXACT, PREDICTED, ["baseline"])
+    single = CamEngine(lite_zoo, batch_size=1).compute(images, EXACT, PREDICTED, ["baseline"])
+    for image in images:
+        np.testing.assert_allclose(batched[(image.key, "baseline")].raw_map,
+                                   single[(image.key, "baseline")].raw_map, atol=1e-3)
+
+
+def test_parse_target_rejects_ambiguous_and_unknown():
+    assert parse_target("n02776631") == Target("class", 415)
+    assert parse_target("967") == Target("class", 967)
+    with pytest.raises(ValueError, match="several classes"):
+        parse_target("crane")
+    with pytest.raises(ValueError, match="not 'predicted'"):
+        parse_target("unicorn")
+
+
+def test_unavailable_models_are_never_run(lite_engine):
+    image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    results = lite_engine.compute([image], EXACT, PREDICTED)
+    assert {key for _, key in results} == {"baseline", "resolution", "compound"}
