@@ -53,6 +53,16 @@ def cmd_figure(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import format_report, run_bench
+
+    result = run_bench(zoo_from_args(args), args.images, naive=not args.skip_naive)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--batch-size", type=int, default=16)
     add_zoo_arguments(fig)
     fig.set_defaults(func=cmd_figure)
+
+    bench = sub.add_parser("bench", help="time the engine against naive GradCAM and bare forward")
+    bench.add_argument("--images", type=int, default=8, help="number of images (default 8)")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
+    add_zoo_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -8,6 +8,7 @@ sessions), since gradient methods register hooks on them.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from scaled_models.imagenet import CLASS_NAMES, class_index_of, class_label, is_
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
+from .fold import fold_batchnorm
 from .inputs import CamImage
 
 EXACT = "cam"
@@ -156,6 +158,10 @@ class _LRU:
     def __len__(self) -> int:
         return len(self._data)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
 
 class CamEngine:
     """Computes and caches CAMs for the models of one zoo."""
@@ -166,12 +172,20 @@ class CamEngine:
         self._maps = _LRU(cache_size)
         self._inputs = _LRU(cache_size)
         self._locks = {m.key: threading.RLock() for m in zoo.models}
-        for model in zoo.available():
-            model.net.to(memory_format=torch.channels_last)
+        # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
+        # plain forward); gradient methods hook the canonical networks.
+        self._fast = {m.key: fold_batchnorm(m.net).to(memory_format=torch.channels_last)
+                      for m in zoo.available()}
+        self._cpu_fallback: dict[str, tuple] = {}
 
     @property
     def device(self) -> torch.device:
         return self.zoo.device
+
+    def clear_cache(self) -> None:
+        """Forget maps and prepared inputs (benchmarks measure the uncached path)."""
+        self._maps.clear()
+        self._inputs.clear()
 
     def compute(self, images: Sequence[CamImage], method: str = EXACT,
                 target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
@@ -248,13 +262,8 @@ class CamEngine:
             chunk = list(images[start:start + self.batch_size])
             t0 = time.perf_counter()
             batch = torch.stack([self.preprocess(i, model.preprocessing) for i in chunk])
-            batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-            wanted = classes[start:start + len(chunk)]
-            with self._locks[model.key]:
-                if method == EXACT:
-                    maps, probs, chosen = _exact_cam(model.net, batch, wanted)
-                else:
-                    maps, probs, chosen = _library_cam(model.net, batch, wanted, method)
+            maps, probs, chosen, oom_notes = self._run_resilient(
+                model, batch, classes[start:start + len(chunk)], method)
             per_image = (time.perf_counter() - t0) / len(chunk)
             top_p, top_i = probs.topk(5, dim=1)
             for row, image in enumerate(chunk):
@@ -265,8 +274,49 @@ class CamEngine:
                     resolution=model.preprocessing.resolution,
                     top5=[(int(i), float(p)) for i, p in zip(top_i[row], top_p[row])],
                     target_prob=float(probs[row, chosen[row]]), elapsed_s=per_image,
-                    notes=notes[start + row]))
+                    notes=notes[start + row] + oom_notes))
         return out
+
+    def _run(self, nets: tuple, batch: torch.Tensor, wanted: list[int | None], method: str,
+             device: torch.device, key: str):
+        canonical, fast = nets
+        with self._locks[key]:
+            if method == EXACT:
+                batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+                return _exact_cam(fast, batch, wanted)
+            return _library_cam(canonical, batch.to(device), wanted, method)
+
+    def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
+                       wanted: list[int | None], method: str):
+        """Out of device memory: retry in halves, then on the CPU, saying so in the notes."""
+        nets = (model.net, self._fast[model.key])
+        try:
+            return (*self._run(nets, batch, wanted, method, self.device, model.key), ())
+        except torch.OutOfMemoryError:
+            _release_device_memory(self.device)
+        if len(batch) > 1:
+            half = len(batch) // 2
+            first = self._run_resilient(model, batch[:half], wanted[:half], method)
+            second = self._run_resilient(model, batch[half:], wanted[half:], method)
+            note = (f"out of {self.device.type} memory: computed in smaller batches",)
+            return (np.concatenate([first[0], second[0]]), torch.cat([first[1], second[1]]),
+                    first[2] + second[2], tuple(dict.fromkeys(note + first[3] + second[3])))
+        cpu_nets = self._cpu_nets(model)
+        maps, probs, chosen = self._run(cpu_nets, batch, wanted, method, torch.device("cpu"),
+                                        model.key)
+        return maps, probs, chosen, (f"out of {self.device.type} memory: computed on the CPU",)
+
+    def _cpu_nets(self, model: LoadedModel) -> tuple:
+        """CPU copies for the out-of-memory fallback, made once per model when first needed."""
+        if model.key not in self._cpu_fallback:
+            self._cpu_fallback[model.key] = (copy.deepcopy(model.net).cpu(),
+                                             copy.deepcopy(self._fast[model.key]).cpu())
+        return self._cpu_fallback[model.key]
+
+
+def _release_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _choose(probs: torch.Tensor, wanted: list[int | None]) -> list[int]:

@@ -1,0 +1,52 @@
+"""Inference copies with BatchNorm folded into the preceding convolution.
+
+In eval mode a BatchNorm is a per-channel affine map, so ``conv → bn`` equals one convolution with
+rescaled weights and a bias. Folding removes a full pass over every activation tensor, which on a
+CPU is a large share of an EfficientNet's time (depthwise convolutions are memory-bound).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class _ActAfterFold(nn.Module):
+    """What remains of timm's ``BatchNormAct2d`` once its affine part is folded away."""
+
+    def __init__(self, bn_act: nn.Module) -> None:
+        super().__init__()
+        self.drop = bn_act.drop
+        self.act = bn_act.act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(x))
+
+
+def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    conv.weight.data.mul_(scale.reshape(-1, 1, 1, 1))
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale,
+                             requires_grad=conv.weight.requires_grad)
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A folded deep copy of an eval-mode ``net`` (the original is untouched).
+
+    A convolution immediately followed, in registration order, by a BatchNorm over its output
+    channels is folded — this is how torchvision's ``Conv2dNormActivation`` and timm's blocks
+    are laid out.
+    """
+    folded = copy.deepcopy(net).eval()
+    with torch.no_grad():
+        for parent in list(folded.modules()):
+            children = list(parent.named_children())
+            for (_, first), (name, second) in zip(children, children[1:]):
+                if (isinstance(first, nn.Conv2d) and isinstance(second, nn.BatchNorm2d)
+                        and second.num_features == first.out_channels):
+                    _fold_pair(first, second)
+                    plain = type(second) is nn.BatchNorm2d
+                    setattr(parent, name, nn.Identity() if plain else _ActAfterFold(second))
+    return folded
