@@ -1,0 +1,303 @@
+"""CAM evaluation metrics: localization (CAM paper, MaxBoxAccV2), pointing, energy, deletion and
+insertion.
+
+Pure numpy/OpenCV and model-agnostic: every function takes maps and boxes, and the one metric that
+needs a model (deletion/insertion) takes a caller-supplied ``score_fn``.
+
+Conventions shared by every function here:
+
+* A map (``cam``) is a finite float array H×W in the same pixel coordinates as the boxes.
+* A box is ``(x1, y1, x2, y2)`` or any object with ``.x1 .y1 .x2 .y2`` (e.g. ``cam.data.Box``).
+  Boxes are INCLUSIVE, as in ILSVRC annotations: ``x2`` is the last pixel column inside the box, so
+  ``area = (x2 - x1 + 1) * (y2 - y1 + 1)`` and pixel ``(x, y)`` lies in the box iff
+  ``x1 <= x <= x2 and y1 <= y <= y2``. Boxes this module returns follow the same convention.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, Union
+
+import cv2
+import numpy as np
+
+
+class _HasCorners(Protocol):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+BoxLike = Union[_HasCorners, Sequence[float]]
+
+# RISE (Petsiuk et al. 2018) blurs the insertion canvas with an 11×11 Gaussian kernel, sigma 5.
+_RISE_BLUR_KSIZE = 11
+_RISE_BLUR_SIGMA = 5.0
+
+
+def _xyxy(box: BoxLike) -> tuple[float, float, float, float]:
+    """Duck-type a box: attribute access first (cam.data.Box), else a 4-sequence."""
+    if hasattr(box, "x1"):
+        return (float(box.x1), float(box.y1), float(box.x2), float(box.y2))
+    x1, y1, x2, y2 = box
+    return (float(x1), float(y1), float(x2), float(y2))
+
+
+def _boxes_array(boxes: Iterable[BoxLike]) -> np.ndarray:
+    """Boxes as a float (N, 4) array, N may be 0."""
+    return np.array([_xyxy(b) for b in boxes], dtype=np.float64).reshape(-1, 4)
+
+
+def _check_map(cam: np.ndarray) -> np.ndarray:
+    """Reject maps a metric cannot interpret instead of returning a silently wrong number."""
+    m = np.asarray(cam, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0:
+        raise ValueError(f"expected a non-empty H×W map, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("map contains NaN or infinite values")
+    return m
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), inclusive convention."""
+    a, b = a[:, None, :], b[None, :, :]
+
+    def extent(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # pixels in [lo, hi], inclusive
+        return np.clip(hi - lo + 1, 0, None)
+
+    inter = (extent(np.maximum(a[..., 0], b[..., 0]), np.minimum(a[..., 2], b[..., 2]))
+             * extent(np.maximum(a[..., 1], b[..., 1]), np.minimum(a[..., 3], b[..., 3])))
+    area_a = extent(a[..., 0], a[..., 2]) * extent(a[..., 1], a[..., 3])
+    area_b = extent(b[..., 0], b[..., 2]) * extent(b[..., 1], b[..., 3])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def box_iou(a: BoxLike, b: BoxLike) -> float:
+    """Intersection over union of two inclusive boxes.
+
+    ``|A ∩ B| / |A ∪ B|`` with areas counted in pixels, ``area = (x2-x1+1)(y2-y1+1)``; so
+    ``(0,0,9,9)`` vs ``(5,0,14,9)`` is 50/150 and a single pixel with itself is 1. Degenerate boxes
+    (empty union) give 0.
+    """
+    return float(_iou_matrix(_boxes_array([a]), _boxes_array([b]))[0, 0])
+
+
+def cam_to_box(cam: np.ndarray, threshold: float = 0.2) -> tuple[int, int, int, int]:
+    """Bounding box of a CAM as in the CAM paper (Zhou et al., CVPR 2016, "Learning Deep Features
+    for Discriminative Localization", §3): keep pixels with value ``>= threshold * max(cam)``, take
+    the largest 8-connected component, return its tight inclusive box ``(x1, y1, x2, y2)``.
+
+    Ties in component size go to the component met first in raster order. A map with no positive
+    value (all-zero, all-negative) carries no localization evidence; it returns the whole-image box
+    ``(0, 0, W-1, H-1)``, which is also what a constant positive map gives by the rule itself.
+    """
+    m = _check_map(cam)
+    h, w = m.shape
+    peak = m.max()
+    if peak <= 0:
+        return (0, 0, w - 1, h - 1)
+    mask = (m >= threshold * peak).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # Row 0 is the background label; the peak pixel guarantees at least one foreground component.
+    x, y, bw, bh, _ = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
+    return (int(x), int(y), int(x + bw - 1), int(y + bh - 1))
+
+
+def gt_known_loc(cam: np.ndarray, gt_boxes: Iterable[BoxLike], threshold: float = 0.2,
+                 iou_threshold: float = 0.5) -> bool:
+    """GT-known localization: ``cam_to_box(cam)`` has IoU ``>= iou_threshold`` with ANY GT box.
+
+    ``cam`` must be the map of the ground-truth class (classification is ignored). No GT boxes
+    means not localized.
+    """
+    gts = _boxes_array(gt_boxes)
+    if len(gts) == 0:
+        return False
+    box = _boxes_array([cam_to_box(cam, threshold)])
+    return bool(_iou_matrix(box, gts).max() >= iou_threshold)
+
+
+def top1_loc(cam: np.ndarray, gt_boxes: Iterable[BoxLike], correct: bool, threshold: float = 0.2,
+             iou_threshold: float = 0.5) -> bool:
+    """Top-1 localization (ILSVRC): the top-1 class is correct AND ``gt_known_loc`` holds.
+
+    When the prediction is correct the predicted and GT class coincide, so ``cam`` is the GT map.
+    """
+    return bool(correct) and gt_known_loc(cam, gt_boxes, threshold, iou_threshold)
+
+
+def _minmax(cam: np.ndarray) -> np.ndarray:
+    """Min-max normalise to [0, 1]; a constant map becomes all zeros (as wsolevaluation does)."""
+    m = _check_map(cam)
+    lo, hi = m.min(), m.max()
+    return np.zeros_like(m) if hi == lo else (m - lo) / (hi - lo)
+
+
+def _best_iou_per_tau(norm: np.ndarray, gts: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """For each τ: max IoU between any contour box of ``norm >= τ`` and any GT box (0 if none)."""
+    boxes: list[tuple[int, int, int, int]] = []
+    owner: list[int] = []
+    for i, tau in enumerate(taus):
+        contours, _ = cv2.findContours((norm >= tau).astype(np.uint8), cv2.RETR_TREE,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            x, y, bw, bh = cv2.boundingRect(contour)
+            boxes.append((x, y, x + bw - 1, y + bh - 1))
+            owner.append(i)
+    best = np.zeros(len(taus))
+    if boxes and len(gts):
+        ious = _iou_matrix(np.array(boxes, dtype=np.float64), gts).max(axis=1)
+        np.maximum.at(best, np.array(owner), ious)
+    return best
+
+
+def maxboxacc_per_iou(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
+                      iou_thresholds: Sequence[int] = (30, 50, 70),
+                      step: float = 0.01) -> dict[int, float]:
+    """MaxBoxAcc(δ) for each δ, as fractions in [0, 1] keyed by δ in percent.
+
+    Choe et al., CVPR 2020, "Evaluating Weakly Supervised Object Localization Methods Right"
+    (wsolevaluation ``BoxEvaluator`` with ``multi_contour_eval=True``):
+    each map is min-max normalised to [0, 1] (a constant map becomes all zeros); for every
+    τ in ``np.arange(0, 1, step)`` the mask ``map >= τ`` is split into contours
+    (``cv2.findContours`` RETR_TREE / CHAIN_APPROX_SIMPLE, so hole contours count too) and each
+    contour gets its tight inclusive box. An image is correct at (τ, δ) if the best IoU over
+    (contour boxes × GT boxes) is ``>= δ/100``. ``BoxAcc(τ, δ)`` is the mean over images and
+    ``MaxBoxAcc(δ) = max_τ BoxAcc(τ, δ)`` — one τ for the whole dataset, not one per image.
+
+    Follows the paper's ``>= τ`` on the float map and exact inclusive boxes; the reference code
+    instead thresholds the uint8-quantised map with ``>``, and its boxes end at ``x + w`` (one
+    pixel wider and taller than the contour). Note that τ = 0 always yields the whole-image box.
+    """
+    if len(cams) != len(gt_boxes_per_image):
+        raise ValueError(f"{len(cams)} maps but {len(gt_boxes_per_image)} GT box lists")
+    best = [best_iou_per_threshold(cam, gts, step) for cam, gts in zip(cams, gt_boxes_per_image)]
+    return maxboxacc_from_best_ious(best, iou_thresholds)
+
+
+def best_iou_per_threshold(cam: np.ndarray, gt_boxes: Iterable[BoxLike],
+                           step: float = 0.01) -> np.ndarray:
+    """One image's share of MaxBoxAccV2: for each τ in ``np.arange(0, 1, step)``, the best IoU
+    of any contour box of ``minmax(cam) >= τ`` with any GT box. Storing this vector per image
+    lets MaxBoxAcc be computed over a dataset streamed in pieces (and resumed)."""
+    return _best_iou_per_tau(_minmax(cam), _boxes_array(gt_boxes), np.arange(0.0, 1.0, step))
+
+
+def maxboxacc_from_best_ious(best_ious: Sequence[np.ndarray],
+                             iou_thresholds: Sequence[int] = (30, 50, 70)) -> dict[int, float]:
+    """MaxBoxAcc(δ) from per-image ``best_iou_per_threshold`` vectors (same step for all)."""
+    if len(best_ious) == 0:
+        raise ValueError("MaxBoxAcc needs at least one image")
+    best = np.stack([np.asarray(b, dtype=np.float64) for b in best_ious])  # images × τ
+    deltas = np.asarray(iou_thresholds, dtype=np.float64) / 100.0
+    box_acc = (best[None, :, :] >= deltas[:, None, None]).mean(axis=1)  # δ × τ
+    return {int(d): float(acc.max()) for d, acc in zip(iou_thresholds, box_acc)}
+
+
+def maxboxacc_v2(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
+                 iou_thresholds: Sequence[int] = (30, 50, 70), step: float = 0.01) -> float:
+    """MaxBoxAccV2 (Choe et al. 2020): the mean of ``maxboxacc_per_iou`` over δ ∈ {30, 50, 70}%,
+    as a fraction in [0, 1]."""
+    per_iou = maxboxacc_per_iou(cams, gt_boxes_per_image, iou_thresholds, step)
+    return float(np.mean(list(per_iou.values())))
+
+
+def pointing_hit(cam: np.ndarray, gt_boxes: Iterable[BoxLike], tolerance: int = 15) -> bool:
+    """Pointing game (Zhang et al., ECCV 2016, "Top-down Neural Attention by Excitation Backprop").
+
+    Hit iff the map's maximum ``(x, y)`` lies in some GT box enlarged by ``tolerance`` pixels on
+    each side: ``x1 - t <= x <= x2 + t`` and ``y1 - t <= y <= y2 + t`` (a square tolerance;
+    TorchRay's implementation uses a Euclidean disc, which differs only near box corners). Tied
+    maxima: the first in raster order (``np.argmax``). A constant map points nowhere: a miss.
+    """
+    m = _check_map(cam)
+    if m.max() == m.min():
+        return False
+    y, x = np.unravel_index(int(np.argmax(m)), m.shape)
+    g = _boxes_array(gt_boxes)
+    t = tolerance
+    inside = (g[:, 0] - t <= x) & (x <= g[:, 2] + t) & (g[:, 1] - t <= y) & (y <= g[:, 3] + t)
+    return bool(inside.any())
+
+
+def _union_mask(gt_boxes: Iterable[BoxLike], shape: tuple[int, int]) -> np.ndarray:
+    """Pixels inside any box: ``x1 <= x <= x2`` on integer pixel coordinates, clipped to the map."""
+    h, w = shape
+    mask = np.zeros(shape, dtype=bool)
+    for x1, y1, x2, y2 in _boxes_array(gt_boxes):
+        c0, c1 = max(int(np.ceil(x1)), 0), min(int(np.floor(x2)), w - 1)
+        r0, r1 = max(int(np.ceil(y1)), 0), min(int(np.floor(y2)), h - 1)
+        if c0 <= c1 and r0 <= r1:
+            mask[r0:r1 + 1, c0:c1 + 1] = True
+    return mask
+
+
+def energy_in_boxes(cam: np.ndarray, gt_boxes: Iterable[BoxLike]) -> float:
+    """Energy-based pointing game (Wang et al., CVPRW 2020, Score-CAM §4.2).
+
+    Share of the map's mass inside the UNION of the GT boxes (overlaps counted once):
+    ``sum(relu(cam)[inside]) / sum(relu(cam))``. Negative values are clipped to 0 rather than
+    min-shifted, so a constant offset does not leak energy outside the boxes. An all-zero (or
+    all-negative) map has no energy and gives 0.0.
+    """
+    m = np.clip(_check_map(cam), 0.0, None)
+    total = m.sum()
+    if total <= 0:
+        return 0.0
+    return float(m[_union_mask(gt_boxes, m.shape)].sum() / total)
+
+
+def _perturbation_curve(score_fn: Callable[[np.ndarray], np.ndarray], rank: np.ndarray,
+                        counts: np.ndarray, start: np.ndarray, end: np.ndarray,
+                        batch_size: int) -> np.ndarray:
+    """Scores of the images that take their ``k`` top-ranked pixels from ``end``, the rest from
+    ``start``, for each ``k`` in ``counts``; ``score_fn`` is called on chunks of ``batch_size``."""
+    scores = []
+    for i in range(0, len(counts), batch_size):
+        k = counts[i:i + batch_size]
+        swapped = (rank[None] < k[:, None, None])[..., None]
+        batch = np.where(swapped, end[None], start[None])
+        s = np.asarray(score_fn(batch), dtype=np.float64).reshape(-1)
+        if s.shape != (len(k),):
+            raise ValueError(f"score_fn returned {s.shape[0]} scores for a batch of {len(k)}")
+        scores.append(s)
+    return np.concatenate(scores)
+
+
+def deletion_insertion_auc(score_fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+                           cam: np.ndarray, steps: int = 16, *, batch_size: int = 32,
+                           deletion_substrate: np.ndarray | None = None,
+                           insertion_substrate: np.ndarray | None = None) -> tuple[float, float]:
+    """Deletion and insertion AUC (Petsiuk et al., BMVC 2018, "RISE", §4.1). Returns ``(del, ins)``.
+
+    Pixels are ranked by ``cam`` descending (ties in raster order). For k = 0..steps, the top
+    ``round(k/steps · H·W)`` pixels are switched: deletion replaces them in ``image`` by
+    ``deletion_substrate`` (default zeros, as RISE — on a normalised image that is the mean
+    colour); insertion copies them from ``image`` into ``insertion_substrate`` (default: ``image``
+    blurred with RISE's 11×11, σ=5 Gaussian). ``score_fn(batch[N,H,W,3]) -> [N]`` scores the
+    target class (e.g. its probability) and is called in chunks of ``batch_size``. AUC is the
+    trapezoidal area over the switched fraction in [0, 1]: lower deletion and higher insertion
+    are better. ``cam`` must be H×W like ``image`` (the caller resizes).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    m = _check_map(cam)
+    if img.ndim != 3 or img.shape[:2] != m.shape:
+        raise ValueError(f"image {img.shape} must be H×W×C, H×W equal to the map's {m.shape}")
+    if steps < 1 or batch_size < 1:
+        raise ValueError("steps and batch_size must be positive")
+    h, w = m.shape
+    n = h * w
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(-m.ravel(), kind="stable")] = np.arange(n)
+    rank = rank.reshape(h, w)
+    counts = np.round(np.linspace(0, n, steps + 1)).astype(np.int64)
+    deleted = (np.zeros_like(img) if deletion_substrate is None
+               else np.broadcast_to(np.asarray(deletion_substrate, dtype=np.float32), img.shape))
+    blurred = (cv2.GaussianBlur(img, (_RISE_BLUR_KSIZE, _RISE_BLUR_KSIZE), _RISE_BLUR_SIGMA)
+               if insertion_substrate is None
+               else np.broadcast_to(np.asarray(insertion_substrate, dtype=np.float32), img.shape))
+    fractions = counts / n
+    deletion = _perturbation_curve(score_fn, rank, counts, img, deleted, batch_size)
+    insertion = _perturbation_curve(score_fn, rank, counts, blurred, img, batch_size)
+    return float(np.trapezoid(deletion, fractions)), float(np.trapezoid(insertion, fractions))
