@@ -1,0 +1,327 @@
+"""cam.data: every ImageNet val layout yields the labels and boxes of labels.csv; bad annotation
+files fail with file and line; missing/unannotated images are skipped with a reason."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from cam.data import AnnotationError, Box, ValDataset, load_sample, open_val_dir
+from cam.images import ImageLoadError
+from scaled_models.imagenet import WNIDS
+
+SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+SAMPLE = SHARED / "imagenet_val_sample"
+GT_NAME = "ILSVRC2012_validation_ground_truth.txt"
+# ILSVRC2012_ID order is not sorted-wnid order: a fixed shuffle stands in for the devkit's.
+DEVKIT_ORDER = list(np.random.default_rng(7).permutation(WNIDS))  # DEVKIT_ORDER[id - 1] = wnid
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[str, tuple[str, int, tuple[Box, ...]]]:
+    if not (SAMPLE / "labels.csv").is_file():
+        pytest.skip(f"shared ImageNet sample not found at {SAMPLE}")
+    with (SAMPLE / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        return {row["file"].rsplit(".", 1)[0]: (
+            row["wnid"], int(row["class_index"]),
+            tuple(Box(*map(float, b.split())) for b in row["boxes"].split(";")))
+            for row in csv.DictReader(fh)}
+
+
+def _check(ds: ValDataset, truth, layout: str, boxes: bool = True) -> None:
+    assert ds.layout == layout
+    assert [s.image_id for s in ds] == sorted(truth)
+    for sample in ds:
+        wnid, index, gt_boxes = truth[sample.image_id]
+        assert (sample.wnid, sample.class_index) == (wnid, index)
+        assert sample.boxes == (gt_boxes if boxes else ())
+        assert sample.path.is_file() and sample.path.stem == sample.image_id
+    if boxes:
+        assert sum(len(s.boxes) for s in ds) == 59
+        assert sum(len(s.boxes) > 1 for s in ds) == 10
+
+
+def _link_images(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in SAMPLE.glob("*.JPEG"):
+        (folder / image.name).symlink_to(image)
+    return folder
+
+
+def _copy(tmp_path: Path, *names: str) -> Path:
+    for name in names:
+        shutil.copy(SAMPLE / name, tmp_path / name)
+    return tmp_path
+
+
+# -- layouts -----------------------------------------------------------------------------------
+
+def test_kaggle_layout_shared_sample(truth):
+    ds = open_val_dir(SAMPLE)
+    _check(ds, truth, "kaggle")
+    assert ds.skipped == [] and ds.root == SAMPLE
+
+
+def test_kaggle_layout_with_images_under_ilsvrc_tree(tmp_path, truth):
+    _link_images(tmp_path / "ILSVRC" / "Data" / "CLS-LOC" / "val")
+    ds = open_val_dir(_copy(tmp_path, "LOC_val_solution.csv", "LOC_synset_mapping.txt"))
+    _check(ds, truth, "kaggle")
+    assert ds[0].path.parent == tmp_path / "ILSVRC" / "Data" / "CLS-LOC" / "val"
+
+
+@pytest.mark.parametrize("xml_folder", ["bbox_xml", "val", "Annotations", "."])
+def test_flat_xml_layout(tmp_path, truth, xml_folder):
+    _link_images(tmp_path)
+    shutil.copytree(SAMPLE / "bbox_xml", tmp_path / xml_folder, dirs_exist_ok=True)
+    _check(open_val_dir(tmp_path), truth, "flat-xml")
+
+
+@pytest.mark.parametrize("under_val", [True, False])
+def test_folders_layout(tmp_path, truth, under_val):
+    wnid_root = tmp_path / "val" if under_val else tmp_path
+    for image_id, (wnid, _, _) in truth.items():
+        (wnid_root / wnid).mkdir(parents=True, exist_ok=True)
+        (wnid_root / wnid / f"{image_id}.JPEG").symlink_to(SAMPLE / f"{image_id}.JPEG")
+    _check(open_val_dir(tmp_path), truth, "folders", boxes=False)
+    if under_val:
+        _check(open_val_dir(wnid_root), truth, "folders", boxes=False)
+    shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+    _check(open_val_dir(tmp_path), truth, "folders")
+
+
+def _fake_devkit(devkit: Path, truth, lines: int = 50_000) -> Path:
+    """ILSVRC2012_devkit_t12/data/{meta.mat, ground truth} shaped like the real ones: a
+    ``synsets`` struct array (1000 leaves with num_children == 0, plus inner nodes) in the real
+    field order, which torchvision's parser indexes by position."""
+    data = devkit / "data"
+    data.mkdir(parents=True)
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
+              "wordnet_height", "num_train_images"]
+    synsets = np.zeros((1010,), dtype=[(f, object) for f in fields])
+    for i in range(1010):
+        leaf = i < 1000
+        synsets[i] = (i + 1, DEVKIT_ORDER[i] if leaf else f"n9{i:07d}", f"words {i}", "gloss",
+                      0 if leaf else 2, np.zeros((0,)) if leaf else np.array([1.0, 2.0]),
+                      0 if leaf else 3, 1300 if leaf else 0)
+    scipy.io.savemat(data / "meta.mat", {"synsets": synsets})
+    ids = {int(image_id[-8:]): DEVKIT_ORDER.index(wnid) + 1
+           for image_id, (wnid, _, _) in truth.items()}
+    (data / GT_NAME).write_text("".join(f"{ids.get(n, 1 + n % 1000)}\n"
+                                        for n in range(1, lines + 1)))
+    return data / GT_NAME
+
+
+def test_fake_meta_mat_matches_torchvision_parser(tmp_path, truth, monkeypatch):
+    torch = pytest.importorskip("torch")
+    imagenet = pytest.importorskip("torchvision.datasets.imagenet")
+    _fake_devkit(tmp_path / "ILSVRC2012_devkit_t12", truth, lines=40_000)
+    with tarfile.open(tmp_path / "devkit.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "ILSVRC2012_devkit_t12", "ILSVRC2012_devkit_t12")
+    monkeypatch.setattr(imagenet, "_verify_archive", lambda *args: None)  # md5 is the real one
+    imagenet.parse_devkit_archive(str(tmp_path), "devkit.tar.gz")
+    wnid_to_classes, val_wnids = torch.load(tmp_path / "meta.bin")
+    assert set(wnid_to_classes) == set(WNIDS)
+    _link_images(tmp_path)
+    ds = open_val_dir(tmp_path)
+    assert ds.layout == "flat-devkit"
+    assert all(val_wnids[int(s.image_id[-8:]) - 1] == s.wnid for s in ds) and len(ds) == 32
+
+
+def test_flat_devkit_layout(tmp_path, truth):
+    _fake_devkit(tmp_path / "ILSVRC2012_devkit_t12", truth)
+    _link_images(tmp_path)
+    ds = open_val_dir(tmp_path)
+    _check(ds, truth, "flat-devkit", boxes=False)
+    assert len(ds.skipped) == 50_000 - 32
+    path, reason = ds.skipped[0]
+    assert path == tmp_path / "ILSVRC2012_val_00000005.JPEG"
+    assert reason == (f"annotated ({tmp_path}/ILSVRC2012_devkit_t12/data/{GT_NAME}, line 5) "
+                      f"but the image file is missing")
+    shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")  # boxes + cross-check
+    _check(open_val_dir(tmp_path), truth, "flat-devkit")
+
+
+def test_devkit_ground_truth_beside_images_with_meta_in_data_folder(tmp_path, truth):
+    gt = _fake_devkit(tmp_path, truth, lines=40_000)
+    gt.rename(tmp_path / GT_NAME)
+    _link_images(tmp_path)
+    _check(open_val_dir(tmp_path), truth, "flat-devkit", boxes=False)
+
+
+def test_devkit_labels_disagreeing_with_xml(tmp_path, truth):
+    gt = _fake_devkit(tmp_path / "devkit", truth, lines=40_000)
+    lines = gt.read_text().splitlines()
+    lines[1] = str(DEVKIT_ORDER.index("n01440764") + 1)  # val_00000002 is alp, say tench
+    gt.write_text("\n".join(lines) + "\n")
+    _link_images(tmp_path)
+    shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    assert str(info.value) == (
+        f"{gt}, line 2: ILSVRC2012_ID {lines[1]} is n01440764 (per {gt.parent / 'meta.mat'}), "
+        f"but {tmp_path / 'bbox_xml' / 'ILSVRC2012_val_00000002.xml'} says n09193705")
+
+
+def test_ground_truth_without_meta_mat(tmp_path, truth):
+    gt = _fake_devkit(tmp_path / "devkit", truth, lines=40_000)
+    (gt.parent / "meta.mat").unlink()
+    _link_images(tmp_path)
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    assert str(info.value).startswith(f"{gt}: found the devkit ground truth but not the "
+                                      f"devkit's meta.mat")
+    assert "ILSVRC2012_IDs, which are not class indices" in str(info.value)
+    shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")  # XML alone is enough
+    _check(open_val_dir(tmp_path), truth, "flat-xml")
+
+
+# -- skipped, lookups, loading -----------------------------------------------------------------
+
+def test_missing_and_unannotated_images_are_skipped(tmp_path, truth):
+    _link_images(tmp_path)
+    _copy(tmp_path, "LOC_val_solution.csv")
+    (tmp_path / "ILSVRC2012_val_00000004.JPEG").unlink()
+    (tmp_path / "holiday photo.jpg").symlink_to(SAMPLE / "ILSVRC2012_val_00000001.JPEG")
+    ds = open_val_dir(tmp_path)
+    assert len(ds) == 31 and ds.find("ILSVRC2012_val_00000004") is None
+    assert ds.skipped == [
+        (tmp_path / "ILSVRC2012_val_00000004.JPEG",
+         f"annotated ({tmp_path / 'LOC_val_solution.csv'}, line 5) but the image file is missing"),
+        (tmp_path / "holiday photo.jpg", "no annotation for holiday photo")]
+
+
+def test_lookups(truth):
+    ds = open_val_dir(SAMPLE)
+    assert ds[0].image_id == "ILSVRC2012_val_00000001" and len(ds) == 32
+    assert ds.find("ILSVRC2012_val_00000008").class_index == 415  # bakery
+    assert [s.image_id for s in ds.by_class(259)] == ["ILSVRC2012_val_00000057"]  # Pomeranian
+    assert ds.by_class(0) == [] and ds.find("nope") is None
+
+
+def test_load_sample_and_corrupt_image(tmp_path, truth):
+    for sample in open_val_dir(SAMPLE):  # every real val JPEG decodes at its annotated size
+        xml = ET.parse(SAMPLE / "bbox_xml" / f"{sample.image_id}.xml").find("size")
+        image = load_sample(sample)
+        assert image.mode == "RGB"
+        assert image.size == (int(xml.findtext("width")), int(xml.findtext("height")))
+    _copy(tmp_path, "LOC_val_solution.csv")
+    (tmp_path / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    bad = open_val_dir(tmp_path)  # scanning never opens images
+    assert len(bad) == 1
+    with pytest.raises(ImageLoadError,
+                       match="ILSVRC2012_val_00000001.JPEG: the JPEG data is truncated"):
+        load_sample(bad[0])
+
+
+def test_fifty_thousand_rows_scan_fast(tmp_path, truth):
+    rows = [f"ILSVRC2012_val_{n:08d},{WNIDS[n % 1000]} 1 2 30 40 {WNIDS[n % 1000]} 5 6 70 80 "
+            for n in range(1, 50_001)]
+    (tmp_path / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "\n".join(rows))
+    (tmp_path / "ILSVRC2012_val_00000007.JPEG").symlink_to(SAMPLE / "ILSVRC2012_val_00000007.JPEG")
+    start = time.perf_counter()
+    ds = open_val_dir(tmp_path)
+    assert time.perf_counter() - start < 3.0
+    assert len(ds) == 1 and len(ds.skipped) == 49_999
+
+
+# -- malformed annotation files name the file and the line ----------------------------------------
+
+def _kaggle_with(tmp_path: Path, lineno: int, line: str) -> Path:
+    csv_path = tmp_path / "LOC_val_solution.csv"
+    lines = (SAMPLE / "LOC_val_solution.csv").read_text().splitlines()
+    lines[lineno - 1] = line
+    csv_path.write_text("\n".join(lines) + "\n")
+    return csv_path
+
+
+@pytest.mark.parametrize("lineno, line, problem", [
+    (1, "id,labels", "expected the header 'ImageId,PredictionString', got 'id,labels'"),
+    (3, "ILSVRC2012_val_00000002,n09193705 45 49 499",
+     "expected 'ImageId,wnid xmin ymin xmax ymax ...' (groups of 5 fields), "
+     "got 'ILSVRC2012_val_00000002,n09193705 45 49 499'"),
+    (3, "ILSVRC2012_val_00000002 n09193705 45 49 499 162",
+     "expected 'ImageId,wnid xmin ymin xmax ymax ...' (groups of 5 fields), "
+     "got 'ILSVRC2012_val_00000002 n09193705 45 49 499 162'"),
+    (4, "ILSVRC2012_val_00000003,n99999999 38 19 385 373 ",
+     "'n99999999' is not one of the 1000 ImageNet-1k wnids"),
+    (5, "ILSVRC2012_val_00000004,n04263257 94 abc 441 284 ",
+     "box coordinates must be 4 numbers, got ['94', 'abc', '441', '284']"),
+    (5, "ILSVRC2012_val_00000004,n04263257 441 15 94 284 ",
+     "box ['441', '15', '94', '284'] is not x1 <= x2, y1 <= y2 with non-negative coordinates"),
+    (6, "ILSVRC2012_val_00000001,n01751748 111 108 441 193 ",
+     "ILSVRC2012_val_00000001 is already annotated at {csv}, line 2"),
+])
+def test_malformed_kaggle_csv(tmp_path, truth, lineno, line, problem):
+    csv_path = _kaggle_with(tmp_path, lineno, line)
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    assert str(info.value) == f"{csv_path}, line {lineno}: {problem.format(csv=csv_path)}"
+
+
+def test_synset_mapping_must_be_sorted_imagenet_order(tmp_path, truth):
+    _copy(tmp_path, "LOC_val_solution.csv")
+    mapping = (SAMPLE / "LOC_synset_mapping.txt").read_text().splitlines()
+    mapping[2], mapping[3] = mapping[3], mapping[2]
+    (tmp_path / "LOC_synset_mapping.txt").write_text("\n".join(mapping) + "\n")
+    with pytest.raises(AnnotationError, match=r"LOC_synset_mapping.txt, line 3: expected "
+                                              r"n01484850 \(the ImageNet-1k classes"):
+        open_val_dir(tmp_path)
+    (tmp_path / "LOC_synset_mapping.txt").write_text("\n".join(sorted(mapping)[:999]) + "\n")
+    with pytest.raises(AnnotationError, match="line 1000: expected 1000 classes, the file ends"):
+        open_val_dir(tmp_path)
+
+
+def test_non_utf8_csv(tmp_path, truth):
+    (tmp_path / "LOC_val_solution.csv").write_bytes(b"ImageId,PredictionString\nx,\xff\xfe\n")
+    with pytest.raises(AnnotationError, match=r"LOC_val_solution.csv, line 2: not UTF-8 text"):
+        open_val_dir(tmp_path)
+
+
+@pytest.mark.parametrize("old, new, line, problem", [
+    ("<xmin>45</xmin>", "<xmin>4five</xmin>", 19,
+     "box coordinates must be 4 numbers, got ['4five', '49', '499', '162']"),
+    ("<name>n09193705</name>\n\t\t<pose>", "<name>n0919</name>\n\t\t<pose>", 14,
+     "'n0919' is not one of the 1000 ImageNet-1k wnids"),
+    ("</size>", "</sise>", 11, "not valid XML (mismatched tag: line 11, column 3)"),
+])
+def test_malformed_xml(tmp_path, truth, old, new, line, problem):
+    _link_images(tmp_path)
+    xml_dir = shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+    xml = xml_dir / "ILSVRC2012_val_00000002.xml"
+    text = xml.read_text()
+    assert old in text
+    xml.write_text(text.replace(old, new, 1))
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    assert str(info.value) == f"{xml}, line {line}: {problem}"
+
+
+@pytest.mark.parametrize("value", ["abc", "1001", "0", "12 13"])
+def test_malformed_ground_truth(tmp_path, truth, value):
+    gt = _fake_devkit(tmp_path / "devkit", truth, lines=100)
+    lines = gt.read_text().splitlines()
+    lines[4] = value
+    gt.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    assert str(info.value) == (f"{gt}, line 5: expected one ILSVRC2012_ID between 1 and 1000, "
+                               f"got {value!r}")
+
+
+def test_unknown_class_folder_and_non_imagenet_folder(tmp_path):
+    (tmp_path / "n99999999").mkdir()
+    with pytest.raises(AnnotationError, match=r"n99999999: 'n99999999' is not one of the 1000"):
+        open_val_dir(tmp_path)
+    (tmp_path / "n99999999").rmdir()
+    with pytest.raises(AnnotationError, match="no ImageNet validation annotations found"):
+        open_val_dir(tmp_path)
+    with pytest.raises(AnnotationError, match="not a folder"):
+        open_val_dir(tmp_path / "missing")

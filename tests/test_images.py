@@ -1,0 +1,269 @@
+"""cam.images: every bad input becomes a clear ImageLoadError, every good one a loaded upright
+RGB image."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFile
+
+from cam.images import (DEFAULT_MAX_PIXELS, MAX_SIDE, SUPPORTED_EXTENSIONS, ImageLoadError,
+                        image_id_for, load_image)
+
+SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
+
+
+def _save(path: Path, image: Image.Image, **kwargs) -> Path:
+    image.save(path, **kwargs)
+    return path
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A valid few-byte 1×1 PNG whose IHDR is patched to claim ``width``×``height``."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    return bytes(data)
+
+
+def _error(source, **kwargs) -> str:
+    with pytest.raises(ImageLoadError) as info:
+        load_image(source, **kwargs)
+    return str(info.value)
+
+
+def _rgb(image: Image.Image, xy=(0, 0)) -> tuple[int, int, int]:
+    assert type(image) is Image.Image and image.mode == "RGB"  # loaded in memory, not a file
+    return image.getpixel(xy)
+
+
+# -- bad inputs --------------------------------------------------------------------------------
+
+def test_zero_byte_file(tmp_path):
+    path = tmp_path / "empty photo.jpg"
+    path.write_bytes(b"")
+    assert _error(path) == f"{path}: the file is empty (0 bytes)."
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    message = _error(path)
+    assert message.startswith(f"{path}: the JPEG data is truncated") and "incomplete" in message
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_random_bytes_named_jpg(tmp_path):
+    path = tmp_path / "noise.jpg"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert _error(path) == (f"{path}: the file is not a recognised image "
+                            f"(JPEG, PNG, WebP, BMP, TIFF or GIF).")
+
+
+def test_html_renamed_png(tmp_path):
+    path = tmp_path / "download.png"
+    path.write_text("<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n")
+    assert _error(path) == (f"{path}: the file contains HTML/XML text, not image data (perhaps a "
+                            f"web page saved with an image extension).")
+
+
+def test_plain_text_and_heic_are_named():
+    assert "plain text" in _error(b"just some notes\n", name="notes.jpg")
+    assert "HEIC/AVIF" in _error(b"\0\0\0\x18ftypheic" + bytes(64), name="IMG_0001.jpg")
+
+
+def test_decompression_bomb_refused_from_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_claiming(30000, 30000))
+    assert path.stat().st_size < 100
+    message = _error(path)
+    assert message.startswith(f"{path}: the image declares 900 megapixels")
+    assert "decompression bomb" in message
+    assert Image.MAX_IMAGE_PIXELS == 89478485  # Pillow's global left alone
+
+
+def test_own_pixel_limit_is_checked_before_decoding():
+    # 12000×10000 is under Pillow's hard limit, so only our header check stops it.
+    message = _error(_png_claiming(12000, 10000), name="big.png")
+    assert message == ("big.png: the image is 12000×10000 pixels (120 megapixels), over the "
+                       "100-megapixel limit; refusing to decode it (possible decompression bomb).")
+    assert DEFAULT_MAX_PIXELS == 100_000_000
+    assert "over the 0.001-megapixel limit" in _error(_png_claiming(40, 40), name="x.png",
+                                                      max_pixels=1000)
+
+
+def test_unreadable_paths(tmp_path):
+    missing = tmp_path / "missing.jpg"
+    assert _error(missing) == f"{missing}: cannot be read (No such file or directory)."
+    assert _error(tmp_path).startswith(f"{tmp_path}: cannot be read")
+
+
+def test_bytes_without_a_name_are_called_uploaded_image():
+    assert _error(b"") == "uploaded image: the file is empty (0 bytes)."
+
+
+# -- good inputs -------------------------------------------------------------------------------
+
+def test_tiny_image_kept_as_is(tmp_path):
+    image = load_image(_save(tmp_path / "tiny.png", Image.new("RGB", (8, 8), (10, 20, 30))))
+    assert image.size == (8, 8) and _rgb(image, (7, 7)) == (10, 20, 30)
+
+
+def test_very_large_jpeg_is_downscaled(tmp_path):
+    path = _save(tmp_path / "huge.jpg", Image.new("RGB", (6000, 4000), (0, 90, 200)), quality=50)
+    image = load_image(path)
+    assert image.size == (MAX_SIDE, 2731)
+    assert np.abs(np.subtract(_rgb(image, (100, 100)), (0, 90, 200))).max() <= 3
+
+
+def test_grayscale_becomes_rgb(tmp_path):
+    image = load_image(_save(tmp_path / "gray.png", Image.new("L", (5, 5), 77)))
+    assert _rgb(image) == (77, 77, 77)
+
+
+def test_palette_transparency_composited_over_white(tmp_path):
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.putpixel((1, 1), 1)
+    image = load_image(_save(tmp_path / "pal.png", img, transparency=0))
+    assert _rgb(image, (0, 0)) == (255, 255, 255) and _rgb(image, (1, 1)) == (255, 0, 0)
+
+
+def test_rgb_transparent_colour_composited_over_white(tmp_path):
+    img = Image.new("RGB", (2, 1), (10, 20, 30))
+    img.putpixel((1, 0), (1, 2, 3))
+    image = load_image(_save(tmp_path / "trns.png", img, transparency=(1, 2, 3)))
+    assert _rgb(image, (0, 0)) == (10, 20, 30) and _rgb(image, (1, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode, opaque, clear", [("LA", (90, 255), (0, 0)),
+                                                 ("RGBA", (255, 0, 0, 128), (0, 0, 255, 0))])
+def test_alpha_composited_over_white(tmp_path, mode, opaque, clear):
+    img = Image.new(mode, (2, 1), clear)
+    img.putpixel((0, 0), opaque)
+    image = load_image(_save(tmp_path / f"{mode}.png", img))
+    assert _rgb(image, (1, 0)) == (255, 255, 255)
+    assert _rgb(image, (0, 0)) == ((90, 90, 90) if mode == "LA" else (255, 127, 127))
+
+
+def test_cmyk_jpeg(tmp_path):
+    image = load_image(_save(tmp_path / "cmyk.jpg", Image.new("CMYK", (16, 16), (255, 0, 0, 0))))
+    assert np.abs(np.subtract(_rgb(image, (8, 8)), (0, 255, 255))).max() <= 3  # cyan
+
+
+def test_16bit_png_is_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 256).round().astype(np.uint16)[None].repeat(4, 0)
+    path = _save(tmp_path / "deep.png", Image.fromarray(ramp))
+    assert Image.open(path).mode.startswith("I")
+    row = np.asarray(load_image(path))[0, :, 0].astype(int)
+    assert row[0] == 0 and row[-1] == 255 and np.all(np.diff(row) >= 0)
+    assert len(np.unique(row)) == 256  # ordering kept: every level distinct, nothing clipped
+
+
+def test_animated_gif_first_frame(tmp_path):
+    frames = [Image.new("RGB", (6, 6), c) for c in ((255, 0, 0), (0, 0, 255))]
+    path = _save(tmp_path / "anim.gif", frames[0], save_all=True, append_images=frames[1:])
+    assert Image.open(path).n_frames == 2
+    assert _rgb(load_image(path)) == (255, 0, 0)
+
+
+def test_multipage_tiff_first_page(tmp_path):
+    pages = [Image.new("RGB", (6, 6), c) for c in ((0, 200, 0), (0, 0, 200))]
+    path = _save(tmp_path / "pages.tiff", pages[0], save_all=True, append_images=pages[1:])
+    assert Image.open(path).n_frames == 2
+    assert _rgb(load_image(path)) == (0, 200, 0)
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    img.paste((0, 0, 255), (20, 0, 40, 20))  # stored: left red, right blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    image = load_image(_save(tmp_path / "phone.jpg", img, exif=exif, quality=95))
+    assert image.size == (20, 40)
+    top, bottom = _rgb(image, (10, 5)), _rgb(image, (10, 35))
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # left side is now on top
+
+
+def test_unicode_and_space_filenames(tmp_path):
+    path = _save(tmp_path / "café photo ü 画像.png", Image.new("RGB", (3, 3), (1, 2, 3)))
+    assert _rgb(load_image(path)) == (1, 2, 3)
+    bad = tmp_path / "défaut 壊れた.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    assert _error(bad).startswith(f"{bad}: ")
+
+
+def test_bytes_source_and_name():
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 3), (9, 9, 9)).save(buf, "WEBP", lossless=True)
+    assert load_image(buf.getvalue(), name="up.webp").size == (4, 3)
+    assert _error(b"\xff\xd8\xff\xe0garbage", name="up.jpg").startswith("up.jpg: ")
+
+
+def test_image_id_is_sha256_and_extensions():
+    assert image_id_for(b"abc") == hashlib.sha256(b"abc").hexdigest()
+    assert image_id_for(b"abc") != image_id_for(b"abd")
+    assert set(SUPPORTED_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
+                                         ".gif"}
+
+
+def test_real_val_jpeg():
+    if not REAL_JPEG.is_file():
+        pytest.skip(f"shared ImageNet sample not found at {REAL_JPEG.parent}")
+    assert load_image(REAL_JPEG).size == (500, 375)
+
+
+# -- fuzzing: nothing but ImageLoadError may escape ----------------------------------------------
+# A small pixel limit keeps mutated headers that claim e.g. 9000×9000 from making examples slow;
+# the limit check itself is covered above. Pillow warns about the corrupt EXIF it meets.
+FUZZ_LIMIT = 4_000_000
+MAGICS = [b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM", b"II*\x00", b"RIFF"]
+
+
+def _load_or_refuse(data: bytes) -> None:
+    try:
+        image = load_image(data, name="fuzz.jpg", max_pixels=FUZZ_LIMIT)
+    except ImageLoadError as exc:
+        assert str(exc).startswith("fuzz.jpg: ")
+    else:
+        assert image.mode == "RGB"
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MAGICS), st.binary(max_size=2048))
+def test_fuzz_random_bytes(magic, tail):
+    _load_or_refuse(magic + tail)
+
+
+@pytest.fixture(scope="module")
+def real_jpeg() -> bytes:
+    if not REAL_JPEG.is_file():
+        pytest.skip(f"shared ImageNet sample not found at {REAL_JPEG.parent}")
+    return REAL_JPEG.read_bytes()
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=16),
+       st.one_of(st.just(1.0), st.floats(0.0, 1.0)))
+def test_fuzz_mutated_real_jpeg(real_jpeg, edits, keep):
+    data = bytearray(real_jpeg)
+    for where, value in edits:  # positions biased to the header, where parsers branch most
+        data[int(where ** 3 * len(data))] = value
+    _load_or_refuse(bytes(data[: max(1, int(keep * len(data)))]))
