@@ -63,6 +63,82 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun; gloo on CPU, NCCL on GPUs."""
+    import os
+
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.distributed.get_rank(), world
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from .data import AnnotationError, open_val_dir
+    from .engine import CamEngine
+    from .evaluate import run_evaluation, summarize, summary_markdown, summary_plot
+
+    try:
+        dataset = open_val_dir(args.val_dir)
+    except (AnnotationError, OSError, ValueError) as exc:
+        _log(f"error: {exc}")
+        return 2
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        _log(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        return 2
+    rank, world = _distributed()
+    if rank == 0:
+        _log(f"{len(dataset)} images ({dataset.layout} layout) in {args.val_dir}"
+             + (f"; {len(dataset.skipped)} not usable" if dataset.skipped else ""))
+        for path, reason in dataset.skipped[:20]:
+            _log(f"  skipped {path}: {reason}")
+    if args.device is None and world > 1 and os.environ.get("LOCAL_RANK"):
+        import torch
+
+        if torch.cuda.is_available():
+            args.device = f"cuda:{os.environ['LOCAL_RANK']}"
+    zoo = zoo_from_args(args)
+    if rank == 0:
+        _log(f"family {zoo.family} ({zoo.family_reason}); device {device_label(zoo.device)}; "
+             f"models: {', '.join(m.key for m in zoo.available())}")
+    engine = CamEngine(zoo, batch_size=args.batch_size)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, method in enumerate(methods):
+        report = run_evaluation(engine, dataset, out if i == 0 else out.with_name(
+            f"{out.stem}.{method}{out.suffix}"), method, limit=args.limit,
+            batch_size=args.batch_size, resume=args.resume,
+            faithfulness_steps=args.faithfulness_steps, rank=rank, world_size=world,
+            progress=rank == 0 and not args.quiet)
+        for path, reason in report.skipped:
+            _log(f"skipped {path}: {reason}")
+        rows += report.rows
+    if world > 1:
+        import torch
+
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return 0
+    summary = summarize(rows)
+    print(summary_markdown(summary))
+    plot = out.with_suffix(".png")
+    plot.write_bytes(summary_plot(summary))
+    print(f"\nwrote {out} ({len(rows)} rows) and {plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--batch-size", type=int, default=16)
     add_zoo_arguments(fig)
     fig.set_defaults(func=cmd_figure)
+
+    ev = sub.add_parser("evaluate", help="localization and faithfulness metrics per model")
+    ev.add_argument("--val-dir", required=True, help="ImageNet validation directory")
+    ev.add_argument("--method", default=EXACT,
+                    help="CAM method, or several comma-separated (one CSV each)")
+    ev.add_argument("--limit", type=int, default=None, help="first N images only")
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--out", required=True, help="results.csv (plot: results.png beside it)")
+    ev.add_argument("--resume", action="store_true", help="keep rows already in --out")
+    ev.add_argument("--faithfulness-steps", type=int, default=16,
+                    help="deletion/insertion curve steps (0 skips them)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_zoo_arguments(ev)
+    ev.set_defaults(func=cmd_evaluate)
 
     bench = sub.add_parser("bench", help="time the engine against naive GradCAM and bare forward")
     bench.add_argument("--images", type=int, default=8, help="number of images (default 8)")

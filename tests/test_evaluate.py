@@ -1,0 +1,112 @@
+"""`python -m cam evaluate`: rows, summary, resume after a kill, corrupt files, distributed."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cam.data import Box
+from cam.evaluate import COLUMNS, boxes_in_region, read_rows, summarize
+
+from .conftest import REPO
+
+FAST = ["--family", "lite", "--models", "baseline", "--faithfulness-steps", "2", "--quiet"]
+
+
+def _evaluate(args, **kwargs):
+    env = dict(os.environ, SCALECAM_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "cam", "evaluate", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_boxes_map_into_the_region_inclusively():
+    # region x,y in [100, 300) shown at 100 px: 2 photo px per display px
+    boxes = boxes_in_region([Box(100, 100, 299, 299), Box(0, 0, 99, 99), Box(150, 50, 249, 149)],
+                            (100.0, 100.0, 300.0, 300.0), 100)
+    # photo x in [150, 250) → display [25, 75) → inclusive 25..74; y [50, 150) → clipped 0..24
+    assert boxes == [(0.0, 0.0, 99.0, 99.0), (25.0, 0.0, 74.0, 24.0)]
+
+
+def test_evaluate_cli_rows_summary_and_plot(val_sample, tmp_path):
+    out = tmp_path / "r.csv"
+    proc = _evaluate(["--val-dir", str(val_sample), "--limit", "4", "--out", str(out),
+                      "--checkpoints", str(tmp_path / "none"), *FAST])
+    assert proc.returncode == 0, proc.stderr
+    rows = read_rows(out)
+    assert len(rows) == 4 and set(rows[0]) == set(COLUMNS)
+    for row in rows:
+        assert row["model"] == "baseline" and row["method"] == "cam"
+        assert row["top1_correct"] in ("0", "1") and row["gt_known_loc"] in ("0", "1")
+        assert row["target_class"] == row["gt_class"]  # localization explains the GT class
+        assert len(row["best_iou_by_threshold"].split()) == 100
+    assert "| baseline | cam | 4 |" in proc.stdout and "MaxBoxAccV2" in proc.stdout
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
+    summary = summarize(rows)[0]
+    assert summary["top1"] == sum(r["top1_correct"] == "1" for r in rows) / 4
+
+
+def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
+    args = ["--val-dir", str(val_sample), "--limit", "8", "--batch-size", "2",
+            "--checkpoints", str(tmp_path / "none"), *FAST]
+    full = tmp_path / "full.csv"
+    assert _evaluate([*args, "--out", str(full)]).returncode == 0
+
+    killed = tmp_path / "killed.csv"
+    env = dict(os.environ, SCALECAM_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cam", "evaluate", *args, "--out",
+                             str(killed)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if killed.is_file() and len(read_rows(killed)) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    interrupted_rows = len(read_rows(killed))
+    assert 2 <= interrupted_rows < 8, "the run should have been killed midway"
+    with killed.open("a") as fh:  # a torn line, as if killed mid-write
+        fh.write("ILSVRC2012_val_0000")
+    resumed = _evaluate([*args, "--out", str(killed), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert killed.read_text() == full.read_text()
+
+
+def test_corrupt_file_in_val_dir_is_skipped_and_reported(val_sample, tmp_path):
+    wnid_dir = tmp_path / "val" / "n01751748"
+    wnid_dir.mkdir(parents=True)
+    shutil.copy(val_sample / "ILSVRC2012_val_00000001.JPEG", wnid_dir)
+    (wnid_dir / "ILSVRC2012_val_99999999.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = tmp_path / "r.csv"
+    proc = _evaluate(["--val-dir", str(tmp_path / "val"), "--out", str(out),
+                      "--checkpoints", str(tmp_path / "none"), *FAST])
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped" in proc.stderr and "ILSVRC2012_val_99999999" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["image_id"] for r in rows] == ["ILSVRC2012_val_00000001"]
+
+
+def test_two_process_gloo_run_merges_rows(val_sample, tmp_path):
+    single = tmp_path / "single.csv"
+    args = ["--val-dir", str(val_sample), "--limit", "5", "--batch-size", "2",
+            "--checkpoints", str(tmp_path / "none"), *FAST]
+    assert _evaluate([*args, "--out", str(single)]).returncode == 0
+    double = tmp_path / "double.csv"
+    env = dict(os.environ, SCALECAM_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--standalone", "-m", "cam", "evaluate", *args, "--out",
+                           str(double)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single_rows, double_rows = read_rows(single), read_rows(double)
+    assert [r["image_id"] for r in double_rows] == [r["image_id"] for r in single_rows]
+    for a, b in zip(single_rows, double_rows):
+        assert a["pred_class"] == b["pred_class"] and a["gt_known_loc"] == b["gt_known_loc"]
+    assert not list(tmp_path.glob("double.csv.part*"))
