@@ -149,6 +149,8 @@ class _LRU:
             return self._data[key]
 
     def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
