@@ -20,11 +20,11 @@ import torch
 from scaled_models.zoo import LoadedModel
 
 from . import metrics
-from .data import Box, ValDataset, ValSample
+from .data import ValDataset, ValSample
 from .engine import GROUND_TRUTH, CamEngine, CamResult
 from .images import ImageLoadError
 from .inputs import CamImage, image_from_sample
-from .render import common_region, map_in_region
+from .render import boxes_in_region, common_region, map_in_region
 
 EVAL_SIZE = 224
 FLOAT_DIGITS = 6
@@ -36,22 +36,6 @@ SUMMARY_METRICS = (("top1", "Top-1"), ("top5", "Top-5"), ("gt_known_loc", "GT-kn
                    ("top1_loc", "Top-1 Loc"), ("maxboxacc_v2", "MaxBoxAccV2"),
                    ("pointing", "Pointing game"), ("energy", "Energy in box"),
                    ("deletion_auc", "Deletion AUC ↓"), ("insertion_auc", "Insertion AUC ↑"))
-
-
-def boxes_in_region(boxes: Sequence[Box], region: tuple[float, float, float, float],
-                    size: int) -> list[tuple[float, float, float, float]]:
-    """Inclusive original-pixel boxes → inclusive boxes on the size×size view of ``region``,
-    clipped to it; boxes entirely outside are dropped."""
-    rx0, ry0, rx1, ry1 = region
-    sx, sy = size / (rx1 - rx0), size / (ry1 - ry0)
-    out = []
-    for b in boxes:
-        x1, y1 = (b.x1 - rx0) * sx, (b.y1 - ry0) * sy
-        x2, y2 = (b.x2 + 1 - rx0) * sx - 1, (b.y2 + 1 - ry0) * sy - 1
-        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, size - 1.0), min(y2, size - 1.0)
-        if x2 >= x1 and y2 >= y1:
-            out.append((x1, y1, x2, y2))
-    return out
 
 
 def _fmt(value) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .data import Box, ValSample, open_val_dir
+from .data import Box, ValDataset, ValSample, open_val_dir
 from .images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image
 
 
@@ -73,18 +73,35 @@ def collect_images(paths: list[str | os.PathLike]) -> LoadReport:
         if path.is_dir():
             _collect_dir(path, report)
         elif path.is_file():
-            _add(report, str(path), lambda p=path: image_from_path(p))
+            sample = _annotation_for(path)
+            _add(report, str(path), lambda p=path, s=sample:
+                 image_from_sample(s) if s is not None else image_from_path(p))
         else:
             report.failures.append((str(path), "no such file or folder"))
     return report
 
 
-def _collect_dir(folder: Path, report: LoadReport) -> None:
+def _val_dir(folder: Path) -> ValDataset | None:
+    """The folder as an ImageNet val directory, or None when it carries no annotations."""
     try:
         dataset = open_val_dir(folder)
     except (ValueError, OSError):
-        dataset = None
-    if dataset is not None and len(dataset):
+        return None
+    return dataset if len(dataset) else None
+
+
+def _annotation_for(path: Path) -> ValSample | None:
+    """A single val image given by path still gets its label and boxes from its folder."""
+    if not path.name.startswith("ILSVRC2012_val_"):
+        return None
+    dataset = _val_dir(path.parent)
+    sample = dataset.find(path.stem) if dataset is not None else None
+    return sample if sample is not None and sample.path.resolve() == path.resolve() else None
+
+
+def _collect_dir(folder: Path, report: LoadReport) -> None:
+    dataset = _val_dir(folder)
+    if dataset is not None:
         for sample in dataset.samples:
             _add(report, str(sample.path), lambda s=sample: image_from_sample(s))
         return

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from scaled_models.imagenet import class_label
 from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 
+from .data import Box
 from .engine import METHODS, CamResult, Target
 from .inputs import CamImage
 
@@ -138,11 +140,20 @@ def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
     return np.asarray(crop.convert("RGB"))
 
 
-def _boxes_in_region(image: CamImage, region: CropBox, size: int) -> list[tuple[float, ...]]:
+def boxes_in_region(boxes: Sequence[Box], region: tuple[float, float, float, float],
+                    size: int) -> list[tuple[float, float, float, float]]:
+    """Inclusive original-pixel boxes → inclusive boxes on the size×size view of ``region``,
+    clipped to it; boxes entirely outside are dropped."""
     rx0, ry0, rx1, ry1 = region
     sx, sy = size / (rx1 - rx0), size / (ry1 - ry0)
-    return [((b.x1 - rx0) * sx, (b.y1 - ry0) * sy, (b.x2 + 1 - rx0) * sx, (b.y2 + 1 - ry0) * sy)
-            for b in image.boxes]
+    out = []
+    for b in boxes:
+        x1, y1 = (b.x1 - rx0) * sx, (b.y1 - ry0) * sy
+        x2, y2 = (b.x2 + 1 - rx0) * sx - 1, (b.y2 + 1 - ry0) * sy - 1
+        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, size - 1.0), min(y2, size - 1.0)
+        if x2 >= x1 and y2 >= y1:
+            out.append((x1, y1, x2, y2))
+    return out
 
 
 @lru_cache(maxsize=16)
@@ -179,8 +190,9 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
         region = row_region(row, spec.models)
         photo = region_photo(row.image, region, size)
         original = photo.copy()
-        if style.show_boxes and row.image.boxes:
-            original = _draw_boxes(original, _boxes_in_region(row.image, region, size), size)
+        boxes = boxes_in_region(row.image.boxes, region, size) if style.show_boxes else []
+        if boxes:
+            original = _draw_boxes(original, boxes, size)
         gt = row.image.gt_class
         panels.append(Panel(r, "original", original,
                             f"GT: {class_label(gt)}" if gt is not None else "no label", _MUTED))
@@ -196,8 +208,8 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
                                     if not model.available else "error", reason), "—", _MUTED))
                 continue
             pixels = overlay(photo, by_key[model.key], style.colormap, style.alpha)
-            if style.show_boxes and row.image.boxes:
-                pixels = _draw_boxes(pixels, _boxes_in_region(row.image, region, size), size)
+            if boxes:
+                pixels = _draw_boxes(pixels, boxes, size)
             panels.append(Panel(r, model.key, pixels, *_caption(result, gt)))
     return panels
 
@@ -213,9 +225,9 @@ def _draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -
     canvas = Image.fromarray(pixels)
     draw = ImageDraw.Draw(canvas)
     width = max(2, size // 90)
-    for x0, y0, x1, y1 in boxes:
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(255, 255, 255), width=width + 2)
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(0, 200, 0), width=width)
+    for box in boxes:  # inclusive pixel boxes, as ImageDraw expects
+        draw.rectangle(box, outline=(255, 255, 255), width=width + 2)
+        draw.rectangle(box, outline=(0, 200, 0), width=width)
     return np.asarray(canvas)
 
 
@@ -240,21 +252,20 @@ def _placeholder(size: int, title: str, reason: str) -> np.ndarray:
 
 
 def header_lines(model: LoadedModel) -> list[str]:
-    """Column header: label, Table 7's measured MACs beside the paper's, what actually runs."""
+    """Column header: label, Table 7's measured MACs beside the paper's, what the weights are,
+    and what actually runs (resolution, MACs)."""
     prov = model.provenance
     lines = [model.spec.short_label,
              f"{model.macs / 1e9:.2f}G MACs (paper {model.spec.paper_flops})"]
     if not prov.available:
-        lines.append("UNAVAILABLE")
-        return lines
-    runs = f"{prov.resolution}px {model.run_macs / 1e9:.2f}G"
+        return lines + ["UNAVAILABLE"]
     if not prov.trained_for_config:
-        lines.append(f"stand-in, test-time res: {runs}")
+        status = "stand-in: test-time res"
     elif prov.stand_in:
-        lines.append(f"stand-in: {runs}")
+        status = f"stand-in ({prov.family})"
     else:
-        lines.append(f"trained: {runs}")
-    return lines
+        status = "trained for this config"
+    return lines + [status, f"runs {prov.resolution} px, {model.run_macs / 1e9:.2f}G"]
 
 
 def compose_grid(spec: FigureSpec, style: RenderStyle,
@@ -265,7 +276,7 @@ def compose_grid(spec: FigureSpec, style: RenderStyle,
     pad = max(4, size // 40)
     label_w = round(size * 0.55)
     head_font, cap_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
-    head_h = round(size * 0.36)
+    head_h = round(size * 0.45)
     cap_h = round(size * 0.14)
     title_h = round(size * 0.22) if spec.title else 0
     columns = ["original"] + [m.key for m in spec.models]
@@ -295,7 +306,8 @@ def compose_grid(spec: FigureSpec, style: RenderStyle,
         y = title_h + head_h + r * (size + cap_h + pad) + size / 2
         gt = row.image.gt_class
         name = class_label(gt) if gt is not None else ""
-        for i, text in enumerate(t for t in (name, row.image.image_id) if t):
+        shown_id = row.image.image_id.removeprefix("ILSVRC2012_")
+        for i, text in enumerate(t for t in (name, shown_id) if t):
             draw.text((label_w - pad, y + i * size / 8), _fit(text, cap_font, label_w - pad, draw),
                       fill=_INK if i == 0 and name else _MUTED, anchor="rm",
                       font=head_font if i == 0 and name else cap_font)

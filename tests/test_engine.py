@@ -102,3 +102,14 @@ def test_unavailable_models_are_never_run(lite_engine):
     image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
     results = lite_engine.compute([image], EXACT, PREDICTED)
     assert {key for _, key in results} == {"baseline", "resolution", "compound"}
+
+
+def test_a_single_val_file_brings_its_label_and_boxes(val_sample, tmp_path):
+    from cam.inputs import collect_images
+
+    report = collect_images([val_sample / "ILSVRC2012_val_00000008.JPEG",
+                             SAMPLE_IMAGES / "coffee.png"])
+    bakery, coffee = report.images
+    assert bakery.gt_class == 415 and len(bakery.boxes) == 4
+    assert bakery.image_id == "ILSVRC2012_val_00000008"
+    assert coffee.gt_class is None and coffee.boxes == ()

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from cam.data import Box
-from cam.evaluate import COLUMNS, boxes_in_region, read_rows, summarize
+from cam.evaluate import COLUMNS, read_rows, summarize
+from cam.render import boxes_in_region
 
 from .conftest import REPO
 

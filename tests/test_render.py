@@ -101,7 +101,7 @@ def test_figure_cli_writes_grid_and_manifest(tmp_path):
     # the depth column is a grey placeholder, the baseline column is a coloured overlay
     pixels = np.asarray(grid.convert("RGB")).astype(int)
     size, pad = style.panel_px, max(4, style.panel_px // 40)
-    label_w, head_h = round(size * 0.55), round(size * 0.36) + round(size * 0.22)
+    label_w, head_h = round(size * 0.55), round(size * 0.45) + round(size * 0.22)
     y = head_h + size // 2
     depth_x = label_w + 2 * (size + pad) + size // 4
     assert np.ptp(pixels[y, depth_x]) < 5  # grey
