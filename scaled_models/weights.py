@@ -315,10 +315,18 @@ def load_weights(family: str, key: str, checkpoints: str | os.PathLike | None = 
     binding = fam.roles[key]
     root = checkpoints_root(checkpoints)
     checkpoint = find_checkpoint(root, family, key)
-    if checkpoint is not None:
-        return _load_checkpoint(fam, binding, checkpoint)
     base = dict(family=family, key=key, architecture=binding.arch.description,
                 resolution=binding.resolution)
+    if checkpoint is not None:
+        try:
+            return _load_checkpoint(fam, binding, checkpoint)
+        except WeightsError as exc:  # a bad file disables its own role, not the whole grid
+            return LoadedWeights(Provenance(
+                **base, available=False, source=f"checkpoint {checkpoint.name}",
+                file=str(checkpoint), trained_for_config=False, stand_in=False,
+                unavailable_reason=f"checkpoint refused: {exc}",
+                make_available=f"replace or remove {checkpoint}; to retrain: "
+                               + _train_command(family, key, root)), None, None)
     if binding.weights is None:
         return LoadedWeights(Provenance(
             **base, available=False, source="none", trained_for_config=False, stand_in=False,

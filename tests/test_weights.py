@@ -48,8 +48,12 @@ def test_checkpoint_wins_and_is_marked_trained_for_config(tmp_path):
 
 def test_checkpoint_for_another_architecture_is_refused(tmp_path):
     _save_checkpoint(tmp_path, "lite", "depth", Architecture("lite", 1.0, 1.0))
-    with pytest.raises(WeightsError, match="missing keys|shape mismatches"):
-        load_model("lite", "depth", tmp_path)
+    model = load_model("lite", "depth", tmp_path)
+    assert not model.available  # refused for this role only; the others still load
+    reason = model.provenance.unavailable_reason
+    assert "checkpoint refused" in reason and "depth.safetensors" in reason
+    assert "missing keys: features.2.1.0.conv_pw.weight" in reason  # names the keys
+    assert load_model("lite", "baseline", tmp_path).available
 
 
 def test_pickle_payload_never_runs(tmp_path):
@@ -63,7 +67,10 @@ def test_pickle_payload_never_runs(tmp_path):
     path.parent.mkdir(parents=True)
     torch.save({"fc.weight": Payload()}, path)
     with pytest.raises(WeightsError, match="not a loadable tensor file"):
-        load_model("lite", "baseline", tmp_path)
+        read_state_dict(path)
+    model = load_model("lite", "baseline", tmp_path)
+    assert not model.available
+    assert "not a loadable tensor file" in model.provenance.unavailable_reason
     assert not marker.exists()
 
 
