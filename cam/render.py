@@ -236,8 +236,8 @@ def _placeholder(size: int, title: str, reason: str) -> np.ndarray:
     draw = ImageDraw.Draw(canvas)
     draw.text((size / 2, size / 2 - size / 10), title, fill=_MUTED, anchor="mm",
               font=font(max(10, size // 12), bold=True))
-    words, lines, line = reason.split(), [], ""
     small = font(max(8, size // 18))
+    words, lines, line = _break_long(reason.split(), small, size * 0.9), [], ""
     for word in words:
         trial = f"{line} {word}".strip()
         if draw.textlength(trial, font=small) > size * 0.9 and line:
@@ -316,6 +316,20 @@ def compose_grid(spec: FigureSpec, style: RenderStyle,
         draw.text((pad, y), text, fill=_MUTED, font=cap_font)
         y += round(size * 0.1)
     return canvas
+
+
+def _break_long(words: list[str], fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """Split words wider than a line (file paths) at '/' or, failing that, anywhere."""
+    out = []
+    for word in words:
+        while fnt.getlength(word) > width:
+            cut = max(i for i in range(1, len(word)) if fnt.getlength(word[:i]) <= width)
+            slash = word.rfind("/", 0, cut)
+            cut = slash + 1 if slash > 0 else cut
+            out.append(word[:cut])
+            word = word[cut:]
+        out.append(word)
+    return out
 
 
 def _fit(text: str, fnt: ImageFont.FreeTypeFont, width: float, draw: ImageDraw.ImageDraw) -> str:

@@ -1,0 +1,62 @@
+"""The Inspect tab: one image's maps as linked plotly panels plus each model's top-5."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from cam.render import FigureSpec, RenderStyle, map_in_region, normalise, region_photo, row_region
+from scaled_models.imagenet import class_label
+
+INSPECT_PX = 160
+PLOTLY_SCALES = {"jet": "Jet", "turbo": "Turbo", "viridis": "Viridis", "inferno": "Inferno",
+                 "magma": "Magma", "hot": "Hot", "parula": "Viridis", "plasma": "Plasma"}
+
+
+def render(spec: FigureSpec, style: RenderStyle) -> None:
+    """Maps over the photo, hover = CAM value (normalised and raw) at original-image pixels;
+    zoom and pan are linked across models."""
+    names = [row.image.image_id for row in spec.rows]
+    index = st.selectbox("Image to inspect", range(len(names)), format_func=names.__getitem__,
+                         key="inspect_image")
+    row = spec.rows[index]
+    models = [m for m in spec.models if m.key in row.results]
+    if not models:
+        st.info("No model produced a map for this image.")
+        return
+    region = row_region(row, spec.models)
+    raw = [map_in_region(row.results[m.key], region, INSPECT_PX) for m in models]
+    shown = normalise(raw, style.normalisation)
+    photo = region_photo(row.image, region, INSPECT_PX)
+    x0, y0, x1, y1 = region
+    dx, dy = (x1 - x0) / INSPECT_PX, (y1 - y0) / INSPECT_PX
+    xs, ys = x0 + dx * (np.arange(INSPECT_PX) + 0.5), y0 + dy * (np.arange(INSPECT_PX) + 0.5)
+    fig = make_subplots(rows=1, cols=len(models), shared_xaxes="all", shared_yaxes="all",
+                        subplot_titles=[m.spec.short_label for m in models],
+                        horizontal_spacing=0.01)
+    for col, (model, values, raw_values) in enumerate(zip(models, shown, raw), start=1):
+        fig.add_trace(go.Image(z=photo, x0=xs[0], dx=dx, y0=ys[0], dy=dy, hoverinfo="skip"),
+                      row=1, col=col)
+        fig.add_trace(go.Heatmap(
+            z=values, x=xs, y=ys, customdata=raw_values, zmin=0, zmax=1, opacity=style.alpha,
+            colorscale=PLOTLY_SCALES.get(style.colormap, "Jet"), showscale=col == len(models),
+            hovertemplate=(f"{model.key}<br>x %{{x:.0f}}, y %{{y:.0f}} px<br>"
+                           "CAM %{z:.3f} (raw %{customdata:.3g})<extra></extra>")),
+            row=1, col=col)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key="inspect_maps")
+    bars = make_subplots(rows=1, cols=len(models),
+                         subplot_titles=[m.spec.short_label for m in models],
+                         horizontal_spacing=0.08)
+    for col, model in enumerate(models, start=1):
+        top5 = row.results[model.key].top5[::-1]
+        colours = ["#168032" if c == row.image.gt_class else "#4c72b0" for c, _ in top5]
+        bars.add_trace(go.Bar(x=[p for _, p in top5], y=[class_label(c) for c, _ in top5],
+                              orientation="h", marker_color=colours,
+                              hovertemplate="%{y}: %{x:.1%}<extra></extra>"), row=1, col=col)
+    bars.update_xaxes(range=[0, 1], tickformat=".0%")
+    bars.update_layout(height=260, showlegend=False, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(bars, key="inspect_top5")
