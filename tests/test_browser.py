@@ -102,9 +102,9 @@ def test_grid_then_upload_in_a_real_browser(server, browser, tmp_path):
     shots = Path(os.environ.get("SCALECAM_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     browser.get(server)
-    _wait(browser, lambda: "Maps ready" in _status_text(browser))
-    images = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stImage'] img")
-    assert images, "the grid image should be on the page"
+    grid = "[data-testid='stImage'] img"
+    _wait(browser, lambda: "Maps ready" in _status_text(browser)
+          and browser.find_elements(By.CSS_SELECTOR, grid))
     _screenshot(browser, shots / "01_default_grid.png")
 
     browser.find_element(By.XPATH, "//*[@role='tab'][normalize-space()='Upload']").click()
@@ -112,6 +112,7 @@ def test_grid_then_upload_in_a_real_browser(server, browser, tmp_path):
     Image.open(SAMPLE_IMAGES / "chelsea.png").convert("RGB").transpose(
         Image.Transpose.FLIP_LEFT_RIGHT).save(photo, quality=90)
     browser.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(photo))
-    _wait(browser, lambda: "7 images" in _status_text(browser))
+    _wait(browser, lambda: "7 images" in _status_text(browser)
+          and browser.find_elements(By.CSS_SELECTOR, grid))
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
     _screenshot(browser, shots / "02_after_upload.png")
