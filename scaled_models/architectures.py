@@ -90,6 +90,10 @@ def _build_lite(arch: Architecture, stochastic_depth: float, bn_momentum: float 
     net = _gen_efficientnet_lite("tf_efficientnet_lite0", channel_multiplier=arch.width,
                                  depth_multiplier=arch.depth, pad_type="same",
                                  drop_rate=arch.dropout, drop_path_rate=stochastic_depth, **bn_args)
+    # Lite fixes the stem at 32 channels, so at w=2 the first block (16 → 32 channels) would
+    # gain a skip connection the baseline does not have; keeping it skip-free (as in every
+    # published Lite) is what lets a widened baseline compute the same function.
+    net.blocks[0][0].has_skip = False
     features = nn.Sequential(net.conv_stem, net.bn1, net.blocks, net.conv_head, net.bn2)
     return CamNet(features, net.classifier, arch.dropout)
 
