@@ -140,10 +140,20 @@ def uploads_tab() -> list[CamImage]:
     return images
 
 
+def configured_val_dir() -> str:
+    """``$SCALECAM_IMAGENET_VAL``, else ``imagenet_val`` in .streamlit/secrets.toml."""
+    if os.environ.get("SCALECAM_IMAGENET_VAL"):
+        return os.environ["SCALECAM_IMAGENET_VAL"]
+    try:
+        return str(st.secrets.get("imagenet_val", ""))
+    except Exception:  # noqa: BLE001 - no secrets file is the normal case
+        return ""
+
+
 def val_tab() -> list[CamImage]:
     """Browse an ImageNet validation directory (only under allowed roots)."""
-    roots = allowed_roots()
-    default = os.environ.get("SCALECAM_IMAGENET_VAL", "")
+    default = configured_val_dir()
+    roots = allowed_roots() + ([Path(default).expanduser().resolve()] if default else [])
     text = st.text_input("ImageNet validation folder", value=default, key="val_dir",
                          help="flat ILSVRC2012_val_* files with bbox XML or devkit labels, "
                               "Kaggle LOC_val_solution.csv, or val/<wnid>/ folders")
