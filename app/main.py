@@ -178,6 +178,8 @@ def val_tab() -> list[CamImage]:
             (picked.append(found[0].image_id) if found
              else missing.append(f"{class_label(class_index_of(wnid))} ({wnid})"))
         st.session_state["val_selected"] = picked
+        for key in [k for k in st.session_state if str(k).startswith("pick_")]:
+            st.session_state[key] = key[len("pick_"):] in picked  # thumbnails follow the preset
         st.session_state["preset_missing"] = missing
         st.session_state["preset_used"] = True
     if st.session_state.get("preset_missing"):

@@ -129,3 +129,18 @@ def test_export_buttons_give_png_pdf_zip_and_manifest(app):
     assert files["Grid PDF"].startswith(b"%PDF")
     assert files["Panels (zip of PNGs)"].startswith(b"PK")
     assert b'"scalecam_figure"' in files["Manifest (JSON)"]
+
+
+def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
+    bakery = tmp_path / "val" / "n02776631"
+    bakery.mkdir(parents=True)
+    (bakery / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
+    monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "none"))
+    monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(tmp_path / "val"))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.button(key="preset").click().run()
+    _ok(at)
+    assert any("ILSVRC2012_val_00000001" in e.value for e in at.error)
+    assert "6 images" in _labels(at)  # the sample grid is still drawn
