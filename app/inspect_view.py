@@ -18,9 +18,8 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     """Maps over the photo, hover = CAM value (normalised and raw) at original-image pixels;
     zoom and pan are linked across models."""
     names = [row.image.image_id for row in spec.rows]
-    index = st.selectbox("Image to inspect", range(len(names)), format_func=names.__getitem__,
-                         key="inspect_image")
-    row = spec.rows[index]
+    name = st.selectbox("Image to inspect", names, key="inspect_image")
+    row = spec.rows[names.index(name) if name in names else 0]
     models = [m for m in spec.models if m.key in row.results]
     if not models:
         st.info("No model produced a map for this image.")

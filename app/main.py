@@ -175,8 +175,10 @@ def val_tab() -> list[CamImage]:
         picked, missing = [], []
         for wnid in PRESET_CLASSES:
             found = dataset.by_class(class_index_of(wnid))
-            (picked.append(found[0].image_id) if found
-             else missing.append(f"{class_label(class_index_of(wnid))} ({wnid})"))
+            if found:
+                picked.append(found[0].image_id)
+            else:
+                missing.append(f"{class_label(class_index_of(wnid))} ({wnid})")
         st.session_state["val_selected"] = picked
         for key in [k for k in st.session_state if str(k).startswith("pick_")]:
             st.session_state[key] = key[len("pick_"):] in picked  # thumbnails follow the preset
