@@ -5,7 +5,6 @@ Only layout and widgets live here; loading, CAMs, rendering, metrics and parsing
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -22,8 +21,9 @@ import streamlit as st  # noqa: E402
 
 from app import inspect_view  # noqa: E402
 from cam.data import AnnotationError, ValDataset, open_val_dir  # noqa: E402
-from cam.engine import EXACT, GROUND_TRUTH, METHODS, PREDICTED, CamEngine, ModelRun, Target  # noqa: E402
-from cam.evaluate import evaluate_images, summarize, summary_markdown, summary_plot  # noqa: E402
+from cam.engine import GROUND_TRUTH, METHODS, PREDICTED, CamEngine, ModelRun, Target  # noqa: E402
+from cam.evaluate import (evaluate_images, summarize, summary_markdown, summary_plot,  # noqa: E402
+                           write_csv)
 from cam.figure import make_figure  # noqa: E402
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError  # noqa: E402
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_sample  # noqa: E402
@@ -283,18 +283,33 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> 
 
 
 def export_view(spec: FigureSpec, style: RenderStyle) -> None:
-    """Downloads from the same renderer as `python -m cam figure`."""
-    panels = render_panels(spec, style)
-    grid = compose_grid(spec, style, panels)
+    """Downloads from the same renderer as `python -m cam figure`. High-DPI files are made on
+    request, not on every rerun, and kept until the figure or its style changes."""
+    record = manifest(spec, style)
+    signature = json.dumps(record, sort_keys=True)
+    if st.button(f"Prepare downloads ({style.dpi} DPI)", key="prepare_export"):
+        with st.spinner("Rendering the figure for export…"):
+            panels = render_panels(spec, style)
+            grid = compose_grid(spec, style, panels)
+            st.session_state["exports"] = (signature, {
+                "png": figure_bytes(grid, "png", style.dpi),
+                "pdf": figure_bytes(grid, "pdf", style.dpi),
+                "zip": panels_zip(panels, spec),
+                "json": json.dumps(record, indent=2)})
+    saved = st.session_state.get("exports")
+    if not saved or saved[0] != signature:
+        st.caption("The grid as PNG and PDF, a zip of every panel, and the JSON manifest.")
+        return
+    files = saved[1]
     columns = st.columns(4)
-    columns[0].download_button("Grid PNG", figure_bytes(grid, "png", style.dpi),
-                               "scalecam_figure7.png", "image/png", key="dl_png")
-    columns[1].download_button("Grid PDF", figure_bytes(grid, "pdf", style.dpi),
-                               "scalecam_figure7.pdf", "application/pdf", key="dl_pdf")
-    columns[2].download_button("Panels (zip of PNGs)", panels_zip(panels, spec),
-                               "scalecam_panels.zip", "application/zip", key="dl_zip")
-    columns[3].download_button("Manifest (JSON)", json.dumps(manifest(spec, style), indent=2),
-                               "scalecam_figure7.json", "application/json", key="dl_json")
+    columns[0].download_button("Grid PNG", files["png"], "scalecam_figure7.png", "image/png",
+                               key="dl_png")
+    columns[1].download_button("Grid PDF", files["pdf"], "scalecam_figure7.pdf",
+                               "application/pdf", key="dl_pdf")
+    columns[2].download_button("Panels (zip of PNGs)", files["zip"], "scalecam_panels.zip",
+                               "application/zip", key="dl_zip")
+    columns[3].download_button("Manifest (JSON)", files["json"], "scalecam_figure7.json",
+                               "application/json", key="dl_json")
 
 
 def evaluate_view(engine: CamEngine, images: list[CamImage], choices: dict) -> None:
@@ -318,9 +333,7 @@ def show_evaluation() -> None:
     plot = summary_plot(summary)
     st.image(plot)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+    write_csv(buffer, rows)
     columns = st.columns(2)
     columns[0].download_button("Metrics CSV", buffer.getvalue(), "scalecam_metrics.csv",
                                "text/csv", key="dl_eval_csv")

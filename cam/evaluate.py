@@ -211,10 +211,7 @@ def _append(path: Path, rows: list[dict]) -> None:
             with path.open("r+b") as fh:
                 fh.truncate(text.rfind(b"\n") + 1)
     with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-        if new:
-            writer.writeheader()
-        writer.writerows({k: _fmt(r[k]) for k in COLUMNS} for r in rows)
+        write_csv(fh, rows, header=new)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -227,12 +224,18 @@ def _canonical(rows: list[dict], samples: Sequence[ValSample]) -> list[dict]:
                                                   r["method"], models.get(r["model"], 99)))
 
 
+def write_csv(fh, rows: list[dict], header: bool = True) -> None:
+    """Rows in the results format (fixed columns, booleans as 0/1, fixed float digits)."""
+    writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
+
+
 def _write_all(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in COLUMNS} for r in rows)
+        write_csv(fh, rows)
     os.replace(tmp, path)
 
 

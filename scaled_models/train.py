@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .architectures import Architecture, CamNet, build
+from .architectures import CamNet, build
 from .expand import deepen, widen
 from .imagenet import class_index_of, is_wnid
 from .preprocessing import Preprocessing

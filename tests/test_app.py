@@ -117,6 +117,9 @@ def test_upload_good_and_bad_files(app):
 
 def test_export_buttons_give_png_pdf_zip_and_manifest(app):
     _ok(app)
+    assert not app.get("download_button")  # high-DPI files are made on request only
+    app.button(key="prepare_export").click().run()
+    _ok(app)
     files = {}
     for storage in RecordingStorage.instances:
         for button in app.get("download_button"):

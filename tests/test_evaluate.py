@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from cam.data import Box
 from cam.evaluate import COLUMNS, read_rows, summarize
