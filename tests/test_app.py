@@ -24,15 +24,23 @@ class RecordingStorage(MemoryMediaFileStorage):
         RecordingStorage.instances.append(self)
 
 
-@pytest.fixture
-def app(monkeypatch, tmp_path):
+def _start(monkeypatch, tmp_path, val_dir=None) -> AppTest:
+    """The app as a fresh browser session sees it: offline, no local checkpoints."""
     monkeypatch.setenv("SCALECAM_OFFLINE", "1")
     monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
-    monkeypatch.delenv("SCALECAM_IMAGENET_VAL", raising=False)
+    if val_dir is None:
+        monkeypatch.delenv("SCALECAM_IMAGENET_VAL", raising=False)
+    else:
+        monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(val_dir))
     monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     return at
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path):
+    return _start(monkeypatch, tmp_path)
 
 
 def _ok(at: AppTest) -> None:
@@ -72,11 +80,7 @@ def test_switching_method_target_and_models(app):
 def test_figure7_preset_with_the_shared_val_sample(monkeypatch, tmp_path):
     if not (VAL_SAMPLE / "labels.csv").is_file():
         pytest.skip("shared ImageNet sample not found")
-    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
-    monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "none"))
-    monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(VAL_SAMPLE))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
+    at = _start(monkeypatch, tmp_path, VAL_SAMPLE)
     at.button(key="preset").click().run()
     _ok(at)
     assert any("maze (n03733281)" in w.value for w in at.warning)
@@ -138,11 +142,7 @@ def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
     bakery = tmp_path / "val" / "n02776631"
     bakery.mkdir(parents=True)
     (bakery / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"\xff\xd8\xff\xe0 cut short")
-    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
-    monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "none"))
-    monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(tmp_path / "val"))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
+    at = _start(monkeypatch, tmp_path, tmp_path / "val")
     at.button(key="preset").click().run()
     _ok(at)
     assert any("ILSVRC2012_val_00000001" in e.value for e in at.error)
