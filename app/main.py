@@ -39,7 +39,8 @@ PRESET_CLASSES = ("n02776631", "n03733281")  # Figure 7's rows: bakeshop, maze
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 
 
-@st.cache_resource(show_spinner="Loading the Table 7 models (once per server process)…")
+@st.cache_resource(show_spinner="Loading the Table 7 models (once per server process)…",
+                   max_entries=2)
 def get_engine(family: str, checkpoints: str) -> CamEngine:
     """One engine per (family, checkpoints) for the whole server: models load once and stay
     on the device; every browser session shares them (the engine is thread-safe)."""

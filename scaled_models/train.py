@@ -105,6 +105,8 @@ def student_for(family: str, key: str, recipe: str, bn_momentum: float | None) -
     if recipe == "paper":
         net = build(arch, stochastic_depth=0.2, bn_momentum=bn_momentum)
         return net, "random init (paper recipe)"
+    # Published weights only (no checkpoints root): a student always starts from the same,
+    # citable baseline, not from whatever local checkpoint happens to exist.
     base = load_weights(family, "baseline", checkpoints=os.devnull)
     if base.net is None:
         raise SystemExit(f"distillation needs the {family} baseline's weights: "
