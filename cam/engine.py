@@ -27,6 +27,7 @@ from .fold import fold_batchnorm
 from .inputs import CamImage
 
 EXACT = "cam"
+AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of the colour scale)
 METHODS: dict[str, str] = {
     EXACT: "CAM (exact, Zhou et al. 2016 — the paper's method)",
     "gradcam": "Grad-CAM",
@@ -168,9 +169,14 @@ class _LRU:
 class CamEngine:
     """Computes and caches CAMs for the models of one zoo."""
 
-    def __init__(self, zoo: ModelZoo, *, cache_size: int = 512, batch_size: int = 16) -> None:
+    def __init__(self, zoo: ModelZoo, *, cache_size: int = 512, batch_size: int = 16,
+                 autocast: bool | None = None) -> None:
         self.zoo = zoo
         self.batch_size = batch_size
+        # Reduced precision for the exact CAM: tried by default on CUDA only, and kept for a
+        # model only if its first batch's maps match fp32 within AUTOCAST_TOLERANCE.
+        self._try_autocast = zoo.device.type == "cuda" if autocast is None else autocast
+        self.autocast_checks: dict[str, dict] = {}
         self._maps = _LRU(cache_size)
         self._inputs = _LRU(cache_size)
         self._locks = {m.key: threading.RLock() for m in zoo.models}
@@ -301,8 +307,27 @@ class CamEngine:
         with self._locks[key]:
             if method == EXACT:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
-                return _exact_cam(fast, batch, wanted)
+                return self._exact_with_precision(fast, batch, wanted, key)
             return _library_cam(canonical, batch.to(device), wanted, method)
+
+    def _exact_with_precision(self, net, batch: torch.Tensor, wanted: list[int | None],
+                              key: str):
+        """fp32, or autocast once the first batch showed it changes no map beyond tolerance."""
+        check = self.autocast_checks.get(key)
+        if not self._try_autocast or (check is not None and not check["enabled"]):
+            return _exact_cam(net, batch, wanted)
+        # fp16 keeps 3 more mantissa bits than bf16; CPUs only accelerate bf16.
+        dtype = torch.float16 if batch.device.type == "cuda" else torch.bfloat16
+        if check is not None:
+            return _exact_cam(net, batch, wanted, dtype)
+        exact = _exact_cam(net, batch, wanted)
+        fast = _exact_cam(net, batch, exact[2], dtype)
+        error = max(float(np.abs(_unit(a) - _unit(b)).max()) for a, b in zip(exact[0], fast[0]))
+        same_top1 = bool((exact[1].argmax(1) == fast[1].argmax(1)).all())
+        self.autocast_checks[key] = {"dtype": str(dtype).replace("torch.", ""),
+                                     "max_map_error": round(error, 5), "same_top1": same_top1,
+                                     "enabled": error <= AUTOCAST_TOLERANCE and same_top1}
+        return exact
 
     def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
                        wanted: list[int | None], method: str):
@@ -342,11 +367,18 @@ def _choose(probs: torch.Tensor, wanted: list[int | None]) -> list[int]:
     return [w if w is not None else t for w, t in zip(wanted, top1)]
 
 
-def _exact_cam(net, batch: torch.Tensor, wanted: list[int | None]
-               ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
-    """Forward only: logits and Σ_k w_k^c A_k for the chosen class of each image."""
+def _unit(cam: np.ndarray) -> np.ndarray:
+    span = float(cam.max() - cam.min())
+    return (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
+
+
+def _exact_cam(net, batch: torch.Tensor, wanted: list[int | None],
+               dtype: torch.dtype | None = None) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """Forward only: logits and Σ_k w_k^c A_k for the chosen class of each image (the forward
+    under autocast to ``dtype`` if given; the map's sum in fp32)."""
     with torch.inference_mode():
-        logits, features = net.forward_with_features(batch)
+        with torch.autocast(batch.device.type, dtype=dtype, enabled=dtype is not None):
+            logits, features = net.forward_with_features(batch)
         probs = logits.float().softmax(dim=1).cpu()
         chosen = _choose(probs, wanted)
         weights = net.fc.weight[torch.tensor(chosen, device=features.device)]

@@ -113,3 +113,32 @@ def test_a_single_val_file_brings_its_label_and_boxes(val_sample, tmp_path):
     assert bakery.gt_class == 415 and len(bakery.boxes) == 4
     assert bakery.image_id == "ILSVRC2012_val_00000008"
     assert coffee.gt_class is None and coffee.boxes == ()
+
+
+def test_reduced_precision_is_kept_only_within_tolerance(lite_zoo):
+    """Autocast (tried on CUDA by default; forced here on the CPU's bf16) is checked against
+    fp32 on the first batch and kept per model only if no map moves beyond tolerance."""
+    from cam.engine import AUTOCAST_TOLERANCE
+
+    images = [image_from_path(SAMPLE_IMAGES / n) for n in ("coffee.png", "chelsea.png")]
+    reference = CamEngine(lite_zoo, cache_size=0, autocast=False)
+    trial = CamEngine(lite_zoo, cache_size=0, autocast=True)
+    first = trial.compute(images, EXACT, PREDICTED, ["baseline"])
+    check = trial.autocast_checks["baseline"]
+    assert check["dtype"] == "bfloat16"
+    assert check["enabled"] == (check["max_map_error"] <= AUTOCAST_TOLERANCE
+                                and check["same_top1"])
+    expected = reference.compute(images, EXACT, PREDICTED, ["baseline"])
+    for image in images:  # the checking batch itself is returned in fp32
+        np.testing.assert_allclose(first[(image.key, "baseline")].raw_map,
+                                   expected[(image.key, "baseline")].raw_map, atol=1e-4)
+    again = trial.compute(images, EXACT, PREDICTED, ["baseline"])
+    for image in images:
+        got = again[(image.key, "baseline")].raw_map
+        want = expected[(image.key, "baseline")].raw_map
+        normalised = np.abs((got - got.min()) / np.ptp(got) - (want - want.min()) / np.ptp(want))
+        if check["enabled"]:
+            assert normalised.max() <= AUTOCAST_TOLERANCE + 1e-6
+        else:
+            np.testing.assert_allclose(got, want, atol=1e-4)
+    assert CamEngine(lite_zoo).autocast_checks == {}  # CPU default: fp32 only
