@@ -26,7 +26,7 @@ from cam.evaluate import (evaluate_images, summarize, summary_markdown, summary_
                            write_csv)
 from cam.figure import make_figure  # noqa: E402
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError  # noqa: E402
-from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_sample  # noqa: E402
+from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path  # noqa: E402
 from cam.paths import SAMPLE_IMAGES, PathNotAllowed, allowed_roots, resolve_under_roots  # noqa: E402
 from cam.render import (COLORMAPS, NORMALISATIONS, PAPER_CAPTION, FigureSpec, RenderStyle,  # noqa: E402
                         compose_grid, figure_bytes, manifest, panels_zip, render_panels)
@@ -55,6 +55,13 @@ def decode_upload(data: bytes, name: str) -> CamImage:
 @st.cache_resource(show_spinner="Reading the validation directory…", max_entries=4)
 def get_val_dir(path: str) -> ValDataset:
     return open_val_dir(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def decode_val_image(path: str, mtime_ns: int) -> CamImage:
+    """A val image decoded once per file version, not on every rerun."""
+    del mtime_ns  # part of the cache key only
+    return image_from_path(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -193,8 +200,10 @@ def val_tab() -> list[CamImage]:
     images = []
     for sample in [s for s in chosen if s is not None]:
         try:
-            images.append(image_from_sample(sample))
-        except ImageLoadError as exc:
+            decoded = decode_val_image(str(sample.path), sample.path.stat().st_mtime_ns)
+            images.append(CamImage(decoded.key, sample.image_id, decoded.image,
+                                   sample.class_index, sample.boxes, str(sample.path)))
+        except (ImageLoadError, OSError) as exc:
             st.error(f"Skipped {sample.image_id}: {exc}")
     return images
 

@@ -39,10 +39,7 @@ def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
         binding = FAMILY_TABLE[zoo.family].roles[model.key]
         net = build(binding.arch).eval().requires_grad_(False).to(zoo.device)
         preprocessing = FAMILY_TABLE[zoo.family].roles["baseline"].weights.preprocessing
-        if preprocessing.resolution != binding.resolution:
-            preprocessing = type(preprocessing).from_crop_pct(
-                binding.resolution, preprocessing.crop_pct, preprocessing.mean,
-                preprocessing.std, preprocessing.interpolation)
+        preprocessing = preprocessing.at_resolution(binding.resolution)
         provenance = replace(model.provenance, available=True, source="random init (benchmark)")
         models.append(LoadedModel(model.spec, provenance, net, preprocessing, model.params,
                                   model.macs, model.run_params, model.run_macs))

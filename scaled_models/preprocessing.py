@@ -38,6 +38,13 @@ class Preprocessing:
                       ) -> "Preprocessing":
         return cls(resolution, int(resolution / crop_pct), tuple(mean), tuple(std), interpolation)
 
+    def at_resolution(self, resolution: int) -> "Preprocessing":
+        """The same recipe (crop fraction, normalisation) at another input size."""
+        if resolution == self.resolution:
+            return self
+        return Preprocessing.from_crop_pct(resolution, self.crop_pct, self.mean, self.std,
+                                           self.interpolation)
+
     @property
     def crop_pct(self) -> float:
         return self.resolution / self.resize_size

@@ -343,11 +343,7 @@ def load_weights(family: str, key: str, checkpoints: str | os.PathLike | None = 
             make_available=weights.install_hint), None, None)
     net = build(binding.arch)
     load_into(net, _read_published(weights, path, net), str(path))
-    preprocessing = weights.preprocessing
-    if binding.resolution != preprocessing.resolution:
-        preprocessing = Preprocessing.from_crop_pct(binding.resolution, preprocessing.crop_pct,
-                                                    preprocessing.mean, preprocessing.std,
-                                                    preprocessing.interpolation)
+    preprocessing = weights.preprocessing.at_resolution(binding.resolution)
     notes = tuple(n for n in (fam.roles[key].note,) if n)
     return LoadedWeights(Provenance(
         **base, available=True, source=weights.source, file=str(path), sha256=file_sha256(path),
