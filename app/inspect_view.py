@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cam.render import FigureSpec, RenderStyle, map_in_region, normalise, region_photo, row_region
+from cam.geometry import image_region, map_in_region
+from cam.render import FigureSpec, RenderStyle, normalise, region_photo
 from scaled_models.imagenet import class_label
 
 INSPECT_PX = 160
@@ -24,7 +25,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     if not models:
         st.info("No model produced a map for this image.")
         return
-    region = row_region(row, spec.models)
+    region = image_region(row.image, spec.models)
     raw = [map_in_region(row.results[m.key], region, INSPECT_PX) for m in models]
     shown = normalise(raw, style.normalisation)
     photo = region_photo(row.image, region, INSPECT_PX)

@@ -21,15 +21,17 @@ import streamlit as st  # noqa: E402
 
 from app import inspect_view  # noqa: E402
 from cam.data import AnnotationError, ValDataset, open_val_dir  # noqa: E402
-from cam.engine import GROUND_TRUTH, METHODS, PREDICTED, CamEngine, ModelRun, Target  # noqa: E402
+from cam.engine import CamEngine, ModelRun  # noqa: E402
 from cam.evaluate import (evaluate_images, summarize, summary_markdown, summary_plot,  # noqa: E402
                            write_csv)
 from cam.figure import make_figure  # noqa: E402
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError  # noqa: E402
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path  # noqa: E402
+from cam.methods import METHODS  # noqa: E402
 from cam.paths import SAMPLE_IMAGES, PathNotAllowed, allowed_roots, resolve_under_roots  # noqa: E402
 from cam.render import (COLORMAPS, NORMALISATIONS, PAPER_CAPTION, FigureSpec, RenderStyle,  # noqa: E402
                         compose_grid, figure_bytes, manifest, panels_zip, render_panels)
+from cam.targets import GROUND_TRUTH, PREDICTED, Target  # noqa: E402
 from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label  # noqa: E402
 from scaled_models.table7 import MODEL_KEYS  # noqa: E402
 from scaled_models.weights import checkpoints_root  # noqa: E402
@@ -93,9 +95,9 @@ def sidebar() -> tuple[CamEngine | None, dict]:
         "models": st.sidebar.multiselect(
             "Models (paper order)", list(MODEL_KEYS), default=list(MODEL_KEYS), key="models"),
         "method": st.sidebar.selectbox("CAM method", list(METHODS), key="method",
-                                       format_func=lambda m: METHODS[m]),
+                                       format_func=lambda m: METHODS[m].menu_label),
     }
-    if choices["method"] in ("scorecam", "ablationcam"):
+    if METHODS[choices["method"]].slow:
         st.sidebar.warning("Score-CAM and Ablation-CAM run hundreds of forward passes per image: "
                            "expect minutes on a CPU.")
     mode = st.sidebar.radio("Target class", ["each model's prediction", "ground truth",
@@ -104,7 +106,7 @@ def sidebar() -> tuple[CamEngine | None, dict]:
         index = st.sidebar.selectbox("Class (type to search)", range(len(CLASS_NAMES)),
                                      index=class_index_of(PRESET_CLASSES[0]),
                                      format_func=class_option, key="target_class")
-        choices["target"] = Target("class", int(index))
+        choices["target"] = Target.of_class(int(index))
     else:
         choices["target"] = GROUND_TRUTH if mode == "ground truth" else PREDICTED
     st.sidebar.subheader("Display")

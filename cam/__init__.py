@@ -6,13 +6,15 @@
     spec = make_figure(engine, collect_images(["sample_images"]).images)
     compose_grid(spec, RenderStyle()).save("fig.png")
 """
-from .engine import EXACT, GROUND_TRUTH, METHODS, PREDICTED, CamEngine, CamResult, Target, parse_target
+from .engine import CamEngine, CamResult
 from .figure import make_figure
 from .images import ImageLoadError, load_image
 from .inputs import CamImage, collect_images, image_from_bytes, image_from_path
+from .methods import EXACT, METHODS, CamMethod
 from .render import FigureSpec, RenderStyle, compose_grid, figure_bytes, manifest, save_figure
+from .targets import GROUND_TRUTH, PREDICTED, Target, TargetMode, parse_target
 
-__all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamResult", "Target",
-           "parse_target", "make_figure", "ImageLoadError", "load_image", "CamImage",
+__all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamMethod", "CamResult",
+           "Target", "TargetMode", "parse_target", "make_figure", "ImageLoadError", "load_image", "CamImage",
            "collect_images", "image_from_bytes", "image_from_path", "FigureSpec", "RenderStyle",
            "compose_grid", "figure_bytes", "manifest", "save_figure"]

@@ -21,10 +21,12 @@ from scaled_models.architectures import build
 from scaled_models.weights import FAMILY_TABLE
 from scaled_models.zoo import LoadedModel, ModelZoo, device_label
 
-from .engine import EXACT, PREDICTED, CamEngine
+from .engine import CamEngine
 from .figure import make_figure
 from .inputs import CamImage, collect_images
+from .methods import EXACT
 from .render import RenderStyle, compose_grid
+from .targets import PREDICTED
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_images"
 

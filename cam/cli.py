@@ -7,7 +7,9 @@ import time
 
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
-from .engine import EXACT, METHODS, ModelRun, parse_target
+from .engine import ModelRun
+from .methods import EXACT, METHODS
+from .targets import parse_target
 
 
 def _log(text: str) -> None:

@@ -21,10 +21,11 @@ from scaled_models.zoo import LoadedModel
 
 from . import metrics
 from .data import ValDataset, ValSample
-from .engine import GROUND_TRUTH, CamEngine, CamResult
+from .engine import CamEngine, CamResult
+from .geometry import boxes_in_region, image_region, map_in_region
 from .images import ImageLoadError
 from .inputs import CamImage, image_from_sample
-from .render import boxes_in_region, common_region, map_in_region
+from .targets import GROUND_TRUTH
 
 EVAL_SIZE = 224
 FLOAT_DIGITS = 6
@@ -55,7 +56,7 @@ def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
 def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
                models: Sequence[LoadedModel], method: str, faithfulness_steps: int) -> list[dict]:
     """The CSV rows of one image: one per model that produced a map."""
-    region = common_region([m.preprocessing.crop_box(*image.size) for m in models], *image.size)
+    region = image_region(image, models)
     gt_boxes = boxes_in_region(image.boxes, region, EVAL_SIZE)
     rows = []
     for model in models:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .engine import EXACT, METHODS, PREDICTED, CamEngine, ModelRun, Target
+from .engine import CamEngine, ModelRun
 from .inputs import CamImage
+from .methods import EXACT, METHODS
 from .render import PAPER_CAPTION, FigureRow, FigureSpec
+from .targets import PREDICTED, Target
 
 
 def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXACT,
@@ -19,7 +21,7 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXA
                               if (image.key, m.key) in results}) for image in images]
     family_note = ("EfficientNet-Lite stand-ins" if engine.zoo.family == "lite"
                    else "EfficientNet (torchvision blocks)")
-    default_title = f"{METHODS[method].split(' (')[0]} — target: {target.label} — {family_note}"
+    default_title = f"{METHODS[method].label} — target: {target.label} — {family_note}"
     return FigureSpec(models, rows, method, target, engine.zoo.family,
                       title=default_title if title is None else title,
                       caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).")

@@ -127,8 +127,9 @@ def top1_loc(cam: np.ndarray, gt_boxes: Iterable[BoxLike], correct: bool, thresh
     return bool(correct) and gt_known_loc(cam, gt_boxes, threshold, iou_threshold)
 
 
-def _minmax(cam: np.ndarray) -> np.ndarray:
-    """Min-max normalise to [0, 1]; a constant map becomes all zeros (as wsolevaluation does)."""
+def minmax(cam: np.ndarray) -> np.ndarray:
+    """Min-max normalise to [0, 1]: ``(cam - min) / (max - min)``; a constant map becomes all
+    zeros (as wsolevaluation does). The one normalisation every display and metric uses."""
     m = _check_map(cam)
     lo, hi = m.min(), m.max()
     return np.zeros_like(m) if hi == lo else (m - lo) / (hi - lo)
@@ -181,7 +182,7 @@ def best_iou_per_threshold(cam: np.ndarray, gt_boxes: Iterable[BoxLike],
     """One image's share of MaxBoxAccV2: for each τ in ``np.arange(0, 1, step)``, the best IoU
     of any contour box of ``minmax(cam) >= τ`` with any GT box. Storing this vector per image
     lets MaxBoxAcc be computed over a dataset streamed in pieces (and resumed)."""
-    return _best_iou_per_tau(_minmax(cam), _boxes_array(gt_boxes), np.arange(0.0, 1.0, step))
+    return _best_iou_per_tau(minmax(cam), _boxes_array(gt_boxes), np.arange(0.0, 1.0, step))
 
 
 def maxboxacc_from_best_ious(best_ious: Sequence[np.ndarray],

@@ -1,9 +1,7 @@
 """Figure 7 rendering: overlays, the models-by-images grid, PNG/PDF export and the manifest.
 
-Models look at different squares of a photo (224 px at crop 0.875, 300 px at 0.9375, …). Each row
-of the grid therefore shows one common region — the intersection of every model's crop — and each
-map is resampled from the model's own crop into that region, so a hot spot sits where that model
-actually looked. The original column shows the same region.
+Each row shows one image's common region (``geometry``), the original first, then each model's
+map resampled from that model's own crop, so a hot spot sits where that model actually looked.
 """
 from __future__ import annotations
 
@@ -12,7 +10,7 @@ import json
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,12 +19,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from scaled_models.imagenet import class_label
-from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 
-from .data import Box
-from .engine import METHODS, CamResult, Target
+from .engine import CamResult
+from .geometry import boxes_in_region, image_region, map_in_region
 from .inputs import CamImage
+from .methods import METHODS
+from .metrics import minmax
+from .targets import Target
 
 COLORMAPS: dict[str, int] = {
     "jet": cv2.COLORMAP_JET, "turbo": cv2.COLORMAP_TURBO, "viridis": cv2.COLORMAP_VIRIDIS,
@@ -60,7 +60,6 @@ class RenderStyle:
 class FigureRow:
     image: CamImage
     results: dict[str, CamResult]  # by model key
-    errors: dict[str, str] = field(default_factory=dict)  # by model key
 
 
 @dataclass
@@ -76,37 +75,6 @@ class FigureSpec:
     caption: str = ""
 
 
-def common_region(boxes: list[CropBox], width: int, height: int) -> CropBox:
-    """Intersection of the models' crops (all centred, so the smallest one), inside the image."""
-    if not boxes:
-        side = min(width, height)
-        return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-    x0 = max(max(b[0] for b in boxes), 0.0)
-    y0 = max(max(b[1] for b in boxes), 0.0)
-    x1 = min(min(b[2] for b in boxes), float(width))
-    y1 = min(min(b[3] for b in boxes), float(height))
-    return (x0, y0, x1, y1)
-
-
-def map_in_region(result: CamResult, region: CropBox, size: int) -> np.ndarray:
-    """The raw map resampled (bilinear) onto a size×size view of ``region`` of the photo.
-
-    Map cell centres sit at (j + 0.5) / w of the model's crop, as in a bilinear upsampling of the
-    map to the crop; display pixel centres at (u + 0.5) / size of the region.
-    """
-    h, w = result.raw_map.shape
-    cx0, cy0, cx1, cy1 = result.crop_box
-    rx0, ry0, rx1, ry1 = region
-    sx = (rx1 - rx0) / size * w / (cx1 - cx0)
-    sy = (ry1 - ry0) / size * h / (cy1 - cy0)
-    tx = (rx0 - cx0) * w / (cx1 - cx0) + 0.5 * sx - 0.5
-    ty = (ry0 - cy0) * h / (cy1 - cy0) + 0.5 * sy - 0.5
-    matrix = np.float32([[sx, 0, tx], [0, sy, ty]])
-    return cv2.warpAffine(result.raw_map.astype(np.float32), matrix, (size, size),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
 def normalise(maps: list[np.ndarray], mode: str = "per-map") -> list[np.ndarray]:
     """Min-max to [0, 1], each map on its own (paper) or on one scale across the row's maps."""
     if mode not in NORMALISATIONS:
@@ -115,8 +83,7 @@ def normalise(maps: list[np.ndarray], mode: str = "per-map") -> list[np.ndarray]
         lo = min(float(m.min()) for m in maps)
         hi = max(float(m.max()) for m in maps)
         return [(m - lo) / (hi - lo) if hi > lo else np.zeros_like(m) for m in maps]
-    return [(m - m.min()) / (m.max() - m.min()) if m.max() > m.min() else np.zeros_like(m)
-            for m in maps]
+    return [minmax(m) for m in maps]
 
 
 def colorize(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
@@ -140,22 +107,6 @@ def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
     return np.asarray(crop.convert("RGB"))
 
 
-def boxes_in_region(boxes: Sequence[Box], region: tuple[float, float, float, float],
-                    size: int) -> list[tuple[float, float, float, float]]:
-    """Inclusive original-pixel boxes → inclusive boxes on the size×size view of ``region``,
-    clipped to it; boxes entirely outside are dropped."""
-    rx0, ry0, rx1, ry1 = region
-    sx, sy = size / (rx1 - rx0), size / (ry1 - ry0)
-    out = []
-    for b in boxes:
-        x1, y1 = (b.x1 - rx0) * sx, (b.y1 - ry0) * sy
-        x2, y2 = (b.x2 + 1 - rx0) * sx - 1, (b.y2 + 1 - ry0) * sy - 1
-        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, size - 1.0), min(y2, size - 1.0)
-        if x2 >= x1 and y2 >= y1:
-            out.append((x1, y1, x2, y2))
-    return out
-
-
 @lru_cache(maxsize=16)
 def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans (shipped with matplotlib, so every machine has it) for ✓/✗ and labels."""
@@ -177,17 +128,12 @@ class Panel:
     caption_color: tuple[int, int, int] = _INK
 
 
-def row_region(row: FigureRow, models: list[LoadedModel]) -> CropBox:
-    boxes = [m.preprocessing.crop_box(*row.image.size) for m in models if m.available]
-    return common_region(boxes, *row.image.size)
-
-
 def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
     """Every panel of the grid, row by row; the original first, then models in paper order."""
     size = style.panel_px
     panels: list[Panel] = []
     for r, row in enumerate(spec.rows):
-        region = row_region(row, spec.models)
+        region = image_region(row.image, spec.models)
         photo = region_photo(row.image, region, size)
         original = photo.copy()
         boxes = boxes_in_region(row.image.boxes, region, size) if style.show_boxes else []
@@ -203,7 +149,7 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
         for model in spec.models:
             result = row.results.get(model.key)
             if result is None:
-                reason = row.errors.get(model.key) or model.provenance.unavailable_reason or ""
+                reason = model.provenance.unavailable_reason or ""
                 panels.append(Panel(r, model.key, _placeholder(size, "unavailable"
                                     if not model.available else "error", reason), "—", _MUTED))
                 continue
@@ -386,8 +332,8 @@ def manifest(spec: FigureSpec, style: RenderStyle) -> dict:
         "scalecam_figure": 1,
         "family": spec.family,
         "method": spec.method,
-        "method_label": METHODS[spec.method],
-        "target": {"mode": spec.target.mode, "class_index": spec.target.class_index,
+        "method_label": METHODS[spec.method].label,
+        "target": {"mode": spec.target.mode.value, "class_index": spec.target.class_index,
                    "label": spec.target.label},
         "style": {"colormap": style.colormap, "alpha": style.alpha,
                   "normalisation": style.normalisation, "show_boxes": style.show_boxes,
@@ -404,13 +350,13 @@ def _image_record(row: FigureRow, spec: FigureSpec) -> dict:
               "size": list(image.size), "gt_class": image.gt_class,
               "gt_label": class_label(image.gt_class) if image.gt_class is not None else None,
               "boxes": [[b.x1, b.y1, b.x2, b.y2] for b in image.boxes],
-              "region": list(row_region(row, spec.models)), "panels": {}}
+              "region": list(image_region(row.image, spec.models)), "panels": {}}
     for model in spec.models:
         result = row.results.get(model.key)
         if result is None:
             record["panels"][model.key] = {
                 "available": False,
-                "reason": row.errors.get(model.key) or model.provenance.unavailable_reason}
+                "reason": model.provenance.unavailable_reason}
             continue
         record["panels"][model.key] = {
             "available": True, "target_class": result.target_class,

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from cam.engine import EXACT, GROUND_TRUTH, PREDICTED, CamEngine, Target, parse_target
+from cam.engine import CamEngine
+from cam.methods import EXACT
+from cam.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
 from cam.inputs import image_from_path, image_from_sample
 from scaled_models.imagenet import class_index_of
 
@@ -22,7 +24,7 @@ def val_images(val_sample):
 def test_exact_cam_is_classifier_weights_times_feature_map(lite_engine):
     model = lite_engine.zoo.get("baseline")
     image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
-    result = lite_engine.compute([image], EXACT, Target("class", 281), ["baseline"])[
+    result = lite_engine.compute([image], EXACT, Target.of_class(281), ["baseline"])[
         (image.key, "baseline")]
     x = model.preprocessing(image.image)[None]
     with torch.no_grad():
@@ -90,8 +92,8 @@ def test_batched_results_equal_one_at_a_time(lite_zoo, val_images):
 
 
 def test_parse_target_rejects_ambiguous_and_unknown():
-    assert parse_target("n02776631") == Target("class", 415)
-    assert parse_target("967") == Target("class", 967)
+    assert parse_target("n02776631") == Target.of_class(415)
+    assert parse_target("967") == Target.of_class(967)
     with pytest.raises(ValueError, match="several classes"):
         parse_target("crane")
     with pytest.raises(ValueError, match="not 'predicted'"):
@@ -121,8 +123,8 @@ def test_reduced_precision_is_kept_only_within_tolerance(lite_zoo):
     from cam.engine import AUTOCAST_TOLERANCE
 
     images = [image_from_path(SAMPLE_IMAGES / n) for n in ("coffee.png", "chelsea.png")]
-    reference = CamEngine(lite_zoo, cache_size=0, autocast=False)
-    trial = CamEngine(lite_zoo, cache_size=0, autocast=True)
+    reference = CamEngine(lite_zoo, cache_mb=0, autocast=False)
+    trial = CamEngine(lite_zoo, cache_mb=0, autocast=True)
     first = trial.compute(images, EXACT, PREDICTED, ["baseline"])
     check = trial.autocast_checks["baseline"]
     assert check["dtype"] == "bfloat16"
@@ -142,3 +144,13 @@ def test_reduced_precision_is_kept_only_within_tolerance(lite_zoo):
         else:
             np.testing.assert_allclose(got, want, atol=1e-4)
     assert CamEngine(lite_zoo).autocast_checks == {}  # CPU default: fp32 only
+
+
+@pytest.mark.parametrize("text", ["0", "tench", "n01440764"])
+def test_class_zero_tench_can_be_the_target(lite_engine, text):
+    """Class index 0 is a class like any other (it once read as 'no class')."""
+    image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    target = parse_target(text)
+    assert target.class_index == 0
+    result = lite_engine.compute([image], EXACT, target, ["baseline"])[(image.key, "baseline")]
+    assert result.target_class == 0

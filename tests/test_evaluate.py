@@ -12,7 +12,7 @@ import time
 
 from cam.data import Box
 from cam.evaluate import COLUMNS, read_rows, summarize
-from cam.render import boxes_in_region
+from cam.geometry import boxes_in_region
 
 from .conftest import REPO
 

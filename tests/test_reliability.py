@@ -11,13 +11,15 @@ import pytest
 import torch
 
 import cam.engine as engine_module
-from cam.engine import EXACT, GROUND_TRUTH, PREDICTED, CamEngine, Target
+from cam.engine import CamEngine
+from cam.methods import EXACT
+from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from cam.inputs import image_from_path, image_from_sample
 
 from .conftest import REPO, SAMPLE_IMAGES
 
 METHODS = [EXACT, "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
-TARGETS = [PREDICTED, GROUND_TRUTH, Target("class", 967), Target("class", 415)]
+TARGETS = [PREDICTED, GROUND_TRUTH, Target.of_class(967), Target.of_class(415)]
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +43,13 @@ def test_eight_threads_of_cam_requests_match_single_threaded(lite_zoo, images):
     rng = random.Random(0)
     requests = [[(rng.randrange(len(images)), rng.choice(METHODS), rng.randrange(len(TARGETS)),
                   rng.choice(keys)) for _ in range(20)] for _ in range(8)]
-    reference_engine = CamEngine(lite_zoo, cache_size=0)
+    reference_engine = CamEngine(lite_zoo, cache_mb=0)
     expected = {}
     for req in {r for thread in requests for r in thread}:
         i, method, t, key = req
         expected[req] = reference_engine.compute([images[i]], method, TARGETS[t], [key])[
             (images[i].key, key)]
-    shared = CamEngine(lite_zoo, cache_size=0)  # no cache: every request really runs the models
+    shared = CamEngine(lite_zoo, cache_mb=0)  # no cache: every request really runs the models
     mismatches, errors = [], []
 
     def worker(thread_requests):
@@ -78,16 +80,16 @@ def test_eight_threads_of_cam_requests_match_single_threaded(lite_zoo, images):
 
 
 def test_out_of_memory_retries_smaller_batches_then_cpu(lite_zoo, images, monkeypatch):
-    expected = CamEngine(lite_zoo, cache_size=0).compute(images, EXACT, PREDICTED, ["baseline"])
-    real = engine_module._exact_cam
-    engine = CamEngine(lite_zoo, cache_size=0)
+    expected = CamEngine(lite_zoo, cache_mb=0).compute(images, EXACT, PREDICTED, ["baseline"])
+    real = engine_module.exact_cam
+    engine = CamEngine(lite_zoo, cache_mb=0)
 
     def fails_on_big_batches(net, batch, wanted):
         if len(batch) > 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(net, batch, wanted)
 
-    monkeypatch.setattr(engine_module, "_exact_cam", fails_on_big_batches)
+    monkeypatch.setattr(engine_module, "exact_cam", fails_on_big_batches)
     halved = engine.compute(images, EXACT, PREDICTED, ["baseline"])
     for image in images:
         got, want = halved[(image.key, "baseline")], expected[(image.key, "baseline")]
@@ -99,7 +101,7 @@ def test_out_of_memory_retries_smaller_batches_then_cpu(lite_zoo, images, monkey
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(net, batch, wanted)
 
-    monkeypatch.setattr(engine_module, "_exact_cam", fails_unless_fallback)
+    monkeypatch.setattr(engine_module, "exact_cam", fails_unless_fallback)
     fallback = engine.compute(images[:1], EXACT, PREDICTED, ["baseline"])[
         (images[0].key, "baseline")]
     assert "computed on the CPU" in fallback.notes[-1]

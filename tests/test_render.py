@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from cam.engine import CamResult
-from cam.render import (RenderStyle, colorize, common_region, figure_bytes, map_in_region,
-                        normalise, overlay)
+from cam.geometry import common_region, map_in_region
+from cam.render import RenderStyle, colorize, figure_bytes, normalise, overlay
 
 from .conftest import REPO, SAMPLE_IMAGES
 

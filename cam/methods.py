@@ -1,0 +1,125 @@
+"""The one registry of CAM methods, and how each runs on a ``CamNet``.
+
+``cam`` is the exact class activation map of Zhou et al. (CVPR 2016), the method Figure 7 uses:
+for a GAP+FC network the map of class c is Σ_k w_k^c A_k (A the last feature map, w the
+classifier weights), one forward pass and no gradients. The other methods come from the
+pytorch-grad-cam library and run on the same feature map (``net.features``). They are used
+through the library's public template only: each call builds the library's own class, extended
+by a mixin that overrides the one documented hook ``get_cam_image`` to keep the map at feature
+resolution before the library's min–max scaling and resize. So a method the library adds or
+changes works, or fails loudly, without scalecam re-driving its internals.
+
+Adding a method is one ``CamMethod`` entry below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SLOW_NOTE = "slow: one forward pass per batch of feature channels"
+
+
+@dataclass(frozen=True)
+class CamMethod:
+    """One CAM method: its CLI key, how people call it, and where it comes from."""
+
+    key: str
+    label: str
+    reference: str
+    library_class: str | None = None  # class name in pytorch_grad_cam; None = exact CAM
+    slow: bool = False
+
+    @property
+    def menu_label(self) -> str:
+        """Label plus a warning for the methods that take minutes on a CPU."""
+        return f"{self.label} ({SLOW_NOTE})" if self.slow else self.label
+
+
+EXACT = "cam"
+_REGISTRY: tuple[CamMethod, ...] = (
+    CamMethod(EXACT, "CAM (exact; the paper's method)",
+              "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016"),
+    CamMethod("gradcam", "Grad-CAM", "Selvaraju et al., ICCV 2017", "GradCAM"),
+    CamMethod("gradcam++", "Grad-CAM++", "Chattopadhay et al., WACV 2018", "GradCAMPlusPlus"),
+    CamMethod("xgradcam", "XGrad-CAM", "Fu et al., BMVC 2020", "XGradCAM"),
+    CamMethod("hirescam", "HiRes-CAM", "Draelos & Carin, arXiv:2011.08891", "HiResCAM"),
+    CamMethod("layercam", "Layer-CAM", "Jiang et al., IEEE TIP 2021", "LayerCAM"),
+    CamMethod("eigencam", "Eigen-CAM", "Muhammad & Yeasin, IJCNN 2020", "EigenCAM"),
+    CamMethod("scorecam", "Score-CAM", "Wang et al., CVPRW 2020", "ScoreCAM", slow=True),
+    CamMethod("ablationcam", "Ablation-CAM", "Desai & Ramaswamy, WACV 2020", "AblationCAM",
+              slow=True),
+)
+METHODS: dict[str, CamMethod] = {m.key: m for m in _REGISTRY}
+
+
+def get_method(key: str) -> CamMethod:
+    """The registered method ``key``; the error lists the valid keys."""
+    try:
+        return METHODS[key]
+    except KeyError:
+        raise ValueError(f"unknown CAM method {key!r}; choose from {', '.join(METHODS)}") from None
+
+
+def exact_cam(net, batch: torch.Tensor, classes: list[int | None],
+              dtype: torch.dtype | None = None) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """Forward only: (maps, probabilities, explained classes). Each map is Σ_k w_k^c A_k for the
+    image's class (``None`` = its top-1). With ``dtype`` the forward runs under autocast; the
+    weighted sum is always fp32."""
+    with torch.inference_mode():
+        with torch.autocast(batch.device.type, dtype=dtype, enabled=dtype is not None):
+            logits, features = net.forward_with_features(batch)
+        probs = logits.float().softmax(dim=1).cpu()
+        chosen = choose_classes(probs, classes)
+        weights = net.fc.weight[torch.tensor(chosen, device=features.device)]
+        maps = torch.einsum("bchw,bc->bhw", features.float(), weights.float())
+    return maps.cpu().numpy().astype(np.float32), probs, chosen
+
+
+def library_cam(net, batch: torch.Tensor, classes: list[int | None], method: CamMethod
+                ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """A pytorch-grad-cam method on ``net.features``: (maps at feature resolution after the
+    library's ReLU, probabilities, explained classes). The classes are fixed from one plain
+    forward pass first, so perturbation methods (Score-CAM, Ablation-CAM) score the class the
+    model predicted for the real image, not whatever each perturbed copy predicts. Gradients
+    flow from the input, so the shared model's parameters are never switched to
+    ``requires_grad``; the library's hooks are removed on exit, even after an error."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    with torch.inference_mode():
+        probs = net(batch).float().softmax(dim=1).cpu()
+    chosen = choose_classes(probs, classes)
+    base = getattr(pytorch_grad_cam, method.library_class)
+    cam_class = type(f"FeatureResolution{base.__name__}", (_KeepsFeatureResolutionMaps, base), {})
+    options = {}
+    if method.key == "ablationcam":  # the library's default layer is one shared instance
+        from pytorch_grad_cam.ablation_layer import AblationLayer
+        options["ablation_layer"] = AblationLayer()
+    with cam_class(model=net, target_layers=[net.features], **options) as cam, \
+            torch.enable_grad():
+        cam.batch_size = 32  # Score-CAM's channel batch (the library reads this attribute)
+        cam(input_tensor=batch.detach().clone().requires_grad_(True),
+            targets=[ClassifierOutputTarget(c) for c in chosen])
+        maps = cam.feature_resolution_maps
+    return maps, probs, chosen
+
+
+def choose_classes(probs: torch.Tensor, classes: list[int | None]) -> list[int]:
+    """The requested class per image, or its top-1 where none is requested."""
+    top1 = probs.argmax(dim=1).tolist()
+    return [wanted if wanted is not None else best for wanted, best in zip(classes, top1)]
+
+
+class _KeepsFeatureResolutionMaps:
+    """Mixin for a pytorch-grad-cam class: remember each image's map as the method computed it
+    (after the library's own ReLU), before the library min–max scales and resizes it. The
+    scale matters: scalecam shows raw values and can normalise a row of models on one scale."""
+
+    feature_resolution_maps: np.ndarray
+
+    def get_cam_image(self, *args, **kwargs):  # the template's documented per-method hook
+        cam = super().get_cam_image(*args, **kwargs)
+        self.feature_resolution_maps = np.maximum(cam, 0).astype(np.float32)
+        return cam

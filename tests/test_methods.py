@@ -1,0 +1,51 @@
+"""The CAM method registry: every registered method runs through grad-cam's public template,
+returns one non-negative map per image at feature resolution, explains the requested class,
+and leaves no hook behind."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cam.methods import EXACT, METHODS, exact_cam, get_method, library_cam
+from scaled_models.architectures import Architecture, build
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    """A narrow random-init EfficientNet (head of 320 channels), so even Score-CAM and
+    Ablation-CAM, which run one forward pass per batch of channels, finish in seconds."""
+    torch.manual_seed(0)
+    return build(Architecture("efficientnet", 0.25, 0.25)).eval().requires_grad_(False)
+
+
+def _hooks(net: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
+               for m in net.modules())
+
+
+@pytest.mark.parametrize("key", [k for k in METHODS if k != EXACT])
+def test_every_library_method_gives_feature_resolution_maps(small_net, key):
+    batch = torch.randn(2, 3, 64, 64)
+    maps, probs, chosen = library_cam(small_net, batch, [None, 5], METHODS[key])
+    features = small_net.features(batch)
+    assert maps.shape == (2, *features.shape[2:]) == (2, 2, 2)
+    assert np.isfinite(maps).all() and (maps >= 0).all()
+    assert chosen == [int(probs[0].argmax()), 5]
+    assert torch.allclose(probs.sum(1), torch.ones(2), atol=1e-5)
+    assert _hooks(small_net) == 0
+    assert not any(p.requires_grad for p in small_net.parameters())
+
+
+def test_exact_cam_registered_and_by_hand(small_net):
+    batch = torch.randn(1, 3, 64, 64)
+    maps, _, chosen = exact_cam(small_net, batch, [7])
+    features = small_net.features(batch)[0]
+    by_hand = torch.einsum("chw,c->hw", features, small_net.fc.weight[7])
+    np.testing.assert_allclose(maps[0], by_hand.numpy(), rtol=1e-4, atol=1e-5)
+    assert chosen == [7] and METHODS[EXACT].library_class is None
+
+
+def test_unknown_method_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="choose from cam, gradcam"):
+        get_method("gradcam2")
