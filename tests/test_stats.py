@@ -3,6 +3,7 @@ by hand in the comments or computed by scipy — never by restating the code."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cam.metrics import spearman_rank_correlation, top_fraction_iou
 from cam.stats import (
     PairedDifference,
     bootstrap_mean_ci,
@@ -255,3 +257,139 @@ def test_sentence_zero_bound_is_unsigned_and_not_distinguishable():
     assert d.sentence("width", "baseline", "GT-known Loc", points=True) == (
         "width − baseline, GT-known Loc: +3.1 points (95 % CI 0.0 to +9.4; McNemar p = 1.00, "
         "n = 32) — not distinguishable at this sample size")
+
+
+# --- spearman_rank_correlation -------------------------------------------------------------------
+
+def test_spearman_hand_example():
+    # Ranks are the values themselves: a = 1,2,3,4 and b = 1,3,2,4 in raster order, d = 0,-1,1,0,
+    # Σd² = 2, n = 4: ρ = 1 - 6·2 / (4·(16 - 1)) = 1 - 12/60 = 0.8.
+    rho = spearman_rank_correlation(np.array([[1, 2], [3, 4]]), np.array([[1, 3], [2, 4]]))
+    assert rho == pytest.approx(0.8, abs=1e-12)
+
+
+def test_spearman_ties_get_mean_ranks():
+    # a = 0,0,1,1 → ranks 1.5,1.5,3.5,3.5 (deviations -1,-1,1,1); b = 0,1,0,1 → 1.5,3.5,1.5,3.5
+    # (deviations -1,1,-1,1): Σ dev_a·dev_b = 1 - 1 - 1 + 1 = 0 → ρ = 0.
+    a = np.array([[0, 0], [1, 1]])
+    assert spearman_rank_correlation(a, np.array([[0, 1], [0, 1]])) == pytest.approx(0, abs=1e-12)
+    # b = 0,0,1,2 → ranks 1.5,1.5,3,4 (deviations -1,-1,0.5,1.5): Σ dev_a·dev_b = 1+1+0.5+1.5 = 4,
+    # Σ dev_a² = 4, Σ dev_b² = 1+1+0.25+2.25 = 4.5 → ρ = 4/√18. (Ranking ties in raster order
+    # instead would give both maps the ranks 1,2,3,4 and ρ = 1.)
+    rho = spearman_rank_correlation(a, np.array([[0, 0], [1, 2]]))
+    assert rho == pytest.approx(4 / math.sqrt(18), abs=1e-12)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_spearman_matches_scipy(tied):
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        if tied:  # 4 levels over 42 pixels: many ties on both sides
+            a, b = rng.integers(0, 4, (2, 6, 7)).astype(float)
+        else:
+            a = rng.normal(size=(6, 7))
+            b = a + rng.normal(size=(6, 7))
+        expected = scipy.stats.spearmanr(a.ravel(), b.ravel()).statistic
+        assert spearman_rank_correlation(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (7, 7), (19, 23), (56, 56)])
+def test_spearman_same_ranking_is_exactly_one(shape):
+    rng = np.random.default_rng(sum(shape))
+    m = rng.normal(size=shape)
+    assert spearman_rank_correlation(m, m) == 1.0
+    assert spearman_rank_correlation(m, np.exp(3 * m) + 2) == 1.0
+    coarse = np.round(m)  # ties kept by the strictly increasing transform 2x + 1
+    assert spearman_rank_correlation(coarse, 2 * coarse + 1) == 1.0
+
+
+def test_spearman_negation_is_minus_one():
+    m = np.random.default_rng(8).normal(size=(9, 11))
+    assert spearman_rank_correlation(m, -m) == pytest.approx(-1.0, abs=1e-12)
+
+
+def test_spearman_constant_map_has_no_ranking():
+    m = np.arange(12.0).reshape(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nan by definition, not from a 0/0 that warns
+        assert math.isnan(spearman_rank_correlation(m, np.full((3, 4), 0.5)))
+        assert math.isnan(spearman_rank_correlation(np.zeros((3, 4)), m))
+        assert math.isnan(spearman_rank_correlation(np.ones((3, 4)), np.ones((3, 4))))
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.zeros((3, 4)), np.zeros((4, 3))),
+    (np.zeros(12), np.zeros(12)),
+    (np.array([[0.0, np.nan]]), np.array([[0.0, 1.0]])),
+])
+def test_spearman_refuses_bad_maps(a, b):
+    with pytest.raises(ValueError):
+        spearman_rank_correlation(a, b)
+
+
+# --- top_fraction_iou ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fraction", [0.01, 0.2, 0.5, 1.0])
+def test_top_fraction_identical_maps_is_exactly_one(fraction):
+    m = np.random.default_rng(4).normal(size=(13, 17))
+    assert top_fraction_iou(m, m, fraction) == 1.0
+
+
+def test_top_fraction_mirror_has_no_overlap():
+    # m[y, x] = x on 5×5: k = ⌈0.2·25⌉ = 5 and the five 4s are exactly the rightmost column;
+    # the left-right mirror's five 4s are the leftmost column → no shared pixel, IoU 0.
+    m = np.tile(np.arange(5.0), (5, 1))
+    assert top_fraction_iou(m, m[:, ::-1]) == 0.0
+
+
+def test_top_fraction_partial_overlap():
+    # a = 0..24 in raster order: its top 5 is the bottom row, pixels (4,0)..(4,4). Its transpose
+    # has the same values down the columns: top 5 is the right column, (0,4)..(4,4). They share
+    # only the corner (4,4): IoU = 1 / (5 + 5 - 1) = 1/9.
+    a = np.arange(25.0).reshape(5, 5)
+    assert top_fraction_iou(a, a.T) == pytest.approx(1 / 9, abs=1e-12)
+
+
+def test_top_fraction_ties_go_to_the_first_pixels_in_raster_order():
+    # A constant 5×5 map ties everywhere: its top 5 is the first five pixels in raster order,
+    # i.e. the top row — the same region as a map that is 1 on the top row and 0 elsewhere.
+    top_row = np.zeros((5, 5))
+    top_row[0] = 1.0
+    assert top_fraction_iou(np.full((5, 5), 0.3), top_row) == 1.0
+    bottom_row = np.zeros((5, 5))
+    bottom_row[4] = 1.0
+    assert top_fraction_iou(np.full((5, 5), 0.3), bottom_row) == 0.0
+
+
+def test_top_fraction_region_size_rounds_up_on_the_decimal_fraction():
+    # 4×4 at 0.2: 3.2 pixels round up to k = 4. a = 0..15: top 4 = pixels 12..15. b swaps the
+    # values of pixels 11 and 12: top 4 = 11, 13, 14, 15. Shared 3 → IoU 3 / (4 + 4 - 3) = 0.6
+    # (with k = 3 both regions would be 13..15 and the IoU 1).
+    a = np.arange(16.0)
+    b = a.copy()
+    b[[11, 12]] = b[[12, 11]]
+    assert top_fraction_iou(a.reshape(4, 4), b.reshape(4, 4)) == pytest.approx(0.6, abs=1e-12)
+    # 5×5 at 0.28: k = 7 (0.28·25 is 7.000000000000001 in binary floating point, whose ceiling
+    # would be 8). a = 0..24: top 7 = 18..24; b swaps 17 and 18: top 7 = 17, 19..24.
+    # Shared 6 → IoU 6 / (7 + 7 - 6) = 0.75 (with k = 8 both regions would be 17..24, IoU 1).
+    a = np.arange(25.0)
+    b = a.copy()
+    b[[17, 18]] = b[[18, 17]]
+    iou = top_fraction_iou(a.reshape(5, 5), b.reshape(5, 5), 0.28)
+    assert iou == pytest.approx(0.75, abs=1e-12)
+
+
+def test_top_fraction_whole_map_always_overlaps_fully():
+    rng = np.random.default_rng(6)
+    assert top_fraction_iou(rng.normal(size=(4, 5)), rng.normal(size=(4, 5)), 1.0) == 1.0
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5])
+def test_top_fraction_refuses_bad_fraction(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        top_fraction_iou(np.zeros((3, 3)), np.zeros((3, 3)), fraction)
+
+
+def test_top_fraction_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        top_fraction_iou(np.zeros((3, 4)), np.zeros((4, 3)))
