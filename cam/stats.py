@@ -70,9 +70,10 @@ class PairedDifference:
 
     def sentence(self, a_name: str, b_name: str, metric_label: str, *,
                  points: bool = False) -> str:
-        """One-sentence summary, e.g. for a 0/1 metric with ``points=True``::
+        """One-sentence summary, e.g. for a 0/1 metric with ``points=True`` (one line)::
 
-            compound − baseline, GT-known Loc: +15.6 points (95 % CI +3.1 to +28.1; McNemar p = 0.02, n = 32)
+            compound − baseline, GT-known Loc: +15.6 points (95 % CI +3.1 to +28.1;
+            McNemar p = 0.02, n = 32)
 
         and for a continuous metric (no p-value)::
 
@@ -107,7 +108,7 @@ class PairedDifference:
 
 
 def _format_p(p: float) -> str:
-    """``p = 0.02`` (two decimals), ``p = 0.004`` (three when two would read 0.00), ``p < 0.001``."""
+    """``p = 0.02`` (two decimals), ``p = 0.004`` (three where two read 0.00), ``p < 0.001``."""
     if p < 0.001:
         return "p < 0.001"
     if round(p, 2) >= 0.01:
