@@ -14,7 +14,9 @@ Conventions shared by every function here:
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from typing import Protocol, Union
 
 import cv2
@@ -302,3 +304,68 @@ def deletion_insertion_auc(score_fn: Callable[[np.ndarray], np.ndarray], image: 
     deletion = _perturbation_curve(score_fn, rank, counts, img, deleted, batch_size)
     insertion = _perturbation_curve(score_fn, rank, counts, blurred, img, batch_size)
     return float(np.trapezoid(deletion, fractions)), float(np.trapezoid(insertion, fractions))
+
+
+def _matching_maps(map_a: np.ndarray, map_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both maps validated by ``_check_map`` and required to have the same shape."""
+    a, b = _check_map(map_a), _check_map(map_b)
+    if a.shape != b.shape:
+        raise ValueError(f"maps must have the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of a 1-D array; tied values share the mean of the ranks they occupy."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    group_of = np.cumsum(starts_group) - 1
+    first = np.flatnonzero(starts_group)  # 0-based position where each group starts
+    past_last = np.r_[first[1:], len(values)]  # ranks first+1 .. past_last
+    ranks = np.empty(len(values))
+    ranks[order] = ((first + 1 + past_last) / 2.0)[group_of]
+    return ranks
+
+
+def spearman_rank_correlation(map_a: np.ndarray, map_b: np.ndarray) -> float:
+    """Spearman's rank correlation ρ between the pixel values of two H×W maps (Spearman 1904,
+    "The proof and measurement of association between two things", Am. J. Psychol. 15:72–101),
+    as used to compare saliency maps by Adebayo et al. (NeurIPS 2018, "Sanity Checks for Saliency
+    Maps") and Ghorbani, Abid & Zou (AAAI 2019, "Interpretation of Neural Networks is Fragile").
+
+    ρ is the Pearson correlation of the two maps' pixel ranks, tied pixels getting the mean of the
+    ranks they span (as ``scipy.stats.spearmanr``); without ties it equals
+    ``1 - 6 Σ d² / (n (n² - 1))`` with d the rank differences. Maps with identical rankings — a
+    map and itself, or any strictly increasing transform of it — give exactly 1.0. A constant map
+    has no ranking: the result is ``nan``. Shapes must match (``ValueError`` otherwise).
+    """
+    a, b = _matching_maps(map_a, map_b)
+    if a.min() == a.max() or b.min() == b.max():
+        return float("nan")
+    rank_a, rank_b = _average_ranks(a.ravel()), _average_ranks(b.ravel())
+    if np.array_equal(rank_a, rank_b):  # exactly 1, whatever order the dot products sum in
+        return 1.0
+    dev_a, dev_b = rank_a - rank_a.mean(), rank_b - rank_b.mean()
+    rho = (dev_a @ dev_b) / np.sqrt((dev_a @ dev_a) * (dev_b @ dev_b))
+    return float(np.clip(rho, -1.0, 1.0))
+
+
+def top_fraction_iou(map_a: np.ndarray, map_b: np.ndarray, fraction: float = 0.2) -> float:
+    """IoU of the two maps' top-``fraction`` regions; an IoU variant of the top-k intersection
+    Ghorbani, Abid & Zou (AAAI 2019, "Interpretation of Neural Networks is Fragile") use to compare
+    saliency maps.
+
+    A map's region is exactly its k = ⌈fraction · H·W⌉ highest pixels, ties broken in raster order
+    (stable sort on −value), so both regions have k pixels and ``IoU = |A ∩ B| / (2k − |A ∩ B|)``.
+    k is computed on the decimal value of ``fraction`` (0.07 of 100 pixels is 7, not the 8 that
+    ⌈0.07 · 100⌉ gives in binary floating point). Identical maps give exactly 1.0. Shapes must
+    match and ``0 < fraction <= 1``, else ``ValueError``.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    a, b = _matching_maps(map_a, map_b)
+    k = math.ceil(Fraction(str(fraction)) * a.size)
+    top_a = np.argsort(-a.ravel(), kind="stable")[:k]
+    top_b = np.argsort(-b.ravel(), kind="stable")[:k]
+    shared = len(np.intersect1d(top_a, top_b, assume_unique=True))
+    return shared / (2 * k - shared)
