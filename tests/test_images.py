@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -15,11 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from cam.images import (DEFAULT_MAX_PIXELS, MAX_SIDE, SUPPORTED_EXTENSIONS, ImageLoadError,
-                        image_id_for, load_image)
+from cam.images import (DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, MAX_SIDE, SUPPORTED_EXTENSIONS,
+                        ImageLoadError, image_id_for, load_image, read_image_file)
+from cam.inputs import image_from_path
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
+IO_COUNTERS = Path("/proc/self/io")
+BOMB_MESSAGE = ("the image is 14000×12000 pixels (168 megapixels), over the 100-megapixel limit; "
+                "refusing to decode it (possible decompression bomb).")
+HTML_MESSAGE = ("the file contains HTML/XML text, not image data (perhaps a web page saved with "
+                "an image extension).")
 
 
 def _save(path: Path, image: Image.Image, **kwargs) -> Path:
@@ -38,10 +45,40 @@ def _png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def _error(source, **kwargs) -> str:
+def _error(source, load=load_image, **kwargs) -> str:
     with pytest.raises(ImageLoadError) as info:
-        load_image(source, **kwargs)
+        load(source, **kwargs)
     return str(info.value)
+
+
+def _rchar() -> int:
+    counters = dict(line.split(b": ") for line in IO_COUNTERS.read_bytes().splitlines())
+    return int(counters[b"rchar"])
+
+
+def _error_and_bytes_read(load, path: Path) -> tuple[str, int]:
+    """``load(path)``'s ImageLoadError message and the bytes this process read meanwhile. Linux
+    counts every read() in /proc/self/io ("rchar"), whichever code path made it: this measures
+    the work done, not the time taken."""
+    if not IO_COUNTERS.is_file():
+        pytest.skip("counting bytes read needs Linux's /proc/self/io")
+    before = _rchar()
+    message = _error(path, load)
+    return message, _rchar() - before
+
+
+def _sparse(path: Path, head: bytes, size: int) -> Path:
+    """``head`` followed by zeros up to ``size`` bytes, as a sparse file: no disk used."""
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+    return path
+
+
+def _jpeg(size=(64, 48), color=(200, 30, 30), **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG", **kwargs)
+    return buf.getvalue()
 
 
 def _rgb(image: Image.Image, xy=(0, 0)) -> tuple[int, int, int]:
@@ -109,7 +146,81 @@ def test_own_pixel_limit_is_checked_before_decoding():
 def test_unreadable_paths(tmp_path):
     missing = tmp_path / "missing.jpg"
     assert _error(missing) == f"{missing}: cannot be read (No such file or directory)."
-    assert _error(tmp_path).startswith(f"{tmp_path}: cannot be read")
+    assert _error(tmp_path) == f"{tmp_path}: it is a folder, not an image file."
+
+
+@pytest.mark.parametrize("load", [load_image, image_from_path, read_image_file])
+def test_huge_file_refused_before_it_is_read(tmp_path, load):
+    path = _sparse(tmp_path / "huge.jpg", _jpeg(), 2 << 30)
+    message, read = _error_and_bytes_read(load, path)
+    assert message == (f"{path}: the file is 2.0 GB, over the 512 MB limit for an image; "
+                       f"refusing to read it.")
+    assert read < 2**20
+
+
+@pytest.mark.parametrize("load", [load_image, image_from_path, read_image_file])
+@pytest.mark.parametrize("name, head, reason", [
+    ("bomb.png", _png_claiming(14000, 12000)[:33] + struct.pack(">I", 64 << 20) + b"IDAT",
+     BOMB_MESSAGE),
+    ("page.jpg", b"<!DOCTYPE html>\n<html><body>" + b"x" * 4096, HTML_MESSAGE)])
+def test_refused_from_the_first_bytes_before_the_rest_is_read(tmp_path, load, name, head, reason):
+    # 64 MB after the header: the bomb's declared pixel data, the page's long body.
+    path = _sparse(tmp_path / name, head, 64 << 20)
+    message, read = _error_and_bytes_read(load, path)
+    assert message == f"{path}: {reason}"
+    assert read < 2**20
+
+
+def test_file_size_limit_is_inclusive_and_above_any_8_bit_image_at_the_pixel_limit(tmp_path):
+    data = _jpeg()
+    path = _save(tmp_path / "ok.jpg", Image.open(io.BytesIO(data)))
+    size = path.stat().st_size
+    assert read_image_file(path, max_bytes=size) == path.read_bytes()
+    assert "limit for an image; refusing to read it." in _error(path, read_image_file,
+                                                                max_bytes=size - 1)
+    assert MAX_FILE_BYTES >= DEFAULT_MAX_PIXELS * 4  # 8-bit RGBA, stored uncompressed
+
+
+def test_device_behind_an_image_name_is_refused(tmp_path):
+    path = tmp_path / "null.jpg"
+    path.symlink_to(os.devnull)
+    assert _error(path) == f"{path}: it is a device, not a regular file; refusing to read it."
+
+
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def write_an_image_once_someone_reads():  # so a reader that waits for a writer returns
+        while not stop.is_set():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                stop.wait(0.001)
+                continue
+            try:
+                os.write(fd, _png_claiming(1, 1))
+            except BrokenPipeError:
+                pass
+            os.close(fd)
+            return
+
+    writer = threading.Thread(target=write_an_image_once_someone_reads, daemon=True)
+    writer.start()
+    try:
+        assert _error(path) == (f"{path}: it is a named pipe (FIFO), not a regular file; "
+                                f"refusing to read it.")
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_read_image_file_returns_the_bytes(tmp_path):
+    path = _save(tmp_path / "ok.png", Image.new("RGB", (3, 2), (1, 2, 3)))
+    assert read_image_file(path) == path.read_bytes()
+    assert _error(path, read_image_file, name="shown.png",
+                  max_pixels=5).startswith("shown.png: the image is 3×2 pixels")
 
 
 def test_bytes_without_a_name_are_called_uploaded_image():
