@@ -1,9 +1,10 @@
 """Safe image decoding: the one place untrusted picture bytes become a PIL image.
 
-The CLI, app uploads and the ImageNet val reader all come through ``load_image`` so every caller
-gets the same guarantees: a fully loaded, upright RGB image, or an ``ImageLoadError`` whose message
-tells a person which file is bad and why (never a Pillow traceback). Files on disk are read only
-through ``read_image_file``, which refuses huge files, pipes, devices and folders, non-images and
+The CLI, app uploads and the ImageNet val reader all come through ``load_image``, and previews
+are made with ``load_thumbnail`` (the same checks, decoded small), so every caller gets the same
+guarantees: a fully loaded, upright RGB image, or an ``ImageLoadError`` whose message tells a
+person which file is bad and why (never a Pillow traceback). Files on disk are read only through
+``read_image_file``, which refuses huge files, pipes, devices and folders, non-images and
 decompression bombs from ``stat`` and the first bytes, before the rest is read. Pillow's global
 switches (``LOAD_TRUNCATED_IMAGES``, ``MAX_IMAGE_PIXELS``) are left alone; the checks here are
 local.
@@ -29,6 +30,7 @@ DEFAULT_MAX_PIXELS: int = 100_000_000
 # into memory. Only 16-bit uncompressed images near the pixel limit are refused by it.
 MAX_FILE_BYTES: int = 512 * 2**20
 MAX_SIDE: int = 4096
+THUMBNAIL_SIDE: int = 256
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
                                          ".gif")
 # Only these decoders are tried: Pillow's rarer plugins would accept odd bytes as "images" and
@@ -61,7 +63,17 @@ def load_image(source: str | os.PathLike | bytes, *, name: str | None = None,
     data is decoded, so a few-KB decompression bomb cannot exhaust memory. A path is read with
     ``read_image_file``, so a huge or odd file is refused before it is read.
     """
-    return _load(source, name, max_pixels)
+    return _load(source, name, max_pixels, MAX_SIDE)
+
+
+def load_thumbnail(source: str | os.PathLike | bytes, *, max_side: int = THUMBNAIL_SIDE,
+                   name: str | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """``load_image`` for a preview: the same refusals and messages, but the longest side is at
+    most ``max_side``, and a JPEG is decoded at 1/2 to 1/8 scale, so that a page of thumbnails of
+    large photos costs little memory and time. (Other formats have no reduced decode in Pillow:
+    they are decoded whole, then shrunk.)"""
+    return _load(source, name, max_pixels, max_side)
 
 
 def read_image_file(path: str | os.PathLike, *, name: str | None = None,
@@ -87,14 +99,15 @@ def read_image_file(path: str | os.PathLike, *, name: str | None = None,
     return data
 
 
-def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int) -> Image.Image:
+def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int,
+          max_side: int) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         label, data = name or "uploaded image", bytes(source)
     else:
         label = name or os.fspath(source)
         data = read_image_file(source, name=label, max_pixels=max_pixels)
     with _opened(io.BytesIO(data), label, max_pixels) as img:
-        return _decode(img)
+        return _decode(img, max_side)
 
 
 def _open_regular_file(path: str | os.PathLike, label: str, max_bytes: int) -> BinaryIO:
@@ -187,19 +200,20 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
             f"(possible decompression bomb).")
 
 
-def _decode(img: Image.Image) -> Image.Image:
-    """Full decode of an already size-checked image (first frame) into upright RGB."""
+def _decode(img: Image.Image, max_side: int) -> Image.Image:
+    """Decode of an already size-checked image (first frame) into upright RGB, longest side at
+    most ``max_side``."""
     width, height = img.size
-    if img.format in ("JPEG", "MPO") and max(width, height) > MAX_SIDE:
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers MAX_SIDE: far less
+    if img.format in ("JPEG", "MPO") and max(width, height) > max_side:
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers max_side: far less
         # memory and time for huge photos.
-        scale = MAX_SIDE / max(width, height)
+        scale = max_side / max(width, height)
         img.draft(None, (max(1, round(width * scale)), max(1, round(height * scale))))
     img.load()  # raises on truncated data, since LOAD_TRUNCATED_IMAGES stays False
     img = ImageOps.exif_transpose(img)  # a new image, detached from the file
     img = _to_rgb(img)
-    if max(img.size) > MAX_SIDE:
-        scale = MAX_SIDE / max(img.size)
+    if max(img.size) > max_side:
+        scale = max_side / max(img.size)
         new_size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return img

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, JpegImagePlugin
 
 from cam.images import (DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, MAX_SIDE, SUPPORTED_EXTENSIONS,
-                        ImageLoadError, image_id_for, load_image, read_image_file)
+                        ImageLoadError, image_id_for, load_image, load_thumbnail,
+                        read_image_file)
 from cam.inputs import image_from_path
+from cam.paths import SAMPLE_IMAGES
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
@@ -299,14 +301,18 @@ def test_multipage_tiff_first_page(tmp_path):
     assert _rgb(load_image(path)) == (0, 200, 0)
 
 
-def test_exif_orientation_applied(tmp_path):
-    img = Image.new("RGB", (40, 20), (255, 0, 0))
-    img.paste((0, 0, 255), (20, 0, 40, 20))  # stored: left red, right blue
+@pytest.mark.parametrize("load, stored, shown", [(load_image, (40, 20), (20, 40)),
+                                                 (load_thumbnail, (600, 300), (128, 256))])
+def test_exif_orientation_applied(tmp_path, load, stored, shown):
+    width, height = stored
+    img = Image.new("RGB", stored, (255, 0, 0))
+    img.paste((0, 0, 255), (width // 2, 0, width, height))  # stored: left red, right blue
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
-    image = load_image(_save(tmp_path / "phone.jpg", img, exif=exif, quality=95))
-    assert image.size == (20, 40)
-    top, bottom = _rgb(image, (10, 5)), _rgb(image, (10, 35))
+    image = load(_save(tmp_path / "phone.jpg", img, exif=exif, quality=95))
+    assert image.size == shown
+    x = shown[0] // 2
+    top, bottom = _rgb(image, (x, shown[1] // 8)), _rgb(image, (x, shown[1] * 7 // 8))
     assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # left side is now on top
 
 
@@ -336,6 +342,57 @@ def test_real_val_jpeg():
     if not REAL_JPEG.is_file():
         pytest.skip(f"shared ImageNet sample not found at {REAL_JPEG.parent}")
     assert load_image(REAL_JPEG).size == (500, 375)
+
+
+# -- thumbnails --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory) -> Path:
+    """A real 6000×4000 (24-megapixel) JPEG: a bundled photo blown up."""
+    photo = Image.open(SAMPLE_IMAGES / "rocket.jpg").convert("RGB")
+    return _save(tmp_path_factory.mktemp("big") / "big photo.jpg",
+                 photo.resize((6000, 4000), Image.Resampling.BILINEAR), quality=85)
+
+
+def test_thumbnail_of_a_big_jpeg_is_decoded_at_reduced_scale(big_photo, monkeypatch):
+    decoded = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recording_draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        decoded.append(self.size)  # what libjpeg will decode, before any resize
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recording_draft)
+    thumb = load_thumbnail(big_photo)
+    assert decoded == [(750, 500)]  # 1/8 scale: 0.4 instead of 24 megapixels decoded
+    assert thumb.size == (256, 171) and thumb.mode == "RGB"
+    source = Image.open(SAMPLE_IMAGES / "rocket.jpg").convert("RGB").resize(thumb.size)
+    assert np.abs(np.asarray(thumb, float) - np.asarray(source, float)).mean() < 8  # same picture
+    assert max(load_thumbnail(big_photo, max_side=64).size) == 64
+
+
+def test_thumbnail_of_a_small_image_is_not_enlarged():
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(buf, "PNG")
+    thumb = load_thumbnail(buf.getvalue(), name="up.png")
+    assert thumb.size == (8, 6) and _rgb(thumb) == (10, 20, 30)
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("big.png", _png_claiming(14000, 12000), BOMB_MESSAGE),  # under Pillow's hard limit
+    ("bomb.png", _png_claiming(30000, 30000), "the image declares 900 megapixels"),  # over it
+    ("download.jpg", b"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n", HTML_MESSAGE),
+    ("empty.jpg", b"", "the file is empty (0 bytes)."),
+    ("cut.jpg", _jpeg()[:300], "the JPEG data is truncated")])
+def test_thumbnail_refuses_exactly_what_load_image_refuses(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for source in (path, content):
+        message = _error(source, load_image, name=name)
+        assert message.startswith(f"{name}: {reason}")
+        assert _error(source, load_thumbnail, name=name) == message
+    assert _error(path, load_thumbnail) == _error(path) and str(path) in _error(path)
 
 
 # -- fuzzing: nothing but ImageLoadError may escape ----------------------------------------------
