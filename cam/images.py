@@ -1,9 +1,13 @@
 """Safe image decoding: the one place untrusted picture bytes become a PIL image.
 
-The CLI, app uploads and the ImageNet val reader all come through ``load_image`` so every caller
-gets the same guarantees: a fully loaded, upright RGB image, or an ``ImageLoadError`` whose message
-tells a person which file is bad and why (never a Pillow traceback). Pillow's global switches
-(``LOAD_TRUNCATED_IMAGES``, ``MAX_IMAGE_PIXELS``) are left alone; the checks here are local.
+The CLI, app uploads and the ImageNet val reader all come through ``load_image``, and previews
+are made with ``load_thumbnail`` (the same checks, decoded small), so every caller gets the same
+guarantees: a fully loaded, upright RGB image, or an ``ImageLoadError`` whose message tells a
+person which file is bad and why (never a Pillow traceback). Files on disk are read only through
+``read_image_file``, which refuses huge files, pipes, devices and folders, non-images and
+decompression bombs from ``stat`` and the first bytes, before the rest is read. Pillow's global
+switches (``LOAD_TRUNCATED_IMAGES``, ``MAX_IMAGE_PIXELS``) are left alone; the checks here are
+local.
 """
 from __future__ import annotations
 
@@ -11,19 +15,33 @@ import hashlib
 import io
 import os
 import re
+import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
+# Largest file read from disk. A legitimate image at the 100-megapixel limit is at most ~400 MB
+# (8-bit RGBA stored uncompressed, as in TIFF or BMP; 8-bit RGB is 300 MB, a JPEG of it tens of
+# MB), so 512 MiB refuses none of those, while a 2 GB "photo" or an endless device is never read
+# into memory. Only 16-bit uncompressed images near the pixel limit are refused by it.
+MAX_FILE_BYTES: int = 512 * 2**20
 MAX_SIDE: int = 4096
+THUMBNAIL_SIDE: int = 256
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
                                          ".gif")
 # Only these decoders are tried: Pillow's rarer plugins would accept odd bytes as "images" and
 # widen the attack surface for uploads. (Phones' multi-picture MPO files open via "JPEG".)
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+# Covers every start of file that Pillow accepts for _FORMATS (TIFF: classic, byte-swapped and
+# BigTIFF); a file that starts otherwise is refused from its first bytes without asking Pillow.
 _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"),
-          (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"), (b"BM", "BMP"))
+          (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II\x00*", "TIFF"), (b"MM*\x00", "TIFF"),
+          (b"II+\x00", "TIFF"), (b"MM\x00+", "TIFF"), (b"RIFF", "WebP"), (b"BM", "BMP"))
+_HEAD_BYTES = 512  # what the sniffing and the messages look at
 _SUPPORTED_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
@@ -42,26 +60,121 @@ def load_image(source: str | os.PathLike | bytes, *, name: str | None = None,
     frame only, transparency composited over white, longest side at most ``MAX_SIDE``.
 
     Images declaring more than ``max_pixels`` are refused from their header, before any pixel
-    data is decoded, so a few-KB decompression bomb cannot exhaust memory.
+    data is decoded, so a few-KB decompression bomb cannot exhaust memory. A path is read with
+    ``read_image_file``, so a huge or odd file is refused before it is read.
     """
+    return _load(source, name, max_pixels, MAX_SIDE)
+
+
+def load_thumbnail(source: str | os.PathLike | bytes, *, max_side: int = THUMBNAIL_SIDE,
+                   name: str | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """``load_image`` for a preview: the same refusals and messages, but the longest side is at
+    most ``max_side``, and a JPEG is decoded at 1/2 to 1/8 scale, so that a page of thumbnails of
+    large photos costs little memory and time. (Other formats have no reduced decode in Pillow:
+    they are decoded whole, then shrunk.)"""
+    return _load(source, name, max_pixels, max_side)
+
+
+def read_image_file(path: str | os.PathLike, *, name: str | None = None,
+                    max_bytes: int = MAX_FILE_BYTES,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of the image file at ``path``, read only once it looks safe to read.
+
+    Before reading more than the header it refuses, with ``ImageLoadError`` naming the file
+    (``name``, else ``path``): anything but a regular file (a pipe would block, a device could be
+    endless), files over ``max_bytes``, files that do not start like a supported image (e.g. a web
+    page saved as .jpg) and images whose header declares more than ``max_pixels``. The caller
+    still decodes the bytes (``load_image``); this only guarantees that reading them is cheap to
+    refuse and bounded.
+    """
+    label = name or os.fspath(path)
+    with _open_regular_file(path, label, max_bytes) as fh:
+        with _opened(fh, label, max_pixels):  # reads the header only; no pixel data
+            pass
+        fh.seek(0)
+        data = fh.read(max_bytes + 1)  # bounded even if the file grew since fstat
+    if len(data) > max_bytes:
+        raise ImageLoadError(_too_big(label, len(data), max_bytes))
+    return data
+
+
+def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int,
+          max_side: int) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         label, data = name or "uploaded image", bytes(source)
     else:
         label = name or os.fspath(source)
-        try:
-            with open(source, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ImageLoadError(f"{label}: cannot be read ({exc.strerror or exc}).") from None
-    if not data:
+        data = read_image_file(source, name=label, max_pixels=max_pixels)
+    with _opened(io.BytesIO(data), label, max_pixels) as img:
+        return _decode(img, max_side)
+
+
+def _open_regular_file(path: str | os.PathLike, label: str, max_bytes: int) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file of at most ``max_bytes``.
+
+    Checked with ``stat`` before opening (opening a device can have effects) and again on the
+    open file, in case the path was swapped in between. O_NONBLOCK keeps the open from waiting
+    for a pipe's writer; it changes nothing for a regular file."""
+    try:
+        _check_file(os.stat(path), label, max_bytes)
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
+        flags |= getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        fh = os.fdopen(os.open(path, flags), "rb")
+    except OSError as exc:
+        raise ImageLoadError(f"{label}: cannot be read ({exc.strerror or exc}).") from None
+    try:
+        _check_file(os.fstat(fh.fileno()), label, max_bytes)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def _check_file(info: os.stat_result, label: str, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(f"{label}: it is a folder, not an image file.")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "a special file")
+        raise ImageLoadError(f"{label}: it is {kind}, not a regular file; refusing to read it.")
+    if info.st_size > max_bytes:
+        raise ImageLoadError(_too_big(label, info.st_size, max_bytes))
+
+
+def _too_big(label: str, size: int, max_bytes: int) -> str:
+    return (f"{label}: the file is {_size_text(size)}, over the {_size_text(max_bytes)} limit "
+            f"for an image; refusing to read it.")
+
+
+def _size_text(size: int) -> str:
+    """Binary units, as file managers show sizes: 2 << 30 -> '2.0 GB', 512 << 20 -> '512 MB'."""
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GB"
+    if size >= 2**20:
+        return f"{size / 2**20:.0f} MB"
+    return f"{size / 2**10:.0f} KB" if size >= 2**10 else f"{size} bytes"
+
+
+@contextmanager
+def _opened(fp: BinaryIO, label: str, max_pixels: int) -> Iterator[Image.Image]:
+    """The image in ``fp``, size-checked but not decoded: only its first bytes and header have
+    been read. Any failure, in here or in the caller's ``with`` body (the decode), becomes an
+    ``ImageLoadError`` naming ``label``."""
+    head = fp.read(_HEAD_BYTES)
+    if not head:
         raise ImageLoadError(f"{label}: the file is empty (0 bytes).")
+    if _sniff(head) is None:  # Pillow would refuse it too; no need to read further
+        raise ImageLoadError(f"{label}: {_describe_unreadable(head)}")
+    fp.seek(0)
     try:
         with warnings.catch_warnings():
             # Our own max_pixels check below replaces Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
+            with Image.open(fp, formats=_FORMATS) as img:
                 _check_size(img.size, label, max_pixels)
-                return _decode(img)
+                yield img
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own hard limit, hit inside open()
@@ -70,9 +183,9 @@ def load_image(source: str | os.PathLike | bytes, *, name: str | None = None,
         raise ImageLoadError(f"{label}: the image declares {amount}, over the safety limit; "
                              f"refusing to decode it (possible decompression bomb).") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{label}: {_describe_unreadable(data)}") from None
+        raise ImageLoadError(f"{label}: {_describe_unreadable(head)}") from None
     except Exception as exc:  # any decoder failure on untrusted bytes is a bad file, not a crash
-        raise ImageLoadError(f"{label}: {_describe_damaged(data, exc)}") from None
+        raise ImageLoadError(f"{label}: {_describe_damaged(head, exc)}") from None
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
@@ -87,19 +200,20 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
             f"(possible decompression bomb).")
 
 
-def _decode(img: Image.Image) -> Image.Image:
-    """Full decode of an already size-checked image (first frame) into upright RGB."""
+def _decode(img: Image.Image, max_side: int) -> Image.Image:
+    """Decode of an already size-checked image (first frame) into upright RGB, longest side at
+    most ``max_side``."""
     width, height = img.size
-    if img.format in ("JPEG", "MPO") and max(width, height) > MAX_SIDE:
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers MAX_SIDE: far less
+    if img.format in ("JPEG", "MPO") and max(width, height) > max_side:
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers max_side: far less
         # memory and time for huge photos.
-        scale = MAX_SIDE / max(width, height)
+        scale = max_side / max(width, height)
         img.draft(None, (max(1, round(width * scale)), max(1, round(height * scale))))
     img.load()  # raises on truncated data, since LOAD_TRUNCATED_IMAGES stays False
     img = ImageOps.exif_transpose(img)  # a new image, detached from the file
     img = _to_rgb(img)
-    if max(img.size) > MAX_SIDE:
-        scale = MAX_SIDE / max(img.size)
+    if max(img.size) > max_side:
+        scale = max_side / max(img.size)
         new_size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return img
@@ -130,7 +244,7 @@ def _sniff(data: bytes) -> str | None:
 
 
 def _describe_unreadable(data: bytes) -> str:
-    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    head = data[:_HEAD_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg", b"<")):
         return ("the file contains HTML/XML text, not image data (perhaps a web page saved with "
                 "an image extension).")
@@ -139,7 +253,7 @@ def _describe_unreadable(data: bytes) -> str:
     fmt = _sniff(data)
     if fmt:
         return f"it starts like a {fmt} file but is damaged or truncated and cannot be decoded."
-    if all(32 <= b < 127 or b in b"\t\r\n" for b in data[:512]):
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in data[:_HEAD_BYTES]):
         return "the file contains plain text, not image data."
     return f"the file is not a recognised image ({_SUPPORTED_TEXT})."
 

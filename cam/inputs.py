@@ -12,7 +12,8 @@ from pathlib import Path
 from PIL import Image
 
 from .data import Box, ValDataset, ValSample, open_val_dir
-from .images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image
+from .images import (SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image,
+                     read_image_file)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,12 +42,10 @@ def image_from_bytes(data: bytes, name: str, *, gt_class: int | None = None,
 
 
 def image_from_path(path: str | os.PathLike, **kwargs) -> CamImage:
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageLoadError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-    return image_from_bytes(data, str(path), **kwargs)
+    """A picture file; read with ``read_image_file`` so a huge, odd or non-image file is refused
+    before it is read, then decoded like an upload (the bytes also give the content key)."""
+    data = read_image_file(path)
+    return image_from_bytes(data, os.fspath(path), **kwargs)
 
 
 def image_from_sample(sample: ValSample) -> CamImage:

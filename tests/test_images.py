@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -13,13 +14,21 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, JpegImagePlugin
 
-from cam.images import (DEFAULT_MAX_PIXELS, MAX_SIDE, SUPPORTED_EXTENSIONS, ImageLoadError,
-                        image_id_for, load_image)
+from cam.images import (DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, MAX_SIDE, SUPPORTED_EXTENSIONS,
+                        ImageLoadError, image_id_for, load_image, load_thumbnail,
+                        read_image_file)
+from cam.inputs import image_from_path
+from cam.paths import SAMPLE_IMAGES
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
+IO_COUNTERS = Path("/proc/self/io")
+BOMB_MESSAGE = ("the image is 14000×12000 pixels (168 megapixels), over the 100-megapixel limit; "
+                "refusing to decode it (possible decompression bomb).")
+HTML_MESSAGE = ("the file contains HTML/XML text, not image data (perhaps a web page saved with "
+                "an image extension).")
 
 
 def _save(path: Path, image: Image.Image, **kwargs) -> Path:
@@ -38,10 +47,40 @@ def _png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def _error(source, **kwargs) -> str:
+def _error(source, load=load_image, **kwargs) -> str:
     with pytest.raises(ImageLoadError) as info:
-        load_image(source, **kwargs)
+        load(source, **kwargs)
     return str(info.value)
+
+
+def _rchar() -> int:
+    counters = dict(line.split(b": ") for line in IO_COUNTERS.read_bytes().splitlines())
+    return int(counters[b"rchar"])
+
+
+def _error_and_bytes_read(load, path: Path) -> tuple[str, int]:
+    """``load(path)``'s ImageLoadError message and the bytes this process read meanwhile. Linux
+    counts every read() in /proc/self/io ("rchar"), whichever code path made it: this measures
+    the work done, not the time taken."""
+    if not IO_COUNTERS.is_file():
+        pytest.skip("counting bytes read needs Linux's /proc/self/io")
+    before = _rchar()
+    message = _error(path, load)
+    return message, _rchar() - before
+
+
+def _sparse(path: Path, head: bytes, size: int) -> Path:
+    """``head`` followed by zeros up to ``size`` bytes, as a sparse file: no disk used."""
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+    return path
+
+
+def _jpeg(size=(64, 48), color=(200, 30, 30), **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG", **kwargs)
+    return buf.getvalue()
 
 
 def _rgb(image: Image.Image, xy=(0, 0)) -> tuple[int, int, int]:
@@ -109,7 +148,81 @@ def test_own_pixel_limit_is_checked_before_decoding():
 def test_unreadable_paths(tmp_path):
     missing = tmp_path / "missing.jpg"
     assert _error(missing) == f"{missing}: cannot be read (No such file or directory)."
-    assert _error(tmp_path).startswith(f"{tmp_path}: cannot be read")
+    assert _error(tmp_path) == f"{tmp_path}: it is a folder, not an image file."
+
+
+@pytest.mark.parametrize("load", [load_image, image_from_path, read_image_file])
+def test_huge_file_refused_before_it_is_read(tmp_path, load):
+    path = _sparse(tmp_path / "huge.jpg", _jpeg(), 2 << 30)
+    message, read = _error_and_bytes_read(load, path)
+    assert message == (f"{path}: the file is 2.0 GB, over the 512 MB limit for an image; "
+                       f"refusing to read it.")
+    assert read < 2**20
+
+
+@pytest.mark.parametrize("load", [load_image, image_from_path, read_image_file])
+@pytest.mark.parametrize("name, head, reason", [
+    ("bomb.png", _png_claiming(14000, 12000)[:33] + struct.pack(">I", 64 << 20) + b"IDAT",
+     BOMB_MESSAGE),
+    ("page.jpg", b"<!DOCTYPE html>\n<html><body>" + b"x" * 4096, HTML_MESSAGE)])
+def test_refused_from_the_first_bytes_before_the_rest_is_read(tmp_path, load, name, head, reason):
+    # 64 MB after the header: the bomb's declared pixel data, the page's long body.
+    path = _sparse(tmp_path / name, head, 64 << 20)
+    message, read = _error_and_bytes_read(load, path)
+    assert message == f"{path}: {reason}"
+    assert read < 2**20
+
+
+def test_file_size_limit_is_inclusive_and_above_any_8_bit_image_at_the_pixel_limit(tmp_path):
+    data = _jpeg()
+    path = _save(tmp_path / "ok.jpg", Image.open(io.BytesIO(data)))
+    size = path.stat().st_size
+    assert read_image_file(path, max_bytes=size) == path.read_bytes()
+    assert "limit for an image; refusing to read it." in _error(path, read_image_file,
+                                                                max_bytes=size - 1)
+    assert MAX_FILE_BYTES >= DEFAULT_MAX_PIXELS * 4  # 8-bit RGBA, stored uncompressed
+
+
+def test_device_behind_an_image_name_is_refused(tmp_path):
+    path = tmp_path / "null.jpg"
+    path.symlink_to(os.devnull)
+    assert _error(path) == f"{path}: it is a device, not a regular file; refusing to read it."
+
+
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def write_an_image_once_someone_reads():  # so a reader that waits for a writer returns
+        while not stop.is_set():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                stop.wait(0.001)
+                continue
+            try:
+                os.write(fd, _png_claiming(1, 1))
+            except BrokenPipeError:
+                pass
+            os.close(fd)
+            return
+
+    writer = threading.Thread(target=write_an_image_once_someone_reads, daemon=True)
+    writer.start()
+    try:
+        assert _error(path) == (f"{path}: it is a named pipe (FIFO), not a regular file; "
+                                f"refusing to read it.")
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_read_image_file_returns_the_bytes(tmp_path):
+    path = _save(tmp_path / "ok.png", Image.new("RGB", (3, 2), (1, 2, 3)))
+    assert read_image_file(path) == path.read_bytes()
+    assert _error(path, read_image_file, name="shown.png",
+                  max_pixels=5).startswith("shown.png: the image is 3×2 pixels")
 
 
 def test_bytes_without_a_name_are_called_uploaded_image():
@@ -188,14 +301,18 @@ def test_multipage_tiff_first_page(tmp_path):
     assert _rgb(load_image(path)) == (0, 200, 0)
 
 
-def test_exif_orientation_applied(tmp_path):
-    img = Image.new("RGB", (40, 20), (255, 0, 0))
-    img.paste((0, 0, 255), (20, 0, 40, 20))  # stored: left red, right blue
+@pytest.mark.parametrize("load, stored, shown", [(load_image, (40, 20), (20, 40)),
+                                                 (load_thumbnail, (600, 300), (128, 256))])
+def test_exif_orientation_applied(tmp_path, load, stored, shown):
+    width, height = stored
+    img = Image.new("RGB", stored, (255, 0, 0))
+    img.paste((0, 0, 255), (width // 2, 0, width, height))  # stored: left red, right blue
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
-    image = load_image(_save(tmp_path / "phone.jpg", img, exif=exif, quality=95))
-    assert image.size == (20, 40)
-    top, bottom = _rgb(image, (10, 5)), _rgb(image, (10, 35))
+    image = load(_save(tmp_path / "phone.jpg", img, exif=exif, quality=95))
+    assert image.size == shown
+    x = shown[0] // 2
+    top, bottom = _rgb(image, (x, shown[1] // 8)), _rgb(image, (x, shown[1] * 7 // 8))
     assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # left side is now on top
 
 
@@ -225,6 +342,57 @@ def test_real_val_jpeg():
     if not REAL_JPEG.is_file():
         pytest.skip(f"shared ImageNet sample not found at {REAL_JPEG.parent}")
     assert load_image(REAL_JPEG).size == (500, 375)
+
+
+# -- thumbnails --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory) -> Path:
+    """A real 6000×4000 (24-megapixel) JPEG: a bundled photo blown up."""
+    photo = Image.open(SAMPLE_IMAGES / "rocket.jpg").convert("RGB")
+    return _save(tmp_path_factory.mktemp("big") / "big photo.jpg",
+                 photo.resize((6000, 4000), Image.Resampling.BILINEAR), quality=85)
+
+
+def test_thumbnail_of_a_big_jpeg_is_decoded_at_reduced_scale(big_photo, monkeypatch):
+    decoded = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recording_draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        decoded.append(self.size)  # what libjpeg will decode, before any resize
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recording_draft)
+    thumb = load_thumbnail(big_photo)
+    assert decoded == [(750, 500)]  # 1/8 scale: 0.4 instead of 24 megapixels decoded
+    assert thumb.size == (256, 171) and thumb.mode == "RGB"
+    source = Image.open(SAMPLE_IMAGES / "rocket.jpg").convert("RGB").resize(thumb.size)
+    assert np.abs(np.asarray(thumb, float) - np.asarray(source, float)).mean() < 8  # same picture
+    assert max(load_thumbnail(big_photo, max_side=64).size) == 64
+
+
+def test_thumbnail_of_a_small_image_is_not_enlarged():
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(buf, "PNG")
+    thumb = load_thumbnail(buf.getvalue(), name="up.png")
+    assert thumb.size == (8, 6) and _rgb(thumb) == (10, 20, 30)
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("big.png", _png_claiming(14000, 12000), BOMB_MESSAGE),  # under Pillow's hard limit
+    ("bomb.png", _png_claiming(30000, 30000), "the image declares 900 megapixels"),  # over it
+    ("download.jpg", b"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n", HTML_MESSAGE),
+    ("empty.jpg", b"", "the file is empty (0 bytes)."),
+    ("cut.jpg", _jpeg()[:300], "the JPEG data is truncated")])
+def test_thumbnail_refuses_exactly_what_load_image_refuses(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for source in (path, content):
+        message = _error(source, load_image, name=name)
+        assert message.startswith(f"{name}: {reason}")
+        assert _error(source, load_thumbnail, name=name) == message
+    assert _error(path, load_thumbnail) == _error(path) and str(path) in _error(path)
 
 
 # -- fuzzing: nothing but ImageLoadError may escape ----------------------------------------------

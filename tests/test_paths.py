@@ -1,9 +1,10 @@
-"""The app's folder box can only reach folders under the allowed roots."""
+"""The app's folder box can only reach folders under the allowed roots, and files opened from
+them must really lie there too."""
 from __future__ import annotations
 
 import pytest
 
-from cam.paths import PathNotAllowed, allowed_roots, resolve_under_roots
+from cam.paths import PathNotAllowed, allowed_roots, check_file_under_roots, resolve_under_roots
 
 
 @pytest.fixture
@@ -11,6 +12,8 @@ def roots(tmp_path):
     root = tmp_path / "val"
     (root / "n01440764").mkdir(parents=True)
     (tmp_path / "secret").mkdir()
+    (root / "n01440764" / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"image")
+    (tmp_path / "secret" / "notes.txt").write_text("another user's data")
     return [root]
 
 
@@ -45,3 +48,42 @@ def test_roots_come_from_the_environment(monkeypatch, tmp_path):
     roots = allowed_roots()
     assert roots[0] == (tmp_path / "val").resolve() and (tmp_path / "more").resolve() in roots
     assert roots[-1].name == "sample_images"
+
+
+def test_file_inside_root_is_allowed(roots):
+    image = roots[0] / "n01440764" / "ILSVRC2012_val_00000001.JPEG"
+    assert check_file_under_roots(image, roots) == image.resolve()
+    assert check_file_under_roots("n01440764/ILSVRC2012_val_00000001.JPEG", roots) == \
+        image.resolve()
+
+
+@pytest.mark.parametrize("target", ["secret/notes.txt", "/etc/passwd", "secret/missing.JPEG"])
+def test_symlinked_file_leading_out_of_the_root_is_refused(roots, tmp_path, target):
+    link = roots[0] / "n01440764" / "ILSVRC2012_val_00000002.JPEG"
+    link.symlink_to(tmp_path / target)
+    with pytest.raises(PathNotAllowed, match="leads outside the folders") as info:
+        check_file_under_roots(link, roots)
+    assert str(link) in str(info.value) and target not in str(info.value)
+
+
+def test_file_under_a_symlinked_folder_leading_out_is_refused(roots, tmp_path):
+    (roots[0] / "n01443537").symlink_to(tmp_path / "secret")
+    with pytest.raises(PathNotAllowed, match="leads outside the folders"):
+        check_file_under_roots(roots[0] / "n01443537" / "notes.txt", roots)
+
+
+def test_symlinked_file_staying_inside_the_root_is_allowed(roots):
+    image = roots[0] / "n01440764" / "ILSVRC2012_val_00000001.JPEG"
+    link = roots[0] / "ILSVRC2012_val_00000001.JPEG"
+    link.symlink_to(image)
+    assert check_file_under_roots(link, roots) == image.resolve()
+
+
+def test_dotdot_in_a_file_path_is_refused(roots, tmp_path):
+    for path in (roots[0] / "n01440764" / ".." / ".." / "secret" / "notes.txt",
+                 roots[0] / "n01440764" / ".." / "n01440764" / "ILSVRC2012_val_00000001.JPEG",
+                 "../secret/notes.txt"):
+        with pytest.raises(PathNotAllowed, match="'..'"):
+            check_file_under_roots(path, roots)
+    with pytest.raises(PathNotAllowed, match="leads outside the folders"):
+        check_file_under_roots(tmp_path / "secret" / "notes.txt", roots)
