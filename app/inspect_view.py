@@ -26,7 +26,8 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
         st.info("No model produced a map for this image.")
         return
     region = image_region(row.image, spec.models)
-    raw = [map_in_region(row.results[m.key], region, INSPECT_PX) for m in models]
+    raw = [map_in_region(row.results[m.key].raw_map, row.results[m.key].crop_box, region,
+                         INSPECT_PX) for m in models]
     shown = normalise(raw, style.normalisation)
     photo = region_photo(row.image, region, INSPECT_PX)
     x0, y0, x1, y1 = region

@@ -9,33 +9,38 @@ import io
 import json
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the repo
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from app import inspect_view  # noqa: E402
-from cam.data import AnnotationError, ValDataset, open_val_dir  # noqa: E402
-from cam.engine import CamEngine, ModelRun  # noqa: E402
-from cam.evaluate import (evaluate_images, summarize, summary_markdown, summary_plot,  # noqa: E402
-                           write_csv)
-from cam.figure import make_figure  # noqa: E402
-from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError  # noqa: E402
-from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path  # noqa: E402
-from cam.methods import METHODS  # noqa: E402
-from cam.paths import SAMPLE_IMAGES, PathNotAllowed, allowed_roots, resolve_under_roots  # noqa: E402
-from cam.render import (COLORMAPS, NORMALISATIONS, PAPER_CAPTION, FigureSpec, RenderStyle,  # noqa: E402
-                        compose_grid, figure_bytes, manifest, panels_zip, render_panels)
-from cam.targets import GROUND_TRUTH, PREDICTED, Target  # noqa: E402
-from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label  # noqa: E402
-from scaled_models.table7 import MODEL_KEYS  # noqa: E402
-from scaled_models.weights import checkpoints_root  # noqa: E402
-from scaled_models.zoo import device_label, load_zoo  # noqa: E402
+from app import inspect_view
+from cam.data import AnnotationError, ValDataset, open_val_dir
+from cam.engine import CamEngine, ModelRun
+from cam.evaluate import evaluate_images, summarize, summary_markdown, summary_plot, write_csv
+from cam.figure import make_figure
+from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError
+from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path
+from cam.methods import METHODS
+from cam.paths import SAMPLE_IMAGES, PathNotAllowed, allowed_roots, resolve_under_roots
+from cam.render import (
+    COLORMAPS,
+    NORMALISATIONS,
+    PAPER_CAPTION,
+    FigureSpec,
+    RenderStyle,
+    compose_grid,
+    figure_bytes,
+    manifest,
+    panels_zip,
+    render_panels,
+)
+from cam.targets import GROUND_TRUTH, PREDICTED, Target
+from scaled_models.family import FAMILIES
+from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
+from scaled_models.table7 import MODEL_KEYS
+from scaled_models.weights import checkpoints_root
+from scaled_models.zoo import device_label, load_zoo
 
 PRESET_CLASSES = ("n02776631", "n03733281")  # Figure 7's rows: bakeshop, maze
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
@@ -78,7 +83,7 @@ def class_option(index: int) -> str:
 def sidebar() -> tuple[CamEngine | None, dict]:
     """Model and CAM controls; returns the engine and the user's choices."""
     st.sidebar.title("scalecam")
-    family = st.sidebar.selectbox("Weight family", ["auto", "efficientnet", "lite"], key="family",
+    family = st.sidebar.selectbox("Weight family", ["auto", *FAMILIES], key="family",
                                   help="auto: the paper's EfficientNet blocks when B0's "
                                        "weights are available, else the offline Lite stand-ins")
     checkpoints = st.sidebar.text_input("Checkpoints folder", key="checkpoints",
@@ -89,7 +94,7 @@ def sidebar() -> tuple[CamEngine | None, dict]:
     except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
         st.sidebar.error(f"Could not load the models: {exc}")
     if engine is not None:
-        st.sidebar.caption(f"Family **{engine.zoo.family}** — {engine.zoo.family_reason}. "
+        st.sidebar.caption(f"Family **{engine.zoo.family.name}** — {engine.zoo.family_reason}. "
                            f"Device: **{device_label(engine.device)}**.")
     choices = {
         "models": st.sidebar.multiselect(

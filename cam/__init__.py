@@ -15,6 +15,6 @@ from .render import FigureSpec, RenderStyle, compose_grid, figure_bytes, manifes
 from .targets import GROUND_TRUTH, PREDICTED, Target, TargetMode, parse_target
 
 __all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamMethod", "CamResult",
-           "Target", "TargetMode", "parse_target", "make_figure", "ImageLoadError", "load_image", "CamImage",
-           "collect_images", "image_from_bytes", "image_from_path", "FigureSpec", "RenderStyle",
-           "compose_grid", "figure_bytes", "manifest", "save_figure"]
+           "Target", "TargetMode", "parse_target", "make_figure", "ImageLoadError", "load_image",
+           "CamImage", "collect_images", "image_from_bytes", "image_from_path", "FigureSpec",
+           "RenderStyle", "compose_grid", "figure_bytes", "manifest", "save_figure"]

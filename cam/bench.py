@@ -17,8 +17,6 @@ from pathlib import Path
 
 import torch
 
-from scaled_models.architectures import build
-from scaled_models.weights import FAMILY_TABLE
 from scaled_models.zoo import LoadedModel, ModelZoo, device_label
 
 from .engine import CamEngine
@@ -38,10 +36,9 @@ def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
         if model.available:
             models.append(model)
             continue
-        binding = FAMILY_TABLE[zoo.family].roles[model.key]
-        net = build(binding.arch).eval().requires_grad_(False).to(zoo.device)
-        preprocessing = FAMILY_TABLE[zoo.family].roles["baseline"].weights.preprocessing
-        preprocessing = preprocessing.at_resolution(binding.resolution)
+        binding = zoo.family.role(model.key)
+        net = binding.arch.build().eval().requires_grad_(False).to(zoo.device)
+        preprocessing = zoo.family.preprocessing(binding.resolution)
         provenance = replace(model.provenance, available=True, source="random init (benchmark)")
         models.append(LoadedModel(model.spec, provenance, net, preprocessing, model.params,
                                   model.macs, model.run_params, model.run_macs))
@@ -142,7 +139,7 @@ def run_bench(zoo: ModelZoo, count: int = 8, naive: bool = True) -> dict:
     naive_s = time_naive_gradcam(zoo, images) if naive else None
     rerender_ms = time_rerender(engine, images[:4])
     return {
-        "device": device_label(zoo.device), "family": zoo.family, "images": count,
+        "device": device_label(zoo.device), "family": zoo.family.name, "images": count,
         "models": [m.key for m in zoo.models], "random_init": random_init,
         "threads": torch.get_num_threads(),
         "engine_s": round(engine_s, 4), "engine_cached_s": round(cached_s, 5),

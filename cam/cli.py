@@ -39,7 +39,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
         _log("error: no image could be read, so there is nothing to draw")
         return 1
     zoo = zoo_from_args(args)
-    _log(f"family {zoo.family} ({zoo.family_reason}); device {device_label(zoo.device)}")
+    _log(f"family {zoo.family.name} ({zoo.family_reason}); device {device_label(zoo.device)}")
     for model in zoo.models:
         if not model.available:
             _log(f"  {model.key}: unavailable — {model.provenance.unavailable_reason}; "
@@ -65,24 +65,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun; gloo on CPU, NCCL on GPUs."""
-    import os
-
-    import torch
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    torch.distributed.init_process_group(backend)
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.distributed.get_rank(), world
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from .data import AnnotationError, open_val_dir
@@ -99,20 +82,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         _log(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
         return 2
-    rank, world = _distributed()
+    from scaled_models.distributed import init_distributed
+
+    dist = init_distributed(args.device)
+    rank, world = dist.rank, dist.world
     if rank == 0:
         _log(f"{len(dataset)} images ({dataset.layout} layout) in {args.val_dir}"
              + (f"; {len(dataset.skipped)} not usable" if dataset.skipped else ""))
         for path, reason in dataset.skipped[:20]:
             _log(f"  skipped {path}: {reason}")
-    if args.device is None and world > 1 and os.environ.get("LOCAL_RANK"):
-        import torch
-
-        if torch.cuda.is_available():
-            args.device = f"cuda:{os.environ['LOCAL_RANK']}"
+    if world > 1:  # one GPU (or the CPU) per process
+        args.device = str(dist.device)
     zoo = zoo_from_args(args)
     if rank == 0:
-        _log(f"family {zoo.family} ({zoo.family_reason}); device {device_label(zoo.device)}; "
+        _log(f"family {zoo.family.name} ({zoo.family_reason}); device {device_label(zoo.device)}; "
              f"models: {', '.join(m.key for m in zoo.available())}")
     engine = CamEngine(zoo, batch_size=args.batch_size)
     out = Path(args.out)
@@ -127,10 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for path, reason in report.skipped:
             _log(f"skipped {path}: {reason}")
         rows += report.rows
-    if world > 1:
-        import torch
-
-        torch.distributed.destroy_process_group()
+    dist.close()
     if rank != 0:
         return 0
     summary = summarize(rows)

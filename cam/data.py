@@ -15,7 +15,8 @@ boxes. ``open_val_dir`` detects, in this order:
 
 Malformed annotations raise ``AnnotationError`` naming file and line; images without annotations
 and annotations without images are listed in ``skipped``. Images are not opened while scanning
-(50,000 must scan in seconds): decode them with ``load_sample`` and report ``ImageLoadError``.
+(50,000 must scan in seconds): ``cam.inputs.image_from_sample`` decodes one, raising
+``ImageLoadError`` for a corrupt file.
 """
 from __future__ import annotations
 
@@ -27,11 +28,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from scaled_models.imagenet import WNIDS, class_index_of, is_wnid
 
-from .images import SUPPORTED_EXTENSIONS, load_image
+from .images import SUPPORTED_EXTENSIONS
 
 KAGGLE_CSV = "LOC_val_solution.csv"
 KAGGLE_SYNSETS = "LOC_synset_mapping.txt"
@@ -90,12 +89,6 @@ class ValDataset:
 
     def find(self, image_id: str) -> ValSample | None:
         return self._by_id.get(image_id)
-
-
-def load_sample(sample: ValSample) -> Image.Image:
-    """Decode a sample's picture; a corrupt file raises ``ImageLoadError`` for the caller to
-    report (scanning never opens images)."""
-    return load_image(sample.path)
 
 
 def open_val_dir(root: str | Path) -> ValDataset:

@@ -24,8 +24,8 @@ from scaled_models.zoo import LoadedModel, ModelZoo
 
 from .fold import fold_batchnorm
 from .inputs import CamImage
-from .metrics import minmax
 from .methods import EXACT, METHODS, exact_cam, get_method, library_cam
+from .metrics import minmax
 from .targets import PREDICTED, Target
 
 AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of the colour scale)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scaled_models.storage import atomic_write
 from scaled_models.zoo import LoadedModel
 
 from . import metrics
@@ -63,7 +64,7 @@ def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult]
         result = results.get(model.key)
         if result is None:
             continue
-        cam = map_in_region(result, region, EVAL_SIZE)
+        cam = map_in_region(result.raw_map, result.crop_box, region, EVAL_SIZE)
         top5 = [c for c, _ in result.top5]
         correct = image.gt_class is not None and result.pred_class == image.gt_class
         located = metrics.gt_known_loc(cam, gt_boxes) if gt_boxes else None
@@ -234,10 +235,10 @@ def write_csv(fh, rows: list[dict], header: bool = True) -> None:
 
 
 def _write_all(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        write_csv(fh, rows)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            write_csv(fh, rows)
+    atomic_write(path, write)
 
 
 @dataclass

@@ -19,9 +19,9 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXA
     results = engine.compute(images, method, target, [m.key for m in models], progress)
     rows = [FigureRow(image, {m.key: results[(image.key, m.key)] for m in models
                               if (image.key, m.key) in results}) for image in images]
-    family_note = ("EfficientNet-Lite stand-ins" if engine.zoo.family == "lite"
-                   else "EfficientNet (torchvision blocks)")
-    default_title = f"{METHODS[method].label} — target: {target.label} — {family_note}"
-    return FigureSpec(models, rows, method, target, engine.zoo.family,
+    family = engine.zoo.family
+    default_title = f"{METHODS[method].label} — target: {target.label} — {family.name} family " \
+                    f"({family.blocks})"
+    return FigureSpec(models, rows, method, target, family.name,
                       title=default_title if title is None else title,
                       caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).")

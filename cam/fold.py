@@ -10,6 +10,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 class _ActAfterFold(nn.Module):
@@ -24,14 +25,6 @@ class _ActAfterFold(nn.Module):
         return self.act(self.drop(x))
 
 
-def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    conv.weight.data.mul_(scale.reshape(-1, 1, 1, 1))
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale,
-                             requires_grad=conv.weight.requires_grad)
-
-
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """A folded deep copy of an eval-mode ``net`` (the original is untouched).
 
@@ -43,10 +36,10 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     with torch.no_grad():
         for parent in list(folded.modules()):
             children = list(parent.named_children())
-            for (_, first), (name, second) in zip(children, children[1:]):
+            for (conv_name, first), (name, second) in zip(children, children[1:]):
                 if (isinstance(first, nn.Conv2d) and isinstance(second, nn.BatchNorm2d)
                         and second.num_features == first.out_channels):
-                    _fold_pair(first, second)
+                    setattr(parent, conv_name, fuse_conv_bn_eval(first, second))
                     plain = type(second) is nn.BatchNorm2d
                     setattr(parent, name, nn.Identity() if plain else _ActAfterFold(second))
     return folded

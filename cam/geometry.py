@@ -16,7 +16,6 @@ from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 
 from .data import Box
-from .engine import CamResult
 from .inputs import CamImage
 
 
@@ -39,21 +38,23 @@ def image_region(image: CamImage, models: Sequence[LoadedModel]) -> CropBox:
     return common_region(boxes, *image.size)
 
 
-def map_in_region(result: CamResult, region: CropBox, size: int) -> np.ndarray:
-    """The raw map resampled (bilinear) onto a size×size view of ``region`` of the photo.
+def map_in_region(raw_map: np.ndarray, crop_box: CropBox, region: CropBox,
+                  size: int) -> np.ndarray:
+    """A map computed on a model's input crop (``crop_box``, in photo pixels) resampled
+    (bilinear) onto a size×size view of ``region`` of the photo.
 
     Map cell centres sit at (j + 0.5) / w of the model's crop, as in a bilinear upsampling of the
     map to the crop; display pixel centres at (u + 0.5) / size of the region.
     """
-    h, w = result.raw_map.shape
-    cx0, cy0, cx1, cy1 = result.crop_box
+    h, w = raw_map.shape
+    cx0, cy0, cx1, cy1 = crop_box
     rx0, ry0, rx1, ry1 = region
     sx = (rx1 - rx0) / size * w / (cx1 - cx0)
     sy = (ry1 - ry0) / size * h / (cy1 - cy0)
     tx = (rx0 - cx0) * w / (cx1 - cx0) + 0.5 * sx - 0.5
     ty = (ry0 - cy0) * h / (cy1 - cy0) + 0.5 * sy - 0.5
     matrix = np.float32([[sx, 0, tx], [0, sy, ty]])
-    return cv2.warpAffine(result.raw_map.astype(np.float32), matrix, (size, size),
+    return cv2.warpAffine(raw_map.astype(np.float32), matrix, (size, size),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from .data import Box, ValDataset, ValSample, open_val_dir
-from .images import (SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image,
-                     read_image_file)
+from .images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image, read_image_file
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,7 +26,6 @@ class CamImage:
     gt_class: int | None = None
     boxes: tuple[Box, ...] = ()
     source: str = ""
-    meta: dict = field(default_factory=dict)
 
     @property
     def size(self) -> tuple[int, int]:

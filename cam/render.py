@@ -9,7 +9,6 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from scaled_models.imagenet import class_label
+from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 
 from .engine import CamResult
@@ -143,8 +143,8 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
         panels.append(Panel(r, "original", original,
                             f"GT: {class_label(gt)}" if gt is not None else "no label", _MUTED))
         shown = [m for m in spec.models if m.key in row.results]
-        maps = normalise([map_in_region(row.results[m.key], region, size) for m in shown],
-                         style.normalisation)
+        maps = normalise([map_in_region(row.results[m.key].raw_map, row.results[m.key].crop_box,
+                                        region, size) for m in shown], style.normalisation)
         by_key = dict(zip((m.key for m in shown), maps))
         for model in spec.models:
             result = row.results.get(model.key)

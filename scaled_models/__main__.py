@@ -16,7 +16,7 @@ def format_table(zoo: ModelZoo) -> str:
     """Markdown table: the paper's numbers, our measurement of the same architecture, and the
     network this family actually loads for the role."""
     header = ("| Model | Table 7 config | Params | MACs (measured) | Paper FLOPs | Paper top-1 "
-              f"| Loaded in family '{zoo.family}' | Run res | Run MACs | Weights | Status "
+              f"| Loaded in family '{zoo.family.name}' | Run res | Run MACs | Weights | Status "
               "| Top-1 of weights |")
     lines = [header, "|" + "---|" * 12]
     for model in zoo.models:
@@ -27,7 +27,7 @@ def format_table(zoo: ModelZoo) -> str:
             f"| {row['params'] / 1e6:.2f}M | {_g(row['macs'])} | {row['paper_flops']} "
             f"| {row['paper_top1']:.1f} | {row['architecture']} | {row['run_resolution']} px "
             f"| {_g(row['run_macs'])} | {row['weights_source']} | {row['status']} | {top1} |")
-    notes = [f"Family: {zoo.family} ({zoo.family_reason}); device: {zoo.device}.",
+    notes = [f"Family: {zoo.family.name} ({zoo.family_reason}); device: {zoo.device}.",
              "MACs are multiply-accumulates per image counted with torch.utils.flop_counter on "
              "Table 7's architecture (channels make_divisible 8, repeats ceil); the paper's FLOPs "
              "are printed beside them unchanged."]

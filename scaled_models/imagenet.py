@@ -1,7 +1,8 @@
 """ImageNet-1k class metadata, offline.
 
 Every model in scalecam has a 1000-way head in *sorted-wnid* order (the order torchvision, timm and
-the Lite packages use), so one table serves all families, the val readers and the app's class picker.
+the Lite packages use), so one table serves all families, the val readers and the app's class
+picker.
 """
 from __future__ import annotations
 
@@ -42,13 +43,3 @@ def is_wnid(text: str) -> bool:
 def class_label(index: int) -> str:
     """Short human label, e.g. ``'bakery'`` for 415 — used in captions and pickers."""
     return SHORT_NAMES[index]
-
-
-def search_classes(query: str) -> list[int]:
-    """Indices whose wnid, index or synset text contains ``query`` (case-insensitive)."""
-    q = query.strip().lower()
-    if not q:
-        return list(range(1000))
-    if q.isdigit() and int(q) < 1000:
-        return [int(q)]
-    return [i for i, (w, n) in enumerate(zip(WNIDS, CLASS_NAMES)) if q in w or q in n.lower()]

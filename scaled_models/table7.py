@@ -5,7 +5,7 @@ panel) reads these records; nothing re-types a coefficient.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,6 @@ class ModelSpec:
     @property
     def coefficients(self) -> str:
         return f"w={self.width:g}, d={self.depth:g}, r={self.paper_resolution / 224:.2g}"
-
-    def as_dict(self) -> dict:
-        return asdict(self) | {"coefficients": self.coefficients}
 
 
 TABLE7: tuple[ModelSpec, ...] = (

@@ -11,10 +11,11 @@ from functools import lru_cache
 
 import torch
 
-from .architectures import Architecture, CamNet, build, count_macs, count_params
+from .architectures import Architecture, CamNet, count_macs, count_params
+from .family import FAMILIES, WeightFamily, get_family
 from .preprocessing import Preprocessing
-from .table7 import MODEL_KEYS, ModelSpec, spec_for
-from .weights import FAMILY_TABLE, Provenance, load_weights, resolve_family
+from .table7 import MODEL_KEYS, ModelSpec, parse_model_keys, spec_for
+from .weights import Provenance, load_weights, resolve_family
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -38,7 +39,7 @@ def device_label(device: torch.device) -> str:
 def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
     """(params, MACs per image) of an architecture at a resolution, counted once per process."""
     with torch.device("meta"):
-        net = build(arch)
+        net = arch.build()
     return count_params(net), count_macs(net, resolution)
 
 
@@ -50,10 +51,10 @@ class LoadedModel:
     provenance: Provenance
     net: CamNet | None
     preprocessing: Preprocessing | None
-    params: int  # Table 7's architecture (SE/SiLU, the row's coefficients)
+    params: int  # Table 7's architecture (the paper's SE/SiLU blocks, the row's coefficients)
     macs: int  # … at Table 7's resolution: what the paper's FLOPs column measures
     run_params: int  # the network actually loaded in this family
-    run_macs: int  # … at the resolution its weights run at
+    run_macs: int  # … at the resolution it runs at
 
     @property
     def key(self) -> str:
@@ -76,15 +77,16 @@ class LoadedModel:
             "top1": prov.top1, "top1_source": prov.top1_source,
             "weights_source": prov.source, "available": prov.available,
             "stand_in": prov.stand_in, "trained_for_config": prov.trained_for_config,
-            "status": prov.status, "sha256": prov.sha256, "file": prov.file,
-            "notes": list(prov.notes), "unavailable_reason": prov.unavailable_reason,
+            "status": prov.status, "recipe": prov.recipe, "sha256": prov.sha256,
+            "file": prov.file, "notes": list(prov.notes),
+            "unavailable_reason": prov.unavailable_reason,
             "make_available": prov.make_available,
         }
 
 
 @dataclass
 class ModelZoo:
-    family: str
+    family: WeightFamily
     family_reason: str
     device: torch.device
     models: list[LoadedModel]
@@ -99,15 +101,16 @@ class ModelZoo:
         raise KeyError(f"model {key!r} was not loaded")
 
 
-def load_model(family: str, key: str, checkpoints: str | os.PathLike | None = None,
+def load_model(family: WeightFamily | str, key: str,
+               checkpoints: str | os.PathLike | None = None,
                device: torch.device | str = "cpu") -> LoadedModel:
-    """One role of one family (family must be concrete, not 'auto')."""
+    """One role of one family (the family or its name)."""
+    family = get_family(family)
     spec = spec_for(key)
     loaded = load_weights(family, key, checkpoints)
-    params, macs = measured_cost(Architecture("efficientnet", spec.width, spec.depth),
+    params, macs = measured_cost(FAMILIES["efficientnet"].architecture(spec.width, spec.depth),
                                  spec.paper_resolution)
-    run_params, run_macs = measured_cost(FAMILY_TABLE[family].roles[key].arch,
-                                         loaded.provenance.resolution)
+    run_params, run_macs = measured_cost(loaded.arch, loaded.provenance.resolution)
     net = loaded.net
     if net is not None:
         net = net.to(device).eval().requires_grad_(False)
@@ -118,7 +121,8 @@ def load_model(family: str, key: str, checkpoints: str | os.PathLike | None = No
 def load_zoo(family: str = "auto", checkpoints: str | os.PathLike | None = None,
              keys: tuple[str, ...] | list[str] | None = None,
              device: torch.device | str | None = None) -> ModelZoo:
-    """Every requested role (default: all five) of one family, in paper order."""
+    """Every requested role (default: all five) of one family (a name or ``auto``), in paper
+    order."""
     concrete, reason = resolve_family(family)
     target = pick_device(str(device) if device is not None else None)
     wanted = [k for k in MODEL_KEYS if keys is None or k in keys]
@@ -128,19 +132,18 @@ def load_zoo(family: str = "auto", checkpoints: str | os.PathLike | None = None,
 
 def add_zoo_arguments(parser) -> None:
     """The model-selection flags every scalecam CLI shares."""
-    parser.add_argument("--family", default="auto", choices=["auto", "efficientnet", "lite"],
+    parser.add_argument("--family", default="auto", choices=["auto", *FAMILIES],
                         help="weight family; auto = efficientnet when B0's weights can be had, "
-                             "else the offline Lite stand-ins")
+                             "else the offline Lite stand-ins (default: auto)")
     parser.add_argument("--checkpoints", default=None,
                         help="checkpoints root holding <family>/<key>.safetensors "
                              "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--models", default=None,
-                        help="comma-separated Table 7 keys (default: all five): "
-                             + ",".join(MODEL_KEYS))
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best found)")
+                        help="comma-separated Table 7 keys (default: all five: "
+                             + ",".join(MODEL_KEYS) + ")")
+    parser.add_argument("--device", default=None,
+                        help="cuda, mps or cpu (default: the best one found)")
 
 
 def zoo_from_args(args) -> ModelZoo:
-    from .table7 import parse_model_keys
-
     return load_zoo(args.family, args.checkpoints, parse_model_keys(args.models), args.device)

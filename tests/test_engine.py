@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cam.engine import CamEngine
+from cam.inputs import image_from_path, image_from_sample
 from cam.methods import EXACT
 from cam.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
-from cam.inputs import image_from_path, image_from_sample
 from scaled_models.imagenet import class_index_of
 
 from .conftest import SAMPLE_IMAGES

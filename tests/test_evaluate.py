@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-
 from cam.data import Box
 from cam.evaluate import COLUMNS, read_rows, summarize
 from cam.geometry import boxes_in_region

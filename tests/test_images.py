@@ -16,9 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from cam.images import (DEFAULT_MAX_PIXELS, MAX_FILE_BYTES, MAX_SIDE, SUPPORTED_EXTENSIONS,
-                        ImageLoadError, image_id_for, load_image, load_thumbnail,
-                        read_image_file)
+from cam.images import (
+    DEFAULT_MAX_PIXELS,
+    MAX_FILE_BYTES,
+    MAX_SIDE,
+    SUPPORTED_EXTENSIONS,
+    ImageLoadError,
+    image_id_for,
+    load_image,
+    load_thumbnail,
+    read_image_file,
+)
 from cam.inputs import image_from_path
 from cam.paths import SAMPLE_IMAGES
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cam.methods import EXACT, METHODS, exact_cam, get_method, library_cam
-from scaled_models.architectures import Architecture, build
+from scaled_models import get_family
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def small_net():
     """A narrow random-init EfficientNet (head of 320 channels), so even Score-CAM and
     Ablation-CAM, which run one forward pass per batch of channels, finish in seconds."""
     torch.manual_seed(0)
-    return build(Architecture("efficientnet", 0.25, 0.25)).eval().requires_grad_(False)
+    return get_family("efficientnet").architecture(0.25, 0.25).build().eval().requires_grad_(False)
 
 
 def _hooks(net: torch.nn.Module) -> int:

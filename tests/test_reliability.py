@@ -12,9 +12,9 @@ import torch
 
 import cam.engine as engine_module
 from cam.engine import CamEngine
+from cam.inputs import image_from_path, image_from_sample
 from cam.methods import EXACT
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
-from cam.inputs import image_from_path, image_from_sample
 
 from .conftest import REPO, SAMPLE_IMAGES
 
@@ -28,7 +28,7 @@ def images(val_sample):
 
     samples = open_val_dir(val_sample).samples[:2]
     return [image_from_sample(s) for s in samples] + [
-        image_from_path(SAMPLE_IMAGES / "coffee.png"), image_from_path(SAMPLE_IMAGES / "chelsea.png")]
+        image_from_path(SAMPLE_IMAGES / name) for name in ("coffee.png", "chelsea.png")]
 
 
 def _hooks(net: torch.nn.Module) -> int:

@@ -26,13 +26,15 @@ def test_hot_cell_lands_where_the_model_looked():
     # photo's x in [70, 80), y in [20, 30). Model B saw [50, 150) × [0, 100) with a 5×5 map whose
     # hot cell row 1, col 2 covers x in [90, 110), y in [20, 40). Shown in region [50, 100)² at
     # 50 px (1 px per photo pixel), A peaks near display (x 25, y 25) and B near (50-ish, 30).
-    a = np.zeros((10, 10)); a[2, 7] = 1
+    a = np.zeros((10, 10))
+    a[2, 7] = 1
     region = (50.0, 0.0, 100.0, 50.0)
-    shown = map_in_region(_result(a, (0, 0, 100, 100)), region, 50)
+    shown = map_in_region(a, (0, 0, 100, 100), region, 50)
     y, x = np.unravel_index(shown.argmax(), shown.shape)
     assert 20 <= x <= 29 and 20 <= y <= 29
-    b = np.zeros((5, 5)); b[1, 2] = 1
-    shown_b = map_in_region(_result(b, (50, 0, 150, 100)), (50.0, 0.0, 150.0, 100.0), 100)
+    b = np.zeros((5, 5))
+    b[1, 2] = 1
+    shown_b = map_in_region(b, (50, 0, 150, 100), (50.0, 0.0, 150.0, 100.0), 100)
     y, x = np.unravel_index(shown_b.argmax(), shown_b.shape)
     assert 40 <= x <= 59 and 20 <= y <= 39
 
@@ -40,7 +42,7 @@ def test_hot_cell_lands_where_the_model_looked():
 def test_identity_placement_reproduces_bilinear_upsampling():
     raw = np.random.default_rng(0).random((7, 7))
     result = _result(raw, (10, 20, 234, 244))
-    shown = map_in_region(result, (10, 20, 234, 244), 224)
+    shown = map_in_region(raw, result.crop_box, (10, 20, 234, 244), 224)
     np.testing.assert_allclose(shown[3:-3, 3:-3], result.upsampled()[3:-3, 3:-3], atol=1e-4)
 
 
@@ -52,9 +54,11 @@ def test_common_region_is_the_intersection_of_centred_crops():
 def test_normalisation_per_map_and_shared():
     a, b = np.array([[0.0, 2.0]]), np.array([[1.0, 4.0]])
     per = normalise([a, b], "per-map")
-    np.testing.assert_allclose(per[0], [[0, 1]]); np.testing.assert_allclose(per[1], [[0, 1]])
+    np.testing.assert_allclose(per[0], [[0, 1]])
+    np.testing.assert_allclose(per[1], [[0, 1]])
     shared = normalise([a, b], "shared")
-    np.testing.assert_allclose(shared[0], [[0, 0.5]]); np.testing.assert_allclose(shared[1], [[0.25, 1]])
+    np.testing.assert_allclose(shared[0], [[0, 0.5]])
+    np.testing.assert_allclose(shared[1], [[0.25, 1]])
     with pytest.raises(ValueError):
         normalise([a], "global")
 

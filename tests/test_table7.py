@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from scaled_models import TABLE7, spec_for
-from scaled_models.architectures import Architecture, build
+from scaled_models import TABLE7, get_family, spec_for
 from scaled_models.table7 import parse_model_keys
 from scaled_models.zoo import measured_cost
 
@@ -30,20 +30,27 @@ def test_table7_rows_are_the_papers():
 
 @pytest.mark.parametrize("spec", TABLE7, ids=lambda s: s.key)
 def test_measured_macs_match_reference_rounding(spec):
-    params, macs = measured_cost(Architecture("efficientnet", spec.width, spec.depth),
+    params, macs = measured_cost(get_family("efficientnet").architecture(spec.width, spec.depth),
                                  spec.paper_resolution)
     assert round(macs / 1e9, 2) == EXPECTED_GMACS[spec.key]
     assert params > 5e6
 
 
 def test_b0_and_b3_match_torchvision_parameter_counts():
-    # torchvision's published counts for EfficientNet_B0/B3 weights.
-    assert measured_cost(Architecture("efficientnet", 1.0, 1.0), 224)[0] == 5_288_548
-    assert measured_cost(Architecture("efficientnet", 1.2, 1.4), 300)[0] == 12_233_232
+    """Table 7's baseline and compound rows built here have exactly the parameters torchvision
+    publishes for B0's and B3's weights (read from its Weights enums)."""
+    from torchvision.models import EfficientNet_B0_Weights, EfficientNet_B3_Weights
+
+    family = get_family("efficientnet")
+    for key, weights in (("baseline", EfficientNet_B0_Weights.IMAGENET1K_V1),
+                         ("compound", EfficientNet_B3_Weights.IMAGENET1K_V1)):
+        spec = spec_for(key)
+        params = measured_cost(family.architecture(spec.width, spec.depth), 224)[0]
+        assert params == weights.meta["num_params"]
 
 
 def test_reference_rounding_of_width_and_depth():
-    net = build(Architecture("efficientnet", 2.0, 4.0))
+    net = get_family("efficientnet").architecture(2.0, 4.0).build()
     blocks = [len(stage) for stage in net.features[1:-1]]
     assert blocks == [4, 8, 8, 12, 12, 16, 4]  # ceil(n * 4)
     assert net.features[-1][0].out_channels == 2560  # make_divisible(1280 * 2, 8)
@@ -51,7 +58,7 @@ def test_reference_rounding_of_width_and_depth():
 
 
 def test_camnet_logits_equal_gap_fc_of_features():
-    net = build(Architecture("lite", 1.0, 1.0)).eval()
+    net = get_family("lite").architecture(1.0, 1.0).build().eval()
     x = torch.randn(2, 3, 64, 64)
     logits, feats = net.forward_with_features(x)
     assert torch.allclose(logits, net.fc(feats.mean((2, 3))), atol=1e-5)
@@ -92,3 +99,16 @@ def test_table_cli_text_prints_paper_beside_measured(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=300, check=True).stdout
     assert "| 1.58G | 1.8B |" in out and "| 0.39G | 0.4B |" in out
     assert "depth: unavailable" in out and "test-time resolution" in out
+
+
+def test_table_json_is_the_only_thing_on_stdout_when_a_download_is_tried(tmp_path):
+    """With an empty torch hub cache and downloads allowed, the efficientnet family tries to
+    fetch its weights; whatever that prints must not reach stdout, which is JSON only."""
+    env = {k: v for k, v in os.environ.items() if k != "SCALECAM_OFFLINE"}
+    env["TORCH_HOME"] = str(tmp_path / "torch")
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaled_models", "table", "--json", "--family", "efficientnet",
+         "--checkpoints", str(tmp_path / "none")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=True)
+    rows = json.loads(proc.stdout)
+    assert [r["key"] for r in rows] == [s.key for s in TABLE7]

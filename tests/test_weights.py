@@ -8,13 +8,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from scaled_models import WeightsError, load_model
-from scaled_models.architectures import Architecture, build
+from scaled_models import WeightsUnavailable, get_family, load_model, load_zoo
 from scaled_models.weights import read_state_dict, resolve_family
 
 
 def _save_checkpoint(root, family, key, arch, meta=None):
-    net = build(arch)
+    net = arch.build()
     folder = root / family
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()},
@@ -33,13 +32,19 @@ def test_unavailable_role_says_why_and_how(tmp_path):
     assert prov.make_available.startswith("python -m scaled_models.train --model width")
 
 
-def test_checkpoint_wins_and_is_marked_trained_for_config(tmp_path):
-    meta = {"architecture": {"width": 2.0, "depth": 1.0}, "val_top1": 42.5,
-            "recipe": "distill", "data": "tiny test set", "image_size": 224}
-    saved = _save_checkpoint(tmp_path, "lite", "width", Architecture("lite", 2.0, 1.0), meta)
+def test_checkpoint_wins_and_says_what_it_is(tmp_path):
+    meta = {"architecture": {"family": "lite", "width": 2.0, "depth": 1.0}, "recipe": "distill",
+            "teacher": {"name": "Lite1"}, "data": {"folder": "tiny", "images": 2400},
+            "steps": 1500, "image_size": 224,
+            "eval": {"top1": 42.5, "images": 12, "dir": "/data/val"}}
+    saved = _save_checkpoint(tmp_path, "lite", "width", get_family("lite").architecture(2.0, 1.0),
+                             meta)
     model = load_model("lite", "width", tmp_path)
     prov = model.provenance
     assert model.available and prov.trained_for_config and prov.top1 == 42.5
+    assert prov.status == "distilled"
+    assert prov.recipe == "distilled from Lite1 on tiny (2,400 images), 1,500 steps"
+    assert prov.top1_source == "12 images of /data/val"
     assert prov.file.endswith("width.safetensors") and len(prov.sha256) == 64
     assert prov.stand_in  # a Lite network stands in for the paper's SE/SiLU one
     x = torch.randn(1, 3, 64, 64)
@@ -47,7 +52,7 @@ def test_checkpoint_wins_and_is_marked_trained_for_config(tmp_path):
 
 
 def test_checkpoint_for_another_architecture_is_refused(tmp_path):
-    _save_checkpoint(tmp_path, "lite", "depth", Architecture("lite", 1.0, 1.0))
+    _save_checkpoint(tmp_path, "lite", "depth", get_family("lite").architecture(1.0, 1.0))
     model = load_model("lite", "depth", tmp_path)
     assert not model.available  # refused for this role only; the others still load
     reason = model.provenance.unavailable_reason
@@ -66,7 +71,7 @@ def test_pickle_payload_never_runs(tmp_path):
     path = tmp_path / "lite" / "baseline.pth"
     path.parent.mkdir(parents=True)
     torch.save({"fc.weight": Payload()}, path)
-    with pytest.raises(WeightsError, match="not a loadable tensor file"):
+    with pytest.raises(WeightsUnavailable, match="not a loadable tensor file"):
         read_state_dict(path)
     model = load_model("lite", "baseline", tmp_path)
     assert not model.available
@@ -75,7 +80,7 @@ def test_pickle_payload_never_runs(tmp_path):
 
 
 def test_pth_state_dict_loads_weights_only(tmp_path):
-    net = build(Architecture("lite", 1.0, 1.0))
+    net = get_family("lite").architecture(1.0, 1.0).build()
     path = tmp_path / "sd.pth"
     torch.save(net.state_dict(), path)
     assert set(read_state_dict(path)) == set(net.state_dict())
@@ -86,13 +91,13 @@ def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     import torchvision
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert resolve_family("auto")[0] == "lite"
+    assert resolve_family("auto")[0].name == "lite"
     reference = torchvision.models.efficientnet_b0().eval()
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.save(reference.state_dict(), cache / "efficientnet_b0_rwightman-7f5810bc.pth")
     family, reason = resolve_family("auto")
-    assert family == "efficientnet" and "B0's weights are available" in reason
+    assert family.name == "efficientnet" and "B0's weights are available" in reason
     model = load_model("efficientnet", "baseline", tmp_path / "none")
     assert model.provenance.trained_for_config and not model.provenance.stand_in
     assert model.provenance.source == "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"
@@ -102,3 +107,22 @@ def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     assert resolution.provenance.stand_in and resolution.preprocessing.resolution == 448
     compound = load_model("efficientnet", "compound", tmp_path / "none")
     assert not compound.available and "torch hub cache" in compound.provenance.unavailable_reason
+
+
+def test_a_bad_published_file_disables_its_own_roles_only(tmp_path, monkeypatch):
+    """A truncated download in the torch hub cache makes B0's roles unavailable, with the file
+    named; the compound model (B3, a good file) still loads, as a bad local checkpoint would."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "efficientnet_b0_rwightman-7f5810bc.pth").write_bytes(b"PK\x03\x04 cut short")
+    torch.save(torchvision.models.efficientnet_b3().state_dict(),
+               cache / "efficientnet_b3_rwightman-b3899882.pth")
+    zoo = load_zoo("efficientnet", tmp_path / "none")
+    status = {m.key: m.available for m in zoo.models}
+    assert status == {"baseline": False, "depth": False, "width": False, "resolution": False,
+                      "compound": True}
+    reason = zoo.get("baseline").provenance.unavailable_reason
+    assert "efficientnet_b0_rwightman-7f5810bc.pth" in reason and "not a loadable" in reason

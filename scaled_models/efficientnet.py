@@ -1,0 +1,144 @@
+"""The ``efficientnet`` family: the paper's blocks (torchvision's MBConv: SE, SiLU) and the
+EfficientNet weights torchvision publishes.
+
+Everything torchvision publishes about its weights — file name, preprocessing, accuracy — is read
+from its ``Weights`` enums, never retyped: B0's file name has changed between torchvision
+releases before.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from functools import cached_property, partial
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .architectures import NUM_CLASSES, Architecture, CamNet
+from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
+from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+# EfficientNet-B0's stages (Tan & Le 2019, Table 1): expand ratio, kernel, stride, in channels,
+# out channels, repeats.
+_B0_STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+_OFFLINE_HINT = "run once with internet access, or copy the file into the torch hub cache"
+_failed_downloads: dict[str, str] = {}  # url -> reason: an offline machine tries each file once
+
+
+def hub_cache_file(url: str) -> Path:
+    """Where torch hub keeps (or would keep) the file behind ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def _locate_or_download(url: str, download: bool = True) -> Path:
+    """The hub-cache file, downloaded once if allowed. Progress goes to stderr: stdout stays
+    for machine-readable output. ``SCALECAM_OFFLINE`` (or ``download=False``) forbids it."""
+    cached = hub_cache_file(url)
+    if cached.is_file():
+        return cached
+    if os.environ.get("SCALECAM_OFFLINE") or not download:
+        why = "SCALECAM_OFFLINE is set" if download else "no download was asked for"
+        raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and {why}",
+                                 _OFFLINE_HINT)
+    if url not in _failed_downloads:
+        print(f"downloading {url} into {cached.parent}", file=sys.stderr, flush=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        hash_prefix = cached.stem.rsplit("-", 1)[-1]  # torchvision names files <name>-<sha256[:8]>
+        try:
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix, progress=False)
+        except Exception as exc:  # noqa: BLE001 - offline machines fail here; that is a reason
+            _failed_downloads[url] = str(getattr(exc, "reason", exc))
+    if url in _failed_downloads:
+        raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and the download "
+                                 f"failed ({_failed_downloads[url]})", _OFFLINE_HINT)
+    return cached
+
+
+def _wrap_torchvision(model_name: str) -> CamNet:
+    """torchvision's own EfficientNet (V1 or V2) in the CamNet form: features, GAP, linear."""
+    import torchvision.models as tvm
+
+    net = tvm.get_model(model_name, weights=None)
+    return CamNet(net.features, net.classifier[-1], net.classifier[0].p)
+
+
+def torchvision_weights(family: WeightFamily, model_name: str,
+                        weights_name: str = "IMAGENET1K_V1",
+                        arch: Architecture | None = None) -> PublishedWeights:
+    """One torchvision EfficientNet weights entry, described from its enum."""
+    import torchvision.models as tvm
+
+    enum = tvm.get_model_weights(model_name)[weights_name]
+    transforms = enum.transforms()
+    preprocessing = Preprocessing(transforms.crop_size[0], transforms.resize_size[0],
+                                  tuple(transforms.mean), tuple(transforms.std),
+                                  transforms.interpolation.value)
+    variant = model_name.removeprefix("efficientnet_").replace("_", "-").upper()
+    return PublishedWeights(
+        family=family, name=f"EfficientNet-{variant}" + ("" if weights_name == "IMAGENET1K_V1"
+                                          else f" ({weights_name})"),
+        source=f"torchvision {type(enum).__name__}.{enum.name}", preprocessing=preprocessing,
+        top1=enum.meta["_metrics"]["ImageNet-1K"]["acc@1"],
+        locate=partial(_locate_or_download, enum.url),
+        install_hint=f"{_OFFLINE_HINT} ({hub_cache_file(enum.url)})",
+        arch=arch, builder=partial(_wrap_torchvision, model_name))
+
+
+@register_family
+class EfficientNetFamily(WeightFamily):
+    name = "efficientnet"
+    description = "the paper's networks (torchvision MBConv blocks: SE, SiLU)"
+    blocks = "MBConv + SE, SiLU"
+    stand_in = False
+    crop_pct = 0.875
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+
+    def build(self, arch: Architecture, *, stochastic_depth: float = 0.0,
+              bn_momentum: float | None = None) -> CamNet:
+        """Table 7's rounding, as in the reference code: channels ``make_divisible(c·w, 8)``,
+        repeats ``ceil(n·d)`` (torchvision's ``MBConvConfig``)."""
+        from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+        stage = partial(MBConvConfig, width_mult=arch.width, depth_mult=arch.depth)
+        norm = (nn.BatchNorm2d if bn_momentum is None
+                else partial(nn.BatchNorm2d, momentum=bn_momentum))
+        net = EfficientNet([stage(*s) for s in _B0_STAGES], dropout=arch.dropout,
+                           stochastic_depth_prob=stochastic_depth, num_classes=NUM_CLASSES,
+                           norm_layer=norm)
+        return CamNet(net.features, net.classifier[1], arch.dropout)
+
+    def stages(self, net: CamNet) -> list[nn.Sequential]:
+        return list(net.features[1:-1])  # stem, seven stages, head conv
+
+    def adapt_state_dict(self, state: dict[str, torch.Tensor], net: CamNet,
+                         origin: str) -> dict[str, torch.Tensor]:
+        """torchvision's ``classifier.1`` is our ``fc``; every other key is shared."""
+        return {k.replace("classifier.1.", "fc."): v for k, v in state.items()}
+
+    @cached_property
+    def roles(self) -> dict[str, RoleBinding]:
+        b0 = torchvision_weights(self, "efficientnet_b0", arch=self.architecture(1.0, 1.0))
+        b3 = torchvision_weights(self, "efficientnet_b3", arch=self.architecture(1.2, 1.4, 0.3))
+        return self.table7_bindings(
+            {"baseline": b0, "resolution": b0, "compound": b3},
+            stand_ins=("resolution",), native_resolution=("compound",),
+            notes={"compound": f"EfficientNet-B3 (w={b3.arch.width:g}, d={b3.arch.depth:g}) "
+                               f"weights, trained at {b3.preprocessing.resolution} px"})
+
+    @cached_property
+    def catalogue(self) -> list[PublishedWeights]:
+        """Every EfficientNet torchvision publishes (V1 and V2): the teachers one may cache."""
+        import torchvision.models as tvm
+
+        return [torchvision_weights(self, name, weights.name)
+                for name in tvm.list_models(include="efficientnet*")
+                for weights in tvm.get_model_weights(name)]

@@ -1,0 +1,169 @@
+"""What a weight family is, and the registry of them.
+
+A *family* is one architecture style (block type, activation, padding) together with the published
+weights that exist for it. It owns how its networks are built, how their stages are found (for the
+depth expansion), how foreign state dicts map onto its modules, and which weights fill each Table 7
+role. A grid is drawn from one family only, so it never silently mixes SE/SiLU networks with Lite
+ones.
+
+Adding a family is one new module that subclasses ``WeightFamily`` and decorates it with
+``@register_family`` (see ``efficientnet.py`` and ``lite.py``), plus its import in
+``scaled_models/__init__.py``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .architectures import Architecture, CamNet
+from .preprocessing import Preprocessing
+from .table7 import TABLE7, ModelSpec
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights for a role cannot be used here. ``reason`` says why (naming the file when one
+    exists) and ``make_available`` what would fix it; ``weights.load_weights`` is the one place
+    that turns this into an unavailable role, so a bad file disables its own role only."""
+
+    def __init__(self, reason: str, make_available: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.make_available = make_available
+
+
+@dataclass(frozen=True, eq=False)
+class PublishedWeights:
+    """Weights someone else trained and published, described by what they published.
+
+    ``arch`` is set when the weights fit one of the family's own architectures (B0, B3, the
+    Lites); otherwise ``builder`` makes the publisher's network in the ``CamNet`` form."""
+
+    family: WeightFamily  # whose key adapter reads the file
+    name: str  # short name for headers and teacher lists, e.g. "EfficientNet-B3"
+    source: str  # where they come from, e.g. "torchvision EfficientNet_B3_Weights.IMAGENET1K_V1"
+    preprocessing: Preprocessing  # at the resolution they were trained at
+    top1: float  # published ImageNet-1k top-1 at that resolution
+    locate: Callable[..., Path]  # locate(download=True): the file here; raises WeightsUnavailable
+    install_hint: str
+    arch: Architecture | None = None
+    builder: Callable[[], CamNet] | None = None
+
+    def build(self) -> CamNet:
+        """An untrained network these weights fit."""
+        return self.arch.build() if self.arch is not None else self.builder()
+
+
+@dataclass(frozen=True)
+class RoleBinding:
+    """What fills one Table 7 role in one family when no checkpoint exists: an architecture, the
+    resolution it runs at, and published weights (``None``: nobody publishes this model).
+
+    ``stand_in`` says the weights were trained for another configuration than the role's (e.g.
+    B0's weights evaluated at 448 px, or Lite2 for the compound model), and ``note`` how."""
+
+    spec: ModelSpec
+    arch: Architecture
+    resolution: int
+    weights: PublishedWeights | None = None
+    stand_in: bool = False
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+class WeightFamily(ABC):
+    """One architecture style and its weights. Subclasses set the class attributes and
+    implement ``build`` and ``stages``; ``roles`` binds each Table 7 row."""
+
+    name: str  # CLI/app choice and the checkpoints sub-folder
+    description: str  # one line for selectors and tables
+    blocks: str  # e.g. "MBConv + SE, SiLU"
+    stand_in: bool  # the whole family only stands in for the paper's networks
+    crop_pct: float  # preprocessing for checkpoints that record none
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def architecture(self, width: float, depth: float, dropout: float = 0.2) -> Architecture:
+        return Architecture(self, width, depth, dropout)
+
+    def preprocessing(self, resolution: int) -> Preprocessing:
+        """The family's evaluation preprocessing at ``resolution``."""
+        return Preprocessing.from_crop_pct(resolution, self.crop_pct, self.mean, self.std)
+
+    @abstractmethod
+    def build(self, arch: Architecture, *, stochastic_depth: float = 0.0,
+              bn_momentum: float | None = None) -> CamNet:
+        """A randomly initialised ``CamNet`` of ``arch``."""
+
+    @abstractmethod
+    def stages(self, net: CamNet) -> list[nn.Sequential]:
+        """The seven MBConv stages, in order (the depth expansion appends blocks to them)."""
+
+    def adapt_state_dict(self, state: dict[str, torch.Tensor], net: CamNet,
+                         origin: str) -> dict[str, torch.Tensor]:
+        """A foreign state dict (as published) under ``net``'s keys; identity by default."""
+        return state
+
+    @property
+    @abstractmethod
+    def roles(self) -> dict[str, RoleBinding]:
+        """Each Table 7 key → its binding in this family, in paper order."""
+
+    @property
+    @abstractmethod
+    def catalogue(self) -> list[PublishedWeights]:
+        """Every published model of this family (teachers are chosen from these)."""
+
+    def role(self, key: str) -> RoleBinding:
+        return self.roles[key]
+
+    def table7_bindings(self, published: dict[str, PublishedWeights], *,
+                        stand_ins: tuple[str, ...] = (), native_resolution: tuple[str, ...] = (),
+                        notes: dict[str, str] | None = None) -> dict[str, RoleBinding]:
+        """Bindings derived from Table 7: each role's architecture and resolution are Table 7's.
+        Roles in ``stand_ins`` use published weights trained for another configuration (their
+        architecture is built); roles in ``native_resolution`` run at their weights' own
+        resolution instead of Table 7's; ``notes`` say how, in words."""
+        bindings = {}
+        for spec in TABLE7:
+            weights = published.get(spec.key)
+            stand_in = spec.key in stand_ins
+            arch = weights.arch if stand_in else self.architecture(spec.width, spec.depth)
+            resolution = (weights.preprocessing.resolution if spec.key in native_resolution
+                          else spec.paper_resolution)
+            note = (notes or {}).get(spec.key, "")
+            if stand_in and not note and resolution != weights.preprocessing.resolution:
+                note = (f"test-time resolution, not retrained: {weights.name}'s weights (trained "
+                        f"at {weights.preprocessing.resolution} px) run at {resolution} px")
+            bindings[spec.key] = RoleBinding(spec, arch, resolution, weights, stand_in, note)
+        return bindings
+
+    def __repr__(self) -> str:
+        return f"<family {self.name}>"
+
+
+FAMILIES: dict[str, WeightFamily] = {}
+
+
+def register_family(cls: type[WeightFamily]) -> type[WeightFamily]:
+    """Class decorator: one instance of ``cls`` becomes selectable by its ``name``."""
+    FAMILIES[cls.name] = cls()
+    return cls
+
+
+def get_family(name: str | WeightFamily) -> WeightFamily:
+    """The registered family ``name`` (a family passes through); the error lists the names."""
+    if isinstance(name, WeightFamily):
+        return name
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown family {name!r}; choose from "
+                         f"{', '.join(FAMILIES)}") from None

@@ -1,0 +1,27 @@
+"""Files that must never be seen half-written: checkpoints, their metadata, result CSVs."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it over
+    ``path``: readers see the old file or the new one, never a torn one (a killed run, a full
+    disk)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: object) -> None:
+    """``data`` as indented UTF-8 JSON, atomically."""
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n",
+                                              encoding="utf-8"))
