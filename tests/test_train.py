@@ -1,19 +1,25 @@
-"""`python -m scaled_models.train` on a tiny ImageFolder: train, evaluate, checkpoint, resume,
-use the checkpoint in `cam figure`, and a 2-process gloo run."""
+"""`python -m scaled_models.train`: distillation from a teacher outside the grid, FixRes on
+unlabelled photos, resume, the paper recipe, a 2-process gloo run, and what each checkpoint says
+it is."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from .conftest import REPO, SAMPLE_IMAGES
+from scaled_models import get_family, load_model
+from scaled_models.weights import file_sha256
+
+from .conftest import REPO, SAMPLE_IMAGES, SHARED
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
 
@@ -51,24 +57,34 @@ def _train(data, out, *extra):
                  *extra])
 
 
-def test_distill_trains_checkpoints_and_figure_uses_it(tiny_imagenet, tmp_path):
+def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagenet, tmp_path):
     out = tmp_path / "ckpt"
     proc = _train(tiny_imagenet, out)
     assert "epoch 2/2" in proc.stdout and "images/s" in proc.stdout
     meta = json.loads((out / "lite" / "width.json").read_text())
-    assert meta["architecture"] == {"width": 2.0, "depth": 1.0} and meta["epoch"] == 2
-    assert meta["recipe"] == "distill" and "Lite2" in meta["teacher"]
-    assert 0.0 <= meta["val_top1"] <= 100.0 and "12 val images" in meta["data"]
+    assert meta["architecture"] == {"family": "lite", "width": 2.0, "depth": 1.0}
+    assert meta["recipe"] == "distill" and meta["epoch"] == 2 and meta["steps"] == 6
+    # Lite2 is the grid's compound column; Lite1 (outside the grid) teaches by default.
+    assert meta["teacher"]["name"] == "Lite1" and not meta["teacher"]["compared"]
+    assert meta["init"]["kind"] == "widened" and meta["init"]["base"] == "Lite0"
+    assert meta["data"]["folder"] == "train" and meta["data"]["images"] == 24
+    assert meta["data"]["labels"] and len(meta["data"]["fingerprint"]) == 64
+    assert meta["images_seen"] == 48 and meta["wall_time_s"] > 0 and meta["device"] == "cpu"
+    assert meta["eval"]["images"] == 12 and 0.0 <= meta["eval"]["top1"] <= 100.0
+    agreement = meta["map_agreement"]
+    assert set(agreement) == {"baseline", "teacher"}
+    assert -1.0 <= agreement["teacher"]["spearman"]["mean"] <= 1.0
     log = (out / "logs" / "lite-width" / "epochs.csv").read_text().splitlines()
-    assert log[0].startswith("epoch,loss") and len(log) == 3
+    assert log[0].startswith("epoch,steps,loss") and len(log) == 3
 
     fig = tmp_path / "fig.png"
     _run(["-m", "cam", "figure", "--family", "lite", "--checkpoints", str(out), "--images",
           str(SAMPLE_IMAGES / "chelsea.png"), "--out", str(fig)])
     manifest = json.loads(fig.with_suffix(".json").read_text())
     width = next(m for m in manifest["models"] if m["key"] == "width")
-    assert width["available"] and width["trained_for_config"]
-    assert width["top1"] == meta["val_top1"] and width["weights_source"].startswith("checkpoint")
+    assert width["available"] and width["trained_for_config"] and width["status"] == "distilled"
+    assert width["recipe"] == "distilled from Lite1 on train (24 images), 6 steps"
+    assert width["top1"] == meta["eval"]["top1"]
     assert manifest["images"][0]["panels"]["width"]["available"]
 
 
@@ -91,8 +107,8 @@ def test_paper_recipe_smoke(tiny_imagenet, tmp_path):
                  "--image-size", "64", "--epochs", "1", "--batch-size", "8", "--workers", "0",
                  "--limit-steps", "2"])
     meta = json.loads((tmp_path / "lite" / "baseline.json").read_text())
-    assert meta["recipe"] == "paper" and meta["ema"] and meta["init"].startswith("random init")
-    assert "epoch 1/1" in proc.stdout
+    assert meta["recipe"] == "paper" and meta["ema"] and meta["init"]["kind"] == "random"
+    assert meta["teacher"] is None and "epoch 1/1" in proc.stdout
 
 
 def test_two_process_gloo_run(tiny_imagenet, tmp_path):
@@ -106,3 +122,62 @@ def test_two_process_gloo_run(tiny_imagenet, tmp_path):
     b = json.loads((double / "lite" / "width.json").read_text())
     assert a.keys() == b.keys() and b["config"]["processes"] == 2
     assert b["config"]["batch_size"] == 8  # 2 processes × 4
+
+
+@pytest.fixture(scope="module")
+def unlabelled_photos(tmp_path_factory) -> Path:
+    """Eight real ImageNet photos in one flat folder (no wnid folders, so no labels)."""
+    source = SHARED / "imagenet_sample_1k_half"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    folder = tmp_path_factory.mktemp("photos")
+    for path in sorted(source.glob("n*/*.JPEG"))[:8]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_eval_dir(tmp_path_factory, val_sample) -> Path:
+    """Four labelled validation images in the val/<wnid>/ layout."""
+    from cam.data import open_val_dir
+
+    root = tmp_path_factory.mktemp("eval")
+    for sample in open_val_dir(val_sample).samples[:4]:
+        (root / sample.wnid).mkdir(exist_ok=True)
+        shutil.copy(sample.path, root / sample.wnid / sample.path.name)
+    return root
+
+
+def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, small_eval_dir,
+                                                            tmp_path):
+    out = tmp_path / "ckpt"
+    _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
+          "--data", str(unlabelled_photos), "--eval-dir", str(small_eval_dir), "--out", str(out),
+          "--epochs", "1", "--batch-size", "4", "--workers", "0"])
+    meta = json.loads((out / "lite" / "resolution.json").read_text())
+    lite0 = get_family("lite").role("baseline").weights
+    assert meta["recipe"] == "fixres" and meta["image_size"] == 448
+    assert meta["data"]["images"] == 8 and not meta["data"]["labels"]
+    assert meta["bn_images"] == 8 and meta["steps"] == 2
+    assert meta["base"]["sha256"] == file_sha256(lite0.locate())
+    assert meta["teacher"]["name"].startswith("Lite0 at 224 px")
+    assert meta["eval"]["initial"]["images"] == meta["eval"]["images"] == 4
+    assert set(meta["map_agreement"]) == {"baseline"}
+
+    # Only BatchNorm and classifier tensors differ from Lite0, and only they were written.
+    delta = load_file(str(out / "lite" / "resolution.safetensors"))
+    net = get_family("lite").architecture(1.0, 1.0).build()
+    batchnorms = {name for name, m in net.named_modules()
+                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert delta and all(k.rsplit(".", 1)[0] in batchnorms or k.startswith("fc.") for k in delta)
+    assert "fc.weight" in delta and meta["delta_tensors"] == len(delta)
+
+    adapted = load_model("lite", "resolution", out)
+    prov = adapted.provenance
+    assert adapted.available and prov.status == "adapted" and prov.trained_for_config
+    assert prov.recipe.startswith("adapted to 448 px (FixRes) from Lite0")
+    assert adapted.preprocessing.resolution == 448
+    published = load_model("lite", "baseline", out).net.state_dict()
+    loaded = adapted.net.state_dict()
+    assert all(torch.equal(loaded[k], delta[k]) for k in delta)
+    assert all(torch.equal(loaded[k], published[k]) for k in loaded if k not in delta)

@@ -1,0 +1,435 @@
+"""The command line and the training run: arguments, what is built from them, the loop, and what
+is written after each epoch."""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..distributed import Distributed, init_distributed
+from ..family import FAMILIES, WeightFamily
+from ..preprocessing import Preprocessing
+from ..table7 import MODEL_KEYS, spec_for
+from ..weights import DEFAULT_CHECKPOINTS, resolve_family
+from ..zoo import device_label
+from . import evaluation
+from .data import (
+    CropDataset,
+    ImageSet,
+    default_eval_dir,
+    normalise,
+    skip_unreadable,
+    test_time_crop,
+    train_crop,
+    training_images,
+)
+from .recipes import (
+    DEFAULT_RECIPE,
+    EMA_DECAY,
+    RECIPES,
+    Recipe,
+    loss_for,
+    lr_factor,
+    make_optimizer,
+    reestimate_batchnorm,
+    student_for,
+    trainable_parameters,
+)
+from .state import (
+    export_weights,
+    load_training_state,
+    rng_state,
+    save_training_state,
+    set_rng_state,
+)
+from .teachers import Teacher, baseline_teacher, resolve_teacher
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from . import __doc__ as package_doc
+
+    p = argparse.ArgumentParser(prog="python -m scaled_models.train", description=package_doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, choices=MODEL_KEYS, help="the Table 7 role to make")
+    p.add_argument("--data", required=True,
+                   help="a folder of photos, searched recursively (labelled when the photos sit "
+                        "in wnid-named folders), or a train/ + val/ ImageNet layout")
+    p.add_argument("--eval-dir", default=None,
+                   help="labelled images to report top-1 and map agreement on, in any layout "
+                        "cam.data reads (default: DATA/val when DATA has train/ and val/)")
+    p.add_argument("--out", default=str(DEFAULT_CHECKPOINTS),
+                   help="checkpoints root the app reads (default: %(default)s)")
+    p.add_argument("--recipe", default=None, choices=list(RECIPES),
+                   help="default: fixres for the resolution role, distill for the others")
+    p.add_argument("--family", default=None, choices=list(FAMILIES),
+                   help="default: efficientnet for --recipe paper, else the family whose "
+                        "baseline weights are available")
+    p.add_argument("--teacher", default="auto",
+                   help="distill only: auto (the strongest available model outside the grid), "
+                        "a role, a published model (lite1, efficientnet_b4), timm:NAME or a "
+                        "checkpoint (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive, default=None,
+                   help="passes over the data (default: 2 for fixres, 5 otherwise)")
+    p.add_argument("--batch-size", type=_positive, default=None,
+                   help="images per process and step (default: 16 for fixres, 64 otherwise)")
+    p.add_argument("--image-size", type=_positive, default=None,
+                   help="training resolution (default: the role's, Table 7)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: the recipe's, scaled with the global batch)")
+    p.add_argument("--temperature", type=float, default=2.0,
+                   help="distillation temperature (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="data loader processes (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: the best one found)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/FAMILY/KEY.state.pt")
+    p.add_argument("--limit-steps", type=_positive, default=None,
+                   help="at most this many steps per epoch (smoke runs)")
+    p.add_argument("--stop-after", type=_positive, default=None,
+                   help="stop after this many epochs of this invocation (resume later)")
+    p.add_argument("--log-dir", default=None,
+                   help="CSV and TensorBoard logs (default: OUT/logs/FAMILY-KEY)")
+    return p.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+@dataclass
+class Run:
+    """Everything one training invocation works with."""
+
+    args: argparse.Namespace
+    dist: Distributed
+    family: WeightFamily
+    key: str
+    recipe: Recipe
+    student: nn.Module
+    init: dict
+    preprocessing: Preprocessing
+    teacher: Teacher | None
+    images: ImageSet
+    loader: torch.utils.data.DataLoader
+    sampler: torch.utils.data.DistributedSampler
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    ema: torch.optim.swa_utils.AveragedModel | None
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype
+    eval_dir: Path | None = None
+    eval_images: list = field(default_factory=list)
+    base_state: dict | None = None  # FixRes writes only what differs from these weights
+    ddp: nn.Module | None = None
+    epoch: int = 0
+    step: int = 0
+    images_seen: int = 0
+    wall_time_s: float = 0.0
+    bn_images: int = 0
+    initial_eval: dict | None = None
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.args.out) / self.family.name
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / f"{self.key}.state.pt"
+
+    @property
+    def final_net(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.student
+
+    @property
+    def model(self) -> nn.Module:
+        """What the loop calls: the student, wrapped for DDP when several processes run."""
+        return self.ddp if self.ddp is not None else self.student
+
+
+def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
+    family = (FAMILIES[args.family] if args.family
+              else FAMILIES["efficientnet"] if args.recipe == "paper"
+              else resolve_family("auto")[0])
+    key = args.model
+    recipe = RECIPES[args.recipe or DEFAULT_RECIPE.get(key, "distill")]
+    args.epochs = args.epochs or (2 if recipe.name == "fixres" else 5)
+    args.batch_size = args.batch_size or (16 if recipe.name == "fixres" else 64)
+    preprocessing = family.preprocessing(args.image_size or spec_for(key).paper_resolution)
+    student, init = student_for(family, key, recipe, args.seed)
+    base_state = ({k: v.clone() for k, v in student.state_dict().items()}
+                  if recipe.name == "fixres" else None)
+    student = student.to(dist.device)
+    if dist.device.type == "cuda":
+        student = student.to(memory_format=torch.channels_last)
+    teacher = _teacher(args, family, recipe)
+    if teacher is not None:
+        teacher.net.to(dist.device).eval().requires_grad_(False)
+
+    images = training_images(Path(args.data))
+    if recipe.name == "paper" and images.labels is None:
+        raise SystemExit(f"{images.root}: the paper recipe needs labels (photos in wnid folders)")
+    crop = (test_time_crop(preprocessing) if recipe.crop == "test-time"
+            else train_crop(preprocessing.resolution, recipe.autoaugment))
+    dataset = CropDataset(images, crop)
+    sampler = torch.utils.data.DistributedSampler(dataset, dist.world, dist.rank, shuffle=True,
+                                                  seed=args.seed)
+    global_batch = args.batch_size * dist.world
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
+        pin_memory=dist.device.type == "cuda", collate_fn=skip_unreadable,
+        drop_last=len(dataset) > global_batch)
+    steps = min(len(loader), args.limit_steps or len(loader))
+    lr = args.lr or recipe.default_lr_per_256 * global_batch / 256
+    args.lr = lr
+    optimizer = make_optimizer(recipe, trainable_parameters(student, recipe), lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, steps, args.epochs))
+    ema = (torch.optim.swa_utils.AveragedModel(
+        student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY),
+        use_buffers=True) if recipe.ema else None)
+    use_amp = dist.device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    eval_dir = Path(args.eval_dir) if args.eval_dir else default_eval_dir(Path(args.data))
+    ddp = None
+    if dist.world > 1:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        ddp = nn.parallel.DistributedDataParallel(student, device_ids=ids)
+    return Run(args, dist, family, key, recipe, student, init, preprocessing, teacher, images,
+               loader, sampler, steps, optimizer, scheduler, ema, scaler, amp_dtype, eval_dir,
+               evaluation.eval_images(eval_dir) if eval_dir and dist.is_main else [],
+               base_state, ddp)
+
+
+def _teacher(args: argparse.Namespace, family: WeightFamily, recipe: Recipe) -> Teacher | None:
+    if recipe.teacher == "none":
+        return None
+    if recipe.teacher == "baseline":
+        return baseline_teacher(family)
+    return resolve_teacher(args.teacher, family)
+
+
+def _log(run: Run, text: str) -> None:
+    if run.dist.is_main:
+        print(text, flush=True)
+
+
+def train_epoch(run: Run) -> tuple[float, float]:
+    """One pass (or ``steps_per_epoch`` steps); returns (mean loss, images/s)."""
+    from tqdm import tqdm
+
+    if run.recipe.name == "fixres":
+        run.student.eval()  # frozen statistics and no dropout: only the affine maps move
+    else:
+        run.model.train()
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {run.epoch + 1}", unit="step",
+               disable=not run.dist.is_main, dynamic_ncols=True, file=sys.stderr)
+    for i, batch in enumerate(run.loader):
+        if i >= run.steps_per_epoch:
+            break
+        if batch is None:
+            continue
+        loss, count = train_step(run, *batch)
+        total_loss += loss * count
+        seen += count
+        bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{seen / (time.perf_counter() - start):.1f}")
+        bar.update()
+    bar.close()
+    elapsed = time.perf_counter() - start
+    run.wall_time_s += elapsed
+    run.images_seen += seen * run.dist.world
+    return total_loss / max(seen, 1), seen / max(elapsed, 1e-9)
+
+
+def train_step(run: Run, crops: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    device = run.dist.device
+    crops, labels = crops.to(device, non_blocking=True), labels.to(device)
+    inputs = normalise(crops, run.preprocessing)
+    if device.type == "cuda":
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    teacher_logits = None
+    if run.teacher is not None:
+        with torch.no_grad():
+            teacher_logits = run.teacher.net(normalise(crops, run.teacher.preprocessing,
+                                                       run.teacher.preprocessing.resolution))
+    with torch.autocast(device.type, dtype=run.amp_dtype, enabled=device.type == "cuda"):
+        logits = run.model(inputs)
+    loss = loss_for(run.recipe, logits, teacher_logits, labels, run.args.temperature)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.student)
+    run.step += 1
+    return float(loss.detach()), len(labels)
+
+
+def adapt_batchnorm(run: Run) -> None:
+    """FixRes's first step, once per run: exact BatchNorm statistics at the new resolution."""
+    loader = torch.utils.data.DataLoader(
+        CropDataset(run.images, test_time_crop(run.preprocessing)), batch_size=run.args.batch_size,
+        num_workers=run.args.workers, collate_fn=skip_unreadable)
+    _log(run, f"re-estimating BatchNorm statistics at {run.preprocessing.resolution} px on "
+              f"{len(run.images)} photos")
+    start = time.perf_counter()
+    run.bn_images = reestimate_batchnorm(run.student, loader, run.dist.device,
+                                         lambda x: normalise(x, run.preprocessing))
+    run.wall_time_s += time.perf_counter() - start
+
+
+def evaluate(run: Run) -> dict | None:
+    """Top-1 of the model being trained on the evaluation images (main process only)."""
+    if not run.eval_images:
+        return None
+    return evaluation.accuracy((run.final_net, run.preprocessing), run.eval_images,
+                               run.dist.device)
+
+
+def map_agreement(run: Run) -> dict | None:
+    """How close the model's maps are to the baseline's and (distillation) to the teacher's."""
+    if not run.eval_images:
+        return None
+    baseline = baseline_teacher(run.family)
+    references = {"baseline": (baseline.net.to(run.dist.device), baseline.preprocessing)}
+    if run.teacher is not None and run.recipe.teacher == "outside":
+        references["teacher"] = (run.teacher.net, run.teacher.preprocessing)
+    return evaluation.agreement_with((run.final_net, run.preprocessing), references,
+                                     run.eval_images, run.dist.device)
+
+
+def metadata(run: Run, loss: float, top: dict | None, final: bool) -> dict:
+    spec = spec_for(run.key)
+    arch = run.family.architecture(spec.width, spec.depth)
+    record = {
+        "model": run.key, "family": run.family.name, "label": spec.label,
+        "architecture": arch.as_record(), "recipe": run.recipe.name, "init": run.init,
+        "teacher": run.teacher.record() if run.teacher is not None else None,
+        "data": run.images.record(), "epochs": run.args.epochs, "epoch": run.epoch,
+        "steps": run.step, "images_seen": run.images_seen,
+        "wall_time_s": round(run.wall_time_s, 1), "device": device_label(run.dist.device),
+        "last_loss": round(loss, 5),
+        "config": {"batch_size": run.args.batch_size * run.dist.world, "lr": run.args.lr,
+                   "image_size": run.preprocessing.resolution, "processes": run.dist.world,
+                   "seed": run.args.seed, "temperature": run.args.temperature,
+                   "workers": run.args.workers},
+        "eval": (top | {"dir": str(run.eval_dir), "initial": run.initial_eval}) if top else None,
+        "map_agreement": map_agreement(run) if final else None,
+        "image_size": run.preprocessing.resolution, "preprocessing": run.preprocessing.as_dict(),
+        "ema": run.ema is not None,
+    }
+    if run.recipe.name == "fixres":
+        record["base"] = {"role": "baseline", "name": run.init["base"],
+                          "source": run.init["source"], "sha256": run.init["sha256"]}
+        record["bn_images"] = run.bn_images
+    return record
+
+
+def save(run: Run, loss: float, top: dict | None) -> None:
+    rngs = [rng_state()]
+    if run.dist.world > 1:
+        gathered = [None] * run.dist.world
+        torch.distributed.all_gather_object(gathered, rngs[0])
+        rngs = gathered
+    if not run.dist.is_main:
+        return
+    final = run.epoch == run.args.epochs
+    export_weights(run.final_net, run.folder, run.key, metadata(run, loss, top, final),
+                   run.base_state)
+    save_training_state(run.state_path, {
+        "model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else {}, "rng": rngs,
+        "epoch": run.epoch, "step": run.step, "images_seen": run.images_seen,
+        "wall_time_s": run.wall_time_s, "bn_images": run.bn_images,
+        "initial_eval": run.initial_eval})
+
+
+def resume(run: Run) -> None:
+    state = load_training_state(run.state_path)
+    run.student.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
+    set_rng_state(state["rng"][min(run.dist.rank, len(state["rng"]) - 1)])
+    run.epoch, run.step = state["epoch"], state["step"]
+    run.images_seen, run.wall_time_s = state["images_seen"], state["wall_time_s"]
+    run.bn_images, run.initial_eval = state["bn_images"], state["initial_eval"]
+    _log(run, f"resumed from {run.state_path} at epoch {run.epoch}, step {run.step}")
+
+
+def log_epoch(run: Run, loss: float, images_per_s: float, top: dict | None) -> None:
+    import csv
+
+    log_dir = Path(run.args.log_dir or Path(run.args.out) / "logs"
+                   / f"{run.family.name}-{run.key}")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "epochs.csv"
+    new = not path.is_file()
+    lr = run.scheduler.get_last_lr()[0]
+    top1 = top["top1"] if top else ""
+    with path.open("a", newline="") as fh:
+        out = csv.writer(fh)
+        if new:
+            out.writerow(["epoch", "steps", "loss", "eval_top1", "images_per_s", "lr"])
+        out.writerow([run.epoch, run.step, f"{loss:.6f}", top1, f"{images_per_s:.2f}",
+                      f"{lr:.6g}"])
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return
+    with SummaryWriter(str(log_dir)) as writer:
+        for name, value in (("loss", loss), ("images_per_s", images_per_s), ("lr", lr)):
+            writer.add_scalar(name, value, run.epoch)
+        if top:
+            writer.add_scalar("eval/top1", top["top1"], run.epoch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    dist = init_distributed(args.device)
+    for seed_fn in (torch.manual_seed, random.seed, np.random.seed):
+        seed_fn(args.seed + dist.rank)
+    run = build_run(args, dist)
+    _log(run, f"{run.recipe.name} {run.family.name}/{run.key}: {run.init['words']}; "
+              f"{len(run.images)} photos from {run.images.root}"
+              + (f"; teacher {run.teacher.name}" if run.teacher else ""))
+    if run.teacher is not None and run.teacher.caveat:
+        _log(run, f"caveat: {run.teacher.caveat}")
+    if args.resume and run.state_path.is_file():
+        resume(run)
+    if run.epoch == 0:
+        run.initial_eval = evaluate(run)
+        if run.recipe.name == "fixres" and run.bn_images == 0:
+            adapt_batchnorm(run)
+    stop_at = min(args.epochs, run.epoch + args.stop_after if args.stop_after else args.epochs)
+    while run.epoch < stop_at:
+        run.sampler.set_epoch(run.epoch)
+        loss, images_per_s = train_epoch(run)
+        run.epoch += 1
+        dist.barrier()
+        top = evaluate(run) if dist.is_main else None
+        if dist.is_main:
+            shown = f", eval top-1 {top['top1']:.2f} %" if top else ""
+            _log(run, f"epoch {run.epoch}/{args.epochs}: loss {loss:.4f}{shown}, "
+                      f"{images_per_s:.1f} images/s")
+            log_epoch(run, loss, images_per_s, top)
+        save(run, loss, top)
+    dist.barrier()
+    dist.close()
+    _log(run, f"wrote {run.folder / (run.key + '.safetensors')} ({run.step} steps, "
+              f"{run.images_seen} images seen, {run.wall_time_s:.0f} s)")
+    return 0

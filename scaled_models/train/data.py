@@ -1,0 +1,140 @@
+"""The photos a model is trained on: any folder of images, searched recursively; labelled when
+every photo sits in a folder named by its ImageNet wnid (an ImageFolder such as
+``imagenet_sample_1k_half/<wnid>/…`` or ``train/<wnid>/…``). Every photo is decoded by scalecam's
+one decoder (``cam.images``), and a photo that cannot be decoded is skipped and named, not fatal.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
+
+from ..imagenet import class_index_of, is_wnid
+from ..preprocessing import Preprocessing
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """The image files under ``root`` in a fixed (sorted) order, with their classes when every
+    file's folder is a wnid (``labels`` is ``None`` otherwise)."""
+
+    root: Path
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...] | None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every file's relative path and size: the same set of files gives the same
+        fingerprint on any machine, a file added, removed or resized changes it."""
+        digest = hashlib.sha256()
+        for path in self.paths:
+            digest.update(f"{path.relative_to(self.root).as_posix()}\t{path.stat().st_size}\n"
+                          .encode())
+        return digest.hexdigest()
+
+    def record(self) -> dict:
+        """What a checkpoint's metadata says about its training data."""
+        return {"folder": self.root.name, "path": str(self.root), "images": len(self),
+                "fingerprint": self.fingerprint, "labels": self.labels is not None}
+
+
+def find_images(root: Path) -> ImageSet:
+    """Every image file under ``root`` (recursively, symlinked folders not followed)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"{root}: not a folder of images")
+    paths = sorted(Path(folder) / name for folder, _, files in os.walk(root) for name in files
+                   if os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS)
+    if not paths:
+        raise SystemExit(f"{root}: no image files ({', '.join(SUPPORTED_EXTENSIONS)}) in it")
+    labelled = all(is_wnid(p.parent.name) for p in paths)
+    labels = tuple(class_index_of(p.parent.name) for p in paths) if labelled else None
+    return ImageSet(root, tuple(paths), labels)
+
+
+def training_images(data: Path) -> ImageSet:
+    """``data/train`` when ``data`` holds a ``train/`` split (the ImageNet layout), else every
+    image under ``data``."""
+    data = Path(data)
+    return find_images(data / "train" if (data / "train").is_dir() else data)
+
+
+def default_eval_dir(data: Path) -> Path | None:
+    """``data/val`` is the evaluation set of a ``train/``+``val/`` layout."""
+    return Path(data) if (Path(data) / "val").is_dir() and (Path(data) / "train").is_dir() \
+        else None
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """(crop in [0, 1], class or -1) per photo; normalisation is each model's own, on device.
+    ``None`` for a photo the decoder refuses (``skip_unreadable`` drops it from the batch)."""
+
+    def __init__(self, images: ImageSet, crop) -> None:
+        self.images = images
+        self.crop = crop
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        path = self.images.paths[index]
+        try:
+            picture = load_image(path)
+        except ImageLoadError as exc:
+            print(f"skipped {exc}", file=sys.stderr, flush=True)
+            return None
+        label = self.images.labels[index] if self.images.labels is not None else -1
+        return self.crop(picture), label
+
+
+def skip_unreadable(batch: list):
+    """``collate_fn`` that leaves out photos the decoder refused."""
+    kept = [item for item in batch if item is not None]
+    if not kept:
+        return None
+    return torch.utils.data.default_collate(kept)
+
+
+def train_crop(resolution: int, autoaugment: bool):
+    """Random-resized crop + flip (+ AutoAugment): the paper recipe's and distillation's views."""
+    from torchvision import transforms as T
+
+    bicubic = T.InterpolationMode.BICUBIC
+    steps = [T.RandomResizedCrop(resolution, interpolation=bicubic), T.RandomHorizontalFlip()]
+    if autoaugment:
+        steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET, interpolation=bicubic))
+    return T.Compose(steps + [T.ToTensor()])
+
+
+def test_time_crop(preprocessing: Preprocessing):
+    """The evaluation crop (resize, centre crop) + flip: FixRes adapts a model to exactly what it
+    sees at test time, so it trains on test-time crops."""
+    from torchvision import transforms as T
+
+    def crop(picture: Image.Image) -> torch.Tensor:
+        return T.functional.to_tensor(preprocessing.crop(picture))
+
+    return T.Compose([crop, T.RandomHorizontalFlip()])
+
+
+def normalise(batch: torch.Tensor, preprocessing: Preprocessing, resolution: int | None = None
+              ) -> torch.Tensor:
+    """[0, 1] crops → a model's input: resized to ``resolution`` (antialiased, same region) if
+    given, then normalised with the model's mean and std."""
+    if resolution is not None and resolution != batch.shape[-1]:
+        batch = torch.nn.functional.interpolate(batch, size=(resolution, resolution),
+                                                mode="bicubic", align_corners=False,
+                                                antialias=True).clamp(0, 1)
+    mean = torch.tensor(preprocessing.mean, device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std, device=batch.device).view(1, 3, 1, 1)
+    return (batch - mean) / std

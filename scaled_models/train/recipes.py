@@ -1,0 +1,165 @@
+"""What each recipe trains, from where, with which loss and optimiser."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..architectures import CamNet
+from ..expand import deepen, widen
+from ..family import WeightFamily
+from ..weights import file_sha256, load_published
+
+PAPER_BATCH_LR = (0.256, 4096)  # the paper's lr per images in a global batch, scaled linearly
+EMA_DECAY = 0.9999
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    crop: str  # "random" (random-resized crop + flip) or "test-time" (resize, centre crop + flip)
+    autoaugment: bool
+    teacher: str  # "none", "outside" (a teacher outside the grid) or "baseline" (self)
+    default_lr_per_256: float
+    bn_momentum: float | None  # None keeps the network's own
+    stochastic_depth: float
+    ema: bool
+
+
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe("paper", "random", True, "none", PAPER_BATCH_LR[0] * 256 / PAPER_BATCH_LR[1],
+                    0.01, 0.2, True),  # TF's BN decay 0.99 is PyTorch momentum 0.01
+    "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False),
+    "fixres": Recipe("fixres", "test-time", False, "baseline", 1e-3, None, 0.0, False),
+}
+DEFAULT_RECIPE = {"resolution": "fixres"}  # other roles: distill
+
+
+def student_for(family: WeightFamily, key: str, recipe: Recipe, seed: int
+                ) -> tuple[CamNet, dict]:
+    """The network to train and a record of how it was initialised. Expansions and FixRes start
+    from the family's *published* baseline, never from a local checkpoint, so every student
+    starts from the same citable weights."""
+    binding = family.role(key)
+    arch = family.architecture(binding.spec.width, binding.spec.depth)
+    if recipe.name == "paper":
+        net = arch.build(stochastic_depth=recipe.stochastic_depth,
+                         bn_momentum=recipe.bn_momentum)
+        return net, {"kind": "random", "words": "random initialisation (paper recipe)"}
+    base_weights = family.role("baseline").weights
+    if base_weights is None:
+        raise SystemExit(f"the {family.name} family publishes no baseline to start from")
+    base, path = load_published(base_weights, family.role("baseline").arch.build())
+    record = {"base": base_weights.name, "source": base_weights.source,
+              "sha256": file_sha256(path)}
+    if recipe.name == "fixres":
+        if (arch.width, arch.depth) != (1.0, 1.0):
+            raise SystemExit("fixres adapts the baseline's own network to another resolution: "
+                             "use it for the resolution role")
+        return base, record | {"kind": "published",
+                               "words": f"{base_weights.name} weights, unchanged architecture"}
+    if arch.width != 1.0 and arch.depth == 1.0:
+        return widen(base, family, seed), record | {
+            "kind": "widened", "seed": seed,
+            "words": f"width x{arch.width:g} expansion of {base_weights.name} (unequal splits)"}
+    if arch.width == 1.0 and arch.depth > 1.0:
+        return deepen(base, family), record | {
+            "kind": "deepened", "words": f"depth x{arch.depth:g} expansion of {base_weights.name}"}
+    if (arch.width, arch.depth) == (1.0, 1.0):
+        return base, record | {"kind": "published", "words": f"{base_weights.name} weights"}
+    raise SystemExit(f"no function-preserving start for {family.name}/{key} "
+                     f"(w={arch.width:g}, d={arch.depth:g}); use --recipe paper")
+
+
+def trainable_parameters(net: CamNet, recipe: Recipe) -> list[nn.Parameter]:
+    """FixRes fine-tunes BatchNorm's affine parameters and the classifier only; the other
+    recipes train everything."""
+    if recipe.name != "fixres":
+        return list(net.parameters())
+    chosen = [p for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              for p in (m.weight, m.bias)] + list(net.fc.parameters())
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    for parameter in chosen:
+        parameter.requires_grad_(True)
+    return chosen
+
+
+def make_optimizer(recipe: Recipe, parameters: list[nn.Parameter], lr: float
+                   ) -> torch.optim.Optimizer:
+    if recipe.name == "paper":
+        return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, momentum=0.9, eps=1e-3,
+                                   weight_decay=1e-5)
+    return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True,
+                           weight_decay=0.0 if recipe.name == "fixres" else 1e-5)
+
+
+def lr_factor(recipe: Recipe, steps_per_epoch: int, epochs: int):
+    """Warm-up, then the paper's ×0.97 every 2.4 epochs, or a cosine to zero for the short
+    recipes."""
+    warmup = max(1, round((min(5, max(epochs * 0.1, 0.3)) if recipe.name == "paper" else 0.1)
+                          * steps_per_epoch))
+    total = max(1, epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if recipe.name == "paper":
+            return 0.97 ** ((step / steps_per_epoch) // 2.4)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return factor
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """KL(teacher ‖ student) at temperature T, scaled by T² (Hinton, Vinyals & Dean 2015)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, dim=1),
+                    F.log_softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+def loss_for(recipe: Recipe, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+             labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """paper: cross-entropy with label smoothing 0.1. distill: the teacher's soft targets, half
+    and half with cross-entropy where labels exist. fixres: match the 224 px baseline (T = 1)."""
+    logits = student_logits.float()
+    if teacher_logits is None:
+        return F.cross_entropy(logits, labels, label_smoothing=0.1)
+    if recipe.name == "fixres":
+        return distillation_loss(logits, teacher_logits.float(), 1.0)
+    soft = distillation_loss(logits, teacher_logits.float(), temperature)
+    labelled = labels >= 0
+    if not labelled.any():
+        return soft
+    hard = F.cross_entropy(logits[labelled], labels[labelled], label_smoothing=0.1)
+    return 0.5 * soft + 0.5 * hard
+
+
+@torch.no_grad()
+def reestimate_batchnorm(net: CamNet, batches, device: torch.device, normalise) -> int:
+    """Replace every BatchNorm's running statistics by their exact average over ``batches`` at
+    the new resolution (FixRes's first step; momentum=None gives the cumulative average).
+    Returns the number of images seen."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.training) for m in norms]
+    seen = 0
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    net.eval()
+    for m in norms:
+        m.train()
+    for batch in batches:
+        if batch is None:
+            continue
+        images = batch[0].to(device)
+        net(normalise(images))
+        seen += len(images)
+    for m, (momentum, training) in zip(norms, saved):
+        m.momentum = momentum
+        m.train(training)
+    return seen
