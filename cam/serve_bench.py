@@ -81,6 +81,10 @@ class PageMap:
     exception: str = "[data-testid='stException']"
     tab: str = "//*[@role='tab'][normalize-space()='{label}']"
     listbox_option: str = "[role='option']"
+    selectbox_field: str = "input"  # inside a selectbox's container: type here to filter
+    slider_field: str = "input[type='range']"  # a slider's thumb, takes arrow and End keys
+    file_field: str = "input[type='file']"
+    button: str = "button"
     radio_option: str = ".//*[@data-testid='stRadioOption'][normalize-space()='{label}']"
     sidebar_caption: str = "[data-testid='stSidebar'] [data-testid='stCaptionContainer']"
     # app/main.py: status texts, widgets, tabs and option labels.
@@ -396,7 +400,7 @@ def choose(driver, widget: Widget, wanted: str) -> None:
     """A selectbox: type ``wanted`` to filter the list, then click the matching option."""
     from selenium.webdriver.common.keys import Keys
 
-    field_ = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, "input")
+    field_ = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.selectbox_field)
     field_.click()
     field_.send_keys(Keys.CONTROL, "a")
     field_.send_keys(wanted)
@@ -419,7 +423,7 @@ def slide_to_end(driver, widget: Widget) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
-    thumb = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, "input[type='range']")
+    thumb = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.slider_field)
     driver.execute_script("arguments[0].focus()", thumb)
     ActionChains(driver).send_keys(Keys.END).perform()
 
@@ -429,7 +433,7 @@ def open_tab(driver, label: str) -> None:
 
 
 def click_button(driver, widget: Widget) -> None:
-    find_widget(driver, widget).find_element(_by().CSS_SELECTOR, "button").click()
+    find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.button).click()
 
 
 def fetch_sha256(base_url: str, src: str, timeout: float = 60) -> str:
@@ -485,8 +489,7 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
         def upload(driver) -> None:
             open_tab(driver, PAGE.upload_tab)
             find_widget(driver, PAGE.uploads).find_element(
-                _by().CSS_SELECTOR, "input[type='file']").send_keys(
-                "\n".join(str(p) for p in uploads))
+                _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, uploads)))
 
         def prepare(driver) -> None:
             open_tab(driver, PAGE.export_tab)
@@ -723,6 +726,9 @@ def run_serve_bench(sessions: int = 8, idle_seconds: float = 60,
         raise ValueError(f"need ≥ 1 session and workloads from {', '.join(WORKLOADS)}; "
                          f"got {sessions} and {', '.join(workloads) or 'none'}")
     plan = [workloads[i % len(workloads)] for i in range(sessions)]
+    if EXPORT_WORKLOAD in plan and export_images <= bundled_photo_count():
+        raise ValueError(f"the export needs more than the {bundled_photo_count()} bundled photos "
+                         "(the rest are uploaded)")
     began = time.monotonic()
     server_env = dict(server_env or {})
     with tempfile.TemporaryDirectory(prefix="scalecam-serve-bench-") as tmp:
