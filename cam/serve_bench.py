@@ -1,0 +1,848 @@
+"""``python -m cam.serve_bench``: the Streamlit server's memory under concurrent browser sessions.
+
+Why a script and not a test: resident memory and seconds depend on the machine, on what else it
+runs and on the Streamlit version, so they are measured and printed, never asserted. The script
+starts the real app (``streamlit run app/main.py``, as tests/test_browser.py does), drives
+headless Chromium windows through the page as people would, and samples the RSS of the server's
+process tree (``/proc/<pid>/status`` VmRSS) every half second. Chromium's own memory never counts.
+
+Two phases, each on a fresh server:
+
+1. reference: one window, every workload alone in turn; the grid image each one ends on is
+   hashed, and the RSS peak during each workload and the RSS after it are kept;
+2. concurrent: a first page load alone (the models load), then ``sessions`` windows at once,
+   workloads assigned round-robin; the peak RSS; the browser quits so the server sees every
+   session disconnect; RSS right after, then through ``idle_seconds`` of idling (minimum, last).
+   Each session's grid is hashed and compared with the reference: concurrency must not change
+   a single byte of what a user sees.
+
+The second phase needs its own server because the engine caches maps across sessions: on the
+reference server the concurrent sessions would only read the cache.
+
+GB here are 10^9 bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urljoin
+
+from .engine import METHODS
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO / "sample_images"
+PEAK_GOAL_GB = 3.0
+IDLE_GOAL_GB = 2.5
+GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam")
+CLASS_WORKLOAD = "cam-class"
+EXPORT_WORKLOAD = "export"
+WORKLOADS = GRADIENT_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD)
+
+
+class Widget(NamedTuple):
+    """A widget is found by its Streamlit key (rendered as the class ``st-key-<key>``), which
+    survives rewording; the label is the fallback when a key is renamed, and names it in errors."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class PageMap:
+    """Everything the script knows about the page. When app/main.py or Streamlit changes its
+    markup, this table is the one place to edit."""
+
+    # Streamlit's markup (changes only with Streamlit versions).
+    app: str = "[data-testid='stApp']"
+    script_state_attribute: str = "data-test-script-state"
+    script_idle: str = "notRunning"
+    widget_by_key: str = ".st-key-{key}"
+    widget_by_label: str = ("//*[@data-testid='stElementContainer'][.//*[@data-testid="
+                            "'stWidgetLabel'][normalize-space()='{label}']]")
+    status_box: str = "[data-testid='stExpander']"  # st.status renders as an expander
+    grid_image: str = ("//*[@data-testid='stImage'][not(ancestor::*[@data-testid='stTabs'])]"
+                       "//img")  # the only st.image outside tabs (val thumbnails are in a tab)
+    exception: str = "[data-testid='stException']"
+    tab: str = "//*[@role='tab'][normalize-space()='{label}']"
+    listbox_option: str = "[role='option']"
+    selectbox_field: str = "input"  # inside a selectbox's container: type here to filter
+    slider_field: str = "input[type='range']"  # a slider's thumb, takes arrow and End keys
+    file_field: str = "input[type='file']"
+    button: str = "button"
+    radio_option: str = ".//*[@data-testid='stRadioOption'][normalize-space()='{label}']"
+    sidebar_caption: str = "[data-testid='stSidebar'] [data-testid='stCaptionContainer']"
+    # app/main.py: status texts, widgets, tabs and option labels.
+    maps_ready: str = "Maps ready"
+    maps_failed: str = "CAM computation failed"
+    images_count: str = "{count} images"  # in the status label: "(36 images × 5 models, …)"
+    method: Widget = Widget("method", "CAM method")
+    target_mode: Widget = Widget("target_mode", "Target class")
+    one_class_for_all: str = "one class for all models"
+    target_class: Widget = Widget("target_class", "Class (type to search)")
+    chosen_class: str = "n03733281"  # maze, Figure 7's second row; typed to filter the classes
+    dpi: Widget = Widget("dpi", "Export DPI")
+    export_dpi: int = 600  # the slider's last option; the button then says "(600 DPI)"
+    uploads: Widget = Widget("uploads", "Upload images")
+    upload_tab: str = "Upload"
+    export_tab: str = "Export"
+    prepare_export: Widget = Widget("prepare_export", "Prepare downloads")
+    png_download: Widget = Widget("dl_png", "Grid PNG")
+
+
+PAGE = PageMap()
+
+
+# --- Resident memory of a process tree, from /proc -------------------------------------------
+
+def vmrss_kb(status_text: str) -> int:
+    """VmRSS of a ``/proc/<pid>/status`` text, in kB (0 for a zombie, which has no VmRSS)."""
+    for line in status_text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def parent_pid(stat_text: str) -> int:
+    """The ppid field of ``/proc/<pid>/stat``; parsed after the last ')' because the command
+    name in parentheses may itself contain spaces and parentheses."""
+    return int(stat_text[stat_text.rindex(")") + 2:].split()[1])
+
+
+def process_tree(root: int, parents: dict[int, int]) -> list[int]:
+    """``root`` and all its descendants, given every live process's parent."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_rss_bytes(root: int, proc: Path = Path("/proc")) -> int:
+    """RSS of ``root`` and its children (a server may spawn helpers); processes that exit while
+    being read simply count as zero."""
+    parents = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = parent_pid((entry / "stat").read_text())
+            except (OSError, ValueError):
+                continue
+    total = 0
+    for pid in process_tree(root, parents):
+        try:
+            total += vmrss_kb((proc / str(pid) / "status").read_text())
+        except OSError:
+            continue
+    return total * 1024
+
+
+class RssSampler:
+    """Samples a process tree's RSS every ``interval`` seconds on a daemon thread; phases are
+    marked by name so peaks and minima can be taken between marks afterwards."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.start = time.monotonic()
+        self.samples: list[tuple[float, int]] = []
+        self.marks: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> int:
+        """Take one sample now (also used to pin a value exactly at a mark)."""
+        rss = tree_rss_bytes(self.pid)
+        with self._lock:
+            self.samples.append((time.monotonic() - self.start, rss))
+        return rss
+
+    def mark(self, name: str) -> float:
+        self.marks[name] = time.monotonic() - self.start
+        return self.marks[name]
+
+    def between(self, start: str, end: str | None = None) -> list[int]:
+        """RSS values sampled from mark ``start`` up to mark ``end`` (or now)."""
+        t0, t1 = self.marks[start], self.marks.get(end, float("inf"))
+        with self._lock:
+            return [rss for t, rss in self.samples if t0 <= t <= t1]
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return list(self.samples)
+
+
+def gb(value: int) -> float:
+    return round(value / 1e9, 3)
+
+
+# --- The real server and a real browser --------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@contextmanager
+def streamlit_server(workdir: Path, extra_env: dict[str, str] | None = None,
+                     start_timeout: float = 180) -> Iterator[Server]:
+    """`streamlit run app/main.py` as tests/test_browser.py starts it: offline, an empty
+    checkpoints folder, headless, on 127.0.0.1 only. Output goes to a file (a pipe nobody reads
+    would block the server once full). The server gets its own process group, and the whole
+    group is ended on exit, whatever happened."""
+    port = free_port()
+    env = dict(os.environ, SCALECAM_OFFLINE="1", SCALECAM_CHECKPOINTS=str(workdir / "none"),
+               SCALECAM_IMAGENET_VAL="", **(extra_env or {}))
+    log = workdir / f"streamlit-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n"
+                                   f"{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streamlit not healthy after {start_timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield server
+    finally:
+        _end_group(proc)
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group, SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator:
+    """One headless Chromium (the flags of tests/test_browser.py, plus no throttling of
+    background windows: every session window must keep its websocket busy). Each window is a
+    separate Streamlit session; quitting closes them all."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1600,2400",
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                 "--disable-backgrounding-occluded-windows", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        yield driver
+    finally:
+        try:
+            driver.quit()
+        except Exception:  # noqa: BLE001 - the browser may already be gone; stop the driver
+            driver.service.stop()
+
+
+# --- Reading and driving the page ----------------------------------------------------------
+
+def _by():
+    """Selenium's locator kinds, imported late: the module imports without selenium."""
+    from selenium.webdriver.common.by import By
+
+    return By
+
+
+def find_widget(driver, widget: Widget):
+    """The element container of a widget: by key, else by its visible label."""
+    by = _by()
+    found = driver.find_elements(by.CSS_SELECTOR, PAGE.widget_by_key.format(key=widget.key))
+    found = found or driver.find_elements(by.XPATH, PAGE.widget_by_label.format(label=widget.label))
+    if not found:
+        raise LookupError(f"no widget {widget.label!r} (key {widget.key!r}) on the page")
+    return found[0]
+
+
+def text_of(element) -> str:
+    """All text of an element, also inside tabs not shown (selenium's ``.text`` is only what is
+    visible)."""
+    return element.get_attribute("textContent") or ""
+
+
+def has_widget(driver, widget: Widget) -> bool:
+    try:
+        find_widget(driver, widget)
+    except LookupError:
+        return False
+    return True
+
+
+def script_idle(driver) -> bool:
+    state = driver.find_element(_by().CSS_SELECTOR, PAGE.app).get_attribute(
+        PAGE.script_state_attribute)
+    return state == PAGE.script_idle
+
+
+def status_text(driver) -> str:
+    return " ".join(text_of(e) for e in driver.find_elements(_by().CSS_SELECTOR, PAGE.status_box))
+
+
+def grid_src(driver) -> str | None:
+    images = driver.find_elements(_by().XPATH, PAGE.grid_image)
+    return images[0].get_attribute("src") if images else None
+
+
+def page_error(driver) -> str | None:
+    """What the page shows when the app failed, else None."""
+    errors = driver.find_elements(_by().CSS_SELECTOR, PAGE.exception)
+    if errors:
+        return text_of(errors[0])[:500]
+    if PAGE.maps_failed in status_text(driver):
+        return PAGE.maps_failed
+    return None
+
+
+def maps_ready(driver) -> bool:
+    """The script has finished and the grid of the current choices is on the page."""
+    return (script_idle(driver) and PAGE.maps_ready in status_text(driver)
+            and grid_src(driver) is not None)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.25):
+    """Poll ``condition`` until it is truthy; TimeoutError naming ``what`` otherwise."""
+    from selenium.common.exceptions import WebDriverException
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except (WebDriverException, LookupError):
+            value = None  # the page is re-rendering
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def pick_option(texts: Sequence[str], wanted: str) -> int | None:
+    """Index of the option whose text is ``wanted``, else of the only one containing it."""
+    if wanted in texts:
+        return list(texts).index(wanted)
+    containing = [i for i, text in enumerate(texts) if wanted in text]
+    return containing[0] if len(containing) == 1 else None
+
+
+def choose(driver, widget: Widget, wanted: str) -> None:
+    """A selectbox: type ``wanted`` to filter the list, then click the matching option."""
+    from selenium.webdriver.common.keys import Keys
+
+    field_ = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.selectbox_field)
+    field_.click()
+    field_.send_keys(Keys.CONTROL, "a")
+    field_.send_keys(wanted)
+
+    def option():
+        options = driver.find_elements(_by().CSS_SELECTOR, PAGE.listbox_option)
+        index = pick_option([o.text for o in options], wanted)
+        return options[index] if index is not None else None
+
+    wait_until(option, 30, f"option {wanted!r} of {widget.label!r}").click()
+
+
+def choose_radio(driver, widget: Widget, wanted: str) -> None:
+    find_widget(driver, widget).find_element(
+        _by().XPATH, PAGE.radio_option.format(label=wanted)).click()
+
+
+def slide_to_end(driver, widget: Widget) -> None:
+    """A (select_)slider to its last option with the End key, as a keyboard user would."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    thumb = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.slider_field)
+    driver.execute_script("arguments[0].focus()", thumb)
+    ActionChains(driver).send_keys(Keys.END).perform()
+
+
+def open_tab(driver, label: str) -> None:
+    driver.find_element(_by().XPATH, PAGE.tab.format(label=label)).click()
+
+
+def click_button(driver, widget: Widget) -> None:
+    find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.button).click()
+
+
+def fetch_sha256(base_url: str, src: str, timeout: float = 60) -> str:
+    """Hash of what the server sends for an image URL of the page (a media file)."""
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(urljoin(base_url + "/", src), timeout=timeout) as reply:
+        for chunk in iter(lambda: reply.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- Workloads -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One user action and the page state that shows the app has answered it. ``done`` gets the
+    grid URL from before the action, so a stale grid is never taken for the new one."""
+
+    name: str
+    act: Callable[[object], None]
+    done: Callable[[object, str | None], bool]
+
+
+def _grid_changed(driver, before: str | None) -> bool:
+    return maps_ready(driver) and grid_src(driver) != before
+
+
+def workload_steps(workload: str, url: str, uploads: Sequence[Path],
+                   export_images: int) -> list[Step]:
+    """What one session does. Every workload opens the page first (the default grid: exact CAM
+    of the bundled photos), then:
+
+    - a gradient method: choose it in the sidebar;
+    - ``cam-class``: exact CAM of one chosen class for all models;
+    - ``export``: Export DPI to its maximum, upload photos up to ``export_images`` in the grid,
+      then prepare the downloads (PNG, PDF, zip of panels).
+    """
+    steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
+    if workload in GRADIENT_METHODS:
+        label = METHODS[workload]
+        steps.append(Step(f"method {label}", lambda d: choose(d, PAGE.method, label),
+                          _grid_changed))
+    elif workload == CLASS_WORKLOAD:
+        steps += [
+            Step("target: one class", lambda d: choose_radio(
+                d, PAGE.target_mode, PAGE.one_class_for_all), _grid_changed),
+            Step(f"class {PAGE.chosen_class}", lambda d: choose(
+                d, PAGE.target_class, PAGE.chosen_class), _grid_changed)]
+    elif workload == EXPORT_WORKLOAD:
+        button_says = f"({PAGE.export_dpi} DPI)"
+        images_shown = PAGE.images_count.format(count=export_images)
+
+        def upload(driver) -> None:
+            open_tab(driver, PAGE.upload_tab)
+            find_widget(driver, PAGE.uploads).find_element(
+                _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, uploads)))
+
+        def prepare(driver) -> None:
+            open_tab(driver, PAGE.export_tab)
+            click_button(driver, PAGE.prepare_export)
+
+        steps += [
+            Step(f"export DPI {PAGE.export_dpi}", lambda d: slide_to_end(d, PAGE.dpi),
+                 lambda d, _: script_idle(d) and button_says in text_of(
+                     find_widget(d, PAGE.prepare_export))),
+            Step(f"upload {len(uploads)} photos", upload,
+                 lambda d, _: maps_ready(d) and images_shown in status_text(d)),
+            Step("prepare downloads", prepare,
+                 lambda d, _: script_idle(d) and has_widget(d, PAGE.png_download))]
+    else:
+        raise ValueError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
+    return steps
+
+
+def write_uploads(folder: Path, count: int) -> list[Path]:
+    """``count`` photos for the export session to upload: the bundled samples with a one-pixel
+    change each (distinct content, so the app neither deduplicates nor serves them from cache)."""
+    from .bench import bench_images
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image in bench_images(count):
+        path = folder / f"upload-{image.image_id}.png"
+        image.image.save(path)
+        paths.append(path)
+    return paths
+
+
+def bundled_photo_count() -> int:
+    """Photos the page selects by default (every file of sample_images/)."""
+    from .inputs import collect_images
+
+    return len(collect_images([SAMPLE_DIR]).images)
+
+
+@dataclass
+class Session:
+    """One browser window running one workload step by step."""
+
+    index: int
+    workload: str
+    steps: list[Step]
+    window: str | None = None
+    step: int = 0
+    waiting_since: float | None = None  # the current step's action was done at this time
+    grid_before: str | None = None
+    step_seconds: list[tuple[str, float]] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    grid: str | None = None  # the grid URL the workload ended on
+
+    @property
+    def over(self) -> bool:
+        return self.error is not None or self.step >= len(self.steps)
+
+
+def advance(driver, session: Session, step_timeout: float) -> None:
+    """Do the session's next action, or check whether the app has answered the last one."""
+    from selenium.common.exceptions import WebDriverException
+
+    step = session.steps[session.step]
+    now = time.monotonic()
+    try:
+        if session.waiting_since is None:
+            session.started = session.started or now
+            session.grid_before = grid_src(driver) if session.step else None
+            step.act(driver)
+            session.waiting_since = time.monotonic()
+            return
+        error = page_error(driver)
+        if error:
+            session.error = f"{step.name}: the page shows an error: {error}"
+        elif step.done(driver, session.grid_before):
+            session.step_seconds.append((step.name, round(now - session.waiting_since, 2)))
+            session.step += 1
+            session.waiting_since = None
+            if session.over:
+                session.finished = now
+                session.grid = grid_src(driver)
+        elif now - session.waiting_since > step_timeout:
+            session.error = f"{step.name}: no answer after {step_timeout:.0f} s"
+    except (WebDriverException, LookupError) as exc:
+        if session.waiting_since is None:  # the action itself failed
+            session.error = f"{step.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+def drive(driver, server: Server, sessions: Sequence[Session], step_timeout: float,
+          deadline: float, until_step: int | None = None, poll: float = 0.5) -> None:
+    """Round-robin over the windows until every session is done (or has done ``until_step``
+    steps), has failed, ``deadline`` (monotonic) passes or the server dies: actions are sent as
+    soon as the previous answer is on the page, so the server works on all sessions at once
+    while one browser drives them."""
+    def pending(session: Session) -> bool:
+        return not session.over and (until_step is None or session.step < until_step)
+
+    while any(pending(s) for s in sessions):
+        stop = (None if server.alive() else f"the server exited ({server.process.returncode})")
+        if time.monotonic() > deadline:
+            stop = "the phase ran out of time"
+        if stop:
+            for session in filter(pending, sessions):
+                session.error = f"{session.steps[session.step].name}: {stop}"
+            return
+        for session in filter(pending, sessions):
+            driver.switch_to.window(session.window)
+            advance(driver, session, step_timeout)
+        time.sleep(poll)
+
+
+def session_record(session: Session, base_url: str) -> dict:
+    """What the report keeps of a session; its grid is fetched and hashed while it is alive."""
+    record = {"session": session.index, "workload": session.workload,
+              "steps": session.step_seconds, "error": session.error,
+              "seconds": (round(session.finished - session.started, 1)
+                          if session.finished and session.started else None),
+              "grid_sha256": None}
+    if session.grid and not session.error:
+        try:
+            record["grid_sha256"] = fetch_sha256(base_url, session.grid)
+        except OSError as exc:
+            record["error"] = f"grid image could not be fetched: {exc}"
+    return record
+
+
+# --- The two phases --------------------------------------------------------------------------
+
+def _log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _family(driver) -> str:
+    """The family the sidebar says the server loaded ("Family **lite** — …")."""
+    for caption in driver.find_elements(_by().CSS_SELECTOR, PAGE.sidebar_caption):
+        words = caption.text.split()
+        if len(words) > 1 and words[0] == "Family":
+            return words[1]
+    return "unknown"
+
+
+def run_reference(workdir: Path, workloads: Sequence[str], uploads: Sequence[Path],
+                  export_images: int, step_timeout: float, server_env: dict[str, str]) -> dict:
+    """Every workload alone, one after the other, on one server: the grids to compare with and
+    each workload's own RSS peak (the server's earlier caches included, as in real use)."""
+    results = {}
+    with streamlit_server(workdir, server_env) as server:
+        sampler = RssSampler(server.pid)
+        try:
+            with chromium(workdir / "chrome-reference") as driver:
+                for index, workload in enumerate(workloads):
+                    session = Session(index, workload, workload_steps(
+                        workload, server.url, uploads, export_images),
+                        window=driver.current_window_handle)
+                    sampler.mark(workload)
+                    drive(driver, server, [session], step_timeout,
+                          time.monotonic() + step_timeout * len(session.steps))
+                    record = session_record(session, server.url)
+                    peak = max(sampler.between(workload), default=0)
+                    record.update(peak_gb=gb(peak), after_gb=gb(sampler.sample()))
+                    results[workload] = record
+                    _log(f"reference {workload}: {record['seconds']} s, peak {gb(peak)} GB"
+                         + (f" — {record['error']}" if record["error"] else ""))
+        finally:
+            sampler.stop()
+            if any(r["error"] for r in results.values()):
+                _log(f"server log tail:\n{server.log_tail()}")
+    return results
+
+
+def run_concurrent(workdir: Path, plan: Sequence[str], uploads: Sequence[Path],
+                   export_images: int, idle_seconds: float, step_timeout: float,
+                   phase_timeout: float, server_env: dict[str, str]) -> dict:
+    """A fresh server: first page load alone, then every session at once, then idle."""
+    with streamlit_server(workdir, server_env) as server:
+        sessions = [Session(i, w, workload_steps(w, server.url, uploads, export_images))
+                    for i, w in enumerate(plan)]
+        sampler = RssSampler(server.pid)
+        try:
+            sampler.mark("start")
+            with chromium(workdir / "chrome-concurrent") as driver:
+                sessions[0].window = driver.current_window_handle
+                drive(driver, server, sessions[:1], step_timeout,
+                      time.monotonic() + step_timeout, until_step=1)
+                first_load_rss = sampler.sample()
+                family = _family(driver)
+                _log(f"first page load: {gb(first_load_rss)} GB ({family} family)")
+                for session in sessions[1:]:
+                    driver.switch_to.new_window("window")
+                    session.window = driver.current_window_handle
+                sampler.mark("concurrent")
+                began = time.monotonic()
+                drive(driver, server, sessions, step_timeout, began + phase_timeout)
+                concurrent_s = time.monotonic() - began
+                records = [session_record(s, server.url) for s in sessions]
+                sampler.mark("closing")
+            closed_rss = sampler.sample()
+            sampler.mark("idle")
+            _log(f"all {len(sessions)} sessions closed after {concurrent_s:.0f} s; "
+                 f"idling {idle_seconds:.0f} s")
+            time.sleep(idle_seconds)
+            last_rss = sampler.sample()
+        finally:
+            timeline = sampler.stop()
+            if any(s.error for s in sessions):
+                _log(f"server log tail:\n{server.log_tail()}")
+    return {
+        "family": family, "first_load_gb": gb(first_load_rss),
+        "peak_gb": gb(max(sampler.between("concurrent", "closing"), default=0)),
+        "closed_gb": gb(closed_rss), "idle_min_gb": gb(min(sampler.between("idle"))),
+        "idle_last_gb": gb(last_rss), "concurrent_seconds": round(concurrent_s, 1),
+        "sessions": records,
+        "timeline": [(round(t, 1), round(rss / 1e6)) for t, rss in timeline],  # (s, MB)
+        "marks": {name: round(t, 1) for name, t in sampler.marks.items()},
+    }
+
+
+def run_serve_bench(sessions: int = 8, idle_seconds: float = 60,
+                    workloads: Sequence[str] = WORKLOADS, export_images: int = 36,
+                    reference: bool = True, step_timeout: float = 600,
+                    phase_timeout: float = 1500, server_env: dict[str, str] | None = None
+                    ) -> dict:
+    """The whole measurement as one dict (the ``--json`` output).
+
+    ``workloads`` are assigned round-robin to the ``sessions``; ``reference=False`` skips the
+    single-session runs (faster, but then nothing checks the grids). ``server_env`` is added to
+    the server's environment, e.g. to try allocator settings without touching the app.
+    """
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown or not workloads or sessions < 1:
+        raise ValueError(f"need ≥ 1 session and workloads from {', '.join(WORKLOADS)}; "
+                         f"got {sessions} and {', '.join(workloads) or 'none'}")
+    plan = [workloads[i % len(workloads)] for i in range(sessions)]
+    if EXPORT_WORKLOAD in plan and export_images <= bundled_photo_count():
+        raise ValueError(f"the export needs more than the {bundled_photo_count()} bundled photos "
+                         "(the rest are uploaded)")
+    began = time.monotonic()
+    server_env = dict(server_env or {})
+    with tempfile.TemporaryDirectory(prefix="scalecam-serve-bench-") as tmp:
+        workdir = Path(tmp)
+        uploads = (write_uploads(workdir / "uploads", export_images - bundled_photo_count())
+                   if EXPORT_WORKLOAD in plan else [])
+        references = {}
+        if reference:
+            _log(f"reference: {', '.join(dict.fromkeys(plan))}, one at a time")
+            references = run_reference(workdir, list(dict.fromkeys(plan)), uploads,
+                                       export_images, step_timeout, server_env)
+        _log(f"concurrent: {sessions} sessions ({', '.join(plan)})")
+        result = run_concurrent(workdir, plan, uploads, export_images, idle_seconds,
+                                step_timeout, phase_timeout, server_env)
+    errors = ([f"{r['workload']} (reference): {r['error']}" for r in references.values()
+               if r["error"]] + [f"session {r['session']} ({r['workload']}): {r['error']}"
+                                 for r in result["sessions"] if r["error"]])
+    mismatches = []
+    for record in result["sessions"]:
+        expected = references.get(record["workload"], {}).get("grid_sha256")
+        record["grid_matches_reference"] = (None if not expected or not record["grid_sha256"]
+                                            else record["grid_sha256"] == expected)
+        if record["grid_matches_reference"] is False:
+            mismatches.append(f"session {record['session']} ({record['workload']})")
+    return {
+        "sessions": sessions, "workloads": plan, "idle_seconds": idle_seconds,
+        "export_images": export_images if EXPORT_WORKLOAD in plan else None,
+        "export_dpi": PAGE.export_dpi, "cpus": os.cpu_count(), "server_env": server_env,
+        **{k: v for k, v in result.items() if k != "sessions"},
+        # a failed session did less work than asked: its figures judge nothing
+        "peak_under_goal": None if errors else result["peak_gb"] < PEAK_GOAL_GB,
+        "idle_under_goal": None if errors else result["idle_min_gb"] < IDLE_GOAL_GB,
+        "reference": references, "concurrent_sessions": result["sessions"],
+        "errors": errors, "mismatches": mismatches,
+        "total_seconds": round(time.monotonic() - began, 1),
+    }
+
+
+def format_report(result: dict) -> str:
+    """The short human report: the figures the issue's goals are about, then the details."""
+    yes_no = {True: "yes", False: "NO", None: "not judged, a session failed"}
+    lines = [f"scalecam serve-bench — {result['sessions']} concurrent sessions, "
+             f"{result['family']} family, {result['cpus']} CPUs"
+             + (f", {result['export_images']}-image export at {result['export_dpi']} DPI"
+                if result["export_images"] else ""),
+             f"  workloads (round-robin): {', '.join(result['workloads'])}"]
+    if result["server_env"]:
+        lines.append("  server environment: " + " ".join(
+            f"{k}={v}" for k, v in result["server_env"].items()))
+    if result["reference"]:
+        lines.append("  reference, each workload alone (one server, in this order):")
+        for name, record in result["reference"].items():
+            lines.append(f"    {name:<10} {record['seconds'] or '-':>7} s   "
+                         f"peak {record['peak_gb']:.2f} GB   after {record['after_gb']:.2f} GB")
+    lines += [
+        "  concurrent (fresh server):",
+        f"    RSS after the first page load (models loaded): {result['first_load_gb']:.2f} GB",
+        f"    peak RSS, {result['sessions']} sessions at once: {result['peak_gb']:.2f} GB   "
+        f"(goal < {PEAK_GOAL_GB} GB: {yes_no[result['peak_under_goal']]})",
+        f"    RSS right after every session closed:  {result['closed_gb']:.2f} GB",
+        f"    RSS over {result['idle_seconds']:.0f} s idle: min {result['idle_min_gb']:.2f} GB, "
+        f"last {result['idle_last_gb']:.2f} GB   (goal < {IDLE_GOAL_GB} GB within a minute: "
+        f"{yes_no[result['idle_under_goal']]})",
+        f"    all sessions done in {result['concurrent_seconds']:.0f} s:"]
+    for record in result["concurrent_sessions"]:
+        match = {True: "grid = reference", False: "GRID DIFFERS", None: "grid not compared"}[
+            record["grid_matches_reference"]]
+        lines.append(f"      #{record['session']} {record['workload']:<10} "
+                     f"{record['seconds'] or '-':>7} s   {match}")
+    lines.append(f"  grid mismatches: {', '.join(result['mismatches']) or 'none'}")
+    lines += [f"  error: {e}" for e in result["errors"]]
+    lines.append(f"  total run: {result['total_seconds'] / 60:.1f} min")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options, for this module's ``main`` and for whichever command hosts it."""
+    parser.add_argument("--sessions", type=int, default=8,
+                        help="concurrent browser sessions (default 8)")
+    parser.add_argument("--idle-seconds", type=float, default=60,
+                        help="how long to watch RSS after every session closed (default 60)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated, assigned round-robin to the sessions "
+                             f"(default {','.join(WORKLOADS)})")
+    parser.add_argument("--export-images", type=int, default=36,
+                        help="images in the grid the export session exports (default 36)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the single-session runs (and so the grid comparison)")
+    parser.add_argument("--step-timeout", type=float, default=600,
+                        help="seconds one page action may take (default 600)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the server, to try settings without "
+                             "touching the app, e.g. MALLOC_MMAP_THRESHOLD_=1048576")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run with parsed options; exit status 1 if a session failed or a grid differed."""
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    result = run_serve_bench(
+        sessions=args.sessions, idle_seconds=args.idle_seconds,
+        workloads=[w.strip() for w in args.workloads.split(",") if w.strip()],
+        export_images=args.export_images, reference=not args.no_reference,
+        step_timeout=args.step_timeout, server_env=server_env)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 1 if result["errors"] or result["mismatches"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cam.serve_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
