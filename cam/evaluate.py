@@ -1,9 +1,14 @@
-"""Turn Figure 7 into numbers: per-image metrics for every model, streamed to a resumable CSV.
+"""Turn Figure 7 into numbers: per-image metrics and map agreement for every model, streamed to
+resumable CSVs.
 
 Maps are compared where the grid shows them: each image's common region (the intersection of
 the models' crops) at ``EVAL_SIZE`` pixels, with the ground-truth boxes mapped into it, so every
-model is scored on the same pixels and boxes. Localization uses the ground-truth class's map
-(target ``gt``), as in the CAM paper; deletion/insertion perturb each model's own input crop.
+model is scored on the same pixels and boxes. Localization uses the ground-truth class's map, as
+in the CAM paper; deletion/insertion perturb each model's own input crop. ``summary`` turns the
+rows into means, intervals, paired differences and the agreement matrix.
+
+A run writes ``OUT.csv`` (one row per image and model) and ``OUT.agreement.csv`` (one row per
+image and pair of models).
 """
 from __future__ import annotations
 
@@ -12,36 +17,60 @@ import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from scaled_models.storage import atomic_write
+from scaled_models.table7 import MODEL_KEYS
 from scaled_models.zoo import LoadedModel
 
 from . import metrics
+from .agreement import EVAL_SIZE, map_agreement
 from .data import ValDataset, ValSample
-from .engine import CamEngine, CamResult
+from .engine import LOW_CONFIDENCE, CamEngine, CamResult
 from .geometry import boxes_in_region, image_region, map_in_region
 from .images import ImageLoadError
 from .inputs import CamImage, image_from_sample
-from .targets import GROUND_TRUTH
+from .targets import GROUND_TRUTH, Target
 
-EVAL_SIZE = 224
 FLOAT_DIGITS = 6
-COLUMNS = ("image_id", "model", "method", "family", "target_class", "gt_class", "pred_class",
-           "pred_prob", "target_prob", "top1_correct", "top5_correct", "gt_known_loc",
-           "top1_loc", "loc_iou", "pointing_hit", "energy_in_box", "deletion_auc",
-           "insertion_auc", "best_iou_by_threshold")
-SUMMARY_METRICS = (("top1", "Top-1"), ("top5", "Top-5"), ("gt_known_loc", "GT-known Loc"),
-                   ("top1_loc", "Top-1 Loc"), ("maxboxacc_v2", "MaxBoxAccV2"),
-                   ("pointing", "Pointing game"), ("energy", "Energy in box"),
-                   ("deletion_auc", "Deletion AUC ↓"), ("insertion_auc", "Insertion AUC ↑"))
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """One CSV of results: its columns and the fields that identify a row."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+    def row_key(self, row: dict) -> tuple:
+        return (self.name, *(str(row[k]) for k in self.key))
+
+
+METRIC_ROWS = ResultTable(
+    "metrics", ("image_id", "model", "method", "family", "target_class", "gt_class", "pred_class",
+     "pred_prob", "target_prob", "low_confidence", "top1_correct", "top5_correct",
+     "gt_known_loc", "top1_loc", "loc_iou", "pointing_hit", "energy_in_box", "deletion_auc",
+     "insertion_auc", "deletion_auc_norm", "insertion_auc_norm", "best_iou_by_threshold"),
+    ("image_id", "model", "method"))
+AGREEMENT_ROWS = ResultTable(
+    "agreement",
+    ("image_id", "method", "model_a", "model_b", "class_a", "class_b", "spearman", "top20_iou"),
+    ("image_id", "method", "model_a", "model_b"))
+COLUMNS = METRIC_ROWS.columns
+
+
+def agreement_path(out: Path) -> Path:
+    """``r.csv`` → ``r.agreement.csv``."""
+    return out.with_name(f"{out.stem}.agreement{out.suffix}")
 
 
 def _fmt(value) -> str:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return str(int(value))
     if isinstance(value, float):
         return f"{value:.{FLOAT_DIGITS}f}"
@@ -54,147 +83,85 @@ def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
     return score
 
 
+def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: CamResult,
+                cam: np.ndarray, gt_boxes: list, method: str, faithfulness_steps: int) -> dict:
+    top5 = [c for c, _ in result.top5]
+    correct = result.pred_class == image.gt_class
+    located = metrics.gt_known_loc(cam, gt_boxes) if gt_boxes else None
+    box = metrics.cam_to_box(cam)
+    row = {
+        "image_id": image.image_id, "model": model.key, "method": method,
+        "family": model.provenance.family, "target_class": result.target_class,
+        "gt_class": image.gt_class, "pred_class": result.pred_class,
+        "pred_prob": result.pred_prob, "target_prob": result.target_prob,
+        "low_confidence": result.target_prob < LOW_CONFIDENCE,
+        "top1_correct": correct, "top5_correct": image.gt_class in top5,
+        "gt_known_loc": located, "top1_loc": (located and correct) if gt_boxes else None,
+        "loc_iou": max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
+        "pointing_hit": metrics.pointing_hit(cam, gt_boxes) if gt_boxes else None,
+        "energy_in_box": metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
+        "best_iou_by_threshold": " ".join(
+            f"{v:.3f}" for v in metrics.best_iou_per_threshold(cam, gt_boxes))
+        if gt_boxes else "",
+    }
+    if faithfulness_steps:
+        crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
+        deletion, insertion = metrics.deletion_insertion_auc(
+            _score_fn(engine, model, result.target_class), crop, result.upsampled(),
+            steps=faithfulness_steps)
+        row.update(metrics.normalised_faithfulness(deletion, insertion, result.target_prob))
+    return row
+
+
 def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
-               models: Sequence[LoadedModel], method: str, faithfulness_steps: int) -> list[dict]:
-    """The CSV rows of one image: one per model that produced a map."""
+               models: Sequence[LoadedModel], method: str, faithfulness_steps: int
+               ) -> tuple[list[dict], list[dict]]:
+    """One image's rows: metric rows (one per model, labelled images only) and agreement rows
+    (one per pair of models that produced a map)."""
     region = image_region(image, models)
     gt_boxes = boxes_in_region(image.boxes, region, EVAL_SIZE)
-    rows = []
-    for model in models:
-        result = results.get(model.key)
-        if result is None:
-            continue
-        cam = map_in_region(result.raw_map, result.crop_box, region, EVAL_SIZE)
-        top5 = [c for c, _ in result.top5]
-        correct = image.gt_class is not None and result.pred_class == image.gt_class
-        located = metrics.gt_known_loc(cam, gt_boxes) if gt_boxes else None
-        box = metrics.cam_to_box(cam)
-        row = {
-            "image_id": image.image_id, "model": model.key, "method": method,
-            "family": model.provenance.family, "target_class": result.target_class,
-            "gt_class": image.gt_class, "pred_class": result.pred_class,
-            "pred_prob": result.pred_prob, "target_prob": result.target_prob,
-            "top1_correct": correct, "top5_correct": image.gt_class in top5,
-            "gt_known_loc": located, "top1_loc": (located and correct) if gt_boxes else None,
-            "loc_iou": max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
-            "pointing_hit": metrics.pointing_hit(cam, gt_boxes) if gt_boxes else None,
-            "energy_in_box": metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
-            "deletion_auc": None, "insertion_auc": None,
-            "best_iou_by_threshold": " ".join(
-                f"{v:.3f}" for v in metrics.best_iou_per_threshold(cam, gt_boxes))
-            if gt_boxes else "",
-        }
-        if faithfulness_steps:
-            crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
-            row["deletion_auc"], row["insertion_auc"] = metrics.deletion_insertion_auc(
-                _score_fn(engine, model, result.target_class), crop, result.upsampled(),
-                steps=faithfulness_steps)
-        rows.append(row)
-    return rows
+    shown = [m for m in models if m.key in results]
+    maps = {m.key: map_in_region(results[m.key].raw_map, results[m.key].crop_box, region,
+                                 EVAL_SIZE) for m in shown}
+    metric_rows = [] if image.gt_class is None else [
+        _metric_row(engine, image, m, results[m.key], maps[m.key], gt_boxes, method,
+                    faithfulness_steps) for m in shown]
+    agreement_rows = []
+    for a, b in combinations(shown, 2):
+        agreement = map_agreement(maps[a.key], maps[b.key])
+        agreement_rows.append({
+            "image_id": image.image_id, "method": method, "model_a": a.key, "model_b": b.key,
+            "class_a": results[a.key].target_class, "class_b": results[b.key].target_class,
+            "spearman": agreement.spearman, "top20_iou": agreement.top20_iou})
+    return metric_rows, agreement_rows
 
 
 def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: str,
-                    model_keys: Sequence[str] | None = None, faithfulness_steps: int = 16
-                    ) -> list[dict]:
-    """Rows for images already in memory (the app's Evaluate view)."""
+                    model_keys: Sequence[str] | None = None, faithfulness_steps: int = 16,
+                    target: Target = GROUND_TRUTH,
+                    progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[list[dict], list[dict]]:
+    """Metric and agreement rows for images already in memory (the app, the report). Maps
+    explain ``target``: by default the ground truth, and for unlabelled images each model's
+    prediction (or the fallback class of ``Target.ground_truth_or``). ``progress(done, total)``
+    is called after each image."""
     models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
-    results = engine.compute(images, method, GROUND_TRUTH, [m.key for m in models])
-    rows = []
-    for image in images:
+    results = engine.compute(images, method, target, [m.key for m in models])
+    metric_rows, agreement_rows = [], []
+    for done, image in enumerate(images, 1):
         per_model = {m.key: results[(image.key, m.key)] for m in models
                      if (image.key, m.key) in results}
-        rows.extend(image_rows(engine, image, per_model, models, method, faithfulness_steps))
-    return rows
-
-
-# --- summary -----------------------------------------------------------------------------
-
-def _mean(rows: list[dict], column: str) -> float | None:
-    values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
-    return float(np.mean(values)) if values else None
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Per (model, method): means of the per-image metrics plus dataset-level MaxBoxAccV2."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["model"], row["method"]), []).append(row)
-    summary = []
-    for (model, method), group in groups.items():
-        best = [np.array(r["best_iou_by_threshold"].split(), dtype=np.float64)
-                if isinstance(r["best_iou_by_threshold"], str) else r["best_iou_by_threshold"]
-                for r in group if len(r.get("best_iou_by_threshold") or "")]
-        per_iou = metrics.maxboxacc_from_best_ious(best) if best else {}
-        summary.append({
-            "model": model, "method": method, "images": len(group),
-            "top1": _mean(group, "top1_correct"), "top5": _mean(group, "top5_correct"),
-            "gt_known_loc": _mean(group, "gt_known_loc"), "top1_loc": _mean(group, "top1_loc"),
-            "maxboxacc_v2": float(np.mean(list(per_iou.values()))) if per_iou else None,
-            "maxboxacc": per_iou,
-            "pointing": _mean(group, "pointing_hit"), "energy": _mean(group, "energy_in_box"),
-            "deletion_auc": _mean(group, "deletion_auc"),
-            "insertion_auc": _mean(group, "insertion_auc"),
-        })
-    order = {k: i for i, k in enumerate(("baseline", "depth", "width", "resolution", "compound"))}
-    return sorted(summary, key=lambda s: (s["method"], order.get(s["model"], 99)))
-
-
-def summary_markdown(summary: list[dict]) -> str:
-    header = "| Model | Method | Images | " + " | ".join(label for _, label in SUMMARY_METRICS)
-    lines = [header + " |", "|" + "---|" * (3 + len(SUMMARY_METRICS))]
-    for s in summary:
-        cells = []
-        for key, _ in SUMMARY_METRICS:
-            value = s[key]
-            percent = key not in ("deletion_auc", "insertion_auc", "energy")
-            cells.append("—" if value is None else
-                         f"{100 * value:.1f}" if percent else f"{value:.3f}")
-        lines.append(f"| {s['model']} | {s['method']} | {s['images']} | " + " | ".join(cells)
-                     + " |")
-    maxbox = [s for s in summary if s["maxboxacc"]]
-    notes = ["Percentages except energy and AUCs (fractions). Localization uses the "
-             "ground-truth class's map in each image's common region at 224 px."]
-    for s in maxbox:
-        per = ", ".join(f"δ={d}: {100 * v:.1f}" for d, v in s["maxboxacc"].items())
-        notes.append(f"MaxBoxAcc {s['model']}/{s['method']}: {per}")
-    return "\n".join(lines + [""] + notes)
-
-
-def summary_plot(summary: list[dict]) -> bytes:
-    """PNG bytes: grouped bars, one group per metric, one bar per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [(k, label) for k, label in SUMMARY_METRICS if any(s[k] is not None for s in summary)]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.25 * len(shown) + 2), 3.6), dpi=150)
-    width = 0.8 / max(len(summary), 1)
-    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(summary), 1)))
-    for i, (s, colour) in enumerate(zip(summary, colours)):
-        values = [s[k] if s[k] is not None else 0.0 for k, _ in shown]
-        bars = ax.bar(np.arange(len(shown)) + (i - (len(summary) - 1) / 2) * width, values,
-                      width, label=f"{s['model']} ({s['method']})", color=colour)
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=5, padding=1)
-    ax.set_xticks(np.arange(len(shown)), [label for _, label in shown], fontsize=7,
-                  rotation=15)
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel("score (fraction)")
-    ax.set_title(f"CAM metrics per model — {summary[0]['images'] if summary else 0} images",
-                 fontsize=9)
-    ax.legend(fontsize=6, ncol=min(len(summary), 5), loc="upper center",
-              bbox_to_anchor=(0.5, -0.22), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+        rows, pairs = image_rows(engine, image, per_model, models, method, faithfulness_steps)
+        metric_rows += rows
+        agreement_rows += pairs
+        if progress is not None:
+            progress(done, len(images))
+    return metric_rows, agreement_rows
 
 
 # --- streaming, resumable, distributable runs ---------------------------------------------
 
-def read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path, table: ResultTable = METRIC_ROWS) -> list[dict]:
     """Rows of a results CSV; a torn last line (a run killed mid-write) is ignored."""
     if not path.is_file():
         return []
@@ -202,10 +169,18 @@ def read_rows(path: Path) -> list[dict]:
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.DictReader(io.StringIO(text)))
-    return [r for r in rows if r.get("best_iou_by_threshold") is not None]
+    return [r for r in rows if r.get(table.columns[-1]) is not None]
 
 
-def _append(path: Path, rows: list[dict]) -> None:
+def write_csv(fh, rows: list[dict], table: ResultTable = METRIC_ROWS, header: bool = True) -> None:
+    """Rows in a results format (fixed columns, booleans as 0/1, fixed float digits)."""
+    writer = csv.DictWriter(fh, table.columns, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k)) for k in table.columns} for r in rows)
+
+
+def _append(path: Path, rows: list[dict], table: ResultTable) -> None:
     new = not path.is_file() or path.stat().st_size == 0
     if path.is_file() and path.stat().st_size:
         text = path.read_bytes()
@@ -213,37 +188,32 @@ def _append(path: Path, rows: list[dict]) -> None:
             with path.open("r+b") as fh:
                 fh.truncate(text.rfind(b"\n") + 1)
     with path.open("a", newline="", encoding="utf-8") as fh:
-        write_csv(fh, rows, header=new)
+        write_csv(fh, rows, table, header=new)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _canonical(rows: list[dict], samples: Sequence[ValSample]) -> list[dict]:
+def _canonical(rows: list[dict], samples: Sequence[ValSample], table: ResultTable) -> list[dict]:
+    """One row per key, in the dataset's image order and paper model order."""
     order = {s.image_id: i for i, s in enumerate(samples)}
-    models = {k: i for i, k in enumerate(("baseline", "depth", "width", "resolution", "compound"))}
-    unique = {(r["image_id"], r["model"], r["method"]): r for r in rows}
-    return sorted(unique.values(), key=lambda r: (order.get(r["image_id"], 1 << 30),
-                                                  r["method"], models.get(r["model"], 99)))
+    models = {k: i for i, k in enumerate(MODEL_KEYS)}
+    unique = {table.row_key(r): r for r in rows}
+    return sorted(unique.values(), key=lambda r: (
+        order.get(r["image_id"], 1 << 30), r["method"],
+        *(models.get(r[k], 99) for k in table.key if k.startswith("model"))))
 
 
-def write_csv(fh, rows: list[dict], header: bool = True) -> None:
-    """Rows in the results format (fixed columns, booleans as 0/1, fixed float digits)."""
-    writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-    if header:
-        writer.writeheader()
-    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
-
-
-def _write_all(path: Path, rows: list[dict]) -> None:
+def _write_all(path: Path, rows: list[dict], table: ResultTable) -> None:
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
-            write_csv(fh, rows)
+            write_csv(fh, rows, table)
     atomic_write(path, write)
 
 
 @dataclass
 class EvaluationReport:
     rows: list[dict]
+    agreement_rows: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     computed_images: int = 0
 
@@ -253,22 +223,34 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
                    batch_size: int = 16, resume: bool = False, faithfulness_steps: int = 16,
                    rank: int = 0, world_size: int = 1, progress: bool = True,
                    stop_after_batches: int | None = None) -> EvaluationReport:
-    """Evaluate ``dataset`` into ``out`` (CSV). Work is split in fixed chunks of
-    ``batch_size`` images; a chunk is redone whole if any of its rows is missing, so a resumed
-    run computes exactly what an uninterrupted one would. ``stop_after_batches`` simulates an
-    interruption (tests)."""
+    """Evaluate ``dataset`` into ``out`` (CSV) and its agreement CSV. Work is split in fixed
+    chunks of ``batch_size`` images; a chunk is redone whole if any of its rows is missing, so a
+    resumed run computes exactly what an uninterrupted one would. ``stop_after_batches``
+    simulates an interruption (tests)."""
     from torch.utils.data import DistributedSampler
     from tqdm import tqdm
 
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
     keys = [m.key for m in models]
-    part = out if world_size == 1 else out.with_name(f"{out.name}.part{rank}")
+    tables = ((out, METRIC_ROWS), (agreement_path(out), AGREEMENT_ROWS))
+
+    def part(path: Path, r: int = rank) -> Path:
+        return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
+
     if not resume:
-        for stale in (part,) if world_size > 1 else (out,):
-            stale.unlink(missing_ok=True)
-    done = {(r["image_id"], r["model"], r["method"])
-            for r in read_rows(out) + (read_rows(part) if part != out else [])} if resume else set()
+        for path, _ in tables:
+            part(path).unlink(missing_ok=True)
+    done = {table.row_key(r) for path, table in tables
+            for r in read_rows(path, table) + (read_rows(part(path), table)
+                                               if part(path) != path else [])} if resume else set()
+
+    def complete(sample: ValSample) -> bool:
+        metric_done = all(("metrics", sample.image_id, k, method) in done for k in keys)
+        pairs_done = all(("agreement", sample.image_id, method, a, b) in done
+                         for a, b in combinations(keys, 2))
+        return metric_done and pairs_done
+
     indices = list(DistributedSampler(range(len(samples)), num_replicas=world_size, rank=rank,
                                       shuffle=False)) if world_size > 1 else range(len(samples))
     shard = [samples[i] for i in indices]
@@ -278,17 +260,16 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
     batches = 0
     for start in range(0, len(shard), batch_size):
         chunk = shard[start:start + batch_size]
-        missing = [s for s in chunk if any((s.image_id, k, method) not in done for k in keys)]
-        if missing:
+        if not all(complete(s) for s in chunk):
             images = []
             for sample in chunk:
                 try:
                     images.append(image_from_sample(sample))
                 except ImageLoadError as exc:
                     report.skipped.append((str(sample.path), str(exc)))
-            rows = [r for r in evaluate_images(engine, images, method, keys, faithfulness_steps)
-                    if (r["image_id"], r["model"], r["method"]) not in done]
-            _append(part, rows)
+            new = evaluate_images(engine, images, method, keys, faithfulness_steps)
+            for (path, table), rows in zip(tables, new):
+                _append(part(path), [r for r in rows if table.row_key(r) not in done], table)
             report.computed_images += len(images)
             batches += 1
         bar.update(len(chunk))
@@ -300,14 +281,14 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
         torch.distributed.barrier()
         if rank != 0:
             return report
-        merged = read_rows(out) if resume else []
-        for r in range(world_size):
-            piece = out.with_name(f"{out.name}.part{r}")
-            merged += read_rows(piece)
-            piece.unlink(missing_ok=True)
-        rows = _canonical(merged, samples)
-    else:
-        rows = _canonical(read_rows(out), samples)
-    _write_all(out, rows)
-    report.rows = rows
+    finished = []
+    for path, table in tables:
+        merged = read_rows(path, table) if world_size == 1 or resume else []
+        for r in range(world_size if world_size > 1 else 0):
+            merged += read_rows(part(path, r), table)
+            part(path, r).unlink(missing_ok=True)
+        rows = _canonical(merged, samples, table)
+        _write_all(path, rows, table)
+        finished.append(rows)
+    report.rows, report.agreement_rows = finished
     return report

@@ -1,8 +1,12 @@
-"""From images to a Figure 7 spec: the one path shared by ``python -m cam figure`` and the app."""
+"""From images to a Figure 7 spec: the one path shared by ``python -m cam figure``, the report
+and the app; and Figure 7's own selection of images (the preset)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from scaled_models.imagenet import class_index_of, class_label
+
+from .data import ValDataset, ValSample
 from .engine import CamEngine, ModelRun
 from .inputs import CamImage
 from .methods import EXACT, METHODS
@@ -25,3 +29,21 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXA
     return FigureSpec(models, rows, method, target, family.name,
                       title=default_title if title is None else title,
                       caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).")
+
+
+# Figure 7's rows (Tan & Le 2019): a bakeshop and a maze.
+FIGURE7_WNIDS: tuple[str, ...] = ("n02776631", "n03733281")
+PRESETS = ("figure7",)
+
+
+def figure7_preset(dataset: ValDataset, per_class: int = 1
+                   ) -> tuple[list[ValSample], list[str]]:
+    """The first ``per_class`` validation images of each Figure 7 class in ``dataset``, and the
+    classes it lacks, named as people read them (e.g. ``"maze (n03733281)"``)."""
+    chosen, missing = [], []
+    for wnid in FIGURE7_WNIDS:
+        found = dataset.by_class(class_index_of(wnid))[:per_class]
+        chosen += found
+        if not found:
+            missing.append(f"{class_label(class_index_of(wnid))} ({wnid})")
+    return chosen, missing

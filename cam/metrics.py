@@ -198,6 +198,23 @@ def maxboxacc_from_best_ious(best_ious: Sequence[np.ndarray],
     return {int(d): float(acc.max()) for d, acc in zip(iou_thresholds, box_acc)}
 
 
+def maxboxacc_v2_of_resamples(best_ious: np.ndarray, indices: np.ndarray,
+                              iou_thresholds: Sequence[int] = (30, 50, 70)) -> np.ndarray:
+    """MaxBoxAccV2 of resampled datasets, for bootstrap intervals: each row of ``indices``
+    (B × n) picks n images (with repeats) from ``best_ious`` (n × τ, the per-image
+    ``best_iou_per_threshold`` vectors), and for each resample and each δ the best τ is chosen
+    anew, exactly as ``maxboxacc_from_best_ious`` does on one dataset. Returns B fractions; the
+    row ``arange(n)`` gives the dataset's own MaxBoxAccV2."""
+    best = np.asarray(best_ious, dtype=np.float64)
+    n = len(best)
+    rows = np.repeat(np.arange(len(indices)), indices.shape[1])
+    counts = np.zeros((len(indices), n))
+    np.add.at(counts, (rows, indices.ravel()), 1.0)  # how often each image is drawn
+    per_delta = [(counts @ (best >= d / 100.0)).max(axis=1) / indices.shape[1]
+                 for d in iou_thresholds]
+    return np.mean(per_delta, axis=0)
+
+
 def maxboxacc_v2(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
                  iou_thresholds: Sequence[int] = (30, 50, 70), step: float = 0.01) -> float:
     """MaxBoxAccV2 (Choe et al. 2020): the mean of ``maxboxacc_per_iou`` over δ ∈ {30, 50, 70}%,
@@ -369,3 +386,22 @@ def top_fraction_iou(map_a: np.ndarray, map_b: np.ndarray, fraction: float = 0.2
     top_b = np.argsort(-b.ravel(), kind="stable")[:k]
     shared = len(np.intersect1d(top_a, top_b, assume_unique=True))
     return shared / (2 * k - shared)
+
+
+def normalised_faithfulness(deletion_auc: float, insertion_auc: float,
+                            unperturbed_prob: float) -> dict[str, float | None]:
+    """Deletion and insertion AUC, raw and divided by the unperturbed probability ``p0`` of the
+    explained class (the score of the untouched crop, where both curves start or end).
+
+    A raw deletion AUC rewards a model whose probability starts near zero: its curve cannot fall
+    far, so its area is small whatever its map shows. Dividing by ``p0`` measures the area in
+    units of the model's own confidence (a map that deletes nothing useful scores about 1 on
+    deletion). The scale dependence of these curves is among the weaknesses of DAUC/IAUC that
+    Gomez et al. discuss (ICPR 2022, "Metrics for saliency map evaluation of deep learning
+    explanation methods"); this normalisation is scalecam's. ``p0 <= 0`` gives ``None`` for the
+    normalised values.
+    """
+    scale = 1.0 / unperturbed_prob if unperturbed_prob > 0 else None
+    return {"deletion_auc": deletion_auc, "insertion_auc": insertion_auc,
+            "deletion_auc_norm": deletion_auc * scale if scale is not None else None,
+            "insertion_auc_norm": insertion_auc * scale if scale is not None else None}

@@ -26,14 +26,17 @@ class TargetMode(Enum):
 
 @dataclass(frozen=True)
 class Target:
-    """A target mode, plus the class index when the mode is ``CLASS``."""
+    """A target mode, plus a class index: the class for ``CLASS``, and for ``GROUND_TRUTH`` an
+    optional class for images without a label (else each model's prediction)."""
 
     mode: TargetMode
     class_index: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.mode is TargetMode.CLASS) != (self.class_index is not None):
-            raise ValueError("a class index is given exactly when the mode is CLASS")
+        if self.mode is TargetMode.CLASS and self.class_index is None:
+            raise ValueError("a CLASS target needs a class index")
+        if self.mode is TargetMode.PREDICTED and self.class_index is not None:
+            raise ValueError("a PREDICTED target takes no class index")
         if self.class_index is not None and not 0 <= self.class_index < len(CLASS_NAMES):
             raise ValueError(f"target class must be 0..{len(CLASS_NAMES) - 1}, "
                              f"got {self.class_index}")
@@ -42,28 +45,43 @@ class Target:
     def of_class(cls, index: int) -> "Target":
         return cls(TargetMode.CLASS, int(index))
 
+    @classmethod
+    def ground_truth_or(cls, index: int | None) -> "Target":
+        """The ground truth where an image has one, else class ``index`` (``None``: each
+        model's prediction) — the rule for comparing models' maps of the same class."""
+        return cls(TargetMode.GROUND_TRUTH, None if index is None else int(index))
+
     @property
     def label(self) -> str:
         """Words for titles and manifests."""
         if self.mode is TargetMode.CLASS:
-            return f"class {self.class_index} ({class_label(self.class_index)})"
+            return _class_words(self.class_index)
         if self.mode is TargetMode.GROUND_TRUTH:
-            return "ground truth"
+            otherwise = (_class_words(self.class_index) if self.class_index is not None
+                         else "each model's prediction")
+            return f"ground truth, else {otherwise}"
         return "each model's prediction"
 
     def resolve(self, image: CamImage) -> int | None:
         """The class to explain for ``image``; ``None`` means each model's own top-1."""
-        if self.mode is TargetMode.CLASS:
-            return self.class_index
-        if self.mode is TargetMode.GROUND_TRUTH:
+        if self.mode is TargetMode.PREDICTED:
+            return None
+        if self.mode is TargetMode.GROUND_TRUTH and image.gt_class is not None:
             return image.gt_class
-        return None
+        return self.class_index
 
     def note(self, image: CamImage) -> str | None:
         """What a caption should add when the target cannot be honoured as asked."""
         if self.mode is TargetMode.GROUND_TRUTH and image.gt_class is None:
+            if self.class_index is not None:
+                return (f"no ground truth for this image: the map explains "
+                        f"{_class_words(self.class_index)}")
             return NO_GROUND_TRUTH_NOTE
         return None
+
+
+def _class_words(index: int) -> str:
+    return f"class {index} ({class_label(index)})"
 
 
 PREDICTED = Target(TargetMode.PREDICTED)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 
 from cam.data import Box
-from cam.evaluate import COLUMNS, read_rows, summarize
+from cam.evaluate import AGREEMENT_ROWS, COLUMNS, agreement_path, read_rows
 from cam.geometry import boxes_in_region
 
 from .conftest import REPO
@@ -32,22 +33,38 @@ def test_boxes_map_into_the_region_inclusively():
     assert boxes == [(0.0, 0.0, 99.0, 99.0), (25.0, 0.0, 74.0, 24.0)]
 
 
-def test_evaluate_cli_rows_summary_and_plot(val_sample, tmp_path):
+def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     out = tmp_path / "r.csv"
     proc = _evaluate(["--val-dir", str(val_sample), "--limit", "4", "--out", str(out),
-                      "--checkpoints", str(tmp_path / "none"), *FAST])
+                      "--checkpoints", str(tmp_path / "none"), "--family", "lite",
+                      "--models", "baseline,compound", "--faithfulness-steps", "2", "--quiet"])
     assert proc.returncode == 0, proc.stderr
     rows = read_rows(out)
-    assert len(rows) == 4 and set(rows[0]) == set(COLUMNS)
+    assert len(rows) == 8 and set(rows[0]) == set(COLUMNS)
     for row in rows:
-        assert row["model"] == "baseline" and row["method"] == "cam"
+        assert row["method"] == "cam" and row["target_class"] == row["gt_class"]
         assert row["top1_correct"] in ("0", "1") and row["gt_known_loc"] in ("0", "1")
-        assert row["target_class"] == row["gt_class"]  # localization explains the GT class
         assert len(row["best_iou_by_threshold"].split()) == 100
-    assert "| baseline | cam | 4 |" in proc.stdout and "MaxBoxAccV2" in proc.stdout
-    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
-    summary = summarize(rows)[0]
-    assert summary["top1"] == sum(r["top1_correct"] == "1" for r in rows) / 4
+        # normalised faithfulness is the raw AUC over the unperturbed probability
+        assert abs(float(row["deletion_auc_norm"]) * float(row["target_prob"])
+                   - float(row["deletion_auc"])) < 1e-5
+        assert row["low_confidence"] == str(int(float(row["target_prob"]) < 0.10))
+    pairs = read_rows(agreement_path(out), AGREEMENT_ROWS)
+    assert [(p["model_a"], p["model_b"]) for p in pairs] == [("baseline", "compound")] * 4
+    assert all(-1 <= float(p["spearman"]) <= 1 and 0 <= float(p["top20_iou"]) <= 1
+               for p in pairs)
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["n_images"] == 4 and summary["models"] == ["baseline", "compound"]
+    top1 = summary["metrics"]["baseline"]["top1_correct"]
+    by_hand = 100 * sum(r["top1_correct"] == "1" for r in rows if r["model"] == "baseline") / 4
+    assert top1["mean"] == by_hand and top1["ci95"][0] <= by_hand <= top1["ci95"][1]
+    difference = summary["differences"]["compound-baseline"]["gt_known_loc"]
+    assert difference["p"] is not None and len(difference["ci95"]) == 2
+    spearman = summary["agreement"]["baseline|compound"]["spearman"]["mean"]
+    assert abs(spearman - sum(float(p["spearman"]) for p in pairs) / 4) < 1e-6
+    assert "compound − baseline, GT-known Loc:" in proc.stdout and "[95 % CI]" in proc.stdout
+    for plot in (out.with_suffix(".png"), out.with_suffix(".agreement.png")):
+        assert plot.read_bytes().startswith(b"\x89PNG")
 
 
 def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
@@ -75,6 +92,7 @@ def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
     resumed = _evaluate([*args, "--out", str(killed), "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert killed.read_text() == full.read_text()
+    assert agreement_path(killed).read_text() == agreement_path(full).read_text()
 
 
 def test_corrupt_file_in_val_dir_is_skipped_and_reported(val_sample, tmp_path):

@@ -327,3 +327,18 @@ def test_deletion_insertion_rejects_bad_inputs():
         deletion_insertion_auc(object_intact, image, np.ones((5, 5)))
     with pytest.raises(ValueError):  # score_fn must give one score per image
         deletion_insertion_auc(lambda b: np.zeros(1), image, np.ones((10, 10)))
+
+
+def test_maxboxacc_v2_of_resamples_matches_the_dataset_definition():
+    """On the identity resample it equals MaxBoxAccV2 of the dataset; on a resample that draws
+    image 0 twice it equals MaxBoxAccV2 of that duplicated dataset."""
+    from cam.metrics import maxboxacc_from_best_ious, maxboxacc_v2_of_resamples
+
+    rng = np.random.default_rng(3)
+    best = rng.random((5, 100))
+    identity = maxboxacc_v2_of_resamples(best, np.arange(5)[None])[0]
+    assert identity == pytest.approx(np.mean(list(maxboxacc_from_best_ious(list(best)).values())))
+    drawn = np.array([[0, 0, 2, 3, 4]])
+    duplicated = list(best[[0, 0, 2, 3, 4]])
+    assert maxboxacc_v2_of_resamples(best, drawn)[0] == pytest.approx(
+        np.mean(list(maxboxacc_from_best_ious(duplicated).values())))

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cam.metrics import spearman_rank_correlation, top_fraction_iou
 from cam.stats import (
     PairedDifference,
+    bootstrap_ci,
     bootstrap_mean_ci,
     mcnemar_exact,
     paired_difference,
@@ -226,6 +227,16 @@ def test_sentence_binary_metric_in_points():
         "McNemar p = 0.02, n = 32)")
 
 
+def test_sentence_binary_metric_the_exact_test_does_not_separate():
+    """5 images better, none worse: the percentile interval excludes 0 but the exact McNemar
+    p is 2/2^5 = 0.0625, so the sentence does not claim a difference."""
+    d = PairedDifference(mean=5 / 32, low=1 / 32, high=9 / 32, n=32, confidence=0.95,
+                         p=0.0625, a_only=5, b_only=0)
+    assert d.sentence("compound", "baseline", "GT-known Loc", points=True) == (
+        "compound − baseline, GT-known Loc: +15.6 points (95 % CI +3.1 to +28.1; "
+        "McNemar p = 0.06, n = 32) — not distinguishable at this sample size")
+
+
 def test_sentence_continuous_metric():
     d = PairedDifference(mean=0.063, low=0.011, high=0.118, n=32, confidence=0.95)
     assert d.sentence("compound", "baseline", "Energy in box") == (
@@ -246,9 +257,20 @@ def test_sentence_interval_containing_zero():
 def test_sentence_p_values(p, shown):
     d = PairedDifference(mean=0.25, low=0.125, high=0.375, n=32, confidence=0.95, p=p,
                          a_only=9, b_only=1)
+    tail = "" if p < 0.05 else " — not distinguishable at this sample size"
     assert d.sentence("compound", "baseline", "Top-1 Loc", points=True) == (
         f"compound − baseline, Top-1 Loc: +25.0 points (95 % CI +12.5 to +37.5; "
-        f"McNemar {shown}, n = 32)")
+        f"McNemar {shown}, n = 32){tail}")
+
+
+def test_bootstrap_ci_of_a_statistic_by_hand():
+    """The maximum of two items {0, 1}: a resample has max 0 only if both draws are 0
+    (probability 1/4), so the 2.5 % quantile is 0 and the 97.5 % quantile is 1."""
+    values = np.array([0.0, 1.0])
+    interval = bootstrap_ci(lambda idx: values[idx].max(axis=1), 2, point=1.0)
+    assert (interval.mean, interval.low, interval.high, interval.n) == (1.0, 0.0, 1.0, 2)
+    with pytest.raises(ValueError):
+        bootstrap_ci(lambda idx: values[idx].max(axis=1), 0, point=0.0)
 
 
 def test_sentence_zero_bound_is_unsigned_and_not_distinguishable():

@@ -1,0 +1,152 @@
+"""One PDF for a report: the Figure 7 grid, what each column really is, the metrics with their
+intervals, the paired-difference sentences and the map-agreement matrix.
+
+Pages are A4/Letter landscape (``render.PAGE_INCHES``); every page is drawn with matplotlib, so
+the file needs nothing but the libraries scalecam already uses.
+"""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import numpy as np
+from PIL import Image
+
+from scaled_models.zoo import ModelZoo
+
+from .render import FigureSpec, RenderStyle, grid_pages
+from .summary import METRICS, Summary, agreement_plot, summary_plot
+
+_PAGE = (11.0, 8.27)  # inches: A4 landscape; prints on Letter with its margins
+_SENTENCES_PER_PAGE = 28
+
+
+def provenance_rows(zoo: ModelZoo) -> list[list[str]]:
+    """One row per Table 7 role: what the paper specifies beside what this report ran."""
+    rows = []
+    for model in zoo.models:
+        prov, spec = model.provenance, model.spec
+        rows.append([
+            spec.short_label, spec.coefficients + f", {spec.paper_resolution} px",
+            f"{model.macs / 1e9:.2f}G ({spec.paper_flops})",
+            prov.status, prov.recipe if prov.available else prov.unavailable_reason or "",
+            f"{prov.resolution} px, {model.run_macs / 1e9:.2f}G" if prov.available else "—",
+            (prov.sha256 or "")[:12],
+        ])
+    return rows
+
+
+def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
+                 summary: Summary | None, notes: list[str] = ()) -> bytes:
+    """The PDF bytes of the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    buffer = io.BytesIO()
+    with PdfPages(buffer) as pdf:
+        for number, page in enumerate(grid_pages(spec, style), start=1):
+            fig = _page(plt, "Figure 7, reproduced" + (f" (page {number})" if number > 1 else ""))
+            _image(fig, page, (0.03, 0.04, 0.94, 0.86))
+            pdf.savefig(fig)
+            plt.close(fig)
+        fig = _page(plt, "What each column is")
+        _provenance_table(fig, zoo, notes)
+        pdf.savefig(fig)
+        plt.close(fig)
+        if summary is not None:
+            for fig in _summary_pages(plt, summary):
+                pdf.savefig(fig)
+                plt.close(fig)
+        info = pdf.infodict()
+        info["Title"] = "scalecam report: Figure 7 of Tan & Le (ICML 2019), measured"
+        info["Creator"] = "scalecam"
+    return buffer.getvalue()
+
+
+def _page(plt, title: str):
+    fig = plt.figure(figsize=_PAGE)
+    fig.text(0.03, 0.96, title, fontsize=14, weight="bold", va="top")
+    fig.text(0.97, 0.96, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+             fontsize=7, ha="right", va="top", color="0.4")
+    return fig
+
+
+def _image(fig, image: Image.Image | bytes, box: tuple[float, float, float, float]) -> None:
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    ax = fig.add_axes(box)
+    ax.imshow(np.asarray(image.convert("RGB")))
+    ax.set_axis_off()
+
+
+def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
+    ax = fig.add_axes((0.03, 0.25, 0.94, 0.63))
+    ax.set_axis_off()
+    headers = ["Model", "Table 7", "MACs (paper)", "status", "what the weights are", "runs",
+               "sha256"]
+    rows = [[_wrapped(cell, width) for cell, width in zip(row, (14, 22, 12, 11, 70, 14, 12))]
+            for row in provenance_rows(zoo)]
+    table = ax.table(cellText=rows, colLabels=headers, loc="upper left", cellLoc="left",
+                     colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    for (r, _), cell in table.get_celld().items():
+        lines = cell.get_text().get_text().count("\n") + 1
+        cell.set_height(0.045 * lines if r else 0.05)
+        if r == 0:
+            cell.set_text_props(weight="bold")
+    text = [f"Family: {zoo.family.name} — {zoo.family.description} ({zoo.family_reason}).",
+            "MACs: Table 7's architecture (the paper's SE/SiLU blocks) at Table 7's resolution, "
+            "counted by torch.utils.flop_counter, beside the paper's FLOPs; 'runs' is what this "
+            "family's network costs at the resolution it ran."] + list(notes)
+    fig.text(0.03, 0.2, "\n".join(_wrapped(t, 170) for t in text), fontsize=7.5, va="top")
+
+
+def _summary_pages(plt, summary: Summary) -> list:
+    pages = []
+    fig = _page(plt, f"Metrics with 95 % intervals — {summary.method}, {summary.n_images} images")
+    shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
+    ax = fig.add_axes((0.03, 0.52, 0.94, 0.38))
+    ax.set_axis_off()
+    cells = [[model] + [_interval_text(summary.metrics[model].get(m.column), m.percent)
+                        for m in shown] for model in summary.models]
+    table = ax.table(cellText=cells, colLabels=["Model"] + [m.heading for m in shown],
+                     loc="upper left", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(6.5)
+    table.scale(1, 1.6)
+    _image(fig, summary_plot(summary), (0.15, 0.02, 0.7, 0.48))
+    pages.append(fig)
+    sentences = summary.sentences()
+    for start in range(0, len(sentences), _SENTENCES_PER_PAGE):
+        fig = _page(plt, "Paired differences (same images; paired bootstrap, exact McNemar)")
+        chunk = sentences[start:start + _SENTENCES_PER_PAGE]
+        fig.text(0.03, 0.9, "\n".join(f"• {s}" for s in chunk), fontsize=7.5, va="top",
+                 linespacing=1.6)
+        pages.append(fig)
+    fig = _page(plt, "Do the models look at the same places? Map agreement")
+    _image(fig, agreement_plot(summary, "spearman"), (0.02, 0.08, 0.47, 0.8))
+    _image(fig, agreement_plot(summary, "top20_iou"), (0.51, 0.08, 0.47, 0.8))
+    fig.text(0.03, 0.05, "Each pair of models' maps of the same class (the ground truth), "
+             "compared on the image's common region at 224 px: Spearman rank correlation of "
+             "the pixels and IoU of the top-20 % regions; means over images (a model with "
+             "itself is exactly 1).", fontsize=7.5)
+    pages.append(fig)
+    return pages
+
+
+def _interval_text(value, percent: bool) -> str:
+    if value is None:
+        return "—"
+    scale, digits = (100.0, 1) if percent else (1.0, 3)
+    return (f"{value.mean * scale:.{digits}f}\n[{value.low * scale:.{digits}f}, "
+            f"{value.high * scale:.{digits}f}]")
+
+
+def _wrapped(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
