@@ -5,6 +5,7 @@ map resampled from that model's own crop, so a hot spot sits where that model ac
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -107,12 +108,14 @@ def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
     return np.asarray(crop.convert("RGB"))
 
 
-@lru_cache(maxsize=16)
-def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans (shipped with matplotlib, so every machine has it) for ✓/✗ and labels."""
+@lru_cache(maxsize=32)
+def font(size: int, bold: bool = False, mono: bool = False) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib, so every machine has it) for ✓/✗ and labels; its
+    monospaced cut for commands."""
     import matplotlib
 
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    name = ("DejaVuSansMono.ttf" if mono else
+            "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
     return ImageFont.truetype(str(path), size)
 
@@ -129,7 +132,9 @@ class Panel:
 
 
 def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
-    """Every panel of the grid, row by row; the original first, then models in paper order."""
+    """Every panel of the grid that shows a picture, row by row: the original first, then each
+    available model's map in paper order (an unavailable model's column is drawn once, by
+    ``compose_grid``)."""
     size = style.panel_px
     panels: list[Panel] = []
     for r, row in enumerate(spec.rows):
@@ -141,29 +146,29 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
             original = _draw_boxes(original, boxes, size)
         gt = row.image.gt_class
         panels.append(Panel(r, "original", original,
-                            f"GT: {class_label(gt)}" if gt is not None else "no label", _MUTED))
+                            f"GT: {class_label(gt)}" if gt is not None else "", _MUTED))
         shown = [m for m in spec.models if m.key in row.results]
         maps = normalise([map_in_region(row.results[m.key].raw_map, row.results[m.key].crop_box,
                                         region, size) for m in shown], style.normalisation)
-        by_key = dict(zip((m.key for m in shown), maps))
-        for model in spec.models:
-            result = row.results.get(model.key)
-            if result is None:
-                reason = model.provenance.unavailable_reason or ""
-                panels.append(Panel(r, model.key, _placeholder(size, "unavailable"
-                                    if not model.available else "error", reason), "—", _MUTED))
-                continue
-            pixels = overlay(photo, by_key[model.key], style.colormap, style.alpha)
+        for model, map01 in zip(shown, maps):
+            pixels = overlay(photo, map01, style.colormap, style.alpha)
             if boxes:
                 pixels = _draw_boxes(pixels, boxes, size)
-            panels.append(Panel(r, model.key, pixels, *_caption(result, gt)))
+            panels.append(Panel(r, model.key, pixels, *_caption(row.results[model.key], gt)))
     return panels
 
 
+LOW_CONFIDENCE_MARK = "(low)"
+
+
 def _caption(result: CamResult, gt: int | None) -> tuple[str, tuple[int, int, int]]:
+    """Prediction and probability, ✓/✗ against the label, and a mark on a prediction nobody
+    should trust (top-1 probability below ``LOW_CONFIDENCE``)."""
     text = f"{class_label(result.pred_class)} {result.pred_prob:.0%}"
+    if result.low_confidence:
+        text += f" {LOW_CONFIDENCE_MARK}"
     if gt is None:
-        return text, _INK
+        return text, _MUTED if result.low_confidence else _INK
     return (f"✓ {text}", _GOOD) if result.pred_class == gt else (f"✗ {text}", _BAD)
 
 
@@ -177,91 +182,184 @@ def _draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -
     return np.asarray(canvas)
 
 
-def _placeholder(size: int, title: str, reason: str) -> np.ndarray:
-    canvas = Image.new("RGB", (size, size), (235, 235, 235))
+def _unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Image:
+    """One grey panel for a whole unavailable column: why, and the command that fills it."""
+    prov = model.provenance
+    canvas = Image.new("RGB", (width, height), (236, 236, 236))
     draw = ImageDraw.Draw(canvas)
-    draw.text((size / 2, size / 2 - size / 10), title, fill=_MUTED, anchor="mm",
-              font=font(max(10, size // 12), bold=True))
-    small = font(max(8, size // 18))
-    words, lines, line = _break_long(reason.split(), small, size * 0.9), [], ""
-    for word in words:
-        trial = f"{line} {word}".strip()
-        if draw.textlength(trial, font=small) > size * 0.9 and line:
-            lines.append(line)
-            line = word
-        else:
-            line = trial
-    lines.append(line)
-    for i, text in enumerate(lines[:5]):
-        draw.text((size / 2, size / 2 + i * size / 14), text, fill=_MUTED, anchor="mt", font=small)
-    return np.asarray(canvas)
+    title, body = font(max(10, width // 10), bold=True), font(max(9, width // 15))
+    mono = font(max(8, width // 17), mono=True)
+    lines = [("unavailable", title, _BAD)]
+    lines += [(t, body, _MUTED) for t in _wrap_words(prov.unavailable_reason or "", body,
+                                                     width * 0.9)]
+    if prov.make_available:
+        lines += [("", body, _MUTED), ("To make it:", body, _INK)]
+        lines += [(t, mono, _INK) for t in _wrap_words(prov.make_available, mono, width * 0.9)]
+    line_h = [round(f.size * 1.3) for _, f, _ in lines]
+    y = max(width // 12, (height - sum(line_h)) // 3)
+    for (text, fnt, colour), h in zip(lines, line_h):
+        if y + h > height:
+            break
+        draw.text((width / 2, y), text, fill=colour, anchor="mt", font=fnt)
+        y += h
+    return canvas
 
 
 def header_lines(model: LoadedModel) -> list[str]:
-    """Column header: label, Table 7's measured MACs beside the paper's, what the weights are,
-    and what actually runs (resolution, MACs)."""
-    prov = model.provenance
-    lines = [model.spec.short_label,
-             f"{model.macs / 1e9:.2f}G MACs (paper {model.spec.paper_flops})"]
+    """Column header: label; Table 7's cost, measured beside the paper's, at Table 7's
+    resolution; what the weights are; and what actually runs (its resolution and MACs)."""
+    prov, spec = model.provenance, model.spec
+    lines = [spec.short_label, f"Table 7 at {spec.paper_resolution} px:",
+             f"{model.macs / 1e9:.2f}G MACs (paper {spec.paper_flops})"]
     if not prov.available:
         return lines + ["UNAVAILABLE"]
-    if not prov.trained_for_config:
-        status = "stand-in: test-time res"
-    elif prov.stand_in:
-        status = f"stand-in ({prov.family})"
-    else:
-        status = "trained for this config"
-    return lines + [status, f"runs {prov.resolution} px, {model.run_macs / 1e9:.2f}G"]
+    return lines + [prov.headline, f"runs: {prov.resolution} px, {model.run_macs / 1e9:.2f}G MACs"]
 
 
-def compose_grid(spec: FigureSpec, style: RenderStyle,
-                 panels: list[Panel] | None = None) -> Image.Image:
-    """The Figure 7 grid: a header row, then one row per image with its ground-truth label."""
-    panels = render_panels(spec, style) if panels is None else panels
+@dataclass(frozen=True)
+class _Layout:
+    """Pixel geometry of one grid image."""
+
+    size: int
+    pad: int
+    label_w: int
+    title_h: int
+    head_h: int
+    cap_h: int
+    caption_lines: tuple[str, ...]
+    caption_line_h: int
+
+    def column_x(self, column: int) -> int:
+        return self.label_w + column * (self.size + self.pad)
+
+    def row_y(self, row: int) -> int:
+        return self.title_h + self.head_h + row * (self.size + self.cap_h + self.pad)
+
+    def height(self, rows: int) -> int:
+        caption = len(self.caption_lines) * self.caption_line_h
+        return self.row_y(rows) + self.pad + caption + (self.pad if caption else 0)
+
+
+def _row_labels(row: FigureRow, size: int) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+    """A row's label lines: its class (bold, wrapped word by word) and its image id."""
+    gt = row.image.gt_class
+    head_font, id_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
+    lines = [(word, head_font) for word in (class_label(gt).split() if gt is not None else [])]
+    return lines + [(row.image.image_id.removeprefix("ILSVRC2012_"), id_font)]
+
+
+def _layout(spec: FigureSpec, style: RenderStyle, columns: int) -> _Layout:
     size = style.panel_px
     pad = max(4, size // 40)
-    label_w = round(size * 0.55)
-    head_font, cap_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
-    head_h = round(size * 0.45)
-    cap_h = round(size * 0.14)
-    title_h = round(size * 0.22) if spec.title else 0
+    # The label column is as wide as its longest line (so no label is cut), within bounds; a
+    # class name wraps at spaces, and a line still too long is shortened with an ellipsis.
+    longest = max((fnt.getlength(text) for row in spec.rows
+                   for text, fnt in _row_labels(row, size)), default=0)
+    label_w = int(min(max(size * 0.5, longest + 3 * pad), size * 1.2))
+    cap_font = font(max(8, size // 14))
+    width = label_w + columns * (size + pad) + pad
+    caption = tuple(_wrap_words(spec.caption, cap_font, width - 2 * pad))
+    return _Layout(size, pad, label_w, round(size * 0.22) if spec.title else 0,
+                   round(size * 0.62), round(size * 0.14), caption, round(size * 0.1))
+
+
+def grid_pixels(spec: FigureSpec, style: RenderStyle) -> tuple[int, int]:
+    """(width, height) of ``compose_grid(spec, style)``, without drawing it: what an export will
+    cost, to refuse one past a server's limit before any memory is spent."""
+    columns = 1 + len(spec.models)
+    lay = _layout(spec, style, columns)
+    return lay.column_x(columns) + lay.pad, lay.height(len(spec.rows))
+
+
+def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | None = None,
+                 layout: _Layout | None = None) -> Image.Image:
+    """The Figure 7 grid: a header row, then one row per image with its label. ``layout``
+    fixes the geometry (pages of one grid share it)."""
+    panels = render_panels(spec, style) if panels is None else panels
     columns = ["original"] + [m.key for m in spec.models]
-    caption_lines = _wrap(spec.caption, cap_font, label_w + len(columns) * (size + pad))
-    width = label_w + len(columns) * (size + pad) + pad
-    height = (title_h + head_h + len(spec.rows) * (size + cap_h + pad) + pad
-              + len(caption_lines) * round(size * 0.1) + (pad if caption_lines else 0))
-    canvas = Image.new("RGB", (width, height), "white")
+    lay = _layout(spec, style, len(columns)) if layout is None else layout
+    size, pad = lay.size, lay.pad
+    head_font, cap_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
+    width = lay.column_x(len(columns)) + pad
+    canvas = Image.new("RGB", (width, lay.height(len(spec.rows))), "white")
     draw = ImageDraw.Draw(canvas)
     if spec.title:
-        draw.text((width / 2, title_h / 2), spec.title, fill=_INK, anchor="mm", font=head_font)
+        draw.text((width / 2, lay.title_h / 2), _fit(spec.title, head_font, width - 2 * pad, draw),
+                  fill=_INK, anchor="mm", font=head_font)
     headers = [["Original", "input region"]] + [header_lines(m) for m in spec.models]
     for c, lines in enumerate(headers):
-        x = label_w + c * (size + pad) + size / 2
+        x = lay.column_x(c) + size / 2
         for i, text in enumerate(lines):
             colour = _BAD if text == "UNAVAILABLE" else (_INK if i == 0 else _MUTED)
-            draw.text((x, title_h + (i + 0.6) * head_h / (len(lines) + 0.4)), text, fill=colour,
-                      anchor="mm", font=head_font if i == 0 else cap_font)
+            fnt = head_font if i == 0 else cap_font
+            draw.text((x, lay.title_h + (i + 0.6) * lay.head_h / (len(lines) + 0.4)),
+                      _fit(text, fnt, size + pad, draw), fill=colour, anchor="mm", font=fnt)
+    for c, model in enumerate(spec.models, start=1):
+        if not model.available and spec.rows:
+            top = lay.row_y(0)
+            column_h = lay.row_y(len(spec.rows)) - pad - top
+            canvas.paste(_unavailable_column(size, column_h, model), (lay.column_x(c), top))
     for panel in panels:
-        c = columns.index(panel.column)
-        x = label_w + c * (size + pad)
-        y = title_h + head_h + panel.row * (size + cap_h + pad)
+        x, y = lay.column_x(columns.index(panel.column)), lay.row_y(panel.row)
         canvas.paste(Image.fromarray(panel.pixels), (x, y))
-        draw.text((x + size / 2, y + size + cap_h / 2), _fit(panel.caption, cap_font, size, draw),
+        draw.text((x + size / 2, y + size + lay.cap_h / 2), _fit(panel.caption, cap_font, size,
+                                                                draw),
                   fill=panel.caption_color, anchor="mm", font=cap_font)
     for r, row in enumerate(spec.rows):
-        y = title_h + head_h + r * (size + cap_h + pad) + size / 2
-        gt = row.image.gt_class
-        name = class_label(gt) if gt is not None else ""
-        shown_id = row.image.image_id.removeprefix("ILSVRC2012_")
-        for i, text in enumerate(t for t in (name, shown_id) if t):
-            draw.text((label_w - pad, y + i * size / 8), _fit(text, cap_font, label_w - pad, draw),
-                      fill=_INK if i == 0 and name else _MUTED, anchor="rm",
-                      font=head_font if i == 0 and name else cap_font)
-    y = height - pad - len(caption_lines) * round(size * 0.1)
-    for text in caption_lines:
+        lines = _joined_label_lines(_row_labels(row, size), lay.label_w - 2 * pad)
+        y = lay.row_y(r) + size / 2 - (len(lines) - 1) * size / 16
+        for text, fnt in lines:
+            colour = _INK if fnt is head_font else _MUTED
+            draw.text((lay.label_w - pad, y), _fit(text, fnt, lay.label_w - 2 * pad, draw),
+                      fill=colour, anchor="rm", font=fnt)
+            y += size / 8
+    y = lay.height(len(spec.rows)) - pad - len(lay.caption_lines) * lay.caption_line_h
+    for text in lay.caption_lines:
         draw.text((pad, y), text, fill=_MUTED, font=cap_font)
-        y += round(size * 0.1)
+        y += lay.caption_line_h
     return canvas
+
+
+def _joined_label_lines(words: list[tuple[str, ImageFont.FreeTypeFont]], width: float
+                        ) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+    """Words of the same font joined into lines of at most ``width`` pixels."""
+    lines: list[tuple[str, ImageFont.FreeTypeFont]] = []
+    for word, fnt in words:
+        if lines and lines[-1][1] is fnt and fnt.getlength(f"{lines[-1][0]} {word}") <= width:
+            lines[-1] = (f"{lines[-1][0]} {word}", fnt)
+        else:
+            lines.append((word, fnt))
+    return lines
+
+
+# Pages that print on both A4 and Letter, landscape: the smaller of each side, less margins.
+PAGE_INCHES = (11.0 - 0.8, 8.27 - 0.8)
+
+
+def grid_pages(spec: FigureSpec, style: RenderStyle) -> list[Image.Image]:
+    """The grid split into pages that print on A4 or Letter (landscape) at ``style.dpi``, the
+    header repeated on each page; panels shrink to fit the page width when needed."""
+    columns = 1 + len(spec.models)
+    page_w, page_h = (round(side * style.dpi) for side in PAGE_INCHES)
+    fitted = style
+    for _ in range(8):  # fonts and margins round to whole pixels: shrink until it fits
+        lay = _layout(spec, fitted, columns)
+        width = lay.column_x(columns) + lay.pad
+        if width <= page_w:
+            break
+        fitted = dataclasses.replace(fitted, panel_inches=fitted.panel_inches * min(
+            page_w / width, 1 - 1 / fitted.panel_px))
+    rows_per_page = max(1, (page_h - lay.height(0)) // (lay.size + lay.cap_h + lay.pad))
+    chunks = [spec.rows[i:i + rows_per_page] for i in range(0, len(spec.rows), rows_per_page)]
+    pages = []
+    for number, rows in enumerate(chunks or [[]], start=1):
+        last = number == len(chunks)
+        title = spec.title + (f" — page {number} of {len(chunks)}" if len(chunks) > 1 else "")
+        page_spec = dataclasses.replace(spec, rows=rows, title=title,
+                                        caption=spec.caption if last else "")
+        page_layout = lay if last else dataclasses.replace(lay, caption_lines=())
+        pages.append(compose_grid(page_spec, fitted, layout=page_layout))
+    return pages
 
 
 def _break_long(words: list[str], fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
@@ -284,9 +382,10 @@ def _fit(text: str, fnt: ImageFont.FreeTypeFont, width: float, draw: ImageDraw.I
     return text
 
 
-def _wrap(text: str, fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
+def _wrap_words(text: str, fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """Lines of at most ``width`` pixels; words longer than a line (paths, commands) are split."""
     lines, line = [], ""
-    for word in text.split():
+    for word in _break_long(text.split(), fnt, width * 0.96):
         trial = f"{line} {word}".strip()
         if fnt.getlength(trial) > width * 0.96 and line:
             lines.append(line)
@@ -296,16 +395,42 @@ def _wrap(text: str, fnt: ImageFont.FreeTypeFont, width: float) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def figure_bytes(grid: Image.Image, fmt: str, dpi: int) -> bytes:
-    """PNG or PDF bytes of a composed grid, stamped with its DPI."""
+# A PNG over this many pixels is split into several files: Pillow refuses to open images past
+# about 179 megapixels by default, and nobody can look at one anyway.
+MAX_PNG_MEGAPIXELS = 60
+
+
+def png_parts(spec: FigureSpec, style: RenderStyle,
+              max_megapixels: float = MAX_PNG_MEGAPIXELS) -> list[Image.Image]:
+    """The grid as one PNG image, or several (rows split, header repeated) when one would
+    exceed ``max_megapixels``."""
+    grid = compose_grid(spec, style)
+    if grid.width * grid.height <= max_megapixels * 1e6 or len(spec.rows) < 2:
+        return [grid]
+    row_pixels = grid.width * grid.height / max(len(spec.rows), 1)
+    per_part = max(1, int(max_megapixels * 1e6 * 0.9 // row_pixels))
+    return [compose_grid(dataclasses.replace(spec, rows=spec.rows[i:i + per_part]), style)
+            for i in range(0, len(spec.rows), per_part)]
+
+
+def png_bytes(image: Image.Image, dpi: int) -> bytes:
     buffer = io.BytesIO()
-    fmt = fmt.lower().lstrip(".")
-    if fmt == "png":
-        grid.save(buffer, format="PNG", dpi=(dpi, dpi))
-    elif fmt == "pdf":
-        grid.save(buffer, format="PDF", resolution=float(dpi))
-    else:
-        raise ValueError(f"unsupported format {fmt!r}: use png or pdf")
+    image.save(buffer, format="PNG", dpi=(dpi, dpi))
+    return buffer.getvalue()
+
+
+def pdf_bytes(spec: FigureSpec, style: RenderStyle) -> bytes:
+    """The grid as a PDF whose pages each print on A4 or Letter (landscape), header repeated."""
+    page_size = (round(11.0 * style.dpi), round(8.27 * style.dpi))
+    margin = round(0.4 * style.dpi)
+    sheets = []
+    for page in grid_pages(spec, style):
+        sheet = Image.new("RGB", page_size, "white")
+        sheet.paste(page, (margin, margin))
+        sheets.append(sheet)
+    buffer = io.BytesIO()
+    sheets[0].save(buffer, format="PDF", resolution=float(style.dpi), save_all=True,
+                   append_images=sheets[1:])
     return buffer.getvalue()
 
 
@@ -368,12 +493,24 @@ def _image_record(row: FigureRow, spec: FigureSpec) -> dict:
     return record
 
 
-def save_figure(grid: Image.Image, spec: FigureSpec, style: RenderStyle,
-                out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write the grid (PNG or PDF by suffix) and ``<out>.json`` beside it."""
+def save_figure(spec: FigureSpec, style: RenderStyle, out: str | os.PathLike
+                ) -> tuple[list[Path], Path]:
+    """Write the grid (PNG or paginated PDF, by suffix) and ``<out>.json`` beside it. A PNG too
+    large for one file becomes ``<out>``, ``<stem>-2.png``, … (the caller says so)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(figure_bytes(grid, out.suffix, style.dpi))
+    suffix = out.suffix.lower()
+    if suffix == ".pdf":
+        out.write_bytes(pdf_bytes(spec, style))
+        written = [out]
+    elif suffix == ".png":
+        written = []
+        for number, part in enumerate(png_parts(spec, style), start=1):
+            path = out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
+            path.write_bytes(png_bytes(part, style.dpi))
+            written.append(path)
+    else:
+        raise ValueError(f"{out.name}: unsupported format {out.suffix!r}; use .png or .pdf")
     manifest_path = out.with_suffix(".json")
     manifest_path.write_text(json.dumps(manifest(spec, style), indent=2), encoding="utf-8")
-    return out, manifest_path
+    return written, manifest_path
