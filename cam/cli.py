@@ -1,15 +1,23 @@
-"""``python -m cam figure|evaluate|bench`` — the engine without the browser."""
+"""scalecam on the command line (python -m cam, or the scalecam command): draw the Figure 7 grid,
+measure it, write a report, time the engine. Every argument is checked before any model runs."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from pathlib import Path
 
+from scaled_models.table7 import MODEL_KEYS
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
 from .methods import EXACT, METHODS
-from .targets import parse_target
+from .render import COLORMAPS, NORMALISATIONS, RenderStyle
+from .targets import Target, parse_target
+
+DEFAULT_DPI = 300  # print quality; the app's export uses the same default
+DPI_RANGE = (50, 600)  # a 600 DPI grid is already 960 px a panel; more only costs memory
 
 
 def _log(text: str) -> None:
@@ -21,37 +29,254 @@ def _progress(run: ModelRun) -> None:
          f"{run.elapsed_s:.2f}s")
 
 
-def cmd_figure(args: argparse.Namespace) -> int:
-    from .engine import CamEngine
-    from .figure import make_figure
-    from .inputs import collect_images
-    from .render import RenderStyle, compose_grid, save_figure
+# --- argument types: a bad value stops the command before anything is computed ---------------
 
+def _opacity(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
+def _dpi(text: str) -> int:
+    value = int(text)
+    if not DPI_RANGE[0] <= value <= DPI_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be {DPI_RANGE[0]}..{DPI_RANGE[1]}, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _steps(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be 0..64 (0 skips the curves), got {text}")
+    return value
+
+
+def _target(text: str) -> Target:
     try:
-        target = parse_target(args.target)
+        return parse_target(text)
     except ValueError as exc:
-        _log(f"error: {exc}")
-        return 2
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or repr(text)}; "
+                                         f"choose from {', '.join(METHODS)}")
+    return methods
+
+
+def _output(*suffixes: str):
+    def check(text: str) -> Path:
+        path = Path(text)
+        if path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"{path.name}: the file name must end in {' or '.join(suffixes)}")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{path} is a folder, not a file name")
+        return path
+    check.__name__ = "output file"
+    return check
+
+
+def _folder(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def _grid_images(args: argparse.Namespace):
+    """The images a figure or report shows: --images, or the Figure 7 preset of --val-dir."""
+    from .figure import figure7_preset
+    from .inputs import collect_images, image_from_sample
+
+    if args.preset:
+        from .data import open_val_dir
+
+        samples, missing = figure7_preset(open_val_dir(args.val_dir))
+        for name in missing:
+            _log(f"figure7 preset: no image of {name} in {args.val_dir}")
+        images, failures = [], []
+        for sample in samples:
+            try:
+                images.append(image_from_sample(sample))
+            except ValueError as exc:
+                failures.append((str(sample.path), str(exc)))
+        return images, failures, [f"Figure 7 preset: no image of {m} in the validation folder."
+                                  for m in missing]
     report = collect_images(args.images)
-    for name, reason in report.failures:
-        _log(f"skipped {name}: {reason}")
-    if not report.images:
-        _log("error: no image could be read, so there is nothing to draw")
-        return 1
+    return report.images, report.failures, []
+
+
+def _style(args: argparse.Namespace) -> RenderStyle:
+    return RenderStyle(colormap=args.colormap, alpha=args.alpha,
+                       normalisation=args.normalisation, show_boxes=args.boxes, dpi=args.dpi)
+
+
+def _engine(args: argparse.Namespace, verbose: bool = True):
+    from .engine import CamEngine
+
     zoo = zoo_from_args(args)
-    _log(f"family {zoo.family.name} ({zoo.family_reason}); device {device_label(zoo.device)}")
-    for model in zoo.models:
+    for model in zoo.models if verbose else ():
+        if model is zoo.models[0]:
+            _log(f"family {zoo.family.name} ({zoo.family_reason}); "
+                 f"device {device_label(zoo.device)}")
         if not model.available:
             _log(f"  {model.key}: unavailable — {model.provenance.unavailable_reason}; "
                  f"to make it available: {model.provenance.make_available}")
-    engine = CamEngine(zoo, batch_size=args.batch_size)
+    return CamEngine(zoo, batch_size=args.batch_size)
+
+
+def _grid(args: argparse.Namespace):
+    """(engine, figure spec, notes) for the images a command draws, or ``None`` after saying
+    that no image could be read."""
+    from .figure import make_figure
+
+    images, failures, notes = _grid_images(args)
+    for name, reason in failures:
+        _log(f"skipped {name}: {reason}")
+    if not images:
+        _log("error: no image could be read, so there is nothing to draw")
+        return None
+    engine = _engine(args)
+    return engine, make_figure(engine, images, args.method, args.target,
+                               progress=_progress), notes
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    from .render import save_figure
+
     start = time.perf_counter()
-    spec = make_figure(engine, report.images, args.method, target, progress=_progress)
-    style = RenderStyle(colormap=args.colormap, alpha=args.alpha,
-                        normalisation=args.normalisation, show_boxes=args.boxes, dpi=args.dpi)
-    out, manifest_path = save_figure(compose_grid(spec, style), spec, style, args.out)
-    print(f"wrote {out} and {manifest_path} ({len(spec.rows)} images × {len(spec.models)} "
-          f"models, {time.perf_counter() - start:.1f}s)")
+    grid = _grid(args)
+    if grid is None:
+        return 1
+    _, spec, _ = grid
+    written, manifest_path = save_figure(spec, _style(args), args.out)
+    if len(written) > 1:
+        _log(f"the grid is too large for one PNG: split into {len(written)} files")
+    print(f"wrote {', '.join(map(str, written))} and {manifest_path} ({len(spec.rows)} images "
+          f"× {len(spec.models)} models, {time.perf_counter() - start:.1f}s)")
+    return 0
+
+
+def _val_dataset(args: argparse.Namespace):
+    """--val-dir read, or ``None`` after saying why it cannot be."""
+    from .data import AnnotationError, open_val_dir
+
+    try:
+        return open_val_dir(args.val_dir)
+    except (AnnotationError, OSError, ValueError) as exc:
+        _log(f"error: {exc}")
+        return None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from scaled_models.distributed import init_distributed
+
+    from .evaluate import agreement_path, run_evaluation
+    from .summary import agreement_plot, summarize, summary_markdown, summary_plot
+
+    dataset = _val_dataset(args)
+    if dataset is None:
+        return 2
+    if not len(dataset):
+        _log(f"error: {args.val_dir} holds no labelled image to evaluate")
+        return 1
+    dist = init_distributed(args.device)
+    if dist.is_main:
+        _log(f"{len(dataset)} images ({dataset.layout} layout) in {args.val_dir}"
+             + (f"; {len(dataset.skipped)} not usable" if dataset.skipped else ""))
+        for path, reason in dataset.skipped[:20]:
+            _log(f"  skipped {path}: {reason}")
+    if dist.world > 1:  # one GPU (or the CPU) per process
+        args.device = str(dist.device)
+    engine = _engine(args, verbose=dist.is_main)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for i, method in enumerate(args.method):
+        out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method}.csv")
+        start = time.perf_counter()
+        report = run_evaluation(engine, dataset, out, method, limit=args.limit,
+                                batch_size=args.batch_size, resume=args.resume,
+                                faithfulness_steps=args.faithfulness_steps, rank=dist.rank,
+                                world_size=dist.world, progress=dist.is_main and not args.quiet)
+        for path, reason in report.skipped:
+            _log(f"skipped {path}: {reason}")
+        if dist.is_main and report.computed_images:
+            seconds = time.perf_counter() - start
+            models = len(engine.zoo.available())
+            _log(f"{method}: {report.computed_images} images × {models} models in "
+                 f"{seconds:.1f} s ({report.computed_images / seconds:.2f} images/s)")
+        outputs.append((out, report))
+    dist.close()
+    if not dist.is_main:
+        return 0
+    for out, report in outputs:
+        if not report.rows:
+            _log(f"error: no image of {args.val_dir} could be evaluated, so {out} is empty")
+            return 1
+        for summary in summarize(report.rows, report.agreement_rows):
+            print(summary_markdown(summary) + "\n")
+            out.with_suffix(".summary.json").write_text(
+                json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
+            out.with_suffix(".png").write_bytes(summary_plot(summary))
+            out.with_suffix(".agreement.png").write_bytes(agreement_plot(summary))
+        print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
+              f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
+              f"{out.with_suffix('.agreement.png')}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .evaluate import evaluate_images
+    from .images import ImageLoadError
+    from .inputs import image_from_sample
+    from .report import build_report
+    from .summary import summarize
+
+    dataset = _val_dataset(args)
+    if dataset is None:
+        return 2
+    grid = _grid(args)
+    if grid is None:
+        return 1
+    engine, spec, notes = grid
+    method = args.method
+    measured = []
+    for sample in dataset.samples[:args.limit]:
+        try:
+            measured.append(image_from_sample(sample))
+        except ImageLoadError as exc:
+            _log(f"skipped {exc}")
+    bar = tqdm(total=len(measured), unit="img", desc="measuring", disable=args.quiet)
+    rows, agreement = evaluate_images(engine, measured, method,
+                                      faithfulness_steps=args.faithfulness_steps,
+                                      progress=lambda done, total: bar.update(1))
+    bar.close()
+    summaries = summarize(rows, agreement)
+    notes = notes + [f"Metrics: {len(measured)} labelled images of {args.val_dir}; the grid "
+                     f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
+    pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
+                       notes)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(pdf)
+    print(f"wrote {args.out} ({len(pdf) / 1e6:.1f} MB)")
     return 0
 
 
@@ -60,109 +285,143 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import format_report, run_bench
 
+    if args.serve:
+        from .serve_bench import run_from_args
+
+        return run_from_args(args)
+
     result = run_bench(zoo_from_args(args), args.images, naive=not args.skip_naive)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def cmd_table(args: argparse.Namespace) -> int:
+    from scaled_models.__main__ import main as table_main
 
-    from .data import AnnotationError, open_val_dir
-    from .engine import CamEngine
-    from .evaluate import run_evaluation, summarize, summary_markdown, summary_plot
+    return table_main(["table", *args.table_args])
 
-    try:
-        dataset = open_val_dir(args.val_dir)
-    except (AnnotationError, OSError, ValueError) as exc:
-        _log(f"error: {exc}")
-        return 2
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        _log(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-        return 2
-    from scaled_models.distributed import init_distributed
 
-    dist = init_distributed(args.device)
-    rank, world = dist.rank, dist.world
-    if rank == 0:
-        _log(f"{len(dataset)} images ({dataset.layout} layout) in {args.val_dir}"
-             + (f"; {len(dataset.skipped)} not usable" if dataset.skipped else ""))
-        for path, reason in dataset.skipped[:20]:
-            _log(f"  skipped {path}: {reason}")
-    if world > 1:  # one GPU (or the CPU) per process
-        args.device = str(dist.device)
-    zoo = zoo_from_args(args)
-    if rank == 0:
-        _log(f"family {zoo.family.name} ({zoo.family_reason}); device {device_label(zoo.device)}; "
-             f"models: {', '.join(m.key for m in zoo.available())}")
-    engine = CamEngine(zoo, batch_size=args.batch_size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, method in enumerate(methods):
-        report = run_evaluation(engine, dataset, out if i == 0 else out.with_name(
-            f"{out.stem}.{method}{out.suffix}"), method, limit=args.limit,
-            batch_size=args.batch_size, resume=args.resume,
-            faithfulness_steps=args.faithfulness_steps, rank=rank, world_size=world,
-            progress=rank == 0 and not args.quiet)
-        for path, reason in report.skipped:
-            _log(f"skipped {path}: {reason}")
-        rows += report.rows
-    dist.close()
-    if rank != 0:
-        return 0
-    summary = summarize(rows)
-    print(summary_markdown(summary))
-    plot = out.with_suffix(".png")
-    plot.write_bytes(summary_plot(summary))
-    print(f"\nwrote {out} ({len(rows)} rows) and {plot}")
-    return 0
+# --- the parser ------------------------------------------------------------------------------
+
+def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", nargs="+", metavar="PATH",
+                        help="image files and/or folders (an ImageNet val folder brings its "
+                             "labels and boxes)")
+    source.add_argument("--preset", choices=["figure7"],
+                        help="the paper's own images: the bakeshop and maze classes of "
+                             "--val-dir")
+    parser.add_argument("--method", choices=list(METHODS), default=EXACT, metavar="METHOD",
+                        help=f"CAM method: {', '.join(METHODS)} (default: {EXACT}, the exact CAM "
+                             "the paper used)")
+    parser.add_argument("--target", type=_target, default=default_target,
+                        help="the class each map explains: predicted (each model's top-1), gt "
+                             "(the label; unlabelled images: the prediction), or one ImageNet "
+                             f"class by index, wnid or name (default: {default_target})")
+    parser.add_argument("--dpi", type=_dpi, default=DEFAULT_DPI,
+                        help=f"output resolution, {DPI_RANGE[0]}..{DPI_RANGE[1]} "
+                             f"(default: {DEFAULT_DPI}, the app's default too)")
+    parser.add_argument("--colormap", choices=list(COLORMAPS), default="jet",
+                        help="map colours (default: jet, as in the paper)")
+    parser.add_argument("--alpha", type=_opacity, default=0.5,
+                        help="map opacity over the photo, 0..1 (default: 0.5)")
+    parser.add_argument("--normalisation", choices=NORMALISATIONS, default="per-map",
+                        help="per-map: each map scaled on its own, as in the paper; shared: one "
+                             "scale for a row (default: per-map)")
+    parser.add_argument("--boxes", action="store_true", help="draw ground-truth boxes")
+    parser.add_argument("--batch-size", type=_positive, default=16,
+                        help="images per forward pass (default: 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cam", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    fig = sub.add_parser("figure", help="render the Figure 7 grid for some images")
-    fig.add_argument("--images", nargs="+", required=True,
-                     help="image files and/or folders (an ImageNet val folder brings its labels)")
-    fig.add_argument("--method", default=EXACT, choices=list(METHODS))
-    fig.add_argument("--target", default="predicted",
-                     help="predicted | gt | an ImageNet class (index, wnid or name)")
-    fig.add_argument("--out", required=True, help="fig.png or fig.pdf (manifest: fig.json)")
-    fig.add_argument("--dpi", type=int, default=150)
-    fig.add_argument("--colormap", default="jet")
-    fig.add_argument("--alpha", type=float, default=0.5)
-    fig.add_argument("--normalisation", default="per-map", choices=["per-map", "shared"])
-    fig.add_argument("--boxes", action="store_true", help="draw ground-truth boxes")
-    fig.add_argument("--batch-size", type=int, default=16)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fig = sub.add_parser("figure", help="draw the Figure 7 grid for some images",
+                         description="Draw the Figure 7 grid (PNG, or a PDF paginated for A4/"
+                                     "Letter) and write its JSON manifest beside it.")
+    _add_grid_arguments(fig, "predicted")
+    fig.add_argument("--val-dir", type=_folder,
+                     help="ImageNet validation folder (needed by --preset)")
+    fig.add_argument("--out", type=_output(".png", ".pdf"), required=True,
+                     help="fig.png or fig.pdf (the manifest goes to fig.json)")
     add_zoo_arguments(fig)
     fig.set_defaults(func=cmd_figure)
 
-    ev = sub.add_parser("evaluate", help="localization and faithfulness metrics per model")
-    ev.add_argument("--val-dir", required=True, help="ImageNet validation directory")
-    ev.add_argument("--method", default=EXACT,
-                    help="CAM method, or several comma-separated (one CSV each)")
-    ev.add_argument("--limit", type=int, default=None, help="first N images only")
-    ev.add_argument("--batch-size", type=int, default=16)
-    ev.add_argument("--out", required=True, help="results.csv (plot: results.png beside it)")
-    ev.add_argument("--resume", action="store_true", help="keep rows already in --out")
-    ev.add_argument("--faithfulness-steps", type=int, default=16,
-                    help="deletion/insertion curve steps (0 skips them)")
+    ev = sub.add_parser("evaluate", help="metrics, paired differences and map agreement",
+                        description="Score every model's maps on an ImageNet validation folder: "
+                                    "a CSV row per image and model, an agreement CSV, a summary "
+                                    "(printed, and OUT.summary.json) and plots.")
+    ev.add_argument("--val-dir", type=_folder, required=True,
+                    help="ImageNet validation folder (flat + XML or devkit, Kaggle CSV, or "
+                         "val/<wnid>/)")
+    ev.add_argument("--method", type=_methods, default=[EXACT],
+                    help=f"CAM method, or several comma-separated (one CSV each; default: {EXACT})")
+    ev.add_argument("--limit", type=_positive, default=None,
+                    help="only the first N images (default: all)")
+    ev.add_argument("--batch-size", type=_positive, default=16,
+                    help="images per chunk and forward pass (default: 16)")
+    ev.add_argument("--out", type=_output(".csv"), required=True,
+                    help="results.csv; beside it results.agreement.csv, results.summary.json, "
+                         "results.png and results.agreement.png")
+    ev.add_argument("--resume", action="store_true",
+                    help="keep the rows already in --out and compute only the missing ones")
+    ev.add_argument("--faithfulness-steps", type=_steps, default=16,
+                    help="deletion/insertion curve steps, 0 skips them (default: 16)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     add_zoo_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
 
-    bench = sub.add_parser("bench", help="time the engine against naive GradCAM and bare forward")
-    bench.add_argument("--images", type=int, default=8, help="number of images (default 8)")
-    bench.add_argument("--json", action="store_true")
+    rep = sub.add_parser("report", help="one PDF: grid, provenance, metrics, agreement",
+                         description="Write a PDF report: the grid (of --preset figure7 or "
+                                     "--images), what each column is, the metrics of --val-dir "
+                                     "with 95 %% intervals, paired differences and map "
+                                     "agreement.")
+    _add_grid_arguments(rep, "gt")
+    rep.add_argument("--val-dir", type=_folder, required=True,
+                     help="labelled ImageNet validation folder the metrics are computed on")
+    rep.add_argument("--limit", type=_positive, default=None,
+                     help="measure only the first N images (default: all)")
+    rep.add_argument("--faithfulness-steps", type=_steps, default=8,
+                     help="deletion/insertion curve steps, 0 skips them (default: 8)")
+    rep.add_argument("--out", type=_output(".pdf"), required=True, help="report.pdf")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_zoo_arguments(rep)
+    rep.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser("bench", help="time the engine; with --serve, the app's memory",
+                           description="Time the engine against a naive GradCAM loop and the "
+                                       "bare forward pass; with --serve, drive the real app "
+                                       "with concurrent browser sessions and report the "
+                                       "server's peak and idle memory.")
+    bench.add_argument("--images", type=_positive, default=8,
+                       help="number of images (default: 8)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
     add_zoo_arguments(bench)
+    bench.add_argument("--serve", action="store_true",
+                       help="measure the Streamlit server's memory under concurrent sessions "
+                            "(headless Chromium; about 15 minutes on 2 cores)")
+    from .serve_bench import add_arguments as add_serve_arguments
+
+    add_serve_arguments(bench.add_argument_group("--serve options"), with_json=False)
     bench.set_defaults(func=cmd_bench)
+
+    table = sub.add_parser("table", help="Table 7 beside this build (python -m scaled_models "
+                                         "table)", add_help=False)
+    table.add_argument("table_args", nargs=argparse.REMAINDER)
+    table.set_defaults(func=cmd_table)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "preset", None) and not getattr(args, "val_dir", None):
+        parser.error("--preset figure7 picks its images from --val-dir: give --val-dir")
+    if getattr(args, "models", None):
+        unknown = [k for k in args.models.split(",") if k.strip() and k.strip() not in MODEL_KEYS]
+        if unknown:
+            parser.error(f"--models: unknown {', '.join(unknown)}; choose from "
+                         f"{', '.join(MODEL_KEYS)}")
     return args.func(args)

@@ -1,7 +1,9 @@
-"""``python -m scaled_models table``: Table 7 beside what this build measures and loads."""
+"""Table 7 of the EfficientNet paper beside what this build measures and loads (python -m
+scaled_models table)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -13,29 +15,35 @@ def _g(count: int) -> str:
 
 
 def format_table(zoo: ModelZoo) -> str:
-    """Markdown table: the paper's numbers, our measurement of the same architecture, and the
-    network this family actually loads for the role."""
-    header = ("| Model | Table 7 config | Params | MACs (measured) | Paper FLOPs | Paper top-1 "
-              f"| Loaded in family '{zoo.family.name}' | Run res | Run MACs | Weights | Status "
-              "| Top-1 of weights |")
-    lines = [header, "|" + "---|" * 12]
+    """Two markdown tables: Table 7 beside our measurement of the same architectures, then what
+    this family loads for each role; notes say what each model is and how to fill a gap."""
+    lines = ["Table 7 of Tan & Le (ICML 2019), measured on the paper's architectures:", "",
+             "| Model | Coefficients | Params | MACs measured | Paper FLOPs | Paper top-1 |",
+             "|---|---|---|---|---|---|"]
+    for model in zoo.models:
+        row = model.summary()
+        lines.append(f"| {model.spec.label} | {row['coefficients']}, {row['resolution']} px "
+                     f"| {row['params'] / 1e6:.2f}M | {_g(row['macs'])} | {row['paper_flops']} "
+                     f"| {row['paper_top1']:.1f} |")
+    lines += ["", f"What the '{zoo.family.name}' family loads ({zoo.family.description}):", "",
+              "| Model | Status | What it is | Runs at | Run MACs | Top-1 of these weights |",
+              "|---|---|---|---|---|---|"]
     for model in zoo.models:
         row = model.summary()
         top1 = f"{row['top1']:.1f} ({row['top1_source']})" if row["top1"] is not None else "—"
-        lines.append(
-            f"| {model.spec.label} | {row['coefficients']}, {row['resolution']} px "
-            f"| {row['params'] / 1e6:.2f}M | {_g(row['macs'])} | {row['paper_flops']} "
-            f"| {row['paper_top1']:.1f} | {row['architecture']} | {row['run_resolution']} px "
-            f"| {_g(row['run_macs'])} | {row['weights_source']} | {row['status']} | {top1} |")
+        runs = f"{row['run_resolution']} px" if row["available"] else "—"
+        cost = _g(row["run_macs"]) if row["available"] else "—"
+        lines.append(f"| {model.spec.short_label} | {row['status']} | "
+                     f"{model.provenance.headline} | {runs} | {cost} | {top1} |")
     notes = [f"Family: {zoo.family.name} ({zoo.family_reason}); device: {zoo.device}.",
              "MACs are multiply-accumulates per image counted with torch.utils.flop_counter on "
              "Table 7's architecture (channels make_divisible 8, repeats ceil); the paper's FLOPs "
              "are printed beside them unchanged."]
     for model in zoo.models:
         row = model.summary()
-        for note in row["notes"]:
-            notes.append(f"{model.key}: {note}")
-        if not row["available"]:
+        if row["available"]:
+            notes.append(f"{model.key}: {row['recipe']}")
+        else:
             notes.append(f"{model.key}: unavailable: {row['unavailable_reason']}. To make it "
                          f"available: {row['make_available']}")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
@@ -43,17 +51,25 @@ def format_table(zoo: ModelZoo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaled_models", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    table = sub.add_parser("table", help="print Table 7 beside this build's measurements")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    table = sub.add_parser(
+        "table", help="print Table 7 beside this build's measurements",
+        description="Table 7's rows (coefficients, the paper's FLOPs and top-1) beside the MACs "
+                    "measured on the same architectures, and what this build loads for each "
+                    "role: the weights, their status and recipe, or why a role is unavailable "
+                    "and the command that fills it.")
     add_zoo_arguments(table)
-    table.add_argument("--json", action="store_true", help="one JSON object per model")
+    table.add_argument("--json", action="store_true",
+                       help="print a JSON array with one object per model (nothing else goes "
+                            "to stdout; progress and downloads report on stderr)")
     args = parser.parse_args(argv)
-    zoo = zoo_from_args(args)
-    if args.json:
-        json.dump([m.summary() for m in zoo.models], sys.stdout, indent=2)
+    if args.json:  # whatever a library prints while loading must not reach stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            rows = [m.summary() for m in zoo_from_args(args).models]
+        json.dump(rows, sys.stdout, indent=2)
         print()
     else:
-        print(format_table(zoo))
+        print(format_table(zoo_from_args(args)))
     return 0
 
 
