@@ -13,14 +13,18 @@ from scaled_models.imagenet import class_label
 INSPECT_PX = 160
 PLOTLY_SCALES = {"jet": "Jet", "turbo": "Turbo", "viridis": "Viridis", "inferno": "Inferno",
                  "magma": "Magma", "hot": "Hot", "parula": "Viridis", "plasma": "Plasma"}
+# The plotly toolbar stands on the right, vertically, so it never covers a subplot title.
+CHART_CONFIG = {"displaylogo": False}
 
 
 def render(spec: FigureSpec, style: RenderStyle) -> None:
     """Maps over the photo, hover = CAM value (normalised and raw) at original-image pixels;
-    zoom and pan are linked across models."""
-    names = [row.image.image_id for row in spec.rows]
-    name = st.selectbox("Image to inspect", names, key="inspect_image")
-    row = spec.rows[names.index(name) if name in names else 0]
+    zoom and pan are linked across models. Images are picked by content, so two uploads with
+    the same file name are two entries."""
+    by_key = {row.image.key: row for row in spec.rows}
+    key = st.selectbox("Image to inspect", list(by_key), key="inspect_image",
+                       format_func=lambda k: by_key[k].image.image_id)
+    row = by_key.get(key, spec.rows[0])
     models = [m for m in spec.models if m.key in row.results]
     if not models:
         st.info("No model produced a map for this image.")
@@ -35,7 +39,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     xs, ys = x0 + dx * (np.arange(INSPECT_PX) + 0.5), y0 + dy * (np.arange(INSPECT_PX) + 0.5)
     fig = make_subplots(rows=1, cols=len(models), shared_xaxes="all", shared_yaxes="all",
                         subplot_titles=[m.spec.short_label for m in models],
-                        horizontal_spacing=0.01)
+                        horizontal_spacing=0.02)
     for col, (model, values, raw_values) in enumerate(zip(models, shown, raw), start=1):
         fig.add_trace(go.Image(z=photo, x0=xs[0], dx=dx, y0=ys[0], dy=dy, hoverinfo="skip"),
                       row=1, col=col)
@@ -47,17 +51,29 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
             row=1, col=col)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, key="inspect_maps")
-    bars = make_subplots(rows=1, cols=len(models),
-                         subplot_titles=[m.spec.short_label for m in models],
-                         horizontal_spacing=0.08)
-    for col, model in enumerate(models, start=1):
-        top5 = row.results[model.key].top5[::-1]
-        colours = ["#168032" if c == row.image.gt_class else "#4c72b0" for c, _ in top5]
-        bars.add_trace(go.Bar(x=[p for _, p in top5], y=[class_label(c) for c, _ in top5],
-                              orientation="h", marker_color=colours,
-                              hovertemplate="%{y}: %{x:.1%}<extra></extra>"), row=1, col=col)
-    bars.update_xaxes(range=[0, 1], tickformat=".0%")
-    bars.update_layout(height=260, showlegend=False, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(bars, key="inspect_top5")
+    fig.update_layout(height=320, margin=dict(l=10, r=40, t=50, b=10),
+                      modebar={"orientation": "v"})
+    st.plotly_chart(fig, key="inspect_maps", config=CHART_CONFIG)
+    st.markdown("**Top-5 predictions** (green: the image's label)")
+    for column, model in zip(st.columns(len(models)), models):
+        with column:
+            st.plotly_chart(top5_chart(model.spec.short_label, row.results[model.key].top5,
+                                       row.image.gt_class),
+                            key=f"inspect_top5_{model.key}", config=CHART_CONFIG)
+
+
+def top5_chart(title: str, top5: list[tuple[int, float]], gt_class: int | None) -> go.Figure:
+    """One model's top-5 as horizontal bars, labelled with their probabilities (so no shared
+    axis ticks can collide with a neighbour's)."""
+    ordered = top5[::-1]
+    figure = go.Figure(go.Bar(
+        x=[p for _, p in ordered], y=[class_label(c) for c, _ in ordered], orientation="h",
+        marker_color=["#168032" if c == gt_class else "#4c72b0" for c, _ in ordered],
+        text=[f"{p:.0%}" for _, p in ordered], textposition="auto",
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    figure.update_xaxes(range=[0, 1], showticklabels=False, showgrid=False)
+    figure.update_yaxes(automargin=True, tickfont={"size": 10})
+    figure.update_layout(title={"text": title, "font": {"size": 13}}, height=230,
+                         showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
+                         modebar={"orientation": "v"})
+    return figure

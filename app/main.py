@@ -1,28 +1,35 @@
 """scalecam in the browser: Figure 7 of the EfficientNet paper on your own images.
 
-Only layout and widgets live here; loading, CAMs, rendering, metrics and parsing are the
-``scaled_models`` and ``cam`` libraries, the same code as the command line.
+Only layout and widgets live here; loading, CAMs, rendering, metrics, statistics and reports are
+the ``scaled_models`` and ``cam`` libraries, the same code as the command line.
 """
 from __future__ import annotations
 
-import io
-import json
-import os
+import dataclasses
 import random
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from app import inspect_view
-from cam.data import AnnotationError, ValDataset, open_val_dir
+from app import evaluate_view, export_view, inspect_view
+from app.settings import Settings, load_settings
+from app.text import plain
+from cam.cache import BoundedCache
+from cam.data import AnnotationError, ValDataset, folder_signature, open_val_dir
 from cam.engine import CamEngine, ModelRun
-from cam.evaluate import evaluate_images, summarize, summary_markdown, summary_plot, write_csv
-from cam.figure import make_figure
-from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError
-from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path
+from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
+from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
+from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
+from cam.memory import configure_allocator, release_memory
 from cam.methods import METHODS
-from cam.paths import SAMPLE_IMAGES, PathNotAllowed, allowed_roots, resolve_under_roots
+from cam.paths import (
+    SAMPLE_IMAGES,
+    PathNotAllowed,
+    allowed_roots,
+    check_file_under_roots,
+    resolve_under_roots,
+)
 from cam.render import (
     COLORMAPS,
     NORMALISATIONS,
@@ -30,45 +37,48 @@ from cam.render import (
     FigureSpec,
     RenderStyle,
     compose_grid,
-    figure_bytes,
-    manifest,
-    panels_zip,
-    render_panels,
 )
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from scaled_models.family import FAMILIES
 from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
 from scaled_models.table7 import MODEL_KEYS
-from scaled_models.weights import checkpoints_root
+from scaled_models.weights import resolve_family
 from scaled_models.zoo import device_label, load_zoo
 
-PRESET_CLASSES = ("n02776631", "n03733281")  # Figure 7's rows: bakeshop, maze
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
+SCREEN_DPI = 110
+EXPORT_DPIS = [100, 150, 200, 300, 600]
+IMAGE_CACHE_MB = 512  # decoded photos shared by every session
+THUMBNAIL_CACHE_MB = 64
 
 
 @st.cache_resource(show_spinner="Loading the Table 7 models (once per server process)…",
-                   max_entries=2)
+                   max_entries=len(FAMILIES))
 def get_engine(family: str, checkpoints: str) -> CamEngine:
-    """One engine per (family, checkpoints) for the whole server: models load once and stay
-    on the device; every browser session shares them (the engine is thread-safe)."""
-    return CamEngine(load_zoo(family, checkpoints or None))
+    """One engine per concrete family for the whole server (the checkpoints folder is the
+    operator's, so no visitor can load a second set): models load once and stay on the device;
+    every session shares them (the engine is thread-safe)."""
+    return CamEngine(load_zoo(family, checkpoints))
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def decode_upload(data: bytes, name: str) -> CamImage:
-    return image_from_bytes(data, name)
+@st.cache_resource(show_spinner=False)
+def image_cache() -> BoundedCache:
+    """Decoded photos (uploads by content, validation images by file version), shared by every
+    session within a fixed budget."""
+    return BoundedCache(IMAGE_CACHE_MB << 20,
+                        lambda image: image.image.width * image.image.height * 3)
+
+
+@st.cache_resource(show_spinner=False)
+def thumbnail_cache() -> BoundedCache:
+    return BoundedCache(THUMBNAIL_CACHE_MB << 20, lambda image: image.width * image.height * 3)
 
 
 @st.cache_resource(show_spinner="Reading the validation directory…", max_entries=4)
-def get_val_dir(path: str) -> ValDataset:
+def get_val_dir(path: str, signature: tuple) -> ValDataset:
+    """A folder's listing, read again whenever the folder changes (``signature``)."""
+    del signature  # part of the cache key only
     return open_val_dir(path)
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def decode_val_image(path: str, mtime_ns: int) -> CamImage:
-    """A val image decoded once per file version, not on every rerun."""
-    del mtime_ns  # part of the cache key only
-    return image_from_path(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,36 +90,37 @@ def class_option(index: int) -> str:
     return f"{index} · {CLASS_NAMES[index]} ({WNIDS[index]})"
 
 
-def sidebar() -> tuple[CamEngine | None, dict]:
-    """Model and CAM controls; returns the engine and the user's choices."""
+def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
+    """Model and CAM controls; returns the engine and the visitor's choices."""
     st.sidebar.title("scalecam")
-    family = st.sidebar.selectbox("Weight family", ["auto", *FAMILIES], key="family",
-                                  help="auto: the paper's EfficientNet blocks when B0's "
-                                       "weights are available, else the offline Lite stand-ins")
-    checkpoints = st.sidebar.text_input("Checkpoints folder", key="checkpoints",
-                                        value=str(checkpoints_root()))
+    requested = st.sidebar.selectbox(
+        "Weight family", ["auto", *FAMILIES], key="family",
+        help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
+             "offline Lite stand-ins")
     engine = None
     try:
-        engine = get_engine(family, checkpoints)
+        family, reason = resolve_family(requested)
+        engine = get_engine(family.name, str(settings.checkpoints))
+        st.sidebar.caption(f"Family **{family.name}** — {plain(reason)}. "
+                           f"Device: **{device_label(engine.device)}**. Checkpoints: "
+                           f"`{plain(settings.checkpoints)}` (set by the operator).")
     except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
-        st.sidebar.error(f"Could not load the models: {exc}")
-    if engine is not None:
-        st.sidebar.caption(f"Family **{engine.zoo.family.name}** — {engine.zoo.family_reason}. "
-                           f"Device: **{device_label(engine.device)}**.")
+        st.sidebar.error(f"Could not load the models: {plain(exc)}")
     choices = {
         "models": st.sidebar.multiselect(
             "Models (paper order)", list(MODEL_KEYS), default=list(MODEL_KEYS), key="models"),
         "method": st.sidebar.selectbox("CAM method", list(METHODS), key="method",
                                        format_func=lambda m: METHODS[m].menu_label),
     }
-    if METHODS[choices["method"]].slow:
-        st.sidebar.warning("Score-CAM and Ablation-CAM run hundreds of forward passes per image: "
-                           "expect minutes on a CPU.")
+    method = METHODS[choices["method"]]
+    if method.slow:
+        st.sidebar.warning(f"{method.label} runs hundreds of forward passes per image: expect "
+                           "minutes on a CPU.")
     mode = st.sidebar.radio("Target class", ["each model's prediction", "ground truth",
                                              "one class for all models"], key="target_mode")
     if mode == "one class for all models":
         index = st.sidebar.selectbox("Class (type to search)", range(len(CLASS_NAMES)),
-                                     index=class_index_of(PRESET_CLASSES[0]),
+                                     index=class_index_of(FIGURE7_WNIDS[0]),
                                      format_func=class_option, key="target_class")
         choices["target"] = Target.of_class(int(index))
     else:
@@ -122,7 +133,8 @@ def sidebar() -> tuple[CamEngine | None, dict]:
                                        help="per-map: each map min-max scaled (the paper); "
                                             "shared: one scale across a row's models"),
         show_boxes=st.sidebar.checkbox("Show ground-truth boxes", True, key="boxes"),
-        dpi=st.sidebar.select_slider("Export DPI", [100, 150, 200, 300, 600], 300, key="dpi"))
+        dpi=st.sidebar.select_slider("Export DPI", EXPORT_DPIS, 300, key="dpi",
+                                     help="the same default as python -m cam figure"))
     return engine, choices
 
 
@@ -133,14 +145,32 @@ def models_panel(engine: CamEngine) -> None:
             s = model.summary()
             rows.append({
                 "model": model.spec.label, "coefficients": s["coefficients"],
-                "Table 7 res": s["resolution"], "runs at": s["run_resolution"],
-                "MACs (measured)": f"{s['macs'] / 1e9:.2f}G", "paper FLOPs": s["paper_flops"],
-                "run MACs": f"{s['run_macs'] / 1e9:.2f}G", "weights": s["weights_source"],
-                "status": s["status"], "paper top-1": s["paper_top1"], "top-1 of weights": s["top1"],
-                "notes / how to make available": "; ".join(
-                    s["notes"] + ([f"{s['unavailable_reason']} → {s['make_available']}"]
-                                  if not s["available"] else []))})
+                "Table 7 MACs @ Table 7 res": f"{s['macs'] / 1e9:.2f}G @{s['resolution']} px",
+                "paper FLOPs": s["paper_flops"], "status": s["status"],
+                "what it is": s["recipe"] if s["available"] else s["unavailable_reason"],
+                "runs": (f"{s['run_resolution']} px, {s['run_macs'] / 1e9:.2f}G MACs"
+                         if s["available"] else "—"),
+                "paper top-1": s["paper_top1"], "top-1 of these weights": s["top1"]})
         st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def unavailable_notice(engine: CamEngine, keys: list[str]) -> None:
+    """Above the grid, once per unavailable column: why, and the command that fills it."""
+    for model in engine.zoo.models:
+        if model.key in keys and not model.available:
+            prov = model.provenance
+            st.markdown(f"**{model.spec.short_label}** is unavailable: "
+                        f"{plain(prov.unavailable_reason)}. To make it:")
+            st.code(prov.make_available, language="bash")
+
+
+def decoded(data: bytes, name: str) -> CamImage:
+    """An upload decoded once per content for the whole server, shown under its own name."""
+    cached = image_cache().get(image_id_for(data))
+    if cached is None:
+        cached = image_from_bytes(data, name)
+        image_cache().put(cached.key, cached)
+    return dataclasses.replace(cached, image_id=Path(name).stem, source=name)
 
 
 def uploads_tab() -> list[CamImage]:
@@ -149,25 +179,15 @@ def uploads_tab() -> list[CamImage]:
     images = []
     for file in files or []:
         try:
-            images.append(decode_upload(file.getvalue(), file.name))
+            images.append(decoded(file.getvalue(), file.name))
         except ImageLoadError as exc:
-            st.error(f"Skipped {file.name}: {exc}")
+            st.error(f"Skipped {plain(file.name)}: {plain(exc)}")
     return images
 
 
-def configured_val_dir() -> str:
-    """``$SCALECAM_IMAGENET_VAL``, else ``imagenet_val`` in .streamlit/secrets.toml."""
-    if os.environ.get("SCALECAM_IMAGENET_VAL"):
-        return os.environ["SCALECAM_IMAGENET_VAL"]
-    try:
-        return str(st.secrets.get("imagenet_val", ""))
-    except Exception:  # noqa: BLE001 - no secrets file is the normal case
-        return ""
-
-
-def val_tab() -> list[CamImage]:
+def val_tab(settings: Settings) -> list[CamImage]:
     """Browse an ImageNet validation directory (only under allowed roots)."""
-    default = configured_val_dir()
+    default = settings.imagenet_val
     roots = allowed_roots() + ([Path(default).expanduser().resolve()] if default else [])
     text = st.text_input("ImageNet validation folder", value=default, key="val_dir",
                          help="flat ILSVRC2012_val_* files with bbox XML or devkit labels, "
@@ -175,25 +195,23 @@ def val_tab() -> list[CamImage]:
     preset = st.button("Figure 7 preset: bakeshop and maze", key="preset")
     if not text.strip():
         if preset:
-            st.info("The preset picks validation images of 'bakery, bakeshop' (n02776631) and "
-                    "'maze' (n03733281). Set SCALECAM_IMAGENET_VAL or type the path of an "
-                    "ImageNet validation folder above.")
+            classes = " and ".join(f"'{CLASS_NAMES[class_index_of(w)]}' ({w})"
+                                   for w in FIGURE7_WNIDS)
+            st.info(f"The preset picks validation images of {classes}. Set "
+                    "SCALECAM_IMAGENET_VAL or type the path of an ImageNet validation folder "
+                    "above.")
         return []
     try:
-        dataset = get_val_dir(str(resolve_under_roots(text, roots)))
+        folder = resolve_under_roots(text, roots)
+        dataset = get_val_dir(str(folder), folder_signature(folder))
     except (PathNotAllowed, AnnotationError, OSError) as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return []
     st.caption(f"{len(dataset)} images, {dataset.layout} layout"
                + (f"; {len(dataset.skipped)} files not usable" if dataset.skipped else ""))
     if preset:
-        picked, missing = [], []
-        for wnid in PRESET_CLASSES:
-            found = dataset.by_class(class_index_of(wnid))
-            if found:
-                picked.append(found[0].image_id)
-            else:
-                missing.append(f"{class_label(class_index_of(wnid))} ({wnid})")
+        samples, missing = figure7_preset(dataset)
+        picked = [s.image_id for s in samples]
         st.session_state["val_selected"] = picked
         for key in [k for k in st.session_state if str(k).startswith("pick_")]:
             st.session_state[key] = key[len("pick_"):] in picked  # thumbnails follow the preset
@@ -202,20 +220,34 @@ def val_tab() -> list[CamImage]:
     if st.session_state.get("preset_missing"):
         st.warning("Figure 7 preset: no image of "
                    + ", ".join(st.session_state["preset_missing"]) + " in this folder.")
-    browse_controls(dataset)
+    browse_controls(dataset, roots)
     chosen = [dataset.find(i) for i in st.session_state.get("val_selected", [])]
     images = []
     for sample in [s for s in chosen if s is not None]:
         try:
-            decoded = decode_val_image(str(sample.path), sample.path.stat().st_mtime_ns)
-            images.append(CamImage(decoded.key, sample.image_id, decoded.image,
-                                   sample.class_index, sample.boxes, str(sample.path)))
-        except (ImageLoadError, OSError) as exc:
-            st.error(f"Skipped {sample.image_id}: {exc}")
+            image = cached_file(image_cache(), sample.path, roots, image_from_path)
+            images.append(dataclasses.replace(image, image_id=sample.image_id,
+                                              gt_class=sample.class_index, boxes=sample.boxes,
+                                              source=str(sample.path)))
+        except (ImageLoadError, PathNotAllowed, OSError) as exc:
+            st.error(f"Skipped {plain(sample.image_id)}: {plain(exc)}")
     return images
 
 
-def browse_controls(dataset: ValDataset) -> None:
+def cached_file(cache: BoundedCache, path: Path, roots: list[Path], load):
+    """``load(real path)`` of a file under the allowed roots, cached per file version (so an
+    edited file is read again)."""
+    real = check_file_under_roots(path, roots)
+    stat = real.stat()
+    version = (str(real), stat.st_size, stat.st_mtime_ns)
+    value = cache.get(version)
+    if value is None:
+        value = load(real)
+        cache.put(version, value)
+    return value
+
+
+def browse_controls(dataset: ValDataset, roots: list[Path]) -> None:
     """By class, at random or by id; candidates as thumbnails to tick."""
     mode = st.radio("Browse", ["by class", "at random", "by image id"], horizontal=True,
                     key="browse_mode")
@@ -233,19 +265,20 @@ def browse_controls(dataset: ValDataset) -> None:
         wanted = st.text_input("Image id (e.g. ILSVRC2012_val_00000008)", key="browse_id")
         found = dataset.find(wanted.strip()) if wanted.strip() else None
         if wanted.strip() and found is None:
-            st.error(f"{wanted.strip()} is not in this folder")
+            st.error(f"{plain(wanted.strip())} is not in this folder")
         candidates = [found] if found else []
     selected = list(st.session_state.get("val_selected", []))
     columns = st.columns(6)
     for i, sample in enumerate(candidates):
         with columns[i % 6]:
             try:
-                st.image(str(sample.path), width="stretch")
-            except Exception:  # noqa: BLE001 - a corrupt file is named, not fatal
-                st.caption("(unreadable)")
+                st.image(cached_file(thumbnail_cache(), sample.path, roots, load_thumbnail),
+                         width="stretch")
+            except (ImageLoadError, PathNotAllowed, OSError) as exc:
+                st.caption(f"(not shown: {plain(exc)})")
             label = class_label(sample.class_index) if sample.class_index is not None else ""
-            ticked = st.checkbox(f"{sample.image_id[-8:]} {label}", sample.image_id in selected,
-                                 key=f"pick_{sample.image_id}")
+            ticked = st.checkbox(plain(f"{sample.image_id[-8:]} {label}"),
+                                 sample.image_id in selected, key=f"pick_{sample.image_id}")
             if ticked and sample.image_id not in selected:
                 selected.append(sample.image_id)
             elif not ticked and sample.image_id in selected:
@@ -253,7 +286,7 @@ def browse_controls(dataset: ValDataset) -> None:
     st.session_state["val_selected"] = selected
 
 
-def choose_images() -> list[CamImage]:
+def choose_images(settings: Settings) -> list[CamImage]:
     st.subheader("Images")
     samples, val, upload = st.tabs(["Sample photos", "ImageNet validation", "Upload"])
     with samples:
@@ -262,11 +295,16 @@ def choose_images() -> list[CamImage]:
                                default=[i.image_id for i in available], key="samples")
         chosen = [i for i in available if i.image_id in names]
     with val:
-        chosen = val_tab() + chosen
+        chosen = val_tab(settings) + chosen
     with upload:
         chosen = uploads_tab() + chosen
-    unique = {image.key: image for image in chosen}
-    return list(unique.values())
+    unique = list({image.key: image for image in chosen}.values())
+    if len(unique) > settings.max_grid_images:
+        st.warning(f"{len(unique)} images are selected; this server draws at most "
+                   f"{settings.max_grid_images} per grid (SCALECAM_MAX_GRID_IMAGES), so the "
+                   f"first {settings.max_grid_images} are shown.")
+        unique = unique[:settings.max_grid_images]
+    return with_unique_ids(unique)
 
 
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> FigureSpec | None:
@@ -286,88 +324,38 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> 
                                progress)
         except Exception as exc:  # noqa: BLE001 - shown in place, page keeps working
             status.update(label="CAM computation failed", state="error")
-            st.error(f"Could not compute the maps: {exc}")
+            st.error(f"Could not compute the maps: {plain(exc)}")
             return None
+        finally:
+            if METHODS[choices["method"]].library_class is not None:
+                release_memory()  # gradient methods leave large freed buffers behind
+        ran = [run.model_key for run in runs]
+        skipped = [k for k in keys if k not in ran]
         computed = sum(run.computed for run in runs)
         source = f"{computed} maps computed" if computed else "all maps from cache"
-        status.update(label=f"Maps ready in {time.perf_counter() - start:.2f} s "
-                            f"({len(images)} images × {len(spec.models)} models, {source})",
-                      state="complete")
+        label = (f"Maps ready in {time.perf_counter() - start:.2f} s ({len(images)} images × "
+                 f"{len(ran)} models: {', '.join(ran)}; {source})")
+        if skipped:
+            label += f" — not run: {', '.join(skipped)} (unavailable)"
+        status.update(label=label, state="complete")
     notes = {n for row in spec.rows for r in row.results.values() for n in r.notes}
     for note in sorted(notes):
-        st.info(note)
+        st.info(plain(note))
     return spec
-
-
-def export_view(spec: FigureSpec, style: RenderStyle) -> None:
-    """Downloads from the same renderer as `python -m cam figure`. High-DPI files are made on
-    request, not on every rerun, and kept until the figure or its style changes."""
-    record = manifest(spec, style)
-    signature = json.dumps(record, sort_keys=True)
-    if st.button(f"Prepare downloads ({style.dpi} DPI)", key="prepare_export"):
-        with st.spinner("Rendering the figure for export…"):
-            panels = render_panels(spec, style)
-            grid = compose_grid(spec, style, panels)
-            st.session_state["exports"] = (signature, {
-                "png": figure_bytes(grid, "png", style.dpi),
-                "pdf": figure_bytes(grid, "pdf", style.dpi),
-                "zip": panels_zip(panels, spec),
-                "json": json.dumps(record, indent=2)})
-    saved = st.session_state.get("exports")
-    if not saved or saved[0] != signature:
-        st.caption("The grid as PNG and PDF, a zip of every panel, and the JSON manifest.")
-        return
-    files = saved[1]
-    columns = st.columns(4)
-    columns[0].download_button("Grid PNG", files["png"], "scalecam_figure7.png", "image/png",
-                               key="dl_png")
-    columns[1].download_button("Grid PDF", files["pdf"], "scalecam_figure7.pdf",
-                               "application/pdf", key="dl_pdf")
-    columns[2].download_button("Panels (zip of PNGs)", files["zip"], "scalecam_panels.zip",
-                               "application/zip", key="dl_zip")
-    columns[3].download_button("Manifest (JSON)", files["json"], "scalecam_figure7.json",
-                               "application/json", key="dl_json")
-
-
-def evaluate_view(engine: CamEngine, images: list[CamImage], choices: dict) -> None:
-    labelled = [i for i in images if i.gt_class is not None and i.boxes]
-    st.caption(f"{len(labelled)} of the selected images have ImageNet labels and boxes "
-               "(pick validation images to measure more).")
-    steps = st.slider("Deletion/insertion steps (0 skips them)", 0, 32, 8, key="eval_steps")
-    if not labelled or not st.button("Compute metrics", key="run_eval"):
-        return
-    with st.spinner("Scoring every model's maps…"):
-        rows = evaluate_images(engine, labelled, choices["method"], choices["models"], steps)
-    summary = summarize(rows)
-    st.session_state["eval_result"] = (rows, summary)
-
-
-def show_evaluation() -> None:
-    if "eval_result" not in st.session_state:
-        return
-    rows, summary = st.session_state["eval_result"]
-    st.markdown(summary_markdown(summary))
-    plot = summary_plot(summary)
-    st.image(plot)
-    buffer = io.StringIO()
-    write_csv(buffer, rows)
-    columns = st.columns(2)
-    columns[0].download_button("Metrics CSV", buffer.getvalue(), "scalecam_metrics.csv",
-                               "text/csv", key="dl_eval_csv")
-    columns[1].download_button("Metrics plot PNG", plot, "scalecam_metrics.png", "image/png",
-                               key="dl_eval_png")
 
 
 def main() -> None:
     st.set_page_config(page_title="scalecam — Figure 7", layout="wide")
-    engine, choices = sidebar()
+    configure_allocator()
+    settings = load_settings()
+    engine, choices = sidebar(settings)
     st.title("scalecam: where do scaled EfficientNets look?")
     st.caption("Class activation maps of the five Table 7 models of Tan & Le (ICML 2019), "
                "side by side: baseline, depth ×4, width ×2, resolution ×2 and compound scaling.")
     if engine is None:
         st.stop()
     models_panel(engine)
-    images = choose_images()
+    images = choose_images(settings)
     if not images:
         st.info("Select or upload at least one image.")
         return
@@ -378,19 +366,21 @@ def main() -> None:
     if spec is None:
         return
     style = choices["style"]
+    unavailable_notice(engine, choices["models"])
     screen = RenderStyle(style.colormap, style.alpha, style.normalisation, style.show_boxes,
-                         dpi=110)
+                         dpi=SCREEN_DPI)
     st.image(compose_grid(spec, screen), width="stretch")
+    st.caption("(low): top-1 probability below 10 % — a prediction nobody should trust. "
+               "✓/✗: the prediction against the image's label.")
     if st.session_state.get("preset_used"):
         st.caption(f"Paper: {PAPER_CAPTION}")
     inspect_tab, evaluate_tab, export_tab = st.tabs(["Inspect", "Evaluate", "Export"])
     with inspect_tab:
         inspect_view.render(spec, style)
     with evaluate_tab:
-        evaluate_view(engine, images, choices)
-        show_evaluation()
+        evaluate_view.render(engine, images, choices)
     with export_tab:
-        export_view(spec, style)
+        export_view.render(engine, spec, style, settings, choices)
 
 
 main()

@@ -11,10 +11,10 @@ from .figure import make_figure
 from .images import ImageLoadError, load_image
 from .inputs import CamImage, collect_images, image_from_bytes, image_from_path
 from .methods import EXACT, METHODS, CamMethod
-from .render import FigureSpec, RenderStyle, compose_grid, figure_bytes, manifest, save_figure
+from .render import FigureSpec, RenderStyle, compose_grid, manifest, pdf_bytes, save_figure
 from .targets import GROUND_TRUTH, PREDICTED, Target, TargetMode, parse_target
 
 __all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamMethod", "CamResult",
            "Target", "TargetMode", "parse_target", "make_figure", "ImageLoadError", "load_image",
            "CamImage", "collect_images", "image_from_bytes", "image_from_path", "FigureSpec",
-           "RenderStyle", "compose_grid", "figure_bytes", "manifest", "save_figure"]
+           "RenderStyle", "compose_grid", "manifest", "pdf_bytes", "save_figure"]

@@ -91,6 +91,23 @@ class ValDataset:
         return self._by_id.get(image_id)
 
 
+def folder_signature(root: str | Path) -> tuple:
+    """What changes when a validation folder gains or loses images or annotations: the
+    (name, size, mtime) of the folder, its immediate entries and the entries of ``val/``. A
+    listing cached under this key is read again exactly when the folder changed."""
+    root = Path(root)
+    folders = [root] + [d for d in (root / "val",) if d.is_dir()]
+    entries = []
+    for folder in folders:
+        stat = folder.stat()
+        entries.append((str(folder), stat.st_mtime_ns))
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                info = entry.stat(follow_symlinks=False)
+                entries.append((entry.path, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
 def open_val_dir(root: str | Path) -> ValDataset:
     """Scan an ImageNet validation folder (layout detected, see module docstring)."""
     root = Path(root)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import torch
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
+from .cache import BoundedCache
 from .fold import fold_batchnorm
 from .inputs import CamImage
 from .methods import EXACT, METHODS, exact_cam, get_method, library_cam
@@ -29,6 +29,14 @@ from .metrics import minmax
 from .targets import PREDICTED, Target
 
 AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of the colour scale)
+# Below this probability a prediction is marked as one nobody should trust (captions), and a
+# faithfulness AUC as measuring little (its curve can barely fall).
+LOW_CONFIDENCE = 0.10
+# A library method keeps every activation of its batch for the backward pass (about 2 GB for six
+# 448 px images): its batches are cut to this many input pixels (one 448 px image, or five at
+# 260 px), and one such computation runs at a time across all models and sessions.
+LIBRARY_BATCH_PIXELS = 4 * 300 * 300
+_LIBRARY_LOCK = threading.Lock()
 
 
 @dataclass
@@ -55,6 +63,10 @@ class CamResult:
     def pred_prob(self) -> float:
         return self.top5[0][1]
 
+    @property
+    def low_confidence(self) -> bool:
+        return self.pred_prob < LOW_CONFIDENCE
+
     def upsampled(self) -> np.ndarray:
         """The map at the model's input resolution (bilinear), aligned with its crop."""
         return cv2.resize(self.raw_map, (self.resolution, self.resolution),
@@ -70,49 +82,6 @@ class ModelRun:
     computed: int
     cached: int
     elapsed_s: float
-
-
-class _BoundedCache:
-    """A thread-safe LRU mapping bounded by the bytes its values hold, so a long-running server
-    keeps a fixed budget however large the images its visitors send."""
-
-    def __init__(self, max_bytes: int, size_of: Callable[[object], int]) -> None:
-        self.max_bytes = max_bytes
-        self._size_of = size_of
-        self._data: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key not in self._data:
-                return None
-            self._data.move_to_end(key)
-            return self._data[key][0]
-
-    def put(self, key, value) -> None:
-        size = self._size_of(value)
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            if key in self._data:
-                self._bytes -= self._data.pop(key)[1]
-            self._data[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                self._bytes -= self._data.popitem(last=False)[1][1]
-
-    @property
-    def bytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self._bytes = 0
 
 
 def _result_bytes(result: CamResult) -> int:
@@ -134,8 +103,8 @@ class CamEngine:
         # model only if its first batch's maps match fp32 within AUTOCAST_TOLERANCE.
         self._try_autocast = zoo.device.type == "cuda" if autocast is None else autocast
         self.autocast_checks: dict[str, dict] = {}
-        self._maps = _BoundedCache(int(cache_mb * 2**20), _result_bytes)
-        self._inputs = _BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
+        self._maps = BoundedCache(int(cache_mb * 2**20), _result_bytes)
+        self._inputs = BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
         self._locks = {m.key: threading.RLock() for m in zoo.models}
         # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
         # plain forward); gradient methods hook the canonical networks.
@@ -213,8 +182,9 @@ class CamEngine:
                        target: Target) -> list[CamResult]:
         classes = [target.resolve(image) for image in images]
         out: list[CamResult] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = list(images[start:start + self.batch_size])
+        step = self._batch_size(model, method)
+        for start in range(0, len(images), step):
+            chunk = list(images[start:start + step])
             t0 = time.perf_counter()
             batch = torch.stack([self.preprocess(i, model.preprocessing) for i in chunk])
             maps, probs, chosen, oom_notes = self._run_resilient(
@@ -233,13 +203,20 @@ class CamEngine:
                     notes=((note,) if note else ()) + oom_notes))
         return out
 
+    def _batch_size(self, model: LoadedModel, method: str) -> int:
+        if method == EXACT:
+            return self.batch_size
+        pixels = model.preprocessing.resolution ** 2
+        return max(1, min(self.batch_size, LIBRARY_BATCH_PIXELS // pixels))
+
     def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None], method: str,
              device: torch.device, key: str):
         canonical, fast = nets
-        with self._locks[key]:
-            if method == EXACT:
+        if method == EXACT:
+            with self._locks[key]:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
                 return self._exact_with_precision(fast, batch, classes, key)
+        with _LIBRARY_LOCK, self._locks[key]:
             return library_cam(canonical, batch.to(device), classes, METHODS[method])
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],

@@ -5,6 +5,7 @@ Every entry point (CLI files and folders, app uploads, ImageNet val samples) end
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,18 @@ def image_from_sample(sample: ValSample) -> CamImage:
     """An ImageNet validation sample with its label and boxes."""
     return image_from_path(sample.path, gt_class=sample.class_index, boxes=sample.boxes,
                            image_id=sample.image_id)
+
+
+def with_unique_ids(images: list[CamImage]) -> list[CamImage]:
+    """The images with distinct display names: a second ``photo`` becomes ``photo (2)``, so two
+    different uploads with the same file name can both be shown and picked."""
+    seen: dict[str, int] = {}
+    out = []
+    for image in images:
+        count = seen[image.image_id] = seen.get(image.image_id, 0) + 1
+        out.append(image if count == 1 else dataclasses.replace(
+            image, image_id=f"{image.image_id} ({count})"))
+    return out
 
 
 @dataclass

@@ -97,11 +97,13 @@ def library_cam(net, batch: torch.Tensor, classes: list[int | None], method: Cam
     if method.key == "ablationcam":  # the library's default layer is one shared instance
         from pytorch_grad_cam.ablation_layer import AblationLayer
         options["ablation_layer"] = AblationLayer()
-    with cam_class(model=net, target_layers=[net.features], **options) as cam, \
-            torch.enable_grad():
+    with cam_class(model=net, target_layers=[net.features], **options) as cam:
         cam.batch_size = 32  # Score-CAM's channel batch (the library reads this attribute)
-        cam(input_tensor=batch.detach().clone().requires_grad_(True),
-            targets=[ClassifierOutputTarget(c) for c in chosen])
+        # A method that reads no gradient (Eigen-, Score-, Ablation-CAM) runs without autograd,
+        # so no graph of activations is kept for a backward pass that never comes.
+        with torch.set_grad_enabled(cam.uses_gradients):
+            cam(input_tensor=batch.detach().clone().requires_grad_(cam.uses_gradients),
+                targets=[ClassifierOutputTarget(c) for c in chosen])
         maps = cam.feature_resolution_maps
     return maps, probs, chosen
 

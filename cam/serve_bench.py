@@ -97,12 +97,17 @@ class PageMap:
     target_class: Widget = Widget("target_class", "Class (type to search)")
     chosen_class: str = "n03733281"  # maze, Figure 7's second row; typed to filter the classes
     dpi: Widget = Widget("dpi", "Export DPI")
-    export_dpi: int = 600  # the slider's last option; the button then says "(600 DPI)"
+    export_dpi: int = 600  # the slider's last option: over the default export cap, refused
+    exported_dpi: int = 200  # the slider's third option (Home, then two steps right)
+    refused: str = "SCALECAM_MAX_EXPORT_MEGAPIXELS"  # what the refusal names
+    error: str = "[data-testid='stAlert']"
     uploads: Widget = Widget("uploads", "Upload images")
     upload_tab: str = "Upload"
     export_tab: str = "Export"
-    prepare_export: Widget = Widget("prepare_export", "Prepare downloads")
-    png_download: Widget = Widget("dl_png", "Grid PNG")
+    downloads: tuple[Widget, ...] = (Widget("dl_png", "Grid PNG"), Widget("dl_pdf", "Grid PDF"),
+                                     Widget("dl_zip", "Panels (zip of PNGs)"))
+    downloaded: tuple[str, ...] = ("scalecam_figure7.png", "scalecam_figure7.pdf",
+                                   "scalecam_panels.zip")
 
 
 PAGE = PageMap()
@@ -285,11 +290,15 @@ def _end_group(proc: subprocess.Popen) -> None:
 def chromium(profile: Path) -> Iterator:
     """One headless Chromium (the flags of tests/test_browser.py, plus no throttling of
     background windows: every session window must keep its websocket busy). Each window is a
-    separate Streamlit session; quitting closes them all."""
+    separate Streamlit session; quitting closes them all. Downloads land in
+    ``profile/downloads``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(profile / "downloads"),
+        "download.prompt_for_download": False})
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
@@ -428,6 +437,26 @@ def slide_to_end(driver, widget: Widget) -> None:
     ActionChains(driver).send_keys(Keys.END).perform()
 
 
+def slide_to_option(driver, widget: Widget, position: int) -> None:
+    """A select_slider to its ``position``-th option (0 = first): Home, then right arrows."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    thumb = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.slider_field)
+    driver.execute_script("arguments[0].focus()", thumb)
+    ActionChains(driver).send_keys(Keys.HOME, *[Keys.ARROW_RIGHT] * position).perform()
+
+
+def alerts(driver) -> str:
+    return " ".join(text_of(e) for e in driver.find_elements(_by().CSS_SELECTOR, PAGE.error))
+
+
+def downloads_done(folder: Path) -> bool:
+    """Every file the export session asked for is in the browser's download folder."""
+    return all((folder / name).is_file() for name in PAGE.downloaded) and not list(
+        folder.glob("*.crdownload"))
+
+
 def open_tab(driver, label: str) -> None:
     driver.find_element(_by().XPATH, PAGE.tab.format(label=label)).click()
 
@@ -462,18 +491,19 @@ def _grid_changed(driver, before: str | None) -> bool:
 
 
 def workload_steps(workload: str, url: str, uploads: Sequence[Path],
-                   export_images: int) -> list[Step]:
+                   export_images: int, downloads_folder: Path = Path(".")) -> list[Step]:
     """What one session does. Every workload opens the page first (the default grid: exact CAM
     of the bundled photos), then:
 
     - a gradient method: choose it in the sidebar;
     - ``cam-class``: exact CAM of one chosen class for all models;
-    - ``export``: Export DPI to its maximum, upload photos up to ``export_images`` in the grid,
-      then prepare the downloads (PNG, PDF, zip of panels).
+    - ``export``: Export DPI to its maximum and photos uploaded up to ``export_images`` in the
+      grid, which the server refuses to export (over its pixel cap, with a message); then a DPI
+      it accepts, and the PNG, PDF and panel zip downloaded (each made on the click).
     """
     steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
     if workload in GRADIENT_METHODS:
-        label = METHODS[workload]
+        label = METHODS[workload].menu_label
         steps.append(Step(f"method {label}", lambda d: choose(d, PAGE.method, label),
                           _grid_changed))
     elif workload == CLASS_WORKLOAD:
@@ -483,26 +513,30 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
             Step(f"class {PAGE.chosen_class}", lambda d: choose(
                 d, PAGE.target_class, PAGE.chosen_class), _grid_changed)]
     elif workload == EXPORT_WORKLOAD:
-        button_says = f"({PAGE.export_dpi} DPI)"
         images_shown = PAGE.images_count.format(count=export_images)
+        folder = downloads_folder
 
         def upload(driver) -> None:
             open_tab(driver, PAGE.upload_tab)
             find_widget(driver, PAGE.uploads).find_element(
                 _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, uploads)))
 
-        def prepare(driver) -> None:
-            open_tab(driver, PAGE.export_tab)
-            click_button(driver, PAGE.prepare_export)
+        def download(driver) -> None:
+            for widget in PAGE.downloads:
+                click_button(driver, widget)
 
         steps += [
             Step(f"export DPI {PAGE.export_dpi}", lambda d: slide_to_end(d, PAGE.dpi),
-                 lambda d, _: script_idle(d) and button_says in text_of(
-                     find_widget(d, PAGE.prepare_export))),
+                 lambda d, _: script_idle(d)),
             Step(f"upload {len(uploads)} photos", upload,
                  lambda d, _: maps_ready(d) and images_shown in status_text(d)),
-            Step("prepare downloads", prepare,
-                 lambda d, _: script_idle(d) and has_widget(d, PAGE.png_download))]
+            Step(f"export at {PAGE.export_dpi} DPI refused", lambda d: open_tab(d, PAGE.export_tab),
+                 lambda d, _: script_idle(d) and PAGE.refused in alerts(d)),
+            Step(f"export DPI {PAGE.exported_dpi}",
+                 lambda d: slide_to_option(d, PAGE.dpi, 2),
+                 lambda d, _: script_idle(d) and has_widget(d, PAGE.downloads[0])),
+            Step("download PNG, PDF and panels", download,
+                 lambda d, _: downloads_done(folder))]
     else:
         raise ValueError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     return steps
@@ -645,7 +679,8 @@ def run_reference(workdir: Path, workloads: Sequence[str], uploads: Sequence[Pat
             with chromium(workdir / "chrome-reference") as driver:
                 for index, workload in enumerate(workloads):
                     session = Session(index, workload, workload_steps(
-                        workload, server.url, uploads, export_images),
+                        workload, server.url, uploads, export_images,
+                        workdir / "chrome-reference" / "downloads"),
                         window=driver.current_window_handle)
                     sampler.mark(workload)
                     drive(driver, server, [session], step_timeout,
@@ -668,7 +703,8 @@ def run_concurrent(workdir: Path, plan: Sequence[str], uploads: Sequence[Path],
                    phase_timeout: float, server_env: dict[str, str]) -> dict:
     """A fresh server: first page load alone, then every session at once, then idle."""
     with streamlit_server(workdir, server_env) as server:
-        sessions = [Session(i, w, workload_steps(w, server.url, uploads, export_images))
+        sessions = [Session(i, w, workload_steps(w, server.url, uploads, export_images,
+                                                 workdir / "chrome-concurrent" / "downloads"))
                     for i, w in enumerate(plan)]
         sampler = RssSampler(server.pid)
         try:
@@ -804,8 +840,9 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options, for this module's ``main`` and for whichever command hosts it."""
+def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> None:
+    """The options, for this module's ``main`` and for whichever command hosts it (a host that
+    has its own ``--json`` passes ``with_json=False``)."""
     parser.add_argument("--sessions", type=int, default=8,
                         help="concurrent browser sessions (default 8)")
     parser.add_argument("--idle-seconds", type=float, default=60,
@@ -822,7 +859,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the server, to try settings without "
                              "touching the app, e.g. MALLOC_MMAP_THRESHOLD_=1048576")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    if with_json:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
@@ -14,25 +16,46 @@ from .conftest import REPO, VAL_SAMPLE
 APP = str(REPO / "app" / "main.py")
 
 
-class RecordingStorage(MemoryMediaFileStorage):
-    """Keeps a handle on the files the app hands to download buttons."""
+class RecordingManager(MediaFileManager):
+    """Keeps a handle on each run's media manager, so a test can click a deferred download
+    (``download``) the way the browser's request would."""
 
-    instances: list["RecordingStorage"] = []
+    instances: list["RecordingManager"] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        RecordingStorage.instances.append(self)
+        RecordingManager.instances.append(self)
 
 
-def _start(monkeypatch, tmp_path, val_dir=None) -> AppTest:
-    """The app as a fresh browser session sees it: offline, no local checkpoints."""
+def download(button) -> bytes:
+    """The bytes a download button gives when clicked (made on request, as in the browser)."""
+    for manager in reversed(RecordingManager.instances):
+        try:
+            url = (manager.execute_deferred(button.proto.deferred_file_id)
+                   if button.proto.deferred_file_id else button.proto.url)
+            return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content
+        except Exception:  # noqa: BLE001 - registered with another run's manager
+            continue
+    raise AssertionError(f"no manager holds the download of {button.proto.label}")
+
+
+def shown(text: str) -> str:
+    """Text as the page shows it: the app escapes Markdown in names it did not write."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _start(monkeypatch, tmp_path, val_dir=None, **settings) -> AppTest:
+    """The app as a fresh browser session sees it: offline, no local checkpoints; ``settings``
+    are the operator's environment variables (e.g. SCALECAM_MAX_GRID_IMAGES="3")."""
     monkeypatch.setenv("SCALECAM_OFFLINE", "1")
     monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
     if val_dir is None:
         monkeypatch.delenv("SCALECAM_IMAGENET_VAL", raising=False)
     else:
         monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(val_dir))
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingManager)
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     return at
@@ -54,9 +77,18 @@ def _labels(at: AppTest) -> str:
 
 def test_default_page_renders_the_sample_grid(app):
     _ok(app)
-    assert "Maps ready" in _labels(app) and "6 images × 5 models" in _labels(app)
+    label = _labels(app)
+    # Counts what ran and names what did not (the resolution column is the shipped FixRes
+    # model, so three of the five models run offline).
+    assert "Maps ready" in label and "6 images × 3 models: baseline, resolution, compound" in label
+    assert "not run: depth, width (unavailable)" in label
     assert len(app.image) >= 1
     assert not app.error
+    # The unavailable columns say, once each and above the grid, how to fill them.
+    commands = [c.value for c in app.code]
+    assert any("scaled_models.train --model depth" in c for c in commands)
+    assert any("scaled_models.train --model width" in c for c in commands)
+    assert not [t for t in app.text_input if t.key == "checkpoints"]  # operator setting only
 
 
 def test_switching_method_target_and_models(app):
@@ -71,7 +103,7 @@ def test_switching_method_target_and_models(app):
     assert any("no ground truth" in i.value for i in app.info)  # samples have no labels
     app.multiselect(key="models").set_value(["baseline", "compound"]).run()
     _ok(app)
-    assert "× 2 models" in _labels(app)
+    assert "× 2 models: baseline, compound" in _labels(app)
     app.slider(key="alpha").set_value(0.8).run()  # re-render only
     _ok(app)
     assert "all maps from cache" in _labels(app)
@@ -114,28 +146,60 @@ def test_upload_good_and_bad_files(app):
         ("page.png", b"<html><body>hello</body></html>", "image/png"),
     ]).run()
     _ok(app)
-    errors = " ".join(e.value for e in app.error)
+    errors = shown(" ".join(e.value for e in app.error))
     assert "broken.jpg" in errors and "page.png" in errors and "HTML" in errors
     assert "7 images" in _labels(app)  # the good upload joins the grid; the page keeps working
 
 
-def test_export_buttons_give_png_pdf_zip_and_manifest(app):
+def test_a_file_name_is_never_rendered_as_markup(app):
+    """A rejected upload named like a Markdown image must not make viewers fetch a URL."""
+    name = "![x](http://127.0.0.1:8799/t.png).jpg"
+    app.file_uploader(key="uploads").set_value([(name, b"not an image", "image/jpeg")]).run()
     _ok(app)
-    assert not app.get("download_button")  # high-DPI files are made on request only
-    app.button(key="prepare_export").click().run()
+    errors = " ".join(e.value for e in app.error)
+    assert "![x](" not in errors and "\\!\\[x\\]\\(" in errors  # escaped, never an image
+    assert "![x](http://127.0.0.1:8799/t.png).jpg" in shown(errors)  # the name itself is shown
+
+
+def test_two_uploads_with_the_same_name_are_both_shown_and_inspectable(app):
+    from cam.images import image_id_for
+
+    second = _png((20, 120, 240))
+    app.file_uploader(key="uploads").set_value([
+        ("photo.png", _png((200, 120, 40)), "image/png"),
+        ("photo.png", second, "image/png"),
+    ]).run()
     _ok(app)
-    files = {}
-    for storage in RecordingStorage.instances:
-        for button in app.get("download_button"):
-            file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
-            try:
-                files[button.proto.label] = storage.get_file(file_id).content
-            except Exception:  # noqa: BLE001 - stored in another run's storage
-                continue
-    assert files["Grid PNG"].startswith(b"\x89PNG") and len(files["Grid PNG"]) > 10_000
-    assert files["Grid PDF"].startswith(b"%PDF")
-    assert files["Panels (zip of PNGs)"].startswith(b"PK")
-    assert b'"scalecam_figure"' in files["Manifest (JSON)"]
+    assert "8 images" in _labels(app)
+    picker = app.selectbox(key="inspect_image")
+    assert "photo" in picker.options and "photo (2)" in picker.options
+    picker.set_value(image_id_for(second)).run()  # picked by content, not by name
+    _ok(app)
+    assert app.selectbox(key="inspect_image").value == image_id_for(second)
+
+
+def test_operator_caps_images_per_grid_and_export_pixels(monkeypatch, tmp_path):
+    at = _start(monkeypatch, tmp_path, SCALECAM_MAX_GRID_IMAGES="3",
+                SCALECAM_MAX_EXPORT_MEGAPIXELS="1")
+    _ok(at)
+    assert "3 images ×" in _labels(at)
+    assert any("at most 3 per grid" in w.value for w in at.warning)
+    assert any("SCALECAM_MAX_EXPORT_MEGAPIXELS" in e.value for e in at.error)
+    assert not [b for b in at.get("download_button") if b.proto.label.startswith("Grid")]
+
+
+def test_export_buttons_make_png_pdf_zip_and_manifest_when_clicked(app):
+    _ok(app)
+    buttons = {b.proto.label: b for b in app.get("download_button")}
+    # Nothing is rendered on a rerun: every file but the small manifest is made on click.
+    assert all(buttons[label].proto.deferred_file_id for label in
+               ("Grid PNG", "Grid PDF", "Panels (zip of PNGs)", "Report (PDF)"))
+    png = download(buttons["Grid PNG"])
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    pdf = download(buttons["Grid PDF"])
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 1
+    assert download(buttons["Panels (zip of PNGs)"]).startswith(b"PK")
+    assert b'"scalecam_figure"' in download(buttons["Manifest (JSON)"])
 
 
 def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
@@ -145,5 +209,66 @@ def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
     at = _start(monkeypatch, tmp_path, tmp_path / "val")
     at.button(key="preset").click().run()
     _ok(at)
-    assert any("ILSVRC2012_val_00000001" in e.value for e in at.error)
+    assert any("ILSVRC2012_val_00000001" in shown(e.value) for e in at.error)
     assert "6 images" in _labels(at)  # the sample grid is still drawn
+
+
+def _val_copy(tmp_path, names) -> Path:
+    """A val/<wnid>/ folder holding copies of some shared validation images."""
+    from cam.data import open_val_dir
+
+    root = tmp_path / "val"
+    for sample in open_val_dir(VAL_SAMPLE).samples:
+        if sample.path.name in names:
+            (root / sample.wnid).mkdir(parents=True, exist_ok=True)
+            (root / sample.wnid / sample.path.name).write_bytes(sample.path.read_bytes())
+    return root
+
+
+def test_val_folder_listing_follows_the_folder(monkeypatch, tmp_path):
+    """Images added to the folder after it was first read appear on the next rerun."""
+    if not (VAL_SAMPLE / "labels.csv").is_file():
+        pytest.skip("shared ImageNet sample not found")
+    root = _val_copy(tmp_path, {"ILSVRC2012_val_00000008.JPEG"})
+    at = _start(monkeypatch, tmp_path, root)
+    assert any("1 images" in c.value for c in at.caption)
+    extra = _val_copy(tmp_path / "more", {"ILSVRC2012_val_00000001.JPEG"})
+    for folder in extra.iterdir():
+        folder.rename(root / folder.name)
+    at.run()
+    _ok(at)
+    assert any("2 images" in c.value for c in at.caption)
+
+
+def test_a_symlink_out_of_the_val_folder_is_not_followed(monkeypatch, tmp_path):
+    if not (VAL_SAMPLE / "labels.csv").is_file():
+        pytest.skip("shared ImageNet sample not found")
+    secret = tmp_path / "elsewhere" / "secret.JPEG"
+    secret.parent.mkdir()
+    secret.write_bytes((VAL_SAMPLE / "ILSVRC2012_val_00000001.JPEG").read_bytes())
+    root = tmp_path / "val"
+    (root / "n02776631").mkdir(parents=True)
+    (root / "n02776631" / "ILSVRC2012_val_00000008.JPEG").symlink_to(secret)
+    at = _start(monkeypatch, tmp_path, root)
+    at.button(key="preset").click().run()
+    _ok(at)
+    assert any("outside" in e.value for e in at.error)
+    assert "6 images" in _labels(at)  # the linked file never reached the grid
+
+
+def test_evaluate_tab_shows_intervals_sentences_and_the_agreement_heat_map(monkeypatch,
+                                                                            tmp_path):
+    if not (VAL_SAMPLE / "labels.csv").is_file():
+        pytest.skip("shared ImageNet sample not found")
+    at = _start(monkeypatch, tmp_path, VAL_SAMPLE)
+    at.button(key="preset").click().run()
+    at.slider(key="eval_steps").set_value(0).run()
+    at.button(key="run_eval").click().run()
+    _ok(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "[95 % CI]" in text and "compound − baseline, GT-known Loc" in text
+    assert at.get("plotly_chart")  # the agreement heat map (and Inspect's charts)
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    assert "Summary JSON" in buttons and "Agreement CSV" in buttons
+    report = download(buttons["Report (PDF)"])  # uses the metrics just computed
+    assert report.startswith(b"%PDF") and report.count(b"/Type /Page") >= 4

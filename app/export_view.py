@@ -1,0 +1,116 @@
+"""The Export tab: the grid as PNG and as a paginated PDF, every panel, the manifest and the
+report, from the same code as the command line.
+
+Every file is made when its button is clicked (Streamlit's deferred downloads), so nothing is
+rendered on a rerun and no session holds export bytes; and nothing is offered past the
+operator's pixel budget.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import streamlit as st
+
+from app import evaluate_view
+from app.settings import Settings
+from cam.engine import CamEngine
+from cam.memory import release_memory
+from cam.render import (
+    MAX_PNG_MEGAPIXELS,
+    FigureSpec,
+    RenderStyle,
+    grid_pixels,
+    manifest,
+    panels_zip,
+    pdf_bytes,
+    png_bytes,
+    png_parts,
+    render_panels,
+)
+from cam.report import build_report
+
+
+def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> bool:
+    """Refuse, with the numbers, an export larger than the operator allows."""
+    width, height = grid_pixels(spec, style)
+    megapixels = width * height / 1e6
+    if megapixels <= settings.max_export_megapixels:
+        return True
+    st.error(f"At {style.dpi} DPI this grid would be {width}×{height} pixels "
+             f"({megapixels:.0f} megapixels); this server exports at most "
+             f"{settings.max_export_megapixels:g} (SCALECAM_MAX_EXPORT_MEGAPIXELS). Choose a "
+             "lower export DPI in the sidebar or fewer images.")
+    return False
+
+
+def _released(make):
+    """``make`` as a download callable that gives its memory back once the file is made."""
+    def run():
+        try:
+            return make()
+        finally:
+            release_memory()
+    return run
+
+
+def grid_png(spec: FigureSpec, style: RenderStyle) -> bytes:
+    """One PNG, or a zip of PNG parts when the grid is too large for one file."""
+    parts = png_parts(spec, style)
+    if len(parts) == 1:
+        return png_bytes(parts[0], style.dpi)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for number, part in enumerate(parts, start=1):
+            archive.writestr(f"scalecam_figure7_{number}.png", png_bytes(part, style.dpi))
+    return buffer.getvalue()
+
+
+def report_pdf(engine: CamEngine, spec: FigureSpec, style: RenderStyle, result: tuple,
+               computed_here: bool) -> bytes:
+    """The report of the grid's images with the Evaluate tab's ``result`` (rows, agreement rows,
+    summary) for the same selection."""
+    images = [row.image for row in spec.rows]
+    notes = [f"Metrics: the {sum(i.gt_class is not None for i in images)} labelled images of "
+             f"this selection of {len(images)}"
+             + (", computed for this report." if computed_here else ".")]
+    return build_report(spec, style, engine.zoo, result[2], notes)
+
+
+def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Settings,
+           choices: dict) -> None:
+    st.caption("Each file is made when you click it: the grid as PNG and as a PDF paginated "
+               "for A4/Letter, a zip of every panel, the JSON manifest, and a report (grid, what "
+               "each column is, metrics with intervals, paired differences, map agreement).")
+    if not within_budget(spec, style, settings):
+        return
+    record = manifest(spec, style)
+    width, height = grid_pixels(spec, style)
+    split = width * height > MAX_PNG_MEGAPIXELS * 1e6
+    images = [row.image for row in spec.rows]
+    steps = st.session_state.get("eval_steps", 8)
+    result = evaluate_view.current_result(images, choices, steps)
+
+    def report() -> bytes:
+        found = result if result is not None else evaluate_view.compute(engine, images, choices,
+                                                                       steps)
+        return report_pdf(engine, spec, style, found, computed_here=result is None)
+
+    columns = st.columns(5)
+    columns[0].download_button(
+        "Grid PNG" + (" (zip of parts)" if split else ""), _released(lambda: grid_png(spec, style)),
+        "scalecam_figure7.zip" if split else "scalecam_figure7.png",
+        "application/zip" if split else "image/png", key="dl_png", on_click="ignore")
+    columns[1].download_button("Grid PDF", _released(lambda: pdf_bytes(spec, style)),
+                               "scalecam_figure7.pdf", "application/pdf", key="dl_pdf",
+                               on_click="ignore")
+    columns[2].download_button("Panels (zip of PNGs)",
+                               _released(lambda: panels_zip(render_panels(spec, style), spec)),
+                               "scalecam_panels.zip", "application/zip", key="dl_zip",
+                               on_click="ignore")
+    columns[3].download_button("Manifest (JSON)", json.dumps(record, indent=2),
+                               "scalecam_figure7.json", "application/json", key="dl_json",
+                               on_click="ignore")
+    columns[4].download_button("Report (PDF)", _released(report), "scalecam_report.pdf",
+                               "application/pdf", key="dl_report", on_click="ignore")

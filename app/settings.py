@@ -1,0 +1,57 @@
+"""What the operator of a shared server decides, read once per rerun from the environment and
+then ``.streamlit/secrets.toml``: the checkpoints folder, the default validation folder, and the
+caps that keep one visitor from taking the server's memory. Visitors cannot change these."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from scaled_models.weights import checkpoints_root
+
+DEFAULT_MAX_GRID_IMAGES = 36
+DEFAULT_MAX_EXPORT_MEGAPIXELS = 50.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    checkpoints: Path
+    imagenet_val: str
+    max_grid_images: int
+    max_export_megapixels: float
+
+
+def _secret(key: str) -> str:
+    try:
+        return str(st.secrets.get(key, ""))
+    except Exception:  # noqa: BLE001 - no secrets file is the normal case
+        return ""
+
+
+def _setting(env: str, secret: str) -> str:
+    return os.environ.get(env) or _secret(secret)
+
+
+def _number(env: str, secret: str, default: float, cast):
+    text = _setting(env, secret)
+    try:
+        value = cast(text) if text else default
+    except ValueError:
+        st.warning(f"Ignoring {env}={text!r}: not a number; using {default}.")
+        return default
+    return value if value > 0 else default
+
+
+def load_settings() -> Settings:
+    """``SCALECAM_CHECKPOINTS`` / ``checkpoints``, ``SCALECAM_IMAGENET_VAL`` / ``imagenet_val``,
+    ``SCALECAM_MAX_GRID_IMAGES`` / ``max_grid_images`` and ``SCALECAM_MAX_EXPORT_MEGAPIXELS`` /
+    ``max_export_megapixels`` (environment first, then secrets)."""
+    return Settings(
+        checkpoints=checkpoints_root(_setting("SCALECAM_CHECKPOINTS", "checkpoints") or None),
+        imagenet_val=_setting("SCALECAM_IMAGENET_VAL", "imagenet_val"),
+        max_grid_images=int(_number("SCALECAM_MAX_GRID_IMAGES", "max_grid_images",
+                                    DEFAULT_MAX_GRID_IMAGES, int)),
+        max_export_megapixels=_number("SCALECAM_MAX_EXPORT_MEGAPIXELS", "max_export_megapixels",
+                                      DEFAULT_MAX_EXPORT_MEGAPIXELS, float))
