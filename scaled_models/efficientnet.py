@@ -119,6 +119,10 @@ class EfficientNetFamily(WeightFamily):
     def stages(self, net: CamNet) -> list[nn.Sequential]:
         return list(net.features[1:-1])  # stem, seven stages, head conv
 
+    def split_at_head_norm(self, net: CamNet) -> tuple[nn.Module, nn.Module]:
+        head = net.features[-1]  # torchvision Conv2dNormActivation: conv, BatchNorm, SiLU
+        return nn.Sequential(*net.features[:-1], head[0]), head[1:]
+
     def adapt_state_dict(self, state: dict[str, torch.Tensor], net: CamNet,
                          origin: str) -> dict[str, torch.Tensor]:
         """torchvision's ``classifier.1`` is our ``fc``; every other key is shared."""

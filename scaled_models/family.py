@@ -106,6 +106,12 @@ class WeightFamily(ABC):
     def stages(self, net: CamNet) -> list[nn.Sequential]:
         """The seven MBConv stages, in order (the depth expansion appends blocks to them)."""
 
+    @abstractmethod
+    def split_at_head_norm(self, net: CamNet) -> tuple[nn.Module, nn.Module]:
+        """``net.features`` as (everything before the BatchNorm that precedes the global pooling,
+        that BatchNorm with its activation). Both share ``net``'s modules: FixRes fine-tunes the
+        second one."""
+
     def adapt_state_dict(self, state: dict[str, torch.Tensor], net: CamNet,
                          origin: str) -> dict[str, torch.Tensor]:
         """A foreign state dict (as published) under ``net``'s keys; identity by default."""

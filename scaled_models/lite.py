@@ -70,6 +70,9 @@ class LiteFamily(WeightFamily):
     def stages(self, net: CamNet) -> list[nn.Sequential]:
         return list(net.features[2])  # conv_stem, bn1, blocks (the stages), conv_head, bn2
 
+    def split_at_head_norm(self, net: CamNet) -> tuple[nn.Module, nn.Module]:
+        return net.features[:-1], net.features[-1]  # bn2 is timm's BatchNormAct2d (+ ReLU6)
+
     def adapt_state_dict(self, state: dict[str, torch.Tensor], net: CamNet,
                          origin: str) -> dict[str, torch.Tensor]:
         """The packages' files use another implementation's names, listing the same tensors in

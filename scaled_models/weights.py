@@ -56,7 +56,8 @@ class Provenance:
     trained_for_config: bool  # the weights were made for this role's configuration
     stand_in: bool  # … or they only stand in for the paper's network (other blocks or config)
     status: str  # one word: published / adapted / distilled / trained / stand-in / unavailable
-    recipe: str  # what the model is, in words, e.g. "adapted to 448 px (FixRes) from Lite0 …"
+    headline: str  # what the model is in a few words, for grid headers: "adapted from Lite0 …"
+    recipe: str  # what the model is, in a sentence, e.g. "adapted to 448 px (FixRes) from …"
     file: str | None = None
     sha256: str | None = None
     preprocessing: dict | None = None
@@ -215,7 +216,8 @@ def load_weights(family: WeightFamily | str, key: str,
             family=family.name, key=key, available=False, source=source,
             architecture=binding.arch.description, resolution=binding.resolution,
             trained_for_config=False, stand_in=False, status=STATUS_UNAVAILABLE,
-            recipe="unavailable", file=str(checkpoint) if checkpoint else None,
+            headline="unavailable", recipe="unavailable",
+            file=str(checkpoint) if checkpoint else None,
             unavailable_reason=reason, make_available=fix), binding.arch, None, None)
 
 
@@ -224,18 +226,23 @@ def _load_role_published(family: WeightFamily, binding: RoleBinding) -> LoadedWe
     net, path = load_published(weights, binding.arch.build())
     preprocessing = weights.preprocessing.at_resolution(binding.resolution)
     stand_in = family.stand_in or binding.stand_in
+    native = binding.resolution == weights.preprocessing.resolution
     if binding.stand_in:
         recipe = f"stand-in: {binding.note}"
+        headline = (f"stand-in: {weights.name}" if native
+                    else f"stand-in: {weights.name} at {binding.resolution} px")
     else:
         recipe = f"published: {weights.source}"
+        headline = f"published {weights.name}"
     return LoadedWeights(Provenance(
         family=family.name, key=binding.key, available=True, source=weights.source,
         architecture=binding.arch.description, resolution=binding.resolution,
         trained_for_config=not binding.stand_in, stand_in=stand_in,
-        status=STATUS_STAND_IN if binding.stand_in else STATUS_PUBLISHED, recipe=recipe,
+        status=STATUS_STAND_IN if binding.stand_in else STATUS_PUBLISHED, headline=headline,
+        recipe=recipe,
         file=str(path), sha256=file_sha256(path), preprocessing=preprocessing.as_dict(),
-        top1=None if binding.stand_in else weights.top1,
-        top1_source=None if binding.stand_in else "published",
+        top1=weights.top1 if native else None,  # published top-1 holds where it was measured
+        top1_source="published" if native else None,
         notes=(binding.note,) if binding.note else ()), binding.arch, net, preprocessing)
 
 
@@ -277,7 +284,7 @@ def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> 
         sha256=file_sha256(path), preprocessing=preprocessing.as_dict(),
         trained_for_config=True, stand_in=family.stand_in,
         status=_RECIPE_STATUS.get(metadata.get("recipe"), "trained"),
-        recipe=describe_checkpoint(metadata),
+        headline=checkpoint_headline(metadata), recipe=describe_checkpoint(metadata),
         top1=float(top1) if top1 is not None else None,
         top1_source=(f"{evaluation.get('images')} images of {evaluation.get('dir')}"
                      if top1 is not None else None),
@@ -303,6 +310,18 @@ def _on_base(family: WeightFamily, base: dict, delta: dict[str, torch.Tensor], n
     return state | delta
 
 
+def checkpoint_headline(metadata: dict) -> str:
+    """A checkpoint in a few words, for a grid header."""
+    recipe = metadata.get("recipe")
+    if recipe == "fixres":
+        return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} (FixRes)"
+    if recipe == "distill":
+        return f"distilled from {(metadata.get('teacher') or {}).get('name', 'a teacher')}"
+    if recipe == "paper":
+        return "trained from scratch"
+    return "local checkpoint"
+
+
 def describe_checkpoint(metadata: dict) -> str:
     """What a checkpoint is, in words, from the metadata the trainer wrote."""
     recipe = metadata.get("recipe")
@@ -313,8 +332,10 @@ def describe_checkpoint(metadata: dict) -> str:
     steps_text = f", {steps:,} steps" if steps else ""
     if recipe == "fixres":
         base = (metadata.get("base") or {}).get("name") or "the baseline"
+        tuned = " and ".join(metadata.get("fine_tuned") or ["head BatchNorm"])
         return (f"adapted to {metadata.get('image_size')} px (FixRes) from {base}: BatchNorm "
-                f"statistics re-estimated, BatchNorm affine and classifier fine-tuned{on}"
+                f"statistics re-estimated and the {tuned} fine-tuned to the baseline's own "
+                f"{(metadata.get('teacher') or {}).get('resolution', 224)} px predictions{on}"
                 f"{steps_text}")
     if recipe == "distill":
         teacher = (metadata.get("teacher") or {}).get("name") or "a teacher"

@@ -89,7 +89,11 @@ def test_table_cli_json(tmp_path):
     assert by_key["compound"]["run_resolution"] == 260
     assert not by_key["depth"]["available"]
     assert "scaled_models.train --model depth" in by_key["depth"]["make_available"]
-    assert by_key["resolution"]["stand_in"] and not by_key["resolution"]["trained_for_config"]
+    # The offline resolution column is the FixRes model shipped with scalecam, on Lite0's file.
+    resolution = by_key["resolution"]
+    assert resolution["status"] == "adapted" and resolution["trained_for_config"]
+    assert resolution["recipe"].startswith("adapted to 448 px (FixRes) from Lite0")
+    assert resolution["file"].endswith("scaled_models/checkpoints/lite/resolution.safetensors")
 
 
 def test_table_cli_text_prints_paper_beside_measured(tmp_path):
@@ -98,7 +102,7 @@ def test_table_cli_text_prints_paper_beside_measured(tmp_path):
          "--checkpoints", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=True).stdout
     assert "| 1.58G | 1.8B |" in out and "| 0.39G | 0.4B |" in out
-    assert "depth: unavailable" in out and "test-time resolution" in out
+    assert "depth: unavailable" in out and "| adapted |" in out
 
 
 def test_table_json_is_the_only_thing_on_stdout_when_a_download_is_tried(tmp_path):
@@ -112,3 +116,4 @@ def test_table_json_is_the_only_thing_on_stdout_when_a_download_is_tried(tmp_pat
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=True)
     rows = json.loads(proc.stdout)
     assert [r["key"] for r in rows] == [s.key for s in TABLE7]
+    assert "downloading" in proc.stderr or "torch hub cache" in json.dumps(rows)

@@ -19,7 +19,7 @@ from ..preprocessing import Preprocessing
 from ..table7 import MODEL_KEYS, spec_for
 from ..weights import DEFAULT_CHECKPOINTS, resolve_family
 from ..zoo import device_label
-from . import evaluation
+from . import evaluation, fixres
 from .data import (
     CropDataset,
     ImageSet,
@@ -38,7 +38,6 @@ from .recipes import (
     loss_for,
     lr_factor,
     make_optimizer,
-    reestimate_batchnorm,
     student_for,
     trainable_parameters,
 )
@@ -50,6 +49,8 @@ from .state import (
     set_rng_state,
 )
 from .teachers import Teacher, baseline_teacher, resolve_teacher
+
+FIXRES_EPOCHS = 40  # passes over the cached head inputs: about a second each
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training resolution (default: the role's, Table 7)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: the recipe's, scaled with the global batch)")
+    p.add_argument("--fine-tune-classifier", action="store_true",
+                   help="fixres only: also fine-tune the classifier, as FixRes does with the "
+                        "full ImageNet training set (it overfits a few hundred photos)")
     p.add_argument("--temperature", type=float, default=2.0,
                    help="distillation temperature (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="data loader processes (default: 2)")
@@ -162,8 +166,9 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
               else resolve_family("auto")[0])
     key = args.model
     recipe = RECIPES[args.recipe or DEFAULT_RECIPE.get(key, "distill")]
-    args.epochs = args.epochs or (2 if recipe.name == "fixres" else 5)
-    args.batch_size = args.batch_size or (16 if recipe.name == "fixres" else 64)
+    fixres = recipe.name == "fixres"
+    args.epochs = args.epochs or (FIXRES_EPOCHS if fixres else 5)
+    args.batch_size = args.batch_size or (32 if fixres else 64)
     preprocessing = family.preprocessing(args.image_size or spec_for(key).paper_resolution)
     student, init = student_for(family, key, recipe, args.seed)
     base_state = ({k: v.clone() for k, v in student.state_dict().items()}
@@ -188,10 +193,12 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
         dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
         pin_memory=dist.device.type == "cuda", collate_fn=skip_unreadable,
         drop_last=len(dataset) > global_batch)
-    steps = min(len(loader), args.limit_steps or len(loader))
+    batches = -(-2 * len(images) // global_batch) if fixres else len(loader)  # FixRes: + mirrors
+    steps = min(batches, args.limit_steps or batches)
     lr = args.lr or recipe.default_lr_per_256 * global_batch / 256
     args.lr = lr
-    optimizer = make_optimizer(recipe, trainable_parameters(student, recipe), lr)
+    optimizer = make_optimizer(recipe, trainable_parameters(
+        student, recipe, family, args.fine_tune_classifier), lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, steps, args.epochs))
     ema = (torch.optim.swa_utils.AveragedModel(
         student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY),
@@ -227,10 +234,7 @@ def train_epoch(run: Run) -> tuple[float, float]:
     """One pass (or ``steps_per_epoch`` steps); returns (mean loss, images/s)."""
     from tqdm import tqdm
 
-    if run.recipe.name == "fixres":
-        run.student.eval()  # frozen statistics and no dropout: only the affine maps move
-    else:
-        run.model.train()
+    run.model.train()
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {run.epoch + 1}", unit="step",
                disable=not run.dist.is_main, dynamic_ncols=True, file=sys.stderr)
@@ -274,19 +278,6 @@ def train_step(run: Run, crops: torch.Tensor, labels: torch.Tensor) -> tuple[flo
         run.ema.update_parameters(run.student)
     run.step += 1
     return float(loss.detach()), len(labels)
-
-
-def adapt_batchnorm(run: Run) -> None:
-    """FixRes's first step, once per run: exact BatchNorm statistics at the new resolution."""
-    loader = torch.utils.data.DataLoader(
-        CropDataset(run.images, test_time_crop(run.preprocessing)), batch_size=run.args.batch_size,
-        num_workers=run.args.workers, collate_fn=skip_unreadable)
-    _log(run, f"re-estimating BatchNorm statistics at {run.preprocessing.resolution} px on "
-              f"{len(run.images)} photos")
-    start = time.perf_counter()
-    run.bn_images = reestimate_batchnorm(run.student, loader, run.dist.device,
-                                         lambda x: normalise(x, run.preprocessing))
-    run.wall_time_s += time.perf_counter() - start
 
 
 def evaluate(run: Run) -> dict | None:
@@ -333,6 +324,8 @@ def metadata(run: Run, loss: float, top: dict | None, final: bool) -> dict:
         record["base"] = {"role": "baseline", "name": run.init["base"],
                           "source": run.init["source"], "sha256": run.init["sha256"]}
         record["bn_images"] = run.bn_images
+        record["fine_tuned"] = ["head BatchNorm"] + (["classifier"]
+                                                     if run.args.fine_tune_classifier else [])
     return record
 
 
@@ -347,6 +340,8 @@ def save(run: Run, loss: float, top: dict | None) -> None:
     final = run.epoch == run.args.epochs
     export_weights(run.final_net, run.folder, run.key, metadata(run, loss, top, final),
                    run.base_state)
+    if run.recipe.name == "fixres":
+        return  # minutes on a CPU: it runs whole, nothing to resume
     save_training_state(run.state_path, {
         "model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
@@ -398,6 +393,21 @@ def log_epoch(run: Run, loss: float, images_per_s: float, top: dict | None) -> N
             writer.add_scalar("eval/top1", top["top1"], run.epoch)
 
 
+def adapt_at_resolution(run: Run) -> int:
+    """The FixRes recipe: minutes on a CPU, so it runs whole (no --resume)."""
+    if run.dist.world > 1:
+        raise SystemExit("fixres runs in one process; it takes minutes on a CPU")
+    run.initial_eval = evaluate(run)
+    loss = fixres.adapt(run)
+    top = evaluate(run)
+    shown = f", eval top-1 {top['top1']:.2f} %" if top else ""
+    _log(run, f"adapted in {run.wall_time_s:.0f} s: loss {loss:.4f}{shown}")
+    log_epoch(run, loss, run.images_seen / max(run.wall_time_s, 1e-9), top)
+    save(run, loss, top)
+    _log(run, f"wrote {run.folder / (run.key + '.safetensors')} ({run.step} steps)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     dist = init_distributed(args.device)
@@ -409,12 +419,12 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; teacher {run.teacher.name}" if run.teacher else ""))
     if run.teacher is not None and run.teacher.caveat:
         _log(run, f"caveat: {run.teacher.caveat}")
+    if run.recipe.name == "fixres":
+        return adapt_at_resolution(run)
     if args.resume and run.state_path.is_file():
         resume(run)
     if run.epoch == 0:
         run.initial_eval = evaluate(run)
-        if run.recipe.name == "fixres" and run.bn_images == 0:
-            adapt_batchnorm(run)
     stop_at = min(args.epochs, run.epoch + args.stop_after if args.stop_after else args.epochs)
     while run.epoch < stop_at:
         run.sampler.set_epoch(run.epoch)

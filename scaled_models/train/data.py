@@ -117,14 +117,14 @@ def train_crop(resolution: int, autoaugment: bool):
 
 
 def test_time_crop(preprocessing: Preprocessing):
-    """The evaluation crop (resize, centre crop) + flip: FixRes adapts a model to exactly what it
-    sees at test time, so it trains on test-time crops."""
-    from torchvision import transforms as T
+    """The evaluation crop (resize, centre crop): FixRes adapts a model to exactly what it sees
+    at test time."""
+    from torchvision.transforms import functional as TF
 
     def crop(picture: Image.Image) -> torch.Tensor:
-        return T.functional.to_tensor(preprocessing.crop(picture))
+        return TF.to_tensor(preprocessing.crop(picture))
 
-    return T.Compose([crop, T.RandomHorizontalFlip()])
+    return crop
 
 
 def normalise(batch: torch.Tensor, preprocessing: Preprocessing, resolution: int | None = None
