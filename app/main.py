@@ -139,19 +139,22 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
 
 
 def models_panel(engine: CamEngine) -> None:
+    """Table 7 beside what runs, as a Markdown table (a dataframe would import pandas and
+    pyarrow, a second the first page would wait for)."""
     with st.expander("Models: Table 7 beside what this build runs", expanded=False):
-        rows = []
+        lines = ["| Model | Coefficients | Table 7 MACs (paper) | Status | What it is | Runs | "
+                 "Paper top-1 | Top-1 of these weights |", "|---|---|---|---|---|---|---|---|"]
         for model in engine.zoo.models:
-            s = model.summary()
-            rows.append({
-                "model": model.spec.label, "coefficients": s["coefficients"],
-                "Table 7 MACs @ Table 7 res": f"{s['macs'] / 1e9:.2f}G @{s['resolution']} px",
-                "paper FLOPs": s["paper_flops"], "status": s["status"],
-                "what it is": s["recipe"] if s["available"] else s["unavailable_reason"],
-                "runs": (f"{s['run_resolution']} px, {s['run_macs'] / 1e9:.2f}G MACs"
-                         if s["available"] else "—"),
-                "paper top-1": s["paper_top1"], "top-1 of these weights": s["top1"]})
-        st.dataframe(rows, hide_index=True, width="stretch")
+            s, prov = model.summary(), model.provenance
+            runs = (f"{s['run_resolution']} px, {s['run_macs'] / 1e9:.2f}G MACs"
+                    if s["available"] else "—")
+            top1 = f"{s['top1']:.1f} ({s['top1_source']})" if s["top1"] is not None else "—"
+            what = prov.recipe if prov.available else prov.unavailable_reason
+            lines.append(f"| {plain(model.spec.label)} | {s['coefficients']}, "
+                         f"{s['resolution']} px | {s['macs'] / 1e9:.2f}G ({s['paper_flops']}) | "
+                         f"{s['status']} | {plain(what)} | {runs} | {s['paper_top1']:.1f} | "
+                         f"{plain(top1)} |")
+        st.markdown("\n".join(lines))
 
 
 def unavailable_notice(engine: CamEngine, keys: list[str]) -> None:

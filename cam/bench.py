@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from scaled_models.zoo import LoadedModel, ModelZoo, device_label
+from scaled_models.zoo import LoadedModel, ModelZoo, device_label, measured_cost
 
 from .engine import CamEngine
 from .figure import make_figure
@@ -41,7 +41,7 @@ def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
         preprocessing = zoo.family.preprocessing(binding.resolution)
         provenance = replace(model.provenance, available=True, source="random init (benchmark)")
         models.append(LoadedModel(model.spec, provenance, net, preprocessing, model.params,
-                                  model.macs, model.run_params, model.run_macs))
+                                  model.macs, *measured_cost(binding.arch, binding.resolution)))
         random_init.append(model.key)
     return ModelZoo(zoo.family, zoo.family_reason, zoo.device, models), random_init
 

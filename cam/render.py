@@ -111,12 +111,13 @@ def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
 @lru_cache(maxsize=32)
 def font(size: int, bold: bool = False, mono: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans (shipped with matplotlib, so every machine has it) for ✓/✗ and labels; its
-    monospaced cut for commands."""
-    import matplotlib
+    monospaced cut for commands. Found without importing matplotlib (the first grid waits)."""
+    import importlib.util
 
     name = ("DejaVuSansMono.ttf" if mono else
             "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
-    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    package = Path(importlib.util.find_spec("matplotlib").origin).parent
+    path = package / "mpl-data" / "fonts" / "ttf" / name
     return ImageFont.truetype(str(path), size)
 
 

@@ -5,15 +5,19 @@ paper order, available or not, so that callers show unavailable models instead o
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .family import FAMILIES, WeightFamily, get_family
 from .preprocessing import Preprocessing
+from .storage import write_json
 from .table7 import MODEL_KEYS, ModelSpec, parse_model_keys, spec_for
 from .weights import Provenance, load_weights, resolve_family
 
@@ -36,11 +40,54 @@ def device_label(device: torch.device) -> str:
 
 
 @lru_cache(maxsize=None)
-def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
-    """(params, MACs per image) of an architecture at a resolution, counted once per process."""
+def _meta_network(arch: Architecture):
+    """The architecture built on the meta device (shapes only), once per process."""
     with torch.device("meta"):
-        net = arch.build()
-    return count_params(net), count_macs(net, resolution)
+        return arch.build()
+
+
+@lru_cache(maxsize=None)
+def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
+    """(params, MACs per image) of an architecture at a resolution: counted once per machine
+    and code version, since the app's first grid waits for every count (about 0.3 s each)."""
+    key = f"{arch.family.name} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
+    cached = _counted().get(key)
+    if cached is not None:
+        return tuple(cached)
+    net = _meta_network(arch)
+    counted = count_params(net), count_macs(net, resolution)
+    _remember(key, counted)
+    return counted
+
+
+def _cost_cache_path() -> Path:
+    """One file per version of the code that builds and counts the networks (and of the
+    libraries it builds them with), so a change anywhere is counted again."""
+    import timm
+    import torchvision
+
+    digest = hashlib.sha256(f"{torch.__version__} {torchvision.__version__} {timm.__version__}"
+                            .encode())
+    for module in ("architectures", "efficientnet", "lite", "family"):
+        digest.update((Path(__file__).with_name(f"{module}.py")).read_bytes())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalecam"
+    return cache / f"costs-{digest.hexdigest()[:16]}.json"
+
+
+@lru_cache(maxsize=1)
+def _counted() -> dict:
+    try:
+        return json.loads(_cost_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember(key: str, counted: tuple[int, int]) -> None:
+    _counted()[key] = list(counted)
+    try:
+        write_json(_cost_cache_path(), _counted())
+    except OSError:
+        pass  # a read-only home only means counting again next time
 
 
 @dataclass
@@ -53,8 +100,8 @@ class LoadedModel:
     preprocessing: Preprocessing | None
     params: int  # Table 7's architecture (the paper's SE/SiLU blocks, the row's coefficients)
     macs: int  # … at Table 7's resolution: what the paper's FLOPs column measures
-    run_params: int  # the network actually loaded in this family
-    run_macs: int  # … at the resolution it runs at
+    run_params: int | None  # the network actually loaded in this family (None: none is)
+    run_macs: int | None  # … at the resolution it runs at
 
     @property
     def key(self) -> str:
@@ -110,7 +157,9 @@ def load_model(family: WeightFamily | str, key: str,
     loaded = load_weights(family, key, checkpoints)
     params, macs = measured_cost(FAMILIES["efficientnet"].architecture(spec.width, spec.depth),
                                  spec.paper_resolution)
-    run_params, run_macs = measured_cost(loaded.arch, loaded.provenance.resolution)
+    # What nothing runs is not counted: the first screen waits for every count.
+    run_params, run_macs = (measured_cost(loaded.arch, loaded.provenance.resolution)
+                            if loaded.net is not None else (None, None))
     net = loaded.net
     if net is not None:
         net = net.to(device).eval().requires_grad_(False)

@@ -117,3 +117,20 @@ def test_table_json_is_the_only_thing_on_stdout_when_a_download_is_tried(tmp_pat
     rows = json.loads(proc.stdout)
     assert [r["key"] for r in rows] == [s.key for s in TABLE7]
     assert "downloading" in proc.stderr or "torch hub cache" in json.dumps(rows)
+
+
+@pytest.mark.parametrize("family, width, depth, resolution", [
+    ("efficientnet", 1.0, 1.0, 224), ("efficientnet", 1.2, 1.4, 291), ("lite", 2.0, 1.0, 224),
+    ("lite", 1.1, 1.2, 260)])
+def test_mac_count_agrees_with_torch_flop_counter(family, width, depth, resolution):
+    """The app's fast count equals torch.utils.flop_counter's FLOPs / 2 (an independent count
+    at the dispatch level) on the same network."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from scaled_models.architectures import count_macs
+
+    with torch.device("meta"):
+        net = get_family(family).architecture(width, depth).build().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.empty(1, 3, resolution, resolution, device="meta"))
+    assert count_macs(net, resolution) == counter.get_total_flops() // 2
