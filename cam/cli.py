@@ -295,12 +295,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_table(args: argparse.Namespace) -> int:
-    from scaled_models.__main__ import main as table_main
-
-    return table_main(["table", *args.table_args])
-
-
 # --- the parser ------------------------------------------------------------------------------
 
 def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
@@ -342,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Letter) and write its JSON manifest beside it.")
     _add_grid_arguments(fig, "predicted")
     fig.add_argument("--val-dir", type=_folder,
-                     help="ImageNet validation folder (needed by --preset)")
+                     help="ImageNet validation folder (needed by --preset; default: none)")
     fig.add_argument("--out", type=_output(".png", ".pdf"), required=True,
                      help="fig.png or fig.pdf (the manifest goes to fig.json)")
     add_zoo_arguments(fig)
@@ -375,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="one PDF: grid, provenance, metrics, agreement",
                          description="Write a PDF report: the grid (of --preset figure7 or "
                                      "--images), what each column is, the metrics of --val-dir "
-                                     "with 95 %% intervals, paired differences and map "
+                                     "with 95 % intervals, paired differences and map "
                                      "agreement.")
     _add_grid_arguments(rep, "gt")
     rep.add_argument("--val-dir", type=_folder, required=True,
@@ -383,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--limit", type=_positive, default=None,
                      help="measure only the first N images (default: all)")
     rep.add_argument("--faithfulness-steps", type=_steps, default=8,
-                     help="deletion/insertion curve steps, 0 skips them (default: 8)")
+                     help="deletion/insertion curve steps, 0 skips them (default: 8, half of "
+                          "evaluate's 16, so a report of a whole folder takes minutes, not tens "
+                          "of minutes)")
     rep.add_argument("--out", type=_output(".pdf"), required=True, help="report.pdf")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     add_zoo_arguments(rep)
@@ -407,10 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(bench.add_argument_group("--serve options"), with_json=False)
     bench.set_defaults(func=cmd_bench)
 
-    table = sub.add_parser("table", help="Table 7 beside this build (python -m scaled_models "
-                                         "table)", add_help=False)
-    table.add_argument("table_args", nargs=argparse.REMAINDER)
-    table.set_defaults(func=cmd_table)
+    from scaled_models.__main__ import TABLE_DESCRIPTION, TABLE_HELP, add_table_arguments
+
+    add_table_arguments(sub.add_parser("table", help=TABLE_HELP + " (as python -m scaled_models "
+                                                                  "table)",
+                                       description=TABLE_DESCRIPTION))
     return parser
 
 

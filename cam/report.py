@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 from PIL import Image
 
+from scaled_models.architectures import MAC_COUNTING
 from scaled_models.zoo import ModelZoo
 
 from .render import FigureSpec, RenderStyle, grid_pages
@@ -99,9 +100,9 @@ def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
         if r == 0:
             cell.set_text_props(weight="bold")
     text = [f"Family: {zoo.family.name} — {zoo.family.description} ({zoo.family_reason}).",
-            "MACs: Table 7's architecture (the paper's SE/SiLU blocks) at Table 7's resolution, "
-            "counted by torch.utils.flop_counter, beside the paper's FLOPs; 'runs' is what this "
-            "family's network costs at the resolution it ran."] + list(notes)
+            f"MACs: {MAC_COUNTING}, of Table 7's architecture (the paper's SE/SiLU blocks) at "
+            "Table 7's resolution, beside the paper's FLOPs; 'runs' is what this family's "
+            "network costs at the resolution it ran."] + list(notes)
     fig.text(0.03, 0.2, "\n".join(_wrapped(t, 170) for t in text), fontsize=7.5, va="top")
 
 

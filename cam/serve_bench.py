@@ -858,7 +858,8 @@ def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> No
                         help="seconds one page action may take (default 600)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the server, to try settings without "
-                             "touching the app, e.g. MALLOC_MMAP_THRESHOLD_=1048576")
+                             "touching the app, e.g. MALLOC_MMAP_THRESHOLD_=1048576 (repeatable; "
+                             "default: none)")
     if with_json:
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 
+from .architectures import MAC_COUNTING
 from .zoo import ModelZoo, add_zoo_arguments, zoo_from_args
 
 
@@ -36,9 +37,8 @@ def format_table(zoo: ModelZoo) -> str:
         lines.append(f"| {model.spec.short_label} | {row['status']} | "
                      f"{model.provenance.headline} | {runs} | {cost} | {top1} |")
     notes = [f"Family: {zoo.family.name} ({zoo.family_reason}); device: {zoo.device}.",
-             "MACs are multiply-accumulates per image counted with torch.utils.flop_counter on "
-             "Table 7's architecture (channels make_divisible 8, repeats ceil); the paper's FLOPs "
-             "are printed beside them unchanged."]
+             f"MACs: {MAC_COUNTING}, on Table 7's architecture (channels make_divisible 8, "
+             "repeats ceil); the paper's FLOPs are printed beside them unchanged."]
     for model in zoo.models:
         row = model.summary()
         if row["available"]:
@@ -49,20 +49,24 @@ def format_table(zoo: ModelZoo) -> str:
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scaled_models", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    table = sub.add_parser(
-        "table", help="print Table 7 beside this build's measurements",
-        description="Table 7's rows (coefficients, the paper's FLOPs and top-1) beside the MACs "
-                    "measured on the same architectures, and what this build loads for each "
-                    "role: the weights, their status and recipe, or why a role is unavailable "
-                    "and the command that fills it.")
+TABLE_HELP = "print Table 7 beside this build's measurements"
+TABLE_DESCRIPTION = ("Table 7's rows (coefficients, the paper's FLOPs and top-1) beside the MACs "
+                     "measured on the same architectures, and what this build loads for each "
+                     "role: the weights, their status and recipe, or why a role is unavailable "
+                     "and the command that fills it.")
+
+
+def add_table_arguments(table: argparse.ArgumentParser) -> None:
+    """The table command's options, shared by ``python -m scaled_models table`` and
+    ``python -m cam table``."""
     add_zoo_arguments(table)
     table.add_argument("--json", action="store_true",
                        help="print a JSON array with one object per model (nothing else goes "
                             "to stdout; progress and downloads report on stderr)")
-    args = parser.parse_args(argv)
+    table.set_defaults(func=run_table)
+
+
+def run_table(args: argparse.Namespace) -> int:
     if args.json:  # whatever a library prints while loading must not reach stdout
         with contextlib.redirect_stdout(sys.stderr):
             rows = [m.summary() for m in zoo_from_args(args).models]
@@ -71,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_table(zoo_from_args(args)))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scaled_models", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_table_arguments(sub.add_parser("table", help=TABLE_HELP, description=TABLE_DESCRIPTION))
+    args = parser.parse_args(argv)
+    return args.func(args)
 
 
 if __name__ == "__main__":

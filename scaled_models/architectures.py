@@ -62,6 +62,10 @@ class Architecture:
         return {"family": self.family.name, "width": self.width, "depth": self.depth}
 
 
+MAC_COUNTING = ("multiply-accumulates per image of every convolution and linear layer (what "
+                "torch.utils.flop_counter counts, halved)")  # said once for every table
+
+
 def count_macs(net: nn.Module, resolution: int) -> int:
     """Multiply-accumulates for one image: every convolution contributes (output elements) ×
     (input channels per group × kernel height × kernel width), every linear layer
@@ -81,7 +85,7 @@ def count_macs(net: nn.Module, resolution: int) -> int:
 
     def linear(module: nn.Linear, inputs, _output) -> None:
         nonlocal total
-        total += inputs[0].numel() // module.in_features * module.in_features * module.out_features
+        total += inputs[0].numel() * module.out_features
 
     handles = [m.register_forward_hook(conv) for m in net.modules() if isinstance(m, nn.Conv2d)]
     handles += [m.register_forward_hook(linear) for m in net.modules()

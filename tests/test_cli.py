@@ -76,3 +76,69 @@ def test_evaluate_with_no_usable_image_says_so(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "ILSVRC2012_val_00000001" in proc.stderr and "could be evaluated" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _every_parser():
+    """(name, parser) for every command of the three command lines, subcommands included."""
+    import argparse
+
+    from scaled_models.__main__ import main as table_main
+    from scaled_models.train.cli import parse_args
+
+    captured: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self, args=None, namespace=None):
+        captured.append(self)
+        raise SystemExit(0)
+
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        for run in (lambda: table_main([]), lambda: parse_args([])):
+            with pytest.raises(SystemExit):
+                run()
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    roots = [build_parser(), *captured]
+    found = []
+    while roots:
+        parser = roots.pop()
+        found.append((parser.prog, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                roots.extend(action.choices.values())
+    return found
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    """Issue 15: help text on every option, the default stated wherever there is one, and no
+    reST markup or doubled percent signs leaking into what a terminal shows."""
+    import argparse
+
+    parsers = _every_parser()
+    assert {prog for prog, _ in parsers} >= {
+        "python -m cam", "python -m cam figure", "python -m cam evaluate", "python -m cam report",
+        "python -m cam bench", "python -m cam table", "python -m scaled_models",
+        "python -m scaled_models table", "python -m scaled_models.train"}
+    for prog, parser in parsers:
+        text = parser.format_help()
+        assert "``" not in text and "%%" not in text, prog
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{prog} {action.option_strings or action.dest}: no help"
+            takes_value = action.nargs != 0
+            in_required_group = any(action in group._group_actions and group.required
+                                    for group in parser._mutually_exclusive_groups)
+            if (action.option_strings and takes_value and not action.required
+                    and not in_required_group):
+                assert "default" in action.help % vars(action), (
+                    f"{prog} {action.option_strings[0]}: the default is not stated")
+
+
+def test_cam_table_help_is_the_table_commands_help():
+    """``python -m cam table --help`` used to stop with "unrecognized arguments"."""
+    shown = subprocess.run([sys.executable, "-m", "cam", "table", "--help"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "--json" in shown.stdout and "JSON array" in shown.stdout

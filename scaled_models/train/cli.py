@@ -50,8 +50,6 @@ from .state import (
 )
 from .teachers import Teacher, baseline_teacher, resolve_teacher
 
-FIXRES_EPOCHS = 40  # passes over the cached head inputs: about a second each
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from . import __doc__ as package_doc
@@ -77,9 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "a role, a published model (lite1, efficientnet_b4), timm:NAME or a "
                         "checkpoint (default: %(default)s)")
     p.add_argument("--epochs", type=_positive, default=None,
-                   help="passes over the data (default: 2 for fixres, 5 otherwise)")
+                   help="passes over the data (default: " + _per_recipe("epochs") + ")")
     p.add_argument("--batch-size", type=_positive, default=None,
-                   help="images per process and step (default: 16 for fixres, 64 otherwise)")
+                   help="images per process and step (default: " + _per_recipe("batch_size")
+                        + ")")
     p.add_argument("--image-size", type=_positive, default=None,
                    help="training resolution (default: the role's, Table 7)")
     p.add_argument("--lr", type=float, default=None,
@@ -94,12 +93,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cuda or cpu (default: the best one found)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/FAMILY/KEY.state.pt")
     p.add_argument("--limit-steps", type=_positive, default=None,
-                   help="at most this many steps per epoch (smoke runs)")
+                   help="at most this many steps per epoch, for smoke runs (default: all)")
     p.add_argument("--stop-after", type=_positive, default=None,
-                   help="stop after this many epochs of this invocation (resume later)")
+                   help="stop after this many epochs of this invocation and --resume later "
+                        "(default: run to --epochs)")
     p.add_argument("--log-dir", default=None,
                    help="CSV and TensorBoard logs (default: OUT/logs/FAMILY-KEY)")
     return p.parse_args(argv)
+
+
+def _per_recipe(field_name: str) -> str:
+    """A recipe default for the help text, read from the recipes themselves."""
+    return ", ".join(f"{getattr(r, field_name)} for {r.name}" for r in RECIPES.values())
 
 
 def _positive(text: str) -> int:
@@ -166,13 +171,13 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
               else resolve_family("auto")[0])
     key = args.model
     recipe = RECIPES[args.recipe or DEFAULT_RECIPE.get(key, "distill")]
-    fixres = recipe.name == "fixres"
-    args.epochs = args.epochs or (FIXRES_EPOCHS if fixres else 5)
-    args.batch_size = args.batch_size or (32 if fixres else 64)
+    adapts_resolution = recipe.name == "fixres"
+    args.epochs = args.epochs or recipe.epochs
+    args.batch_size = args.batch_size or recipe.batch_size
     preprocessing = family.preprocessing(args.image_size or spec_for(key).paper_resolution)
     student, init = student_for(family, key, recipe, args.seed)
     base_state = ({k: v.clone() for k, v in student.state_dict().items()}
-                  if recipe.name == "fixres" else None)
+                  if adapts_resolution else None)
     student = student.to(dist.device)
     if dist.device.type == "cuda":
         student = student.to(memory_format=torch.channels_last)
@@ -193,7 +198,8 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
         dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
         pin_memory=dist.device.type == "cuda", collate_fn=skip_unreadable,
         drop_last=len(dataset) > global_batch)
-    batches = -(-2 * len(images) // global_batch) if fixres else len(loader)  # FixRes: + mirrors
+    # FixRes sees every photo and its mirror once per epoch
+    batches = -(-2 * len(images) // global_batch) if adapts_resolution else len(loader)
     steps = min(batches, args.limit_steps or batches)
     lr = args.lr or recipe.default_lr_per_256 * global_batch / 256
     args.lr = lr

@@ -27,13 +27,15 @@ class Recipe:
     bn_momentum: float | None  # None keeps the network's own
     stochastic_depth: float
     ema: bool
+    epochs: int  # default passes over the data (fixres: over the cached head inputs, ~1 s each)
+    batch_size: int  # default images per process and step
 
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe("paper", "random", True, "none", PAPER_BATCH_LR[0] * 256 / PAPER_BATCH_LR[1],
-                    0.01, 0.2, True),  # TF's BN decay 0.99 is PyTorch momentum 0.01
-    "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False),
-    "fixres": Recipe("fixres", "test-time", False, "baseline", 1.28, None, 0.0, False),
+                    0.01, 0.2, True, 5, 64),  # TF's BN decay 0.99 is PyTorch momentum 0.01
+    "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False, 5, 64),
+    "fixres": Recipe("fixres", "test-time", False, "baseline", 1.28, None, 0.0, False, 40, 32),
 }
 DEFAULT_RECIPE = {"resolution": "fixres"}  # other roles: distill
 
