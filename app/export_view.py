@@ -18,7 +18,6 @@ from app.settings import Settings
 from cam.engine import CamEngine
 from cam.memory import release_memory
 from cam.render import (
-    MAX_PNG_MEGAPIXELS,
     FigureSpec,
     RenderStyle,
     grid_pixels,
@@ -26,6 +25,7 @@ from cam.render import (
     panels_zip,
     pdf_bytes,
     png_bytes,
+    png_is_split,
     png_parts,
     render_panels,
 )
@@ -86,8 +86,7 @@ def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Se
     if not within_budget(spec, style, settings):
         return
     record = manifest(spec, style)
-    width, height = grid_pixels(spec, style)
-    split = width * height > MAX_PNG_MEGAPIXELS * 1e6
+    split = png_is_split(spec, style)
     images = [row.image for row in spec.rows]
     steps = st.session_state.get("eval_steps", 8)
     result = evaluate_view.current_result(images, choices, steps)

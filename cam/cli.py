@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from scaled_models.table7 import MODEL_KEYS
+from scaled_models.argtypes import positive_int
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
@@ -42,13 +42,6 @@ def _dpi(text: str) -> int:
     value = int(text)
     if not DPI_RANGE[0] <= value <= DPI_RANGE[1]:
         raise argparse.ArgumentTypeError(f"must be {DPI_RANGE[0]}..{DPI_RANGE[1]}, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
     return value
 
 
@@ -257,20 +250,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     if grid is None:
         return 1
     engine, spec, notes = grid
-    method = args.method
-    measured = []
-    for sample in dataset.samples[:args.limit]:
-        try:
-            measured.append(image_from_sample(sample))
-        except ImageLoadError as exc:
-            _log(f"skipped {exc}")
-    bar = tqdm(total=len(measured), unit="img", desc="measuring", disable=args.quiet)
-    rows, agreement = evaluate_images(engine, measured, method,
-                                      faithfulness_steps=args.faithfulness_steps,
-                                      progress=lambda done, total: bar.update(1))
+    samples = dataset.samples[:args.limit]
+    rows, agreement, measured = [], [], 0
+    bar = tqdm(total=len(samples), unit="img", desc="measuring", disable=args.quiet)
+    # In chunks, as evaluate does: a whole validation set decoded at once would not fit.
+    for start in range(0, len(samples), args.batch_size):
+        chunk = []
+        for sample in samples[start:start + args.batch_size]:
+            try:
+                chunk.append(image_from_sample(sample))
+            except ImageLoadError as exc:
+                _log(f"skipped {exc}")
+        new_rows, new_agreement = evaluate_images(engine, chunk, args.method,
+                                                  faithfulness_steps=args.faithfulness_steps)
+        rows += new_rows
+        agreement += new_agreement
+        measured += len(chunk)
+        bar.update(len(samples[start:start + args.batch_size]))
     bar.close()
     summaries = summarize(rows, agreement)
-    notes = notes + [f"Metrics: {len(measured)} labelled images of {args.val_dir}; the grid "
+    notes = notes + [f"Metrics: {measured} labelled images of {args.val_dir}; the grid "
                      f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
     pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
                        notes)
@@ -323,7 +322,7 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) ->
                         help="per-map: each map scaled on its own, as in the paper; shared: one "
                              "scale for a row (default: per-map)")
     parser.add_argument("--boxes", action="store_true", help="draw ground-truth boxes")
-    parser.add_argument("--batch-size", type=_positive, default=16,
+    parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="images per forward pass (default: 16)")
 
 
@@ -351,9 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "val/<wnid>/)")
     ev.add_argument("--method", type=_methods, default=[EXACT],
                     help=f"CAM method, or several comma-separated (one CSV each; default: {EXACT})")
-    ev.add_argument("--limit", type=_positive, default=None,
+    ev.add_argument("--limit", type=positive_int, default=None,
                     help="only the first N images (default: all)")
-    ev.add_argument("--batch-size", type=_positive, default=16,
+    ev.add_argument("--batch-size", type=positive_int, default=16,
                     help="images per chunk and forward pass (default: 16)")
     ev.add_argument("--out", type=_output(".csv"), required=True,
                     help="results.csv; beside it results.agreement.csv, results.summary.json, "
@@ -374,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grid_arguments(rep, "gt")
     rep.add_argument("--val-dir", type=_folder, required=True,
                      help="labelled ImageNet validation folder the metrics are computed on")
-    rep.add_argument("--limit", type=_positive, default=None,
+    rep.add_argument("--limit", type=positive_int, default=None,
                      help="measure only the first N images (default: all)")
     rep.add_argument("--faithfulness-steps", type=_steps, default=8,
                      help="deletion/insertion curve steps, 0 skips them (default: 8, half of "
@@ -390,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bare forward pass; with --serve, drive the real app "
                                        "with concurrent browser sessions and report the "
                                        "server's peak and idle memory.")
-    bench.add_argument("--images", type=_positive, default=8,
+    bench.add_argument("--images", type=positive_int, default=8,
                        help="number of images (default: 8)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
@@ -416,9 +415,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "preset", None) and not getattr(args, "val_dir", None):
         parser.error("--preset figure7 picks its images from --val-dir: give --val-dir")
-    if getattr(args, "models", None):
-        unknown = [k for k in args.models.split(",") if k.strip() and k.strip() not in MODEL_KEYS]
-        if unknown:
-            parser.error(f"--models: unknown {', '.join(unknown)}; choose from "
-                         f"{', '.join(MODEL_KEYS)}")
     return args.func(args)

@@ -401,15 +401,21 @@ def _wrap_words(text: str, fnt: ImageFont.FreeTypeFont, width: float) -> list[st
 MAX_PNG_MEGAPIXELS = 60
 
 
+def png_is_split(spec: FigureSpec, style: RenderStyle,
+                 max_megapixels: float = MAX_PNG_MEGAPIXELS) -> bool:
+    """Whether ``png_parts`` gives several images (a zip) rather than one PNG."""
+    width, height = grid_pixels(spec, style)
+    return width * height > max_megapixels * 1e6 and len(spec.rows) >= 2
+
+
 def png_parts(spec: FigureSpec, style: RenderStyle,
               max_megapixels: float = MAX_PNG_MEGAPIXELS) -> list[Image.Image]:
     """The grid as one PNG image, or several (rows split, header repeated) when one would
-    exceed ``max_megapixels``."""
-    grid = compose_grid(spec, style)
-    if grid.width * grid.height <= max_megapixels * 1e6 or len(spec.rows) < 2:
-        return [grid]
-    row_pixels = grid.width * grid.height / max(len(spec.rows), 1)
-    per_part = max(1, int(max_megapixels * 1e6 * 0.9 // row_pixels))
+    exceed ``max_megapixels`` (decided before anything is drawn)."""
+    if not png_is_split(spec, style, max_megapixels):
+        return [compose_grid(spec, style)]
+    width, height = grid_pixels(spec, style)
+    per_part = max(1, int(max_megapixels * 1e6 * 0.9 // (width * height / len(spec.rows))))
     return [compose_grid(dataclasses.replace(spec, rows=spec.rows[i:i + per_part]), style)
             for i in range(0, len(spec.rows), per_part)]
 

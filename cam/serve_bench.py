@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urljoin
 
+from scaled_models.argtypes import assignment, non_negative_float, positive_int
+
 from .engine import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -840,23 +842,33 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _workloads(text: str) -> list[str]:
+    chosen = [w.strip() for w in text.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in WORKLOADS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown workload(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(WORKLOADS)}")
+    return chosen
+
+
 def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> None:
     """The options, for this module's ``main`` and for whichever command hosts it (a host that
     has its own ``--json`` passes ``with_json=False``)."""
-    parser.add_argument("--sessions", type=int, default=8,
+    parser.add_argument("--sessions", type=positive_int, default=8,
                         help="concurrent browser sessions (default 8)")
-    parser.add_argument("--idle-seconds", type=float, default=60,
+    parser.add_argument("--idle-seconds", type=non_negative_float, default=60,
                         help="how long to watch RSS after every session closed (default 60)")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+    parser.add_argument("--workloads", type=_workloads, default=list(WORKLOADS),
                         help="comma-separated, assigned round-robin to the sessions "
                              f"(default {','.join(WORKLOADS)})")
-    parser.add_argument("--export-images", type=int, default=36,
+    parser.add_argument("--export-images", type=positive_int, default=36,
                         help="images in the grid the export session exports (default 36)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the single-session runs (and so the grid comparison)")
-    parser.add_argument("--step-timeout", type=float, default=600,
+    parser.add_argument("--step-timeout", type=non_negative_float, default=600,
                         help="seconds one page action may take (default 600)")
-    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--server-env", type=assignment, action="append", default=[],
+                        metavar="NAME=VALUE",
                         help="extra environment for the server, to try settings without "
                              "touching the app, e.g. MALLOC_MMAP_THRESHOLD_=1048576 (repeatable; "
                              "default: none)")
@@ -866,10 +878,10 @@ def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> No
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run with parsed options; exit status 1 if a session failed or a grid differed."""
-    server_env = dict(item.split("=", 1) for item in args.server_env)
+    server_env = dict(args.server_env)
     result = run_serve_bench(
         sessions=args.sessions, idle_seconds=args.idle_seconds,
-        workloads=[w.strip() for w in args.workloads.split(",") if w.strip()],
+        workloads=args.workloads,
         export_images=args.export_images, reference=not args.no_reference,
         step_timeout=args.step_timeout, server_env=server_env)
     print(json.dumps(result, indent=2) if args.json else format_report(result))

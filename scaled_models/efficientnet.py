@@ -18,6 +18,7 @@ from torch import nn
 from .architectures import NUM_CLASSES, Architecture, CamNet
 from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from .table7 import spec_for
 
 # EfficientNet-B0's stages (Tan & Le 2019, Table 1): expand ratio, kernel, stride, in channels,
 # out channels, repeats.
@@ -130,8 +131,12 @@ class EfficientNetFamily(WeightFamily):
 
     @cached_property
     def roles(self) -> dict[str, RoleBinding]:
-        b0 = torchvision_weights(self, "efficientnet_b0", arch=self.architecture(1.0, 1.0))
-        b3 = torchvision_weights(self, "efficientnet_b3", arch=self.architecture(1.2, 1.4, 0.3))
+        # B0 is Table 7's baseline and B3's coefficients are its compound row (B3's own dropout).
+        baseline, compound = spec_for("baseline"), spec_for("compound")
+        b0 = torchvision_weights(self, "efficientnet_b0",
+                                 arch=self.architecture(baseline.width, baseline.depth))
+        b3 = torchvision_weights(self, "efficientnet_b3",
+                                 arch=self.architecture(compound.width, compound.depth, 0.3))
         return self.table7_bindings(
             {"baseline": b0, "resolution": b0, "compound": b3},
             stand_ins=("resolution",), native_resolution=("compound",),

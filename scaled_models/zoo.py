@@ -5,15 +5,20 @@ paper order, available or not, so that callers show unavailable models instead o
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
+import inspect
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from . import architectures
+from . import family as family_module
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .family import FAMILIES, WeightFamily, get_family
 from .preprocessing import Preprocessing
@@ -68,8 +73,10 @@ def _cost_cache_path() -> Path:
 
     digest = hashlib.sha256(f"{torch.__version__} {torchvision.__version__} {timm.__version__}"
                             .encode())
-    for module in ("architectures", "efficientnet", "lite", "family"):
-        digest.update((Path(__file__).with_name(f"{module}.py")).read_bytes())
+    sources = {Path(inspect.getfile(module)) for module in (architectures, family_module)}
+    sources |= {Path(inspect.getfile(type(family))) for family in FAMILIES.values()}
+    for source in sorted(sources):
+        digest.update(source.read_bytes())
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalecam"
     return cache / f"costs-{digest.hexdigest()[:16]}.json"
 
@@ -82,12 +89,16 @@ def _counted() -> dict:
         return {}
 
 
+_REMEMBERING = threading.Lock()  # server threads count different models at once
+
+
 def _remember(key: str, counted: tuple[int, int]) -> None:
-    _counted()[key] = list(counted)
-    try:
-        write_json(_cost_cache_path(), _counted())
-    except OSError:
-        pass  # a read-only home only means counting again next time
+    with _REMEMBERING:
+        _counted()[key] = list(counted)
+        try:
+            write_json(_cost_cache_path(), _counted())
+        except OSError:
+            pass  # a read-only home only means counting again next time
 
 
 @dataclass
@@ -179,7 +190,7 @@ def load_zoo(family: str = "auto", checkpoints: str | os.PathLike | None = None,
     return ModelZoo(concrete, reason, target, models)
 
 
-def add_zoo_arguments(parser) -> None:
+def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The model-selection flags every scalecam CLI shares."""
     parser.add_argument("--family", default="auto", choices=["auto", *FAMILIES],
                         help="weight family; auto = efficientnet when B0's weights can be had, "
@@ -187,12 +198,20 @@ def add_zoo_arguments(parser) -> None:
     parser.add_argument("--checkpoints", default=None,
                         help="checkpoints root holding <family>/<key>.safetensors "
                              "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
-    parser.add_argument("--models", default=None,
+    parser.add_argument("--models", type=_model_keys, default=MODEL_KEYS,
                         help="comma-separated Table 7 keys (default: all five: "
                              + ",".join(MODEL_KEYS) + ")")
     parser.add_argument("--device", default=None,
                         help="cuda, mps or cpu (default: the best one found)")
 
 
-def zoo_from_args(args) -> ModelZoo:
-    return load_zoo(args.family, args.checkpoints, parse_model_keys(args.models), args.device)
+def _model_keys(text: str) -> tuple[str, ...]:
+    """--models checked when the arguments are parsed, before anything loads."""
+    try:
+        return parse_model_keys(text)
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(exc.args[0]) from None
+
+
+def zoo_from_args(args: argparse.Namespace) -> ModelZoo:
+    return load_zoo(args.family, args.checkpoints, args.models, args.device)

@@ -24,6 +24,7 @@ FIGURE = ["figure", "--images", str(SAMPLE_IMAGES), "--out", "fig.png"]
     (["--batch-size", "0"], "--batch-size: must be a positive whole number"),
     (["--target", "unicorn"], "--target: target 'unicorn' is not"),
     (["--method", "gradcam3"], "--method: invalid choice"),
+    (["--models", "baseline,foo"], "--models: unknown model 'foo'"),
 ])
 def test_bad_figure_arguments_stop_at_parse_time(extra, message, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -142,3 +143,16 @@ def test_cam_table_help_is_the_table_commands_help():
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert "--json" in shown.stdout and "JSON array" in shown.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sessions", "0"], "--sessions: must be a positive whole number, got '0'"),
+    (["--server-env", "FOO"], "--server-env: must be NAME=VALUE, got 'FOO'"),
+    (["--workloads", "gradcam,bogus"], "--workloads: unknown workload(s) bogus"),
+    (["--idle-seconds", "nan"], "--idle-seconds: must be a number of at least 0"),
+])
+def test_bad_serve_bench_arguments_stop_at_parse_time(extra, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["bench", "--serve", *extra])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Rendering: maps placed where each model looked, grid layout, exports and the manifest."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -21,6 +22,7 @@ from cam.render import (
     normalise,
     overlay,
     pdf_bytes,
+    png_is_split,
     png_parts,
     save_figure,
 )
@@ -133,6 +135,11 @@ def test_png_and_pdf_bytes_and_a_too_large_png_is_split(long_spec, tmp_path):
     assert len(written) == 1 and written[0].read_bytes().startswith(b"\x89PNG")
     parts = png_parts(long_spec, style, max_megapixels=2)
     assert len(parts) > 1 and all(p.width * p.height <= 2.2e6 for p in parts)
+    assert png_is_split(long_spec, style, max_megapixels=2)
+    # One row cannot be split: it stays one PNG however large (the app names it .png, not .zip).
+    one_row = dataclasses.replace(long_spec, rows=long_spec.rows[:1])
+    assert not png_is_split(one_row, style, max_megapixels=0.1)
+    assert len(png_parts(one_row, style, max_megapixels=0.1)) == 1
     assert pdf_bytes(long_spec, style).startswith(b"%PDF")
     with pytest.raises(ValueError, match="unsupported format"):
         save_figure(long_spec, style, tmp_path / "fig.gif")

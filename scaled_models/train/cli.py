@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..argtypes import positive_int
 from ..distributed import Distributed, init_distributed
 from ..family import FAMILIES, WeightFamily
 from ..preprocessing import Preprocessing
@@ -74,12 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="distill only: auto (the strongest available model outside the grid), "
                         "a role, a published model (lite1, efficientnet_b4), timm:NAME or a "
                         "checkpoint (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="passes over the data (default: " + _per_recipe("epochs") + ")")
-    p.add_argument("--batch-size", type=_positive, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="images per process and step (default: " + _per_recipe("batch_size")
                         + ")")
-    p.add_argument("--image-size", type=_positive, default=None,
+    p.add_argument("--image-size", type=positive_int, default=None,
                    help="training resolution (default: the role's, Table 7)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: the recipe's, scaled with the global batch)")
@@ -92,9 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: the best one found)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/FAMILY/KEY.state.pt")
-    p.add_argument("--limit-steps", type=_positive, default=None,
+    p.add_argument("--limit-steps", type=positive_int, default=None,
                    help="at most this many steps per epoch, for smoke runs (default: all)")
-    p.add_argument("--stop-after", type=_positive, default=None,
+    p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this many epochs of this invocation and --resume later "
                         "(default: run to --epochs)")
     p.add_argument("--log-dir", default=None,
@@ -105,13 +106,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _per_recipe(field_name: str) -> str:
     """A recipe default for the help text, read from the recipes themselves."""
     return ", ".join(f"{getattr(r, field_name)} for {r.name}" for r in RECIPES.values())
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 @dataclass

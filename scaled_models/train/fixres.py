@@ -17,6 +17,7 @@ takes minutes on two CPU cores.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +25,12 @@ import torch.nn.functional as F
 from .data import CropDataset, normalise, skip_unreadable, test_time_crop
 from .recipes import reestimate_batchnorm
 
+if TYPE_CHECKING:  # cli imports this module
+    from .cli import Run
+
 
 @torch.no_grad()
-def cache_head_inputs(run) -> tuple[torch.Tensor, torch.Tensor]:
+def cache_head_inputs(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs of the head BatchNorm, teacher logits) for every photo and its mirror image."""
     from tqdm import tqdm
 
@@ -50,7 +54,7 @@ def cache_head_inputs(run) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(features), torch.cat(targets)
 
 
-def fine_tune_head(run, features: torch.Tensor, targets: torch.Tensor) -> float:
+def fine_tune_head(run: Run, features: torch.Tensor, targets: torch.Tensor) -> float:
     """Fine-tune the head BatchNorm's affine parameters (and the classifier if asked) to match
     the teacher's probabilities (KL divergence, temperature 1); returns the last epoch's mean
     loss."""
@@ -66,7 +70,8 @@ def fine_tune_head(run, features: torch.Tensor, targets: torch.Tensor) -> float:
     for run.epoch in range(run.epoch, run.args.epochs):
         order = torch.randperm(len(features), generator=generator)
         loss_sum = seen = 0.0
-        for start in range(0, len(order), run.args.batch_size):
+        starts = range(0, len(order), run.args.batch_size)[:run.steps_per_epoch]  # --limit-steps
+        for start in starts:
             index = order[start:start + run.args.batch_size]
             x = features[index].to(run.dist.device, torch.float32)
             logits = net.fc(net.dropout(head_norm(x).mean((2, 3))))
@@ -87,7 +92,7 @@ def fine_tune_head(run, features: torch.Tensor, targets: torch.Tensor) -> float:
     return loss_sum / max(seen, 1)
 
 
-def adapt(run) -> float:
+def adapt(run: Run) -> float:
     """The whole FixRes adaptation of ``run.student``; returns the final fine-tuning loss."""
     import time
 
