@@ -8,6 +8,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from cam.agreement import AGREEMENT_MEASURES
 from cam.engine import CamEngine
 from cam.evaluate import AGREEMENT_ROWS, METRIC_ROWS, evaluate_images, write_csv
 from cam.inputs import CamImage
@@ -113,7 +114,7 @@ def _hover(summary: Summary, a: str, b: str) -> str:
     if a == b:
         return f"{a} with itself: 1 (identical maps)"
     lines = [f"{a} | {b}"]
-    for measure, label in (("spearman", "Spearman ρ"), ("top20_iou", "top-20 % IoU")):
+    for measure, label in AGREEMENT_MEASURES.items():
         value = summary.pair_agreement(a, b, measure)
         lines.append(f"{label}: —" if value is None else
                      f"{label}: {value.mean:.2f} (95 % CI {value.low:.2f} to {value.high:.2f}, "

@@ -1,18 +1,15 @@
 """The Inspect tab: one image's maps as linked plotly panels plus each model's top-5."""
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cam.geometry import image_region, map_in_region
-from cam.render import FigureSpec, RenderStyle, normalise, region_photo
+from cam.geometry import image_region, map_in_region, pixel_centres
+from cam.render import FigureSpec, RenderStyle, colorscale, normalise, region_photo
 from scaled_models.imagenet import class_label
 
 INSPECT_PX = 160
-PLOTLY_SCALES = {"jet": "Jet", "turbo": "Turbo", "viridis": "Viridis", "inferno": "Inferno",
-                 "magma": "Magma", "hot": "Hot", "parula": "Viridis", "plasma": "Plasma"}
 # The plotly toolbar stands on the right, vertically, so it never covers a subplot title.
 CHART_CONFIG = {"displaylogo": False}
 
@@ -34,9 +31,8 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
                          INSPECT_PX) for m in models]
     shown = normalise(raw, style.normalisation)
     photo = region_photo(row.image, region, INSPECT_PX)
-    x0, y0, x1, y1 = region
-    dx, dy = (x1 - x0) / INSPECT_PX, (y1 - y0) / INSPECT_PX
-    xs, ys = x0 + dx * (np.arange(INSPECT_PX) + 0.5), y0 + dy * (np.arange(INSPECT_PX) + 0.5)
+    xs, ys = pixel_centres(region, INSPECT_PX)
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
     fig = make_subplots(rows=1, cols=len(models), shared_xaxes="all", shared_yaxes="all",
                         subplot_titles=[m.spec.short_label for m in models],
                         horizontal_spacing=0.02)
@@ -45,7 +41,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
                       row=1, col=col)
         fig.add_trace(go.Heatmap(
             z=values, x=xs, y=ys, customdata=raw_values, zmin=0, zmax=1, opacity=style.alpha,
-            colorscale=PLOTLY_SCALES.get(style.colormap, "Jet"), showscale=col == len(models),
+            colorscale=colorscale(style.colormap), showscale=col == len(models),
             hovertemplate=(f"{model.key}<br>x %{{x:.0f}}, y %{{y:.0f}} px<br>"
                            "CAM %{z:.3f} (raw %{customdata:.3g})<extra></extra>")),
             row=1, col=col)

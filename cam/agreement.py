@@ -23,7 +23,8 @@ from .stats import Interval, bootstrap_mean_ci
 
 EVAL_SIZE = 224  # the grid every per-image metric and agreement is computed on
 TOP_FRACTION = 0.2
-AGREEMENT_MEASURES = ("spearman", "top20_iou")
+# measure (a MapAgreement field, a CSV column) → how it is labelled on screen and paper
+AGREEMENT_MEASURES = {"spearman": "Spearman ρ", "top20_iou": f"top-{TOP_FRACTION * 100:.0f} % IoU"}
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ import torch
 
 from scaled_models.zoo import LoadedModel, ModelZoo, device_label, measured_cost
 
+from .agreement import EVAL_SIZE
 from .engine import CamEngine
 from .figure import make_figure
 from .inputs import CamImage, collect_images
 from .methods import EXACT
+from .paths import SAMPLE_IMAGES
 from .render import RenderStyle, compose_grid
 from .targets import PREDICTED
-
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_images"
 
 
 def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
@@ -49,7 +49,7 @@ def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
 def bench_images(count: int) -> list[CamImage]:
     """``count`` real photos: the bundled samples, repeated as needed but with distinct content
     hashes (a one-pixel change) so no cache can serve one from another."""
-    base = collect_images([SAMPLE_DIR]).images
+    base = collect_images([SAMPLE_IMAGES]).images
     images = []
     for i in range(count):
         src = base[i % len(base)]
@@ -150,7 +150,8 @@ def time_maxboxacc(maps: int = 50) -> float:
     from .metrics import maxboxacc_v2
 
     rng = np.random.default_rng(0)
-    cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (224, 224)) for _ in range(maps)]
+    cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (EVAL_SIZE, EVAL_SIZE))
+            for _ in range(maps)]
     start = time.perf_counter()
     maxboxacc_v2(cams, [[(40, 50, 180, 200)]] * maps)
     return time.perf_counter() - start

@@ -12,12 +12,12 @@ from scaled_models.argtypes import positive_int
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
+from .figure import PRESETS
 from .methods import EXACT, METHODS
-from .render import COLORMAPS, NORMALISATIONS, RenderStyle
+from .render import COLORMAPS, DPI_RANGE, NORMALISATIONS, RenderStyle
 from .targets import Target, parse_target
 
-DEFAULT_DPI = 300  # print quality; the app's export uses the same default
-DPI_RANGE = (50, 600)  # a 600 DPI grid is already 960 px a panel; more only costs memory
+DEFAULT_STYLE = RenderStyle()
 
 
 def _log(text: str) -> None:
@@ -301,7 +301,7 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) ->
     source.add_argument("--images", nargs="+", metavar="PATH",
                         help="image files and/or folders (an ImageNet val folder brings its "
                              "labels and boxes)")
-    source.add_argument("--preset", choices=["figure7"],
+    source.add_argument("--preset", choices=PRESETS,
                         help="the paper's own images: the bakeshop and maze classes of "
                              "--val-dir")
     parser.add_argument("--method", choices=list(METHODS), default=EXACT, metavar="METHOD",
@@ -311,16 +311,17 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) ->
                         help="the class each map explains: predicted (each model's top-1), gt "
                              "(the label; unlabelled images: the prediction), or one ImageNet "
                              f"class by index, wnid or name (default: {default_target})")
-    parser.add_argument("--dpi", type=_dpi, default=DEFAULT_DPI,
+    parser.add_argument("--dpi", type=_dpi, default=DEFAULT_STYLE.dpi,
                         help=f"output resolution, {DPI_RANGE[0]}..{DPI_RANGE[1]} "
-                             f"(default: {DEFAULT_DPI}, the app's default too)")
-    parser.add_argument("--colormap", choices=list(COLORMAPS), default="jet",
-                        help="map colours (default: jet, as in the paper)")
-    parser.add_argument("--alpha", type=_opacity, default=0.5,
-                        help="map opacity over the photo, 0..1 (default: 0.5)")
-    parser.add_argument("--normalisation", choices=NORMALISATIONS, default="per-map",
+                             "(default: %(default)s, the app's default too)")
+    parser.add_argument("--colormap", choices=list(COLORMAPS), default=DEFAULT_STYLE.colormap,
+                        help="map colours (default: %(default)s, as in the paper)")
+    parser.add_argument("--alpha", type=_opacity, default=DEFAULT_STYLE.alpha,
+                        help="map opacity over the photo, 0..1 (default: %(default)s)")
+    parser.add_argument("--normalisation", choices=NORMALISATIONS,
+                        default=DEFAULT_STYLE.normalisation,
                         help="per-map: each map scaled on its own, as in the paper; shared: one "
-                             "scale for a row (default: per-map)")
+                             "scale for a row (default: %(default)s)")
     parser.add_argument("--boxes", action="store_true", help="draw ground-truth boxes")
     parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="images per forward pass (default: 16)")

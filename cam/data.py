@@ -93,10 +93,13 @@ class ValDataset:
 
 def folder_signature(root: str | Path) -> tuple:
     """What changes when a validation folder gains or loses images or annotations: the
-    (name, size, mtime) of the folder, its immediate entries and the entries of ``val/``. A
-    listing cached under this key is read again exactly when the folder changed."""
+    (name, size, mtime) of the folder, its immediate entries and the entries of the folders
+    every layout keeps images in (``val/``, Kaggle's ``ILSVRC/Data/CLS-LOC/val/``). A class
+    folder's mtime changes when a photo is added to or removed from it, so a listing cached
+    under this key is read again when any layout's images or annotation files change (an
+    annotation edited in place with the same size in the same second would not be seen)."""
     root = Path(root)
-    folders = [root] + [d for d in (root / "val",) if d.is_dir()]
+    folders = [root] + [d for d in (root / "val", root / KAGGLE_IMAGES) if d.is_dir()]
     entries = []
     for folder in folders:
         stat = folder.stat()

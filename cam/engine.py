@@ -158,12 +158,10 @@ class CamEngine:
         """Softmax probability of one class for N×H×W×3 RGB frames in [0, 1] that are already
         the model's crop (deletion/insertion curves perturb those)."""
         model = self.zoo.get(model_key)
-        mean = torch.tensor(model.preprocessing.mean).view(1, 3, 1, 1)
-        std = torch.tensor(model.preprocessing.std).view(1, 3, 1, 1)
         out = []
         for start in range(0, len(frames), chunk):
             x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
-            x = ((x.permute(0, 3, 1, 2) - mean) / std).to(self.device)
+            x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
             with self._locks[model_key], torch.inference_mode():
                 logits = self._fast[model_key](x.contiguous(memory_format=torch.channels_last))
                 out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())

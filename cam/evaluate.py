@@ -61,7 +61,6 @@ AGREEMENT_ROWS = ResultTable(
     "agreement",
     ("image_id", "method", "model_a", "model_b", "class_a", "class_b", "spearman", "top20_iou"),
     ("image_id", "method", "model_a", "model_b"))
-COLUMNS = METRIC_ROWS.columns
 
 
 def agreement_path(out: Path) -> Path:
@@ -246,8 +245,10 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
                                                if part(path) != path else [])} if resume else set()
 
     def complete(sample: ValSample) -> bool:
-        metric_done = all(("metrics", sample.image_id, k, method) in done for k in keys)
-        pairs_done = all(("agreement", sample.image_id, method, a, b) in done
+        metric_done = all(METRIC_ROWS.row_key({"image_id": sample.image_id, "model": k,
+                                               "method": method}) in done for k in keys)
+        pairs_done = all(AGREEMENT_ROWS.row_key({"image_id": sample.image_id, "method": method,
+                                                 "model_a": a, "model_b": b}) in done
                          for a, b in combinations(keys, 2))
         return metric_done and pairs_done
 

@@ -59,6 +59,14 @@ def map_in_region(raw_map: np.ndarray, crop_box: CropBox, region: CropBox,
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def pixel_centres(region: CropBox, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Photo coordinates (x, y) of the centres of a size×size view of ``region``: the
+    (u + 0.5) / size convention ``map_in_region`` samples at, for hover read-outs."""
+    x0, y0, x1, y1 = region
+    steps = np.arange(size) + 0.5
+    return x0 + (x1 - x0) / size * steps, y0 + (y1 - y0) / size * steps
+
+
 def boxes_in_region(boxes: Sequence[Box], region: CropBox,
                     size: int) -> list[tuple[float, float, float, float]]:
     """Inclusive original-pixel boxes → inclusive boxes on the size×size view of ``region``,

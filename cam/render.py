@@ -41,15 +41,20 @@ PAPER_CAPTION = ("Figure 7. Class Activation Map (CAM) for models with different
 _GOOD, _BAD, _INK, _MUTED = (22, 128, 50), (200, 30, 30), (20, 20, 20), (110, 110, 110)
 
 
+EXPORT_DPIS = (100, 150, 200, 300, 600)  # what the app offers; the CLI takes any in DPI_RANGE
+DPI_RANGE = (50, 600)  # a 600 DPI grid is already 960 px a panel; more only costs memory
+
+
 @dataclass(frozen=True)
 class RenderStyle:
-    """How maps are drawn; changing it never needs the models again."""
+    """How maps are drawn; changing it never needs the models again. The defaults are the
+    CLI's and the app's."""
 
-    colormap: str = "jet"
+    colormap: str = "jet"  # the paper's
     alpha: float = 0.5
     normalisation: str = "per-map"  # the paper normalises each map on its own
     show_boxes: bool = False
-    dpi: int = 150
+    dpi: int = 300  # print quality
     panel_inches: float = 1.6
 
     @property
@@ -85,6 +90,14 @@ def normalise(maps: list[np.ndarray], mode: str = "per-map") -> list[np.ndarray]
         hi = max(float(m.max()) for m in maps)
         return [(m - lo) / (hi - lo) if hi > lo else np.zeros_like(m) for m in maps]
     return [minmax(m) for m in maps]
+
+
+def colorscale(colormap: str, steps: int = 16) -> list[tuple[float, str]]:
+    """The colormap as a plotly colorscale sampled from the same OpenCV lookup table, so an
+    interactive chart shows exactly the colours of the grid."""
+    ramp = np.linspace(0, 1, steps)
+    colours = colorize(ramp[None, :], colormap)[0]
+    return [(float(t), f"rgb({r},{g},{b})") for t, (r, g, b) in zip(ramp, colours)]
 
 
 def colorize(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
@@ -333,8 +346,10 @@ def _joined_label_lines(words: list[tuple[str, ImageFont.FreeTypeFont]], width: 
     return lines
 
 
-# Pages that print on both A4 and Letter, landscape: the smaller of each side, less margins.
-PAGE_INCHES = (11.0 - 0.8, 8.27 - 0.8)
+# Pages that print on both A4 and Letter, landscape.
+SHEET_INCHES = (11.0, 8.27)  # the narrower side of A4 and of Letter, landscape: prints on both
+MARGIN_INCHES = 0.4
+PAGE_INCHES = tuple(side - 2 * MARGIN_INCHES for side in SHEET_INCHES)  # what a page may fill
 
 
 def grid_pages(spec: FigureSpec, style: RenderStyle) -> list[Image.Image]:
@@ -428,8 +443,8 @@ def png_bytes(image: Image.Image, dpi: int) -> bytes:
 
 def pdf_bytes(spec: FigureSpec, style: RenderStyle) -> bytes:
     """The grid as a PDF whose pages each print on A4 or Letter (landscape), header repeated."""
-    page_size = (round(11.0 * style.dpi), round(8.27 * style.dpi))
-    margin = round(0.4 * style.dpi)
+    page_size = tuple(round(side * style.dpi) for side in SHEET_INCHES)
+    margin = round(MARGIN_INCHES * style.dpi)
     sheets = []
     for page in grid_pages(spec, style):
         sheet = Image.new("RGB", page_size, "white")
@@ -465,6 +480,7 @@ def manifest(spec: FigureSpec, style: RenderStyle) -> dict:
         "family": spec.family,
         "method": spec.method,
         "method_label": METHODS[spec.method].label,
+        "method_reference": METHODS[spec.method].reference,
         "target": {"mode": spec.target.mode.value, "class_index": spec.target.class_index,
                    "label": spec.target.label},
         "style": {"colormap": style.colormap, "alpha": style.alpha,

@@ -1,7 +1,7 @@
 """One PDF for a report: the Figure 7 grid, what each column really is, the metrics with their
 intervals, the paired-difference sentences and the map-agreement matrix.
 
-Pages are A4/Letter landscape (``render.PAGE_INCHES``); every page is drawn with matplotlib, so
+Pages are A4/Letter landscape (``render.SHEET_INCHES``); every page is drawn with matplotlib, so
 the file needs nothing but the libraries scalecam already uses.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from PIL import Image
 from scaled_models.architectures import MAC_COUNTING
 from scaled_models.zoo import ModelZoo
 
-from .render import FigureSpec, RenderStyle, grid_pages
+from .agreement import EVAL_SIZE
+from .render import SHEET_INCHES, FigureSpec, RenderStyle, grid_pages
 from .summary import METRICS, Summary, agreement_plot, summary_plot
 
-_PAGE = (11.0, 8.27)  # inches: A4 landscape; prints on Letter with its margins
 _SENTENCES_PER_PAGE = 28
 
 
@@ -68,7 +68,7 @@ def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
 
 
 def _page(plt, title: str):
-    fig = plt.figure(figsize=_PAGE)
+    fig = plt.figure(figsize=SHEET_INCHES)
     fig.text(0.03, 0.96, title, fontsize=14, weight="bold", va="top")
     fig.text(0.97, 0.96, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
              fontsize=7, ha="right", va="top", color="0.4")
@@ -132,9 +132,9 @@ def _summary_pages(plt, summary: Summary) -> list:
     _image(fig, agreement_plot(summary, "spearman"), (0.02, 0.08, 0.47, 0.8))
     _image(fig, agreement_plot(summary, "top20_iou"), (0.51, 0.08, 0.47, 0.8))
     fig.text(0.03, 0.05, "Each pair of models' maps of the same class (the ground truth), "
-             "compared on the image's common region at 224 px: Spearman rank correlation of "
-             "the pixels and IoU of the top-20 % regions; means over images (a model with "
-             "itself is exactly 1).", fontsize=7.5)
+             f"compared on the image's common region at {EVAL_SIZE} px: Spearman rank "
+             "correlation of the pixels and IoU of the top-20 % regions; means over images (a "
+             "model with itself is exactly 1).", fontsize=7.5)
     pages.append(fig)
     return pages
 

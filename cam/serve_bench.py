@@ -45,16 +45,17 @@ from urllib.parse import urljoin
 
 from scaled_models.argtypes import assignment, non_negative_float, positive_int
 
-from .engine import METHODS
+from .methods import METHODS
+from .paths import SAMPLE_IMAGES
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = REPO / "sample_images"
 PEAK_GOAL_GB = 3.0
 IDLE_GOAL_GB = 2.5
-GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam")
+# every grad-cam library method a visitor would run on a CPU (the slow ones take minutes)
+LIBRARY_METHODS = tuple(key for key, m in METHODS.items() if m.library_class and not m.slow)
 CLASS_WORKLOAD = "cam-class"
 EXPORT_WORKLOAD = "export"
-WORKLOADS = GRADIENT_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD)
+WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD)
 
 
 class Widget(NamedTuple):
@@ -504,7 +505,7 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
       it accepts, and the PNG, PDF and panel zip downloaded (each made on the click).
     """
     steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
-    if workload in GRADIENT_METHODS:
+    if workload in LIBRARY_METHODS:
         label = METHODS[workload].menu_label
         steps.append(Step(f"method {label}", lambda d: choose(d, PAGE.method, label),
                           _grid_changed))
@@ -562,7 +563,7 @@ def bundled_photo_count() -> int:
     """Photos the page selects by default (every file of sample_images/)."""
     from .inputs import collect_images
 
-    return len(collect_images([SAMPLE_DIR]).images)
+    return len(collect_images([SAMPLE_IMAGES]).images)
 
 
 @dataclass

@@ -29,6 +29,9 @@ Values = Union[Sequence[Optional[float]], np.ndarray]
 # memory stays bounded (~32 MiB) whatever n_resamples × n is.
 _MAX_INDICES_PER_CHUNK = 1 << 22
 
+RESAMPLES = 10_000  # the issue's floor for every bootstrap reported
+CONFIDENCE = 0.95
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -143,8 +146,8 @@ def _binary_vector(values: Values, what: str) -> np.ndarray:
     return v == 1.0
 
 
-def bootstrap_mean_ci(values: Values, *, n_resamples: int = 10_000, confidence: float = 0.95,
-                      seed: int = 0) -> Interval:
+def bootstrap_mean_ci(values: Values, *, n_resamples: int = RESAMPLES,
+                      confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
     """Mean of ``values`` with its percentile-bootstrap interval (Efron & Tibshirani 1993, *An
     Introduction to the Bootstrap*, ch. 13).
 
@@ -176,7 +179,8 @@ def bootstrap_mean_ci(values: Values, *, n_resamples: int = 10_000, confidence: 
 
 
 def bootstrap_ci(statistic: Callable[[np.ndarray], np.ndarray], n: int, *, point: float,
-                 n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> Interval:
+                 n_resamples: int = RESAMPLES, confidence: float = CONFIDENCE,
+                 seed: int = 0) -> Interval:
     """Percentile-bootstrap interval of any statistic of n items (Efron & Tibshirani 1993,
     ch. 13), for statistics that are not a plain mean, such as MaxBoxAccV2 (the best threshold
     is chosen once per resample) or a difference of two such statistics on the same images.
@@ -229,8 +233,8 @@ def mcnemar_exact(a: Values, b: Values) -> McNemar:
     return McNemar(a_only, b_only, float(p))
 
 
-def paired_difference(a: Values, b: Values, *, binary: bool = False, n_resamples: int = 10_000,
-                      confidence: float = 0.95, seed: int = 0) -> PairedDifference:
+def paired_difference(a: Values, b: Values, *, binary: bool = False, n_resamples: int = RESAMPLES,
+                      confidence: float = CONFIDENCE, seed: int = 0) -> PairedDifference:
     """Paired comparison of one per-image metric between two models on the same images.
 
     ``a[i]`` and ``b[i]`` are the metric of models A and B on image i. Pairs where either side is

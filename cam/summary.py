@@ -19,9 +19,17 @@ import numpy as np
 from scaled_models.table7 import MODEL_KEYS
 
 from . import metrics
-from .agreement import AGREEMENT_MEASURES, pair_name, summarize_agreement
+from .agreement import AGREEMENT_MEASURES, EVAL_SIZE, pair_name, summarize_agreement
 from .engine import LOW_CONFIDENCE
-from .stats import Interval, PairedDifference, bootstrap_ci, bootstrap_mean_ci, paired_difference
+from .stats import (
+    CONFIDENCE,
+    RESAMPLES,
+    Interval,
+    PairedDifference,
+    bootstrap_ci,
+    bootstrap_mean_ci,
+    paired_difference,
+)
 
 BASELINE, COMPOUND = MODEL_KEYS[0], MODEL_KEYS[-1]
 SINGLE_DIMENSION = MODEL_KEYS[1:-1]  # depth, width, resolution
@@ -93,12 +101,13 @@ class Summary:
 
     def faithfulness_ranking(self) -> list[str]:
         """Models ordered by normalised deletion (lower first), ties by normalised insertion."""
+        deletion_column, insertion_column = FAITHFULNESS_RANKED_ON
+
         def key(model: str) -> tuple[float, float]:
-            deletion = self.metrics[model].get("deletion_auc_norm")
-            insertion = self.metrics[model].get("insertion_auc_norm")
+            deletion = self.metrics[model].get(deletion_column)
+            insertion = self.metrics[model].get(insertion_column)
             return (deletion.mean if deletion else np.inf, -(insertion.mean if insertion else 0))
-        return sorted((m for m in self.models if self.metrics[m].get("deletion_auc_norm")),
-                      key=key)
+        return sorted((m for m in self.models if self.metrics[m].get(deletion_column)), key=key)
 
     def as_json(self) -> dict:
         """The machine-readable summary (``OUT.summary.json``): metric names as in the CSV,
@@ -113,7 +122,7 @@ class Summary:
         scales = {m.column: 100.0 if m.percent else 1.0 for m in METRICS}
         return {
             "n_images": self.n_images, "method": self.method, "models": self.models,
-            "confidence": 0.95, "resamples": 10_000, "seed": SEED,
+            "confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": SEED,
             "metrics": {model: {col: interval(v, scales[col]) for col, v in per.items()}
                         for model, per in self.metrics.items()},
             "maxboxacc_by_delta": {model: {str(d): round(100 * v, 4) for d, v in per.items()}
@@ -275,9 +284,9 @@ def metrics_markdown(summary: Summary) -> str:
                                                  for m in shown) + " |")
     lines += ["", "0/1 metrics and MaxBoxAccV2 in percent; energy and AUCs are fractions. "
               "Localization uses the ground-truth class's map in each image's common region "
-              f"at 224 px. Rows whose unperturbed probability of the explained class is below "
-              f"{LOW_CONFIDENCE:.0%} are counted as low-confidence: their raw deletion AUC is low "
-              "for lack of confidence, so faithfulness is ranked on AUC / p0."]
+              f"at {EVAL_SIZE} px. Rows whose unperturbed probability of the explained class is "
+              f"below {LOW_CONFIDENCE:.0%} are counted as low-confidence: their raw deletion AUC "
+              "is low for lack of confidence, so faithfulness is ranked on AUC / p0."]
     ranking = summary.faithfulness_ranking()
     if ranking:
         lines.append("Faithfulness ranking (deletion AUC / p0, lower is better): "
@@ -361,7 +370,7 @@ def agreement_plot(summary: Summary, measure: str = "spearman") -> bytes:
             if not np.isnan(matrix[i, j]):
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] < 0.6 else "black")
-    label = "Spearman ρ" if measure == "spearman" else "top-20 % IoU"
+    label = AGREEMENT_MEASURES[measure]
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(label, fontsize=7)
     ax.set_title(f"Map agreement ({label}), mean over {summary.n_images} images", fontsize=8)
     fig.tight_layout()

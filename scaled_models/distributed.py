@@ -18,13 +18,6 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def all_sum(self, values: list[float]) -> list[float]:
-        """Element-wise sum over every process (the values themselves when alone)."""
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        if self.world > 1:
-            torch.distributed.all_reduce(tensor)
-        return tensor.tolist()
-
     def barrier(self) -> None:
         if self.world > 1:
             torch.distributed.barrier()

@@ -77,8 +77,15 @@ class Preprocessing:
 
     def normalize(self, crop: Image.Image) -> torch.Tensor:
         pixels = np.asarray(crop.convert("RGB"), dtype=np.float32) / 255.0
-        pixels = (pixels - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        return self.normalize_tensor(torch.from_numpy(np.ascontiguousarray(
+            pixels.transpose(2, 0, 1))))
+
+    def normalize_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        """[0, 1] RGB (…×3×H×W, any device) → the model's input: minus the mean, over the std
+        (the one place this family's normalisation is applied)."""
+        mean = torch.tensor(self.mean, dtype=batch.dtype, device=batch.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=batch.dtype, device=batch.device).view(3, 1, 1)
+        return (batch - mean) / std
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """3×R×R float tensor, normalised."""

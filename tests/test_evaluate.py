@@ -11,7 +11,7 @@ import sys
 import time
 
 from cam.data import Box
-from cam.evaluate import AGREEMENT_ROWS, COLUMNS, agreement_path, read_rows
+from cam.evaluate import AGREEMENT_ROWS, METRIC_ROWS, agreement_path, read_rows
 from cam.geometry import boxes_in_region
 
 from .conftest import REPO
@@ -40,7 +40,7 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
                       "--models", "baseline,compound", "--faithfulness-steps", "2", "--quiet"])
     assert proc.returncode == 0, proc.stderr
     rows = read_rows(out)
-    assert len(rows) == 8 and set(rows[0]) == set(COLUMNS)
+    assert len(rows) == 8 and set(rows[0]) == set(METRIC_ROWS.columns)
     for row in rows:
         assert row["method"] == "cam" and row["target_class"] == row["gt_class"]
         assert row["top1_correct"] in ("0", "1") and row["gt_known_loc"] in ("0", "1")

@@ -173,3 +173,34 @@ def test_figure_cli_writes_grid_and_manifest(tmp_path):
     coloured = (line.max(axis=1) - line.min(axis=1) > 60).sum()
     assert grey > 1.8 * style.panel_px and coloured > 1.5 * style.panel_px
     assert "depth: unavailable" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["turbo", "viridis", "inferno", "magma", "plasma"])
+def test_inspect_colorscale_matches_matplotlibs_colormap(name):
+    """The plotly colours the Inspect tab uses are OpenCV's table; where matplotlib defines the
+    same colormap (an independent source) they agree to within rounding."""
+    import matplotlib
+
+    from cam.render import colorscale
+
+    for t, rgb in colorscale(name, 16):
+        ours = np.array([int(v) for v in rgb[4:-1].split(",")])
+        reference = np.array(matplotlib.colormaps[name](t)[:3]) * 255
+        assert np.abs(ours - reference).max() <= 1.5, (name, t)
+
+
+def test_hover_coordinates_are_where_the_map_was_sampled():
+    """A map whose value is the photo x (or y) coordinate of each cell centre is reproduced by
+    bilinear resampling; read at ``pixel_centres`` it must give those coordinates back."""
+    from cam.geometry import pixel_centres
+
+    crop = (0.0, 0.0, 200.0, 100.0)
+    cells = 20
+    centres_x = (np.arange(cells) + 0.5) * 200 / cells
+    centres_y = (np.arange(cells) + 0.5) * 100 / cells
+    region = (40.0, 20.0, 160.0, 80.0)  # inside the crop, away from its borders
+    xs, ys = pixel_centres(region, 30)
+    along_x = map_in_region(np.tile(centres_x, (cells, 1)), crop, region, 30)
+    along_y = map_in_region(np.tile(centres_y[:, None], (1, cells)), crop, region, 30)
+    np.testing.assert_allclose(along_x[0], xs, atol=1e-3)
+    np.testing.assert_allclose(along_y[:, 0], ys, atol=1e-3)

@@ -70,7 +70,8 @@ def training_images(data: Path) -> ImageSet:
 
 
 def default_eval_dir(data: Path) -> Path | None:
-    """``data/val`` is the evaluation set of a ``train/``+``val/`` layout."""
+    """A ``train/``+``val/`` layout is evaluated on its ``val/``: the folder itself is returned,
+    since cam.data's readers find ``val/<wnid>/`` under it."""
     return Path(data) if (Path(data) / "val").is_dir() and (Path(data) / "train").is_dir() \
         else None
 
@@ -135,6 +136,4 @@ def normalise(batch: torch.Tensor, preprocessing: Preprocessing, resolution: int
         batch = torch.nn.functional.interpolate(batch, size=(resolution, resolution),
                                                 mode="bicubic", align_corners=False,
                                                 antialias=True).clamp(0, 1)
-    mean = torch.tensor(preprocessing.mean, device=batch.device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=batch.device).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    return preprocessing.normalize_tensor(batch)

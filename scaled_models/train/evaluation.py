@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cam.agreement import exact_maps_on_common_grid, map_agreement, summarize_agreement
+from cam.agreement import (
+    AGREEMENT_MEASURES,
+    exact_maps_on_common_grid,
+    map_agreement,
+    summarize_agreement,
+)
 from cam.data import open_val_dir
 from cam.images import ImageLoadError
 from cam.inputs import CamImage, image_from_sample
@@ -62,15 +67,15 @@ def agreement_with(student: Model, references: dict[str, Model], images: list[Ca
     reference model's, for the ground-truth class, over the evaluation images (95 % bootstrap
     intervals)."""
     per_reference: dict[str, dict[str, list[float]]] = {
-        name: {"spearman": [], "top20_iou": []} for name in references}
+        name: {measure: [] for measure in AGREEMENT_MEASURES} for name in references}
     student[0].eval()
     for image in images:
         models = [student] + list(references.values())
         maps = exact_maps_on_common_grid(models, image, image.gt_class, device)
         for name, reference_map in zip(references, maps[1:]):
             agreement = map_agreement(maps[0], reference_map)
-            per_reference[name]["spearman"].append(agreement.spearman)
-            per_reference[name]["top20_iou"].append(agreement.top20_iou)
+            for measure, values in per_reference[name].items():
+                values.append(getattr(agreement, measure))
     out = {}
     for name, measures in per_reference.items():
         out[name] = {}
