@@ -18,14 +18,14 @@ class BoundedCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable):
+    def get(self, key: Hashable) -> object | None:
         with self._lock:
             if key not in self._data:
                 return None
             self._data.move_to_end(key)
             return self._data[key][0]
 
-    def put(self, key: Hashable, value) -> None:
+    def put(self, key: Hashable, value: object) -> None:
         size = self._size_of(value)
         if size > self.max_bytes:
             return

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scaled_models.architectures import CamNet
+
 SLOW_NOTE = "slow: one forward pass per batch of feature channels"
 
 
@@ -62,7 +64,7 @@ def get_method(key: str) -> CamMethod:
         raise ValueError(f"unknown CAM method {key!r}; choose from {', '.join(METHODS)}") from None
 
 
-def exact_cam(net, batch: torch.Tensor, classes: list[int | None],
+def exact_cam(net: CamNet, batch: torch.Tensor, classes: list[int | None],
               dtype: torch.dtype | None = None) -> tuple[np.ndarray, torch.Tensor, list[int]]:
     """Forward only: (maps, probabilities, explained classes). Each map is Σ_k w_k^c A_k for the
     image's class (``None`` = its top-1). With ``dtype`` the forward runs under autocast; the
@@ -77,7 +79,7 @@ def exact_cam(net, batch: torch.Tensor, classes: list[int | None],
     return maps.cpu().numpy().astype(np.float32), probs, chosen
 
 
-def library_cam(net, batch: torch.Tensor, classes: list[int | None], method: CamMethod
+def library_cam(net: CamNet, batch: torch.Tensor, classes: list[int | None], method: CamMethod
                 ) -> tuple[np.ndarray, torch.Tensor, list[int]]:
     """A pytorch-grad-cam method on ``net.features``: (maps at feature resolution after the
     library's ReLU, probabilities, explained classes). The classes are fixed from one plain
@@ -121,7 +123,8 @@ class _KeepsFeatureResolutionMaps:
 
     feature_resolution_maps: np.ndarray
 
-    def get_cam_image(self, *args, **kwargs):  # the template's documented per-method hook
+    # the template's documented per-method hook
+    def get_cam_image(self, *args, **kwargs) -> np.ndarray:
         cam = super().get_cam_image(*args, **kwargs)
         self.feature_resolution_maps = np.maximum(cam, 0).astype(np.float32)
         return cam

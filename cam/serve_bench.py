@@ -40,13 +40,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urljoin
 
 from scaled_models.argtypes import assignment, non_negative_float, positive_int
 
 from .methods import METHODS
 from .paths import SAMPLE_IMAGES
+
+if TYPE_CHECKING:  # selenium is imported late: the module imports without it
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_GOAL_GB = 3.0
@@ -328,7 +332,7 @@ def _by():
     return By
 
 
-def find_widget(driver, widget: Widget):
+def find_widget(driver: WebDriver, widget: Widget) -> WebElement:
     """The element container of a widget: by key, else by its visible label."""
     by = _by()
     found = driver.find_elements(by.CSS_SELECTOR, PAGE.widget_by_key.format(key=widget.key))
@@ -338,13 +342,13 @@ def find_widget(driver, widget: Widget):
     return found[0]
 
 
-def text_of(element) -> str:
+def text_of(element: WebElement) -> str:
     """All text of an element, also inside tabs not shown (selenium's ``.text`` is only what is
     visible)."""
     return element.get_attribute("textContent") or ""
 
 
-def has_widget(driver, widget: Widget) -> bool:
+def has_widget(driver: WebDriver, widget: Widget) -> bool:
     try:
         find_widget(driver, widget)
     except LookupError:
@@ -352,22 +356,22 @@ def has_widget(driver, widget: Widget) -> bool:
     return True
 
 
-def script_idle(driver) -> bool:
+def script_idle(driver: WebDriver) -> bool:
     state = driver.find_element(_by().CSS_SELECTOR, PAGE.app).get_attribute(
         PAGE.script_state_attribute)
     return state == PAGE.script_idle
 
 
-def status_text(driver) -> str:
+def status_text(driver: WebDriver) -> str:
     return " ".join(text_of(e) for e in driver.find_elements(_by().CSS_SELECTOR, PAGE.status_box))
 
 
-def grid_src(driver) -> str | None:
+def grid_src(driver: WebDriver) -> str | None:
     images = driver.find_elements(_by().XPATH, PAGE.grid_image)
     return images[0].get_attribute("src") if images else None
 
 
-def page_error(driver) -> str | None:
+def page_error(driver: WebDriver) -> str | None:
     """What the page shows when the app failed, else None."""
     errors = driver.find_elements(_by().CSS_SELECTOR, PAGE.exception)
     if errors:
@@ -377,7 +381,7 @@ def page_error(driver) -> str | None:
     return None
 
 
-def maps_ready(driver) -> bool:
+def maps_ready(driver: WebDriver) -> bool:
     """The script has finished and the grid of the current choices is on the page."""
     return (script_idle(driver) and PAGE.maps_ready in status_text(driver)
             and grid_src(driver) is not None)
@@ -408,7 +412,7 @@ def pick_option(texts: Sequence[str], wanted: str) -> int | None:
     return containing[0] if len(containing) == 1 else None
 
 
-def choose(driver, widget: Widget, wanted: str) -> None:
+def choose(driver: WebDriver, widget: Widget, wanted: str) -> None:
     """A selectbox: type ``wanted`` to filter the list, then click the matching option."""
     from selenium.webdriver.common.keys import Keys
 
@@ -425,12 +429,12 @@ def choose(driver, widget: Widget, wanted: str) -> None:
     wait_until(option, 30, f"option {wanted!r} of {widget.label!r}").click()
 
 
-def choose_radio(driver, widget: Widget, wanted: str) -> None:
+def choose_radio(driver: WebDriver, widget: Widget, wanted: str) -> None:
     find_widget(driver, widget).find_element(
         _by().XPATH, PAGE.radio_option.format(label=wanted)).click()
 
 
-def slide_to_end(driver, widget: Widget) -> None:
+def slide_to_end(driver: WebDriver, widget: Widget) -> None:
     """A (select_)slider to its last option with the End key, as a keyboard user would."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
@@ -440,7 +444,7 @@ def slide_to_end(driver, widget: Widget) -> None:
     ActionChains(driver).send_keys(Keys.END).perform()
 
 
-def slide_to_option(driver, widget: Widget, position: int) -> None:
+def slide_to_option(driver: WebDriver, widget: Widget, position: int) -> None:
     """A select_slider to its ``position``-th option (0 = first): Home, then right arrows."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
@@ -450,7 +454,7 @@ def slide_to_option(driver, widget: Widget, position: int) -> None:
     ActionChains(driver).send_keys(Keys.HOME, *[Keys.ARROW_RIGHT] * position).perform()
 
 
-def alerts(driver) -> str:
+def alerts(driver: WebDriver) -> str:
     return " ".join(text_of(e) for e in driver.find_elements(_by().CSS_SELECTOR, PAGE.error))
 
 
@@ -460,11 +464,11 @@ def downloads_done(folder: Path) -> bool:
         folder.glob("*.crdownload"))
 
 
-def open_tab(driver, label: str) -> None:
+def open_tab(driver: WebDriver, label: str) -> None:
     driver.find_element(_by().XPATH, PAGE.tab.format(label=label)).click()
 
 
-def click_button(driver, widget: Widget) -> None:
+def click_button(driver: WebDriver, widget: Widget) -> None:
     find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.button).click()
 
 
@@ -489,7 +493,7 @@ class Step:
     done: Callable[[object, str | None], bool]
 
 
-def _grid_changed(driver, before: str | None) -> bool:
+def _grid_changed(driver: WebDriver, before: str | None) -> bool:
     return maps_ready(driver) and grid_src(driver) != before
 
 
@@ -519,12 +523,12 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
         images_shown = PAGE.images_count.format(count=export_images)
         folder = downloads_folder
 
-        def upload(driver) -> None:
+        def upload(driver: WebDriver) -> None:
             open_tab(driver, PAGE.upload_tab)
             find_widget(driver, PAGE.uploads).find_element(
                 _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, uploads)))
 
-        def download(driver) -> None:
+        def download(driver: WebDriver) -> None:
             for widget in PAGE.downloads:
                 click_button(driver, widget)
 
@@ -588,7 +592,7 @@ class Session:
         return self.error is not None or self.step >= len(self.steps)
 
 
-def advance(driver, session: Session, step_timeout: float) -> None:
+def advance(driver: WebDriver, session: Session, step_timeout: float) -> None:
     """Do the session's next action, or check whether the app has answered the last one."""
     from selenium.common.exceptions import WebDriverException
 
@@ -618,7 +622,7 @@ def advance(driver, session: Session, step_timeout: float) -> None:
             session.error = f"{step.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
-def drive(driver, server: Server, sessions: Sequence[Session], step_timeout: float,
+def drive(driver: WebDriver, server: Server, sessions: Sequence[Session], step_timeout: float,
           deadline: float, until_step: int | None = None, poll: float = 0.5) -> None:
     """Round-robin over the windows until every session is done (or has done ``until_step``
     steps), has failed, ``deadline`` (monotonic) passes or the server dies: actions are sent as
@@ -662,7 +666,7 @@ def _log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def _family(driver) -> str:
+def _family(driver: WebDriver) -> str:
     """The family the sidebar says the server loaded ("Family **lite** — …")."""
     for caption in driver.find_elements(_by().CSS_SELECTOR, PAGE.sidebar_caption):
         words = caption.text.split()

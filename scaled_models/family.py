@@ -164,6 +164,17 @@ def register_family(cls: type[WeightFamily]) -> type[WeightFamily]:
     return cls
 
 
+def paper_family() -> WeightFamily:
+    """The family with the paper's own blocks: Table 7's costs are counted on it, the paper
+    recipe trains it, and ``auto`` prefers it when its baseline's weights can be had."""
+    return next(f for f in FAMILIES.values() if not f.stand_in)
+
+
+def offline_family() -> WeightFamily:
+    """The first stand-in family: what ``auto`` falls back to without the paper's weights."""
+    return next(f for f in FAMILIES.values() if f.stand_in)
+
+
 def get_family(name: str | WeightFamily) -> WeightFamily:
     """The registered family ``name`` (a family passes through); the error lists the names."""
     if isinstance(name, WeightFamily):

@@ -30,6 +30,8 @@ from .family import (
     WeightFamily,
     WeightsUnavailable,
     get_family,
+    offline_family,
+    paper_family,
 )
 from .preprocessing import Preprocessing
 
@@ -171,17 +173,23 @@ def resolve_family(requested: str) -> tuple[WeightFamily, str]:
         return FAMILIES[requested], f"family {requested!r} was requested"
     if requested != "auto":
         raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
-    ok, why = published_available(FAMILIES["efficientnet"].role("baseline").weights)
+    paper, offline = paper_family(), offline_family()
+    ok, why = published_available(paper.role("baseline").weights)
     if ok:
-        return FAMILIES["efficientnet"], f"auto: B0's weights are available ({why})"
-    return FAMILIES["lite"], f"auto: using the offline Lite stand-ins because {why}"
+        return paper, f"auto: {paper.role('baseline').weights.name}'s weights are available ({why})"
+    return offline, f"auto: using the offline {offline.name} stand-ins because {why}"
+
+
+def default_recipe(key: str) -> str:
+    """The recipe that makes a role: FixRes adapts the baseline to the resolution role's pixels;
+    the other roles change the network, so they are distilled into an expansion."""
+    return "fixres" if key == "resolution" else "distill"
 
 
 def train_command(family: WeightFamily, key: str, root: Path) -> str:
-    """The command that makes a role's checkpoint (resolution: FixRes; others: distillation)."""
-    recipe = "fixres" if key == "resolution" else "distill"
+    """The command that makes a role's checkpoint."""
     return (f"python -m scaled_models.train --model {key} --family {family.name} "
-            f"--recipe {recipe} --data IMAGES_DIR --out {root}")
+            f"--recipe {default_recipe(key)} --data IMAGES_DIR --out {root}")
 
 
 def load_weights(family: WeightFamily | str, key: str,

@@ -20,7 +20,7 @@ import torch
 from . import architectures
 from . import family as family_module
 from .architectures import Architecture, CamNet, count_macs, count_params
-from .family import FAMILIES, WeightFamily, get_family
+from .family import FAMILIES, WeightFamily, get_family, paper_family
 from .preprocessing import Preprocessing
 from .storage import write_json
 from .table7 import MODEL_KEYS, ModelSpec, parse_model_keys, spec_for
@@ -166,7 +166,7 @@ def load_model(family: WeightFamily | str, key: str,
     family = get_family(family)
     spec = spec_for(key)
     loaded = load_weights(family, key, checkpoints)
-    params, macs = measured_cost(FAMILIES["efficientnet"].architecture(spec.width, spec.depth),
+    params, macs = measured_cost(paper_family().architecture(spec.width, spec.depth),
                                  spec.paper_resolution)
     # What nothing runs is not counted: the first screen waits for every count.
     run_params, run_macs = (measured_cost(loaded.arch, loaded.provenance.resolution)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,6 +87,15 @@ def test_pth_state_dict_loads_weights_only(tmp_path):
     assert set(read_state_dict(path)) == set(net.state_dict())
 
 
+def _hub_file(model: str) -> str:
+    """The torch hub file name torchvision itself downloads (read from torchvision, not from
+    scalecam, and not retyped: it has changed between releases)."""
+    import torchvision
+
+    weights = getattr(torchvision.models, f"EfficientNet_{model}_Weights").IMAGENET1K_V1
+    return Path(weights.url).name
+
+
 def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     """B0's torchvision weights, found in the hub cache, load into the Table 7 baseline."""
     import torchvision
@@ -95,7 +105,7 @@ def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     reference = torchvision.models.efficientnet_b0().eval()
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    torch.save(reference.state_dict(), cache / "efficientnet_b0_rwightman-7f5810bc.pth")
+    torch.save(reference.state_dict(), cache / _hub_file("B0"))
     family, reason = resolve_family("auto")
     assert family.name == "efficientnet" and "B0's weights are available" in reason
     model = load_model("efficientnet", "baseline", tmp_path / "none")
@@ -117,12 +127,12 @@ def test_a_bad_published_file_disables_its_own_roles_only(tmp_path, monkeypatch)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    (cache / "efficientnet_b0_rwightman-7f5810bc.pth").write_bytes(b"PK\x03\x04 cut short")
+    (cache / _hub_file("B0")).write_bytes(b"PK\x03\x04 cut short")
     torch.save(torchvision.models.efficientnet_b3().state_dict(),
-               cache / "efficientnet_b3_rwightman-b3899882.pth")
+               cache / _hub_file("B3"))
     zoo = load_zoo("efficientnet", tmp_path / "none")
     status = {m.key: m.available for m in zoo.models}
     assert status == {"baseline": False, "depth": False, "width": False, "resolution": False,
                       "compound": True}
     reason = zoo.get("baseline").provenance.unavailable_reason
-    assert "efficientnet_b0_rwightman-7f5810bc.pth" in reason and "not a loadable" in reason
+    assert _hub_file("B0") in reason and "not a loadable" in reason

@@ -15,10 +15,10 @@ from torch import nn
 
 from ..argtypes import positive_int
 from ..distributed import Distributed, init_distributed
-from ..family import FAMILIES, WeightFamily
+from ..family import FAMILIES, WeightFamily, paper_family
 from ..preprocessing import Preprocessing
 from ..table7 import MODEL_KEYS, spec_for
-from ..weights import DEFAULT_CHECKPOINTS, resolve_family
+from ..weights import DEFAULT_CHECKPOINTS, default_recipe, resolve_family
 from ..zoo import device_label
 from . import evaluation, fixres
 from .data import (
@@ -32,7 +32,6 @@ from .data import (
     training_images,
 )
 from .recipes import (
-    DEFAULT_RECIPE,
     EMA_DECAY,
     RECIPES,
     Recipe,
@@ -161,10 +160,10 @@ class Run:
 
 def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
     family = (FAMILIES[args.family] if args.family
-              else FAMILIES["efficientnet"] if args.recipe == "paper"
+              else paper_family() if args.recipe == "paper"
               else resolve_family("auto")[0])
     key = args.model
-    recipe = RECIPES[args.recipe or DEFAULT_RECIPE.get(key, "distill")]
+    recipe = RECIPES[args.recipe or default_recipe(key)]
     adapts_resolution = recipe.name == "fixres"
     args.epochs = args.epochs or recipe.epochs
     args.batch_size = args.batch_size or recipe.batch_size

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class CropDataset(torch.utils.data.Dataset):
         return self.crop(picture), label
 
 
-def skip_unreadable(batch: list):
+def skip_unreadable(batch: list) -> list[torch.Tensor] | None:
     """``collate_fn`` that leaves out photos the decoder refused."""
     kept = [item for item in batch if item is not None]
     if not kept:
@@ -106,7 +107,7 @@ def skip_unreadable(batch: list):
     return torch.utils.data.default_collate(kept)
 
 
-def train_crop(resolution: int, autoaugment: bool):
+def train_crop(resolution: int, autoaugment: bool) -> Callable[[Image.Image], torch.Tensor]:
     """Random-resized crop + flip (+ AutoAugment): the paper recipe's and distillation's views."""
     from torchvision import transforms as T
 
@@ -117,7 +118,7 @@ def train_crop(resolution: int, autoaugment: bool):
     return T.Compose(steps + [T.ToTensor()])
 
 
-def test_time_crop(preprocessing: Preprocessing):
+def test_time_crop(preprocessing: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
     """The evaluation crop (resize, centre crop): FixRes adapts a model to exactly what it sees
     at test time."""
     from torchvision.transforms import functional as TF

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,6 @@ RECIPES: dict[str, Recipe] = {
     "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False, 5, 64),
     "fixres": Recipe("fixres", "test-time", False, "baseline", 1.28, None, 0.0, False, 40, 32),
 }
-DEFAULT_RECIPE = {"resolution": "fixres"}  # other roles: distill
 
 
 def student_for(family: WeightFamily, key: str, recipe: Recipe, seed: int
@@ -106,7 +106,7 @@ def make_optimizer(recipe: Recipe, parameters: list[nn.Parameter], lr: float
                            weight_decay=0.0 if recipe.name == "fixres" else 1e-5)
 
 
-def lr_factor(recipe: Recipe, steps_per_epoch: int, epochs: int):
+def lr_factor(recipe: Recipe, steps_per_epoch: int, epochs: int) -> Callable[[int], float]:
     """Warm-up, then the paper's ×0.97 every 2.4 epochs, or a cosine to zero for the short
     recipes."""
     warmup = max(1, round((min(5, max(epochs * 0.1, 0.3)) if recipe.name == "paper" else 0.1)
@@ -149,7 +149,8 @@ def loss_for(recipe: Recipe, student_logits: torch.Tensor, teacher_logits: torch
 
 
 @torch.no_grad()
-def reestimate_batchnorm(net: CamNet, batches, device: torch.device, normalise) -> int:
+def reestimate_batchnorm(net: CamNet, batches: Iterable, device: torch.device,
+                         normalise: Callable[[torch.Tensor], torch.Tensor]) -> int:
     """Replace every BatchNorm's running statistics by their exact average over ``batches`` at
     the new resolution (FixRes's first step; momentum=None gives the cumulative average).
     Returns the number of images seen."""
