@@ -10,7 +10,13 @@ import streamlit as st
 
 from cam.agreement import AGREEMENT_MEASURES
 from cam.engine import CamEngine
-from cam.evaluate import AGREEMENT_ROWS, METRIC_ROWS, evaluate_images, write_csv
+from cam.evaluate import (
+    AGREEMENT_ROWS,
+    METRIC_ROWS,
+    QUICK_FAITHFULNESS_STEPS,
+    evaluate_images,
+    write_csv,
+)
 from cam.inputs import CamImage
 from cam.memory import release_memory
 from cam.summary import (
@@ -24,6 +30,7 @@ from cam.summary import (
 from cam.targets import Target, TargetMode
 
 RESULT_KEY = "eval_result"
+STEPS_KEY = "eval_steps"  # the export tab reads the steps the user chose here
 
 
 def agreement_target(choices: dict) -> Target:
@@ -69,12 +76,14 @@ def current_result(images: list[CamImage], choices: dict, steps: int):
 
 
 def render(engine: CamEngine, images: list[CamImage], choices: dict) -> None:
-    labelled = [i for i in images if i.gt_class is not None and i.boxes]
-    st.caption(f"{len(labelled)} of the {len(images)} selected images have ImageNet labels and "
-               "boxes: metrics need those (pick validation images to measure more). Map "
-               "agreement uses all images, each model explaining "
-               f"{agreement_target(choices).label}.")
-    steps = st.slider("Deletion/insertion steps (0 skips them)", 0, 32, 8, key="eval_steps")
+    labelled = [i for i in images if i.gt_class is not None]
+    boxed = [i for i in labelled if i.boxes]
+    st.caption(f"{len(labelled)} of the {len(images)} selected images have an ImageNet label "
+               f"and {len(boxed)} also boxes: accuracy needs the label, localization the boxes "
+               "(pick validation images to measure more). Map agreement uses all images, each "
+               f"model explaining {agreement_target(choices).label}.")
+    steps = st.slider("Deletion/insertion steps (0 skips them)", 0, 32, QUICK_FAITHFULNESS_STEPS,
+                      key=STEPS_KEY)
     if st.button("Compute metrics and agreement", key="run_eval"):
         st.session_state[RESULT_KEY] = (signature(images, choices, steps),
                                         evaluate(engine, images, choices, steps))

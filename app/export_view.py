@@ -16,6 +16,7 @@ import streamlit as st
 from app import evaluate_view
 from app.settings import Settings
 from cam.engine import CamEngine
+from cam.evaluate import QUICK_FAITHFULNESS_STEPS
 from cam.memory import release_memory
 from cam.render import (
     FigureSpec,
@@ -88,7 +89,7 @@ def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Se
     record = manifest(spec, style)
     split = png_is_split(spec, style)
     images = [row.image for row in spec.rows]
-    steps = st.session_state.get("eval_steps", 8)
+    steps = st.session_state.get(evaluate_view.STEPS_KEY, QUICK_FAITHFULNESS_STEPS)
     result = evaluate_view.current_result(images, choices, steps)
 
     def report() -> bytes:

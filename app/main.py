@@ -17,7 +17,7 @@ from app.settings import Settings, load_settings
 from app.text import plain
 from cam.cache import BoundedCache
 from cam.data import AnnotationError, ValDataset, folder_signature, open_val_dir
-from cam.engine import CamEngine, ModelRun
+from cam.engine import LOW_CONFIDENCE, CamEngine, ModelRun
 from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
@@ -32,6 +32,8 @@ from cam.paths import (
 )
 from cam.render import (
     COLORMAPS,
+    EXPORT_DPIS,
+    LOW_CONFIDENCE_MARK,
     NORMALISATIONS,
     PAPER_CAPTION,
     FigureSpec,
@@ -47,7 +49,7 @@ from scaled_models.zoo import device_label, load_zoo
 
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 SCREEN_DPI = 110
-EXPORT_DPIS = [100, 150, 200, 300, 600]
+DEFAULT_STYLE = RenderStyle()
 IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
 
@@ -103,7 +105,7 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
         engine = get_engine(family.name, str(settings.checkpoints))
         st.sidebar.caption(f"Family **{family.name}** — {plain(reason)}. "
                            f"Device: **{device_label(engine.device)}**. Checkpoints: "
-                           f"`{plain(settings.checkpoints)}` (set by the operator).")
+                           f"{plain(settings.checkpoints)} (set by the operator).")
     except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
         st.sidebar.error(f"Could not load the models: {plain(exc)}")
     choices = {
@@ -128,12 +130,13 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
     st.sidebar.subheader("Display")
     choices["style"] = RenderStyle(
         colormap=st.sidebar.selectbox("Colormap", list(COLORMAPS), key="colormap"),
-        alpha=st.sidebar.slider("Map opacity (alpha)", 0.0, 1.0, 0.5, 0.05, key="alpha"),
+        alpha=st.sidebar.slider("Map opacity (alpha)", 0.0, 1.0, DEFAULT_STYLE.alpha, 0.05,
+                                key="alpha"),
         normalisation=st.sidebar.radio("Normalisation", NORMALISATIONS, key="normalisation",
                                        help="per-map: each map min-max scaled (the paper); "
                                             "shared: one scale across a row's models"),
         show_boxes=st.sidebar.checkbox("Show ground-truth boxes", True, key="boxes"),
-        dpi=st.sidebar.select_slider("Export DPI", EXPORT_DPIS, 300, key="dpi",
+        dpi=st.sidebar.select_slider("Export DPI", EXPORT_DPIS, DEFAULT_STYLE.dpi, key="dpi",
                                      help="the same default as python -m cam figure"))
     return engine, choices
 
@@ -370,11 +373,10 @@ def main() -> None:
         return
     style = choices["style"]
     unavailable_notice(engine, choices["models"])
-    screen = RenderStyle(style.colormap, style.alpha, style.normalisation, style.show_boxes,
-                         dpi=SCREEN_DPI)
+    screen = dataclasses.replace(style, dpi=SCREEN_DPI)
     st.image(compose_grid(spec, screen), width="stretch")
-    st.caption("(low): top-1 probability below 10 % — a prediction nobody should trust. "
-               "✓/✗: the prediction against the image's label.")
+    st.caption(f"{LOW_CONFIDENCE_MARK}: top-1 probability below {LOW_CONFIDENCE:.0%} — a "
+               "prediction nobody should trust. ✓/✗: the prediction against the image's label.")
     if st.session_state.get("preset_used"):
         st.caption(f"Paper: {PAPER_CAPTION}")
     inspect_tab, evaluate_tab, export_tab = st.tabs(["Inspect", "Evaluate", "Export"])

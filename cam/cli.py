@@ -12,6 +12,7 @@ from scaled_models.argtypes import positive_int
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
+from .evaluate import FAITHFULNESS_STEPS, QUICK_FAITHFULNESS_STEPS
 from .figure import PRESETS
 from .methods import EXACT, METHODS
 from .render import COLORMAPS, DPI_RANGE, NORMALISATIONS, RenderStyle
@@ -360,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "results.png and results.agreement.png")
     ev.add_argument("--resume", action="store_true",
                     help="keep the rows already in --out and compute only the missing ones")
-    ev.add_argument("--faithfulness-steps", type=_steps, default=16,
-                    help="deletion/insertion curve steps, 0 skips them (default: 16)")
+    ev.add_argument("--faithfulness-steps", type=_steps, default=FAITHFULNESS_STEPS,
+                    help="deletion/insertion curve steps, 0 skips them (default: %(default)s)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     add_zoo_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
@@ -376,10 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="labelled ImageNet validation folder the metrics are computed on")
     rep.add_argument("--limit", type=positive_int, default=None,
                      help="measure only the first N images (default: all)")
-    rep.add_argument("--faithfulness-steps", type=_steps, default=8,
-                     help="deletion/insertion curve steps, 0 skips them (default: 8, half of "
-                          "evaluate's 16, so a report of a whole folder takes minutes, not tens "
-                          "of minutes)")
+    rep.add_argument("--faithfulness-steps", type=_steps, default=QUICK_FAITHFULNESS_STEPS,
+                     help="deletion/insertion curve steps, 0 skips them (default: %(default)s, "
+                          f"half of evaluate's {FAITHFULNESS_STEPS}: half the forward passes)")
     rep.add_argument("--out", type=_output(".pdf"), required=True, help="report.pdf")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     add_zoo_arguments(rep)

@@ -63,6 +63,12 @@ AGREEMENT_ROWS = ResultTable(
     ("image_id", "method", "model_a", "model_b"))
 
 
+# Deletion/insertion curve steps: a full evaluation's, and a quick one's (the report and the
+# app, where the user waits for the answer; half the forward passes).
+FAITHFULNESS_STEPS = 16
+QUICK_FAITHFULNESS_STEPS = 8
+
+
 def agreement_path(out: Path) -> Path:
     """``r.csv`` → ``r.agreement.csv``."""
     return out.with_name(f"{out.stem}.agreement{out.suffix}")
@@ -136,7 +142,8 @@ def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult]
 
 
 def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: str,
-                    model_keys: Sequence[str] | None = None, faithfulness_steps: int = 16,
+                    model_keys: Sequence[str] | None = None,
+                    faithfulness_steps: int = FAITHFULNESS_STEPS,
                     target: Target = GROUND_TRUTH,
                     progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[dict], list[dict]]:
@@ -219,7 +226,8 @@ class EvaluationReport:
 
 def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: str,
                    model_keys: Sequence[str] | None = None, limit: int | None = None,
-                   batch_size: int = 16, resume: bool = False, faithfulness_steps: int = 16,
+                   batch_size: int = 16, resume: bool = False,
+                   faithfulness_steps: int = FAITHFULNESS_STEPS,
                    rank: int = 0, world_size: int = 1, progress: bool = True,
                    stop_after_batches: int | None = None) -> EvaluationReport:
     """Evaluate ``dataset`` into ``out`` (CSV) and its agreement CSV. Work is split in fixed
