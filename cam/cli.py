@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from scaled_models.argtypes import positive_int
+from scaled_models.argtypes import comma_separated, positive_int
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
@@ -58,15 +58,6 @@ def _target(text: str) -> Target:
         return parse_target(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _methods(text: str) -> list[str]:
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or repr(text)}; "
-                                         f"choose from {', '.join(METHODS)}")
-    return methods
 
 
 def _output(*suffixes: str):
@@ -350,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--val-dir", type=_folder, required=True,
                     help="ImageNet validation folder (flat + XML or devkit, Kaggle CSV, or "
                          "val/<wnid>/)")
-    ev.add_argument("--method", type=_methods, default=[EXACT],
+    ev.add_argument("--method", type=comma_separated(METHODS, "method"), default=[EXACT],
                     help=f"CAM method, or several comma-separated (one CSV each; default: {EXACT})")
     ev.add_argument("--limit", type=positive_int, default=None,
                     help="only the first N images (default: all)")

@@ -43,7 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urljoin
 
-from scaled_models.argtypes import assignment, non_negative_float, positive_int
+from scaled_models.argtypes import (
+    assignment,
+    comma_separated,
+    non_negative_float,
+    positive_int,
+)
 
 from .methods import METHODS
 from .paths import SAMPLE_IMAGES
@@ -852,15 +857,6 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _workloads(text: str) -> list[str]:
-    chosen = [w.strip() for w in text.split(",") if w.strip()]
-    unknown = [w for w in chosen if w not in WORKLOADS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown workload(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(WORKLOADS)}")
-    return chosen
-
-
 def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> None:
     """The options, for this module's ``main`` and for whichever command hosts it (a host that
     has its own ``--json`` passes ``with_json=False``)."""
@@ -868,7 +864,8 @@ def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> No
                         help="concurrent browser sessions (default 8)")
     parser.add_argument("--idle-seconds", type=non_negative_float, default=60,
                         help="how long to watch RSS after every session closed (default 60)")
-    parser.add_argument("--workloads", type=_workloads, default=list(WORKLOADS),
+    parser.add_argument("--workloads", type=comma_separated(WORKLOADS, "workload"),
+                        default=list(WORKLOADS),
                         help="comma-separated, assigned round-robin to the sessions "
                              f"(default {','.join(WORKLOADS)})")
     parser.add_argument("--export-images", type=positive_int, default=36,

@@ -3,6 +3,7 @@ the same message before anything is computed."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable
 
 
 def positive_int(text: str) -> int:
@@ -25,6 +26,21 @@ def non_negative_float(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text!r}")
     return value
+
+
+def comma_separated(choices: Iterable[str], what: str) -> Callable[[str], list[str]]:
+    """A type for "a,b,c" where each item is one of ``choices`` (at least one)."""
+    allowed = tuple(choices)
+
+    def parse(text: str) -> list[str]:
+        chosen = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in chosen if item not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what}(s) {', '.join(unknown) or repr(text)}; choose from "
+                f"{', '.join(allowed)}")
+        return chosen
+    return parse
 
 
 def assignment(text: str) -> tuple[str, str]:
