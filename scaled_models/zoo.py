@@ -17,8 +17,6 @@ from pathlib import Path
 
 import torch
 
-from . import architectures
-from . import family as family_module
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .family import FAMILIES, WeightFamily, get_family, paper_family
 from .preprocessing import Preprocessing
@@ -73,7 +71,7 @@ def _cost_cache_path() -> Path:
 
     digest = hashlib.sha256(f"{torch.__version__} {torchvision.__version__} {timm.__version__}"
                             .encode())
-    sources = {Path(inspect.getfile(module)) for module in (architectures, family_module)}
+    sources = {Path(inspect.getfile(cls)) for cls in (Architecture, WeightFamily)}
     sources |= {Path(inspect.getfile(type(family))) for family in FAMILIES.values()}
     for source in sorted(sources):
         digest.update(source.read_bytes())
