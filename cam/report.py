@@ -15,7 +15,7 @@ from PIL import Image
 from scaled_models.architectures import MAC_COUNTING
 from scaled_models.zoo import ModelZoo
 
-from .agreement import EVAL_SIZE
+from .agreement import EVAL_SIZE, TOP_FRACTION
 from .render import SHEET_INCHES, FigureSpec, RenderStyle, grid_pages
 from .summary import METRICS, Summary, agreement_plot, summary_plot
 
@@ -94,9 +94,12 @@ def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
                      colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
     table.auto_set_font_size(False)
     table.set_fontsize(7)
-    for (r, _), cell in table.get_celld().items():
-        lines = cell.get_text().get_text().count("\n") + 1
-        cell.set_height(0.045 * lines if r else 0.05)
+    cells = table.get_celld()
+    row_lines = {}  # every cell of a row as tall as its tallest (wrapped) cell
+    for (r, _), cell in cells.items():
+        row_lines[r] = max(row_lines.get(r, 1), cell.get_text().get_text().count("\n") + 1)
+    for (r, _), cell in cells.items():
+        cell.set_height(0.035 * row_lines[r] + 0.015 if r else 0.05)
         if r == 0:
             cell.set_text_props(weight="bold")
     text = [f"Family: {zoo.family.name} — {zoo.family.description} ({zoo.family_reason}).",
@@ -131,10 +134,11 @@ def _summary_pages(plt, summary: Summary) -> list:
     fig = _page(plt, "Do the models look at the same places? Map agreement")
     _image(fig, agreement_plot(summary, "spearman"), (0.02, 0.08, 0.47, 0.8))
     _image(fig, agreement_plot(summary, "top20_iou"), (0.51, 0.08, 0.47, 0.8))
-    fig.text(0.03, 0.05, "Each pair of models' maps of the same class (the ground truth), "
-             f"compared on the image's common region at {EVAL_SIZE} px: Spearman rank "
-             "correlation of the pixels and IoU of the top-20 % regions; means over images (a "
-             "model with itself is exactly 1).", fontsize=7.5)
+    fig.text(0.03, 0.07, _wrapped(
+        "Each pair of models' maps of the same class (the ground truth), compared on the "
+        f"image's common region at {EVAL_SIZE} px: Spearman rank correlation of the pixels and "
+        f"IoU of the top-{TOP_FRACTION * 100:.0f} % regions; means over images (a model with "
+        "itself is exactly 1).", 170), fontsize=7.5, va="top")
     pages.append(fig)
     return pages
 
