@@ -49,7 +49,10 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
             row=1, col=col)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(height=320, margin=dict(l=10, r=40, t=50, b=10),
+    # the right margin holds the colour bar and, beyond it, the vertical toolbar: no overlap
+    fig.update_traces(colorbar={"x": 1.0, "xanchor": "left", "thickness": 14},
+                      selector={"type": "heatmap"})
+    fig.update_layout(height=320, margin=dict(l=10, r=90, t=50, b=10),
                       modebar={"orientation": "v"})
     st.plotly_chart(fig, key="inspect_maps", config=CHART_CONFIG)
     st.markdown("**Top-5 predictions** (green: the image's label)")
@@ -67,7 +70,8 @@ def top5_chart(title: str, top5: list[tuple[int, float]], gt_class: int | None) 
     figure = go.Figure(go.Bar(
         x=[p for _, p in ordered], y=[class_label(c) for c, _ in ordered], orientation="h",
         marker_color=["#168032" if c == gt_class else "#4c72b0" for c, _ in ordered],
-        text=[f"{p:.0%}" for _, p in ordered], textposition="auto",
+        text=[f"{p:.0%}" for _, p in ordered], textposition="outside", textangle=0,
+        cliponaxis=False,
         hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     figure.update_xaxes(range=[0, 1], showticklabels=False, showgrid=False)
     figure.update_yaxes(automargin=True, tickfont={"size": 10})
