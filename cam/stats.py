@@ -31,6 +31,10 @@ _MAX_INDICES_PER_CHUNK = 1 << 22
 
 RESAMPLES = 10_000  # the issue's floor for every bootstrap reported
 CONFIDENCE = 0.95
+# Fewer paired images than this never make a difference "distinguishable": n images have at
+# most C(2n-1, n) distinct bootstrap resamples (126 at n = 5), and a percentile interval from so
+# few undercovers badly (Efron & Tibshirani 1993, ch. 13-14, on small samples).
+MIN_PAIRED_IMAGES = 10
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,9 @@ class PairedDifference:
         minus sign ``−``); one that rounds to zero is shown unsigned. The p-value is shown with two
         decimals (``p = 0.02``), with three when two would read 0.00 (``p = 0.004``), and as
         ``p < 0.001`` below that. The sentence ends with ``— not distinguishable at this sample
-        size`` when the interval contains 0, and for a 0/1 metric also when the exact McNemar
+        size`` when the interval contains 0, for a 0/1 metric also when the exact McNemar
         test does not reject equality at 5 % (percentile intervals run narrow at small n, and the
-        exact test is the stricter of the two there).
+        exact test is the stricter of the two there), and whenever n < ``MIN_PAIRED_IMAGES``.
         """
         scale, decimals, unit = (100.0, 1, " points") if points else (1.0, 3, "")
 
@@ -113,8 +117,11 @@ class PairedDifference:
 
     @property
     def distinguishable(self) -> bool:
-        """The interval excludes 0 and, for a 0/1 metric, McNemar's p is below 0.05."""
-        return not (self.low <= 0.0 <= self.high) and (self.p is None or self.p < 0.05)
+        """The interval excludes 0, for a 0/1 metric McNemar's p is below 0.05, and there are at
+        least ``MIN_PAIRED_IMAGES`` images: below that a percentile bootstrap has too few
+        distinct resamples to mean anything (one image gives the interval [d, d])."""
+        return (self.n >= MIN_PAIRED_IMAGES and not (self.low <= 0.0 <= self.high)
+                and (self.p is None or self.p < 0.05))
 
 
 def _format_p(p: float) -> str:

@@ -81,7 +81,8 @@ def comparisons(models: list[str]) -> list[tuple[str, str]]:
 @dataclass
 class Summary:
     method: str
-    n_images: int
+    n_images: int  # every image with a row, agreement included
+    n_labelled: int  # images with metric rows (an ImageNet label): what the metrics average
     models: list[str]
     metrics: dict[str, dict[str, Interval | None]]  # model → column → mean with interval
     maxboxacc_per_delta: dict[str, dict[int, float]]
@@ -250,8 +251,9 @@ def _summarize_method(method: str, rows: list[dict], agreement_rows: list[dict])
     maxbox_per_delta = {m: metrics.maxboxacc_from_best_ious(list(best[m].values()))
                         for m in models if best[m]}
     n_images = len({r["image_id"] for r in [*rows, *agreement_rows]})
-    return Summary(method, n_images, models, summary_metrics, maxbox_per_delta, differences,
-                   agreement, low)
+    n_labelled = len({r["image_id"] for r in rows})
+    return Summary(method, n_images, n_labelled, models, summary_metrics, maxbox_per_delta,
+                   differences, agreement, low)
 
 
 def _cell(value: Interval | None, metric: Metric) -> str:
@@ -260,6 +262,14 @@ def _cell(value: Interval | None, metric: Metric) -> str:
     if metric.percent:
         return f"{100 * value.mean:.1f} [{100 * value.low:.1f}, {100 * value.high:.1f}]"
     return f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
+
+
+def _counted(summary: Summary) -> str:
+    """How many images the metrics average, and how many more only the agreement uses."""
+    text = f"{summary.n_labelled} labelled image{'s' if summary.n_labelled != 1 else ''}"
+    if summary.n_images != summary.n_labelled:
+        text += f" (map agreement: {summary.n_images})"
+    return text
 
 
 def summary_markdown(summary: Summary) -> str:
@@ -274,7 +284,7 @@ def metrics_markdown(summary: Summary) -> str:
     shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
     if not shown:
         return ""
-    lines = [f"**{summary.method}**, {summary.n_images} images — mean [95 % CI]", "",
+    lines = [f"**{summary.method}**, {_counted(summary)} — mean [95 % CI]", "",
              "| Model | " + " | ".join(m.heading for m in shown) + " |",
              "|" + "---|" * (1 + len(shown))]
     for model in summary.models:
@@ -343,7 +353,7 @@ def summary_plot(summary: Summary) -> bytes:
     ax.set_ylim(0, max(1.05, float(np.nanmax([v.high for x in summary.models
                                                for v in summary.metrics[x].values() if v]))))
     ax.set_ylabel("score (fraction) with 95 % CI", fontsize=7)
-    ax.set_title(f"CAM metrics per model — {summary.method}, {summary.n_images} images",
+    ax.set_title(f"CAM metrics per model — {summary.method}, {_counted(summary)}",
                  fontsize=9)
     ax.legend(fontsize=6, ncol=min(len(summary.models), 5), loc="upper center",
               bbox_to_anchor=(0.5, -0.35), frameon=False)

@@ -415,3 +415,16 @@ def test_top_fraction_refuses_bad_fraction(fraction):
 def test_top_fraction_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         top_fraction_iou(np.zeros((3, 4)), np.zeros((4, 3)))
+
+
+def test_a_handful_of_images_is_never_distinguishable():
+    """One image's bootstrap interval is [d, d]: it excludes 0 whenever d does, which used to
+    read as a result in the app's Evaluate tab ("+0.051 (95 % CI +0.051 to +0.051, n = 1)")."""
+    one = paired_difference([0.9], [0.85])
+    assert one.low == one.high == pytest.approx(0.05)
+    assert not one.distinguishable
+    sentence = one.sentence("a", "b", "Energy in box")
+    assert sentence.endswith("not distinguishable at this sample size")
+    # the same consistent difference on enough images is a result
+    many = paired_difference([0.9 + 0.001 * i for i in range(12)], [0.85] * 12)
+    assert many.distinguishable
