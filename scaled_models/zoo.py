@@ -10,7 +10,6 @@ import hashlib
 import inspect
 import json
 import os
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +20,7 @@ from .architectures import Architecture, CamNet, count_macs, count_params
 from .family import FAMILIES, WeightFamily, get_family, paper_family
 from .preprocessing import Preprocessing
 from .storage import write_json
-from .table7 import MODEL_KEYS, ModelSpec, parse_model_keys, spec_for
+from .table7 import MODEL_KEYS, TABLE7, ModelSpec, parse_model_keys, spec_for
 from .weights import Provenance, load_weights, resolve_family
 
 
@@ -49,23 +48,34 @@ def _meta_network(arch: Architecture):
         return arch.build()
 
 
+SHIPPED_COSTS = Path(__file__).with_name("measured_costs.json")
+
+
 @lru_cache(maxsize=None)
 def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
-    """(params, MACs per image) of an architecture at a resolution: counted once per machine
-    and code version, since the app's first grid waits for every count (about 0.3 s each)."""
-    key = f"{arch.family.name} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
-    cached = _counted().get(key)
-    if cached is not None:
-        return tuple(cached)
+    """(params, MACs per image) of an architecture at a resolution. The first screen needs
+    about ten of these and counting takes ~0.5 s each on a 2-core CPU, so the ones the app
+    shows ship with scalecam (``measured_costs.json``, used only while the code that builds and
+    counts the networks is the code they were counted with; a test recounts them all)."""
+    shipped = _shipped_costs().get(_cost_key(arch, resolution))
+    if shipped is not None:
+        return tuple(shipped)
+    return count_cost(arch, resolution)
+
+
+def count_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
+    """(params, MACs per image), counted now on the meta device."""
     net = _meta_network(arch)
-    counted = count_params(net), count_macs(net, resolution)
-    _remember(key, counted)
-    return counted
+    return count_params(net), count_macs(net, resolution)
 
 
-def _cost_cache_path() -> Path:
-    """One file per version of the code that builds and counts the networks (and of the
-    libraries it builds them with), so a change anywhere is counted again."""
+def _cost_key(arch: Architecture, resolution: int) -> str:
+    return f"{arch.family.name} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
+
+
+def code_version() -> str:
+    """A digest of the code that builds and counts the networks, and of the libraries it builds
+    them with: shipped counts are used only while it is unchanged."""
     import timm
     import torchvision
 
@@ -73,30 +83,38 @@ def _cost_cache_path() -> Path:
                             .encode())
     sources = {Path(inspect.getfile(cls)) for cls in (Architecture, WeightFamily)}
     sources |= {Path(inspect.getfile(type(family))) for family in FAMILIES.values()}
-    for source in sorted(sources):
+    for source in sorted(sources, key=lambda path: path.name):
         digest.update(source.read_bytes())
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalecam"
-    return cache / f"costs-{digest.hexdigest()[:16]}.json"
+    return digest.hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)
-def _counted() -> dict:
+def _shipped_costs() -> dict[str, list[int]]:
     try:
-        return json.loads(_cost_cache_path().read_text(encoding="utf-8"))
+        shipped = json.loads(SHIPPED_COSTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return shipped.get("costs", {}) if shipped.get("code") == code_version() else {}
 
 
-_REMEMBERING = threading.Lock()  # server threads count different models at once
+def shown_architectures() -> list[tuple[Architecture, int]]:
+    """Every (architecture, resolution) the app and the tables show: Table 7's rows on the
+    paper's family, and each family's role bindings as they run."""
+    paper = paper_family()
+    shown = [(paper.architecture(spec.width, spec.depth), spec.paper_resolution)
+             for spec in TABLE7]
+    shown += [(binding.arch, binding.resolution) for family in FAMILIES.values()
+              for binding in family.roles.values()]
+    return list(dict.fromkeys(shown))
 
 
-def _remember(key: str, counted: tuple[int, int]) -> None:
-    with _REMEMBERING:
-        _counted()[key] = list(counted)
-        try:
-            write_json(_cost_cache_path(), _counted())
-        except OSError:
-            pass  # a read-only home only means counting again next time
+def write_measured_costs(path: Path = SHIPPED_COSTS) -> None:
+    """Count every shown architecture afresh and write ``measured_costs.json`` (run after
+    changing the architectures or a family: ``python -c "from scaled_models.zoo import
+    write_measured_costs; write_measured_costs()"``)."""
+    costs = {_cost_key(arch, resolution): list(count_cost(arch, resolution))
+             for arch, resolution in shown_architectures()}
+    write_json(path, {"code": code_version(), "costs": costs})
 
 
 @dataclass

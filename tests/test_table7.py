@@ -134,3 +134,30 @@ def test_mac_count_agrees_with_torch_flop_counter(family, width, depth, resoluti
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.empty(1, 3, resolution, resolution, device="meta"))
     assert count_macs(net, resolution) == counter.get_total_flops() // 2
+
+
+def test_shipped_costs_are_what_the_code_counts():
+    """The app's first screen reads MACs from scaled_models/measured_costs.json instead of
+    counting ~10 networks: the file must be for this code and hold exactly today's counts.
+    After changing an architecture or a family, regenerate it with
+    python -c "from scaled_models.zoo import write_measured_costs; write_measured_costs()"."""
+    import json
+
+    from scaled_models.zoo import (
+        SHIPPED_COSTS,
+        code_version,
+        count_cost,
+        measured_cost,
+        shown_architectures,
+    )
+
+    shipped = json.loads(SHIPPED_COSTS.read_text())
+    assert shipped["code"] == code_version(), "measured_costs.json is stale: regenerate it"
+    shown = shown_architectures()
+    assert len(shipped["costs"]) == len(shown)
+    for arch, resolution in shown:
+        assert measured_cost(arch, resolution) == count_cost(arch, resolution)
+    # Table 7's baseline, by hand from the brief: 0.39 G MACs at 224 px
+    baseline = next(a for a, r in shown if a.family.name == "efficientnet" and r == 224
+                    and (a.width, a.depth) == (1.0, 1.0))
+    assert round(measured_cost(baseline, 224)[1] / 1e9, 2) == 0.39
