@@ -76,10 +76,9 @@ def _cost_key(arch: Architecture, resolution: int) -> str:
 def code_version() -> str:
     """A digest of the code that builds and counts the networks, and of the libraries it builds
     them with: shipped counts are used only while it is unchanged."""
-    import timm
-    import torchvision
+    from importlib.metadata import version  # not the libraries themselves: timm takes a second
 
-    digest = hashlib.sha256(f"{torch.__version__} {torchvision.__version__} {timm.__version__}"
+    digest = hashlib.sha256(" ".join(version(name) for name in ("torch", "torchvision", "timm"))
                             .encode())
     sources = {Path(inspect.getfile(cls)) for cls in (Architecture, WeightFamily)}
     sources |= {Path(inspect.getfile(type(family))) for family in FAMILIES.values()}
