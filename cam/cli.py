@@ -261,7 +261,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar.update(len(samples[start:start + args.batch_size]))
     bar.close()
     summaries = summarize(rows, agreement)
-    notes = notes + [f"Metrics: {measured} labelled images of {args.val_dir}; the grid "
+    labelled = summaries[0].n_labelled if summaries else 0
+    notes = notes + [f"Metrics: {labelled} labelled of the {measured} images read from "
+                     f"{args.val_dir}; the grid "
                      f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
     pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
                        notes)

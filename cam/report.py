@@ -111,7 +111,8 @@ def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
 
 def _summary_pages(plt, summary: Summary) -> list:
     pages = []
-    fig = _page(plt, f"Metrics with 95 % intervals — {summary.method}, {summary.n_images} images")
+    fig = _page(plt, f"Metrics with 95 % intervals — {summary.method}, "
+                         f"{summary.n_labelled} labelled images")
     shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
     ax = fig.add_axes((0.03, 0.52, 0.94, 0.38))
     ax.set_axis_off()

@@ -807,7 +807,7 @@ def run_serve_bench(sessions: int = 8, idle_seconds: float = 60,
     return {
         "sessions": sessions, "workloads": plan, "idle_seconds": idle_seconds,
         "export_images": export_images if EXPORT_WORKLOAD in plan else None,
-        "refused_dpi": PAGE.export_dpi, "export_dpi": PAGE.exported_dpi,
+        "refused_dpi": PAGE.export_dpi, "exported_dpi": PAGE.exported_dpi,
         "cpus": os.cpu_count(), "server_env": server_env,
         **{k: v for k, v in result.items() if k != "sessions"},
         # a failed session did less work than asked: its figures judge nothing
@@ -825,7 +825,7 @@ def format_report(result: dict) -> str:
     lines = [f"scalecam serve-bench — {result['sessions']} concurrent sessions, "
              f"{result['family']} family, {result['cpus']} CPUs"
              + (f", {result['export_images']}-image export (refused at {result['refused_dpi']} "
-                f"DPI by the pixel cap, then made at {result['export_dpi']} DPI)"
+                f"DPI by the pixel cap, then made at {result['exported_dpi']} DPI)"
                 if result["export_images"] else ""),
              f"  workloads (round-robin): {', '.join(result['workloads'])}"]
     if result["server_env"]:

@@ -122,7 +122,8 @@ class Summary:
 
         scales = {m.column: 100.0 if m.percent else 1.0 for m in METRICS}
         return {
-            "n_images": self.n_images, "method": self.method, "models": self.models,
+            "n_images": self.n_images, "n_labelled": self.n_labelled, "method": self.method,
+            "models": self.models,
             "confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": SEED,
             "metrics": {model: {col: interval(v, scales[col]) for col, v in per.items()}
                         for model, per in self.metrics.items()},

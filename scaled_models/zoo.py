@@ -89,11 +89,14 @@ def code_version() -> str:
 
 @lru_cache(maxsize=1)
 def _shipped_costs() -> dict[str, list[int]]:
+    from importlib.metadata import PackageNotFoundError
+
     try:
         shipped = json.loads(SHIPPED_COSTS.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        current = code_version()
+    except (OSError, ValueError, PackageNotFoundError):  # e.g. a torch built from source
         return {}
-    return shipped.get("costs", {}) if shipped.get("code") == code_version() else {}
+    return shipped.get("costs", {}) if shipped.get("code") == current else {}
 
 
 def shown_architectures() -> list[tuple[Architecture, int]]:
