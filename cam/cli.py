@@ -321,6 +321,18 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) ->
                         help="images per forward pass (default: 16)")
 
 
+def _add_measure_arguments(parser: argparse.ArgumentParser, steps: int, steps_why: str) -> None:
+    """What evaluate and report share: how many images, how fine the faithfulness curves, the
+    progress bar and the models."""
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="only the first N images of --val-dir (default: all)")
+    parser.add_argument("--faithfulness-steps", type=_steps, default=steps,
+                        help="deletion/insertion curve steps, 0 skips them (default: "
+                             f"%(default)s{steps_why})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_zoo_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cam", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -345,8 +357,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "val/<wnid>/)")
     ev.add_argument("--method", type=comma_separated(METHODS, "method"), default=[EXACT],
                     help=f"CAM method, or several comma-separated (one CSV each; default: {EXACT})")
-    ev.add_argument("--limit", type=positive_int, default=None,
-                    help="only the first N images (default: all)")
     ev.add_argument("--batch-size", type=positive_int, default=16,
                     help="images per chunk and forward pass (default: 16)")
     ev.add_argument("--out", type=_output(".csv"), required=True,
@@ -354,10 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "results.png and results.agreement.png")
     ev.add_argument("--resume", action="store_true",
                     help="keep the rows already in --out and compute only the missing ones")
-    ev.add_argument("--faithfulness-steps", type=_steps, default=FAITHFULNESS_STEPS,
-                    help="deletion/insertion curve steps, 0 skips them (default: %(default)s)")
-    ev.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_zoo_arguments(ev)
+    _add_measure_arguments(ev, FAITHFULNESS_STEPS, "")
     ev.set_defaults(func=cmd_evaluate)
 
     rep = sub.add_parser("report", help="one PDF: grid, provenance, metrics, agreement",
@@ -368,14 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grid_arguments(rep, "gt")
     rep.add_argument("--val-dir", type=_folder, required=True,
                      help="labelled ImageNet validation folder the metrics are computed on")
-    rep.add_argument("--limit", type=positive_int, default=None,
-                     help="measure only the first N images (default: all)")
-    rep.add_argument("--faithfulness-steps", type=_steps, default=QUICK_FAITHFULNESS_STEPS,
-                     help="deletion/insertion curve steps, 0 skips them (default: %(default)s, "
-                          f"half of evaluate's {FAITHFULNESS_STEPS}: half the forward passes)")
     rep.add_argument("--out", type=_output(".pdf"), required=True, help="report.pdf")
-    rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_zoo_arguments(rep)
+    _add_measure_arguments(rep, QUICK_FAITHFULNESS_STEPS,
+                           f", half of evaluate's {FAITHFULNESS_STEPS}: half the forward passes")
     rep.set_defaults(func=cmd_report)
 
     bench = sub.add_parser("bench", help="time the engine; with --serve, the app's memory",
