@@ -40,6 +40,7 @@ from cam.render import (
     RenderStyle,
     compose_grid,
 )
+from cam.report import PROVENANCE_HEADERS, provenance_rows
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from scaled_models.family import FAMILIES
 from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
@@ -142,21 +143,19 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
 
 
 def models_panel(engine: CamEngine) -> None:
-    """Table 7 beside what runs, as a Markdown table (a dataframe would import pandas and
-    pyarrow, a second the first page would wait for)."""
+    """Table 7 beside what runs: the report's provenance rows and the models' top-1, as a
+    Markdown table (a dataframe would import pandas and pyarrow, a second the first page would
+    wait for)."""
     with st.expander("Models: Table 7 beside what this build runs", expanded=False):
-        lines = ["| Model | Coefficients | Table 7 MACs (paper) | Status | What it is | Runs | "
-                 "Paper top-1 | Top-1 of these weights |", "|---|---|---|---|---|---|---|---|"]
-        for model in engine.zoo.models:
-            s, prov = model.summary(), model.provenance
-            runs = (f"{s['run_resolution']} px, {s['run_macs'] / 1e9:.2f}G MACs"
-                    if s["available"] else "—")
+        shown = [i for i, h in enumerate(PROVENANCE_HEADERS) if h != "sha256"]  # fits the page
+        headers = [*(PROVENANCE_HEADERS[i] for i in shown), "paper top-1",
+                   "top-1 of these weights"]
+        lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
+        for model, row in zip(engine.zoo.models, provenance_rows(engine.zoo)):
+            s = model.summary()
             top1 = f"{s['top1']:.1f} ({s['top1_source']})" if s["top1"] is not None else "—"
-            what = prov.recipe if prov.available else prov.unavailable_reason
-            lines.append(f"| {plain(model.spec.label)} | {s['coefficients']}, "
-                         f"{s['resolution']} px | {s['macs'] / 1e9:.2f}G ({s['paper_flops']}) | "
-                         f"{s['status']} | {plain(what)} | {runs} | {s['paper_top1']:.1f} | "
-                         f"{plain(top1)} |")
+            cells = [*(row[i] for i in shown), f"{s['paper_top1']:.1f}", top1]
+            lines.append("| " + " | ".join(plain(c) for c in cells) + " |")
         st.markdown("\n".join(lines))
 
 

@@ -22,6 +22,10 @@ from .summary import METRICS, Summary, agreement_plot, summary_plot
 _SENTENCES_PER_PAGE = 28
 
 
+PROVENANCE_HEADERS = ("Model", "Table 7", "MACs (paper)", "status", "what the weights are",
+                      "runs", "sha256")
+
+
 def provenance_rows(zoo: ModelZoo) -> list[list[str]]:
     """One row per Table 7 role: what the paper specifies beside what this report ran."""
     rows = []
@@ -86,12 +90,10 @@ def _image(fig, image: Image.Image | bytes, box: tuple[float, float, float, floa
 def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
     ax = fig.add_axes((0.03, 0.25, 0.94, 0.63))
     ax.set_axis_off()
-    headers = ["Model", "Table 7", "MACs (paper)", "status", "what the weights are", "runs",
-               "sha256"]
     rows = [[_wrapped(cell, width) for cell, width in zip(row, (14, 22, 12, 11, 70, 14, 12))]
             for row in provenance_rows(zoo)]
-    table = ax.table(cellText=rows, colLabels=headers, loc="upper left", cellLoc="left",
-                     colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
+    table = ax.table(cellText=rows, colLabels=list(PROVENANCE_HEADERS), loc="upper left",
+                     cellLoc="left", colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     cells = table.get_celld()
