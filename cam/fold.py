@@ -14,22 +14,22 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 class _ActAfterFold(nn.Module):
-    """What remains of timm's ``BatchNormAct2d`` once its affine part is folded away."""
+    """What remains of a BatchNorm with a built-in activation (the Lite family's
+    ``BatchNormAct2d``) once its affine part is folded away."""
 
     def __init__(self, bn_act: nn.Module) -> None:
         super().__init__()
-        self.drop = bn_act.drop
         self.act = bn_act.act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.drop(x))
+        return self.act(x)
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """A folded deep copy of an eval-mode ``net`` (the original is untouched).
 
     A convolution immediately followed, in registration order, by a BatchNorm over its output
-    channels is folded — this is how torchvision's ``Conv2dNormActivation`` and timm's blocks
+    channels is folded — this is how torchvision's ``Conv2dNormActivation`` and the Lite blocks
     are laid out.
     """
     folded = copy.deepcopy(net).eval()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -17,6 +17,38 @@ if TYPE_CHECKING:
     from .family import WeightFamily
 
 NUM_CLASSES = 1000
+
+
+class Stage(NamedTuple):
+    """One stage of EfficientNet-B0 (Tan & Le 2019, Table 1), in torchvision's ``MBConvConfig``
+    argument order."""
+
+    expand_ratio: int
+    kernel: int
+    stride: int
+    in_channels: int
+    out_channels: int
+    repeats: int
+
+
+# EfficientNet-B0's seven MBConv stages; the Lite networks share them (without SE, with ReLU6).
+B0_STAGES = (
+    Stage(1, 3, 1, 32, 16, 1),
+    Stage(6, 3, 2, 16, 24, 2),
+    Stage(6, 5, 2, 24, 40, 2),
+    Stage(6, 3, 2, 40, 80, 3),
+    Stage(6, 5, 1, 80, 112, 3),
+    Stage(6, 5, 2, 112, 192, 4),
+    Stage(6, 3, 1, 192, 320, 1),
+)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """The reference code's channel rounding (``round_filters`` in github.com/tensorflow/tpu,
+    models/official/efficientnet): the nearest multiple of ``divisor``, never more than 10 %
+    below ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 class CamNet(nn.Module):

@@ -15,22 +15,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .architectures import NUM_CLASSES, Architecture, CamNet
+from .architectures import B0_STAGES, NUM_CLASSES, Architecture, CamNet
 from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .table7 import spec_for
 
-# EfficientNet-B0's stages (Tan & Le 2019, Table 1): expand ratio, kernel, stride, in channels,
-# out channels, repeats.
-_B0_STAGES = (
-    (1, 3, 1, 32, 16, 1),
-    (6, 3, 2, 16, 24, 2),
-    (6, 5, 2, 24, 40, 2),
-    (6, 3, 2, 40, 80, 3),
-    (6, 5, 1, 80, 112, 3),
-    (6, 5, 2, 112, 192, 4),
-    (6, 3, 1, 192, 320, 1),
-)
 _OFFLINE_HINT = "run once with internet access, or copy the file into the torch hub cache"
 _failed_downloads: dict[str, str] = {}  # url -> reason: an offline machine tries each file once
 
@@ -112,7 +101,7 @@ class EfficientNetFamily(WeightFamily):
         stage = partial(MBConvConfig, width_mult=arch.width, depth_mult=arch.depth)
         norm = (nn.BatchNorm2d if bn_momentum is None
                 else partial(nn.BatchNorm2d, momentum=bn_momentum))
-        net = EfficientNet([stage(*s) for s in _B0_STAGES], dropout=arch.dropout,
+        net = EfficientNet([stage(*s) for s in B0_STAGES], dropout=arch.dropout,
                            stochastic_depth_prob=stochastic_depth, num_classes=NUM_CLASSES,
                            norm_layer=norm)
         return CamNet(net.features, net.classifier[1], arch.dropout)
