@@ -3,12 +3,14 @@ EfficientNet weights torchvision publishes.
 
 Everything torchvision publishes about its weights — file name, preprocessing, accuracy — is read
 from its ``Weights`` enums, never retyped: B0's file name has changed between torchvision
-releases before.
+releases before. (The ``auto`` family check reads B0's file from ``derived_facts.json``, which
+is the enum's value for the installed torchvision and is re-derived from it by a test.)
 """
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from .architectures import B0_STAGES, NUM_CLASSES, Architecture, CamNet
+from .derived_facts import shipped
 from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .table7 import spec_for
@@ -80,7 +83,7 @@ def torchvision_weights(family: WeightFamily, model_name: str,
         top1=enum.meta["_metrics"]["ImageNet-1K"]["acc@1"],
         locate=partial(_locate_or_download, enum.url),
         install_hint=f"{_OFFLINE_HINT} ({hub_cache_file(enum.url)})",
-        arch=arch, builder=partial(_wrap_torchvision, model_name))
+        arch=arch, builder=partial(_wrap_torchvision, model_name), url=enum.url)
 
 
 @register_family
@@ -131,6 +134,19 @@ class EfficientNetFamily(WeightFamily):
             stand_ins=("resolution",), native_resolution=("compound",),
             notes={"compound": f"EfficientNet-B3 (w={b3.arch.width:g}, d={b3.arch.depth:g}) "
                                f"weights, trained at {b3.preprocessing.resolution} px"})
+
+    def published_locator(self, key: str) -> tuple[Callable[..., Path], str]:
+        """From the shipped facts while torchvision is the version they were read from: the
+        ``auto`` family check then needs no torchvision import (seconds on a small CPU)."""
+        fact = shipped("published").get(self.name, {}).get(key)
+        if fact is None:
+            return super().published_locator(key)
+        return partial(_locate_or_download, fact["url"]), fact["source"]
+
+    def derive_published_facts(self) -> dict[str, dict[str, str]]:
+        """Each role's file and source, read from torchvision's enums."""
+        return {key: {"url": binding.weights.url, "source": binding.weights.source}
+                for key, binding in self.roles.items() if binding.weights is not None}
 
     @cached_property
     def catalogue(self) -> list[PublishedWeights]:

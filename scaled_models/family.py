@@ -52,6 +52,7 @@ class PublishedWeights:
     install_hint: str
     arch: Architecture | None = None
     builder: Callable[[], CamNet] | None = None
+    url: str | None = None  # where the publisher serves the file, when it is a download
 
     def build(self) -> CamNet:
         """An untrained network these weights fit."""
@@ -129,6 +130,26 @@ class WeightFamily(ABC):
 
     def role(self, key: str) -> RoleBinding:
         return self.roles[key]
+
+    def published_locator(self, key: str) -> tuple[Callable[..., Path], str]:
+        """How to find role ``key``'s published file, and where it comes from."""
+        weights = self.role(key).weights
+        return weights.locate, weights.source
+
+    def published_available(self, key: str) -> tuple[bool, str]:
+        """Whether role ``key``'s published weights can be had on this machine (without loading
+        them): where they come from, or why not."""
+        locate, source = self.published_locator(key)
+        try:
+            locate()
+        except WeightsUnavailable as exc:
+            return False, f"{source}: {exc.reason}"
+        return True, source
+
+    def derive_published_facts(self) -> dict[str, dict[str, str]]:
+        """Per role, what ``published_locator`` may read from the shipped facts instead of
+        deriving it (``derived_facts.py``); nothing by default."""
+        return {}
 
     def table7_bindings(self, published: dict[str, PublishedWeights], *,
                         stand_ins: tuple[str, ...] = (), native_resolution: tuple[str, ...] = (),

@@ -158,15 +158,6 @@ def load_published(weights: PublishedWeights, net: CamNet | None = None) -> tupl
     return net.eval(), path
 
 
-def published_available(weights: PublishedWeights) -> tuple[bool, str]:
-    """Whether ``weights`` can be had on this machine (without loading them), and why not."""
-    try:
-        weights.locate()
-    except WeightsUnavailable as exc:
-        return False, f"{weights.source}: {exc.reason}"
-    return True, weights.source
-
-
 def resolve_family(requested: str) -> tuple[WeightFamily, str]:
     """``auto`` → ``efficientnet`` when B0's weights can be had, else ``lite``; with the reason."""
     if requested in FAMILIES:
@@ -174,7 +165,7 @@ def resolve_family(requested: str) -> tuple[WeightFamily, str]:
     if requested != "auto":
         raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
     paper, offline = paper_family(), offline_family()
-    ok, why = published_available(paper.role("baseline").weights)
+    ok, why = paper.published_available("baseline")
     if ok:
         return paper, f"auto: {paper.role('baseline').weights.name}'s weights are available ({why})"
     return offline, f"auto: using the offline {offline.name} stand-ins because {why}"

@@ -6,9 +6,6 @@ paper order, available or not, so that callers show unavailable models instead o
 from __future__ import annotations
 
 import argparse
-import hashlib
-import inspect
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .architectures import Architecture, CamNet, count_macs, count_params
+from .derived_facts import SHIPPED_FACTS, code_version, shipped
 from .family import FAMILIES, WeightFamily, get_family, paper_family
 from .preprocessing import Preprocessing
 from .storage import write_json
@@ -48,18 +46,14 @@ def _meta_network(arch: Architecture):
         return arch.build()
 
 
-SHIPPED_COSTS = Path(__file__).with_name("measured_costs.json")
-
-
 @lru_cache(maxsize=None)
 def measured_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
     """(params, MACs per image) of an architecture at a resolution. The first screen needs
     about ten of these and counting takes ~0.5 s each on a 2-core CPU, so the ones the app
-    shows ship with scalecam (``measured_costs.json``, used only while the code that builds and
-    counts the networks is the code they were counted with; a test recounts them all)."""
-    shipped = _shipped_costs().get(_cost_key(arch, resolution))
-    if shipped is not None:
-        return tuple(shipped)
+    shows ship with scalecam (``derived_facts.py``)."""
+    counted = shipped("costs").get(_cost_key(arch, resolution))
+    if counted is not None:
+        return tuple(counted)
     return count_cost(arch, resolution)
 
 
@@ -73,32 +67,6 @@ def _cost_key(arch: Architecture, resolution: int) -> str:
     return f"{arch.family.name} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
 
 
-def code_version() -> str:
-    """A digest of the code that builds and counts the networks, and of the libraries it builds
-    them with: shipped counts are used only while it is unchanged."""
-    from importlib.metadata import version  # not the libraries themselves: timm takes a second
-
-    digest = hashlib.sha256(" ".join(version(name) for name in ("torch", "torchvision", "timm"))
-                            .encode())
-    sources = {Path(inspect.getfile(cls)) for cls in (Architecture, WeightFamily)}
-    sources |= {Path(inspect.getfile(type(family))) for family in FAMILIES.values()}
-    for source in sorted(sources, key=lambda path: path.name):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@lru_cache(maxsize=1)
-def _shipped_costs() -> dict[str, list[int]]:
-    from importlib.metadata import PackageNotFoundError
-
-    try:
-        shipped = json.loads(SHIPPED_COSTS.read_text(encoding="utf-8"))
-        current = code_version()
-    except (OSError, ValueError, PackageNotFoundError):  # e.g. a torch built from source
-        return {}
-    return shipped.get("costs", {}) if shipped.get("code") == current else {}
-
-
 def shown_architectures() -> list[tuple[Architecture, int]]:
     """Every (architecture, resolution) the app and the tables show: Table 7's rows on the
     paper's family, and each family's role bindings as they run."""
@@ -110,13 +78,14 @@ def shown_architectures() -> list[tuple[Architecture, int]]:
     return list(dict.fromkeys(shown))
 
 
-def write_measured_costs(path: Path = SHIPPED_COSTS) -> None:
-    """Count every shown architecture afresh and write ``measured_costs.json`` (run after
-    changing the architectures or a family: ``python -c "from scaled_models.zoo import
-    write_measured_costs; write_measured_costs()"``)."""
+def write_derived_facts(path: Path = SHIPPED_FACTS) -> None:
+    """Derive every shipped fact afresh and write ``derived_facts.json`` (run after changing the
+    architectures, a family or torch/torchvision: ``python -c "from scaled_models.zoo import
+    write_derived_facts; write_derived_facts()"``)."""
     costs = {_cost_key(arch, resolution): list(count_cost(arch, resolution))
              for arch, resolution in shown_architectures()}
-    write_json(path, {"code": code_version(), "costs": costs})
+    published = {family.name: family.derive_published_facts() for family in FAMILIES.values()}
+    write_json(path, {"code": code_version(), "costs": costs, "published": published})
 
 
 @dataclass

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +92,27 @@ def test_default_page_renders_the_sample_grid(app):
     assert any("scaled_models.train --model depth" in c for c in commands)
     assert any("scaled_models.train --model width" in c for c in commands)
     assert not [t for t in app.text_input if t.key == "checkpoints"]  # operator setting only
+
+
+def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
+    """Issue 13's start-up budget: on a fresh offline machine (empty torch hub cache, family
+    auto) the first grid needs torch and the Lite networks only. Importing torchvision, directly
+    or through timm, imports torch._dynamo: seconds on a 2-core CPU. This counts that work
+    instead of timing it, in a fresh interpreter (other tests import both)."""
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=600)\n"
+        "at.run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "assert 'Maps ready' in ' '.join(s.label for s in at.status)\n"
+        "print(sorted({'timm', 'torchvision', 'torch._dynamo'} & set(sys.modules)))\n")
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"),
+           "SCALECAM_CHECKPOINTS": str(tmp_path / "no-checkpoints")}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_switching_method_target_and_models(app):

@@ -136,28 +136,30 @@ def test_mac_count_agrees_with_torch_flop_counter(family, width, depth, resoluti
     assert count_macs(net, resolution) == counter.get_total_flops() // 2
 
 
-def test_shipped_costs_are_what_the_code_counts():
-    """The app's first screen reads MACs from scaled_models/measured_costs.json instead of
-    counting ~10 networks: the file must be for this code and hold exactly today's counts.
-    After changing an architecture or a family, regenerate it with
-    python -c "from scaled_models.zoo import write_measured_costs; write_measured_costs()"."""
+def test_shipped_facts_are_what_the_code_derives():
+    """The app's first screen reads MACs and B0's published file from
+    scaled_models/derived_facts.json instead of counting ~10 networks and importing torchvision:
+    the file must be for this code and these libraries and hold exactly what they derive today.
+    After changing an architecture, a family or torch/torchvision, regenerate it with
+    python -c "from scaled_models.zoo import write_derived_facts; write_derived_facts()"."""
     import json
 
-    from scaled_models.zoo import (
-        SHIPPED_COSTS,
-        _cost_key,
-        code_version,
-        count_cost,
-        measured_cost,
-        shown_architectures,
-    )
+    import torchvision.models as tvm
 
-    shipped = json.loads(SHIPPED_COSTS.read_text())
-    assert shipped["code"] == code_version(), "measured_costs.json is stale: regenerate it"
+    from scaled_models.derived_facts import SHIPPED_FACTS, code_version
+    from scaled_models.zoo import _cost_key, count_cost, measured_cost, shown_architectures
+
+    shipped = json.loads(SHIPPED_FACTS.read_text())
+    assert shipped["code"] == code_version(), "derived_facts.json is stale: regenerate it"
     shown = shown_architectures()
     assert set(shipped["costs"]) == {_cost_key(arch, res) for arch, res in shown}
     for arch, resolution in shown:
         assert measured_cost(arch, resolution) == count_cost(arch, resolution)
+    # B0's file, straight from torchvision's enum (not through the family's code)
+    b0 = tvm.EfficientNet_B0_Weights.IMAGENET1K_V1
+    assert shipped["published"]["efficientnet"]["baseline"] == {
+        "url": b0.url, "source": "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"}
+    assert shipped["published"]["lite"] == {}
     # Table 7's baseline, by hand from the brief: 0.39 G MACs at 224 px
     baseline = next(a for a, r in shown if a.family.name == "efficientnet" and r == 224
                     and (a.width, a.depth) == (1.0, 1.0))
