@@ -76,9 +76,9 @@ def widen(net: CamNet, family: WeightFamily, seed: int = 0) -> CamNet:
 
 
 def _last_norm(block: nn.Module) -> nn.BatchNorm2d:
-    if hasattr(block, "bn3"):  # timm InvertedResidual
+    if hasattr(block, "bn3"):  # Lite InvertedResidual
         return block.bn3
-    if hasattr(block, "bn2") and hasattr(block, "conv_pw"):  # timm DepthwiseSeparableConv
+    if hasattr(block, "bn2") and hasattr(block, "conv_pw"):  # Lite DepthwiseSeparable
         return block.bn2
     return block.block[-1][1]  # torchvision MBConv: projection Conv2dNormActivation's BN
 
