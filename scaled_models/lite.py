@@ -44,7 +44,7 @@ class Conv2dSame(nn.Conv2d):
     depends on the input's size."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
+        pads = []  # F.pad takes the last dimension first: width, then height
         for size, kernel, stride in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
             total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
