@@ -136,8 +136,9 @@ class EfficientNetFamily(WeightFamily):
                                f"weights, trained at {b3.preprocessing.resolution} px"})
 
     def published_locator(self, key: str) -> tuple[Callable[..., Path], str]:
-        """From the shipped facts while torchvision is the version they were read from: the
-        ``auto`` family check then needs no torchvision import (seconds on a small CPU)."""
+        """From the shipped facts while they match this code and torch/torchvision
+        (``derived_facts.py``): the ``auto`` family check then needs no torchvision import
+        (seconds on a small CPU); otherwise from torchvision's enum."""
         fact = shipped("published").get(self.name, {}).get(key)
         if fact is None:
             return super().published_locator(key)

@@ -137,8 +137,8 @@ class WeightFamily(ABC):
         return weights.locate, weights.source
 
     def published_available(self, key: str) -> tuple[bool, str]:
-        """Whether role ``key``'s published weights can be had on this machine (without loading
-        them): where they come from, or why not."""
+        """Whether role ``key``'s published weights can be had on this machine (found, or
+        downloaded where that is allowed; not loaded): where they come from, or why not."""
         locate, source = self.published_locator(key)
         try:
             locate()

@@ -84,7 +84,7 @@ class DropPath(nn.Module):
         if not self.training:
             return x
         keep = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(1 - self.p)
-        return x * keep / (1 - self.p)
+        return x * keep.div_(1 - self.p)
 
 
 class DepthwiseSeparable(nn.Module):

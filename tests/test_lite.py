@@ -60,17 +60,30 @@ def test_published_lite_gives_timms_logits_on_real_photos(role, photos, tmp_path
     assert (ours_logits.argmax(1) == reference_logits.argmax(1)).all()
 
 
+def _batch_hw(photos, height: int, width: int) -> torch.Tensor:
+    """The photos resized to a non-square size (the TF padding differs per dimension)."""
+    return torch.nn.functional.interpolate(_batch(photos, max(height, width)), (height, width),
+                                           mode="bilinear", align_corners=False)
+
+
 @pytest.mark.parametrize("key", ["width", "depth"])
 def test_table7_expansions_match_timm_in_training_mode(key, photos):
-    """Table 7's w=2 and d=4 Lite networks: same layout as timm's, and the same outputs in
-    training mode (batch statistics, odd input sizes for the TF padding) from the same weights."""
+    """Table 7's w=2 and d=4 Lite networks: same layout as timm's, and the same features in
+    training mode (batch statistics, stochastic depth drawn from the same seed) on a
+    non-square input whose two sizes pad differently, from the same weights; BN momentum reaches
+    every norm."""
     spec = spec_for(key)
-    ours = LITE.architecture(spec.width, spec.depth).build().train()
-    reference = timm_lite(spec.width, spec.depth, 0.2).train()
+    ours = LITE.build(LITE.architecture(spec.width, spec.depth), stochastic_depth=0.3,
+                      bn_momentum=0.01).train()
+    reference = timm_lite(spec.width, spec.depth, 0.2, stochastic_depth=0.3).train()
     reference.load_state_dict(ours.state_dict())
-    ours.dropout.p = reference.dropout.p = 0.0
-    x = _batch(photos, 227)
-    torch.testing.assert_close(ours.features(x), reference.features(x), rtol=1e-4, atol=1e-4)
+    assert {m.momentum for m in ours.modules() if isinstance(m, nn.BatchNorm2d)} == {0.01}
+    x = _batch_hw(photos, 224, 195)  # SAME pads 224 unevenly, 195 evenly
+    torch.manual_seed(0)
+    ours_features = ours.features(x)
+    torch.manual_seed(0)
+    reference_features = reference.features(x)
+    torch.testing.assert_close(ours_features, reference_features, rtol=1e-4, atol=1e-4)
 
 
 def test_stochastic_depth_schedule_is_timms():

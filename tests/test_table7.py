@@ -147,6 +147,7 @@ def test_shipped_facts_are_what_the_code_derives():
     import torchvision.models as tvm
 
     from scaled_models.derived_facts import SHIPPED_FACTS, code_version
+    from scaled_models.family import FAMILIES
     from scaled_models.zoo import _cost_key, count_cost, measured_cost, shown_architectures
 
     shipped = json.loads(SHIPPED_FACTS.read_text())
@@ -159,8 +160,38 @@ def test_shipped_facts_are_what_the_code_derives():
     b0 = tvm.EfficientNet_B0_Weights.IMAGENET1K_V1
     assert shipped["published"]["efficientnet"]["baseline"] == {
         "url": b0.url, "source": "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"}
-    assert shipped["published"]["lite"] == {}
+    assert shipped["published"] == {family.name: family.derive_published_facts()
+                                    for family in FAMILIES.values()}
     # Table 7's baseline, by hand from the brief: 0.39 G MACs at 224 px
     baseline = next(a for a, r in shown if a.family.name == "efficientnet" and r == 224
                     and (a.width, a.depth) == (1.0, 1.0))
     assert round(measured_cost(baseline, 224)[1] / 1e9, 2) == 0.39
+
+
+def test_stale_shipped_facts_are_derived_again_with_the_same_answers(tmp_path, monkeypatch,
+                                                                     caplog):
+    """derived_facts.json from other code (a stale digest): the first screen derives the facts
+    itself — the same auto decision and reason, the same MACs — and the log says why."""
+    import json
+
+    from scaled_models import derived_facts
+    from scaled_models.weights import resolve_family
+    from scaled_models.zoo import measured_cost
+
+    baseline = get_family("lite").role("baseline").arch
+    derived_facts._current_facts.cache_clear()
+    measured_cost.cache_clear()
+    fresh = resolve_family("auto"), measured_cost(baseline, 224)
+    stale = tmp_path / "derived_facts.json"
+    stale.write_text(json.dumps({**json.loads(derived_facts.SHIPPED_FACTS.read_text()),
+                                 "code": "other code"}))
+    monkeypatch.setattr(derived_facts, "SHIPPED_FACTS", stale)
+    derived_facts._current_facts.cache_clear()
+    measured_cost.cache_clear()
+    try:
+        assert derived_facts.shipped("published") == {}
+        assert (resolve_family("auto"), measured_cost(baseline, 224)) == fresh
+        assert "derived from other code" in caplog.text
+    finally:
+        derived_facts._current_facts.cache_clear()
+        measured_cost.cache_clear()
