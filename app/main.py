@@ -40,7 +40,7 @@ from cam.render import (
     RenderStyle,
     compose_grid,
 )
-from cam.report import PROVENANCE_HEADERS, provenance_rows
+from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_rows
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from scaled_models.family import FAMILIES
 from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
@@ -147,7 +147,7 @@ def models_panel(engine: CamEngine) -> None:
     Markdown table (a dataframe would import pandas and pyarrow, a second the first page would
     wait for)."""
     with st.expander("Models: Table 7 beside what this build runs", expanded=False):
-        shown = [i for i, h in enumerate(PROVENANCE_HEADERS) if h != "sha256"]  # fits the page
+        shown = [i for i, h in enumerate(PROVENANCE_HEADERS) if h != SHA256_HEADER]
         headers = [*(PROVENANCE_HEADERS[i] for i in shown), "paper top-1",
                    "top-1 of these weights"]
         lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]

@@ -22,8 +22,9 @@ from .summary import METRICS, Summary, agreement_plot, summary_plot
 _SENTENCES_PER_PAGE = 28
 
 
+SHA256_HEADER = "sha256"  # the weights file's hash: the PDF has room for it, the app's panel not
 PROVENANCE_HEADERS = ("Model", "Table 7", "MACs (paper)", "status", "what the weights are",
-                      "runs", "sha256")
+                      "runs", SHA256_HEADER)
 
 
 def provenance_rows(zoo: ModelZoo) -> list[list[str]]:

@@ -46,7 +46,8 @@ B0_STAGES = (
 def make_divisible(value: float, divisor: int = 8) -> int:
     """The reference code's channel rounding (``round_filters`` in github.com/tensorflow/tpu,
     models/official/efficientnet): the nearest multiple of ``divisor``, never more than 10 %
-    below ``value``."""
+    below ``value``. torchvision has the same rule as a private helper; the Lite family must
+    not import torchvision (seconds of start-up), so it is written once here."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
 
