@@ -17,7 +17,7 @@ from scaled_models.zoo import ModelZoo
 
 from .agreement import EVAL_SIZE, TOP_FRACTION
 from .render import SHEET_INCHES, FigureSpec, RenderStyle, grid_pages
-from .summary import METRICS, Summary, agreement_plot, summary_plot
+from .summary import Summary, agreement_plot, no_metrics_text, summary_plot
 
 _SENTENCES_PER_PAGE = 28
 
@@ -116,17 +116,20 @@ def _summary_pages(plt, summary: Summary) -> list:
     pages = []
     fig = _page(plt, f"Metrics with 95 % intervals — {summary.method}, "
                          f"{summary.n_labelled} labelled images")
-    shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
-    ax = fig.add_axes((0.03, 0.52, 0.94, 0.38))
-    ax.set_axis_off()
-    cells = [[model] + [_interval_text(summary.metrics[model].get(m.column), m.percent)
-                        for m in shown] for model in summary.models]
-    table = ax.table(cellText=cells, colLabels=["Model"] + [m.heading for m in shown],
-                     loc="upper left", cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(6.5)
-    table.scale(1, 1.6)
-    _image(fig, summary_plot(summary), (0.15, 0.02, 0.7, 0.48))
+    shown = summary.measured_metrics()
+    if shown:
+        ax = fig.add_axes((0.03, 0.52, 0.94, 0.38))
+        ax.set_axis_off()
+        cells = [[model] + [_interval_text(summary.metrics[model].get(m.column), m.percent)
+                            for m in shown] for model in summary.models]
+        table = ax.table(cellText=cells, colLabels=["Model"] + [m.heading for m in shown],
+                         loc="upper left", cellLoc="center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(6.5)
+        table.scale(1, 1.6)
+        _image(fig, summary_plot(summary), (0.15, 0.02, 0.7, 0.48))
+    else:
+        fig.text(0.03, 0.9, _wrapped(no_metrics_text(summary), 120), fontsize=9, va="top")
     pages.append(fig)
     sentences = summary.sentences()
     for start in range(0, len(sentences), _SENTENCES_PER_PAGE):

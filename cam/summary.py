@@ -90,6 +90,11 @@ class Summary:
     agreement: dict[tuple[str, str], dict[str, Interval | None]]
     low_confidence: dict[str, int]  # rows below LOW_CONFIDENCE, per model
 
+    def measured_metrics(self) -> list[Metric]:
+        """The metrics some model has a value for: none when no image has an ImageNet label
+        (every metric is scored against the label; only map agreement needs none)."""
+        return [m for m in METRICS if any(self.metrics[x].get(m.column) for x in self.models)]
+
     def sentences(self) -> list[str]:
         """One plain sentence per comparison and metric."""
         lines = []
@@ -280,11 +285,18 @@ def summary_markdown(summary: Summary) -> str:
                                           agreement_markdown(summary)) if part)
 
 
+def no_metrics_text(summary: Summary) -> str:
+    """Why a summary has no metrics (its images have no ImageNet label), in a sentence."""
+    return (f"No metrics: none of the {summary.n_images} images has an ImageNet label, and "
+            "accuracy, localization and faithfulness are all scored against it. Map agreement "
+            "needs no label.")
+
+
 def metrics_markdown(summary: Summary) -> str:
     """The metrics table with 95 % intervals and the notes that explain it."""
-    shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
+    shown = summary.measured_metrics()
     if not shown:
-        return ""
+        return no_metrics_text(summary)
     lines = [f"**{summary.method}**, {_counted(summary)} — mean [95 % CI]", "",
              "| Model | " + " | ".join(m.heading for m in shown) + " |",
              "|" + "---|" * (1 + len(shown))]
@@ -332,13 +344,13 @@ def agreement_markdown(summary: Summary) -> str:
 
 def summary_plot(summary: Summary) -> bytes:
     """PNG: the metrics of each model as bars with their 95 % intervals (fractions, so every
-    metric shares one axis)."""
+    metric shares one axis). Needs at least one measured metric (a labelled image)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [m for m in METRICS if any(summary.metrics[x].get(m.column) for x in summary.models)]
+    shown = summary.measured_metrics()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(shown) + 2), 3.8), dpi=150)
     width = 0.8 / max(len(summary.models), 1)
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(summary.models), 1)))

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,36 @@ def test_export_buttons_make_png_pdf_zip_and_manifest_when_clicked(app):
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 1
     assert download(buttons["Panels (zip of PNGs)"]).startswith(b"PK")
     assert b'"scalecam_figure"' in download(buttons["Manifest (JSON)"])
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn on a matplotlib PDF's pages: the strings of each text block of its
+    (inflated) content streams, the kerning between them dropped."""
+    blocks = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            content = zlib.decompress(stream).decode("latin-1")
+        except zlib.error:
+            continue  # an image or a font program, not a page
+        for block in re.findall(r"BT(.*?)ET", content, re.S):
+            blocks.append("".join(re.findall(r"\(((?:\\.|[^\\)])*)\)", block)))
+    return " ".join(blocks)
+
+
+def test_unlabelled_photos_get_a_report_that_says_why_there_are_no_metrics(app):
+    """The default page's photos have no ImageNet label, so there is nothing to score but map
+    agreement: Evaluate and the report say so instead of failing on an empty metrics plot."""
+    _ok(app)
+    app.button(key="run_eval").click().run()
+    _ok(app)
+    assert "No metrics: none of the 6 images has an ImageNet label" in shown(
+        " ".join(m.value for m in app.markdown))
+    buttons = {b.proto.label: b for b in app.get("download_button")}
+    report = download(buttons["Report (PDF)"])
+    # the grid (six photos: two A4 pages), what each column is, the metrics page saying why it
+    # is empty, map agreement
+    assert report.startswith(b"%PDF") and len(re.findall(rb"/Type /Page[^s]", report)) == 5
+    assert "none of the 6 images has an ImageNet label" in pdf_text(report)
 
 
 def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
