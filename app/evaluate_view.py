@@ -8,6 +8,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.plots import pandas_ready
 from cam.agreement import AGREEMENT_MEASURES
 from cam.engine import CamEngine
 from cam.evaluate import (
@@ -108,6 +109,7 @@ def agreement_figure(summary: Summary) -> go.Figure:
     """models × models Spearman means; hover gives the pair, the mean and its interval."""
     matrix = summary.agreement_matrix("spearman")
     hover = [[_hover(summary, a, b) for b in summary.models] for a in summary.models]
+    pandas_ready()
     figure = go.Figure(go.Heatmap(
         z=matrix, x=summary.models, y=summary.models, zmin=-1, zmax=1, colorscale="Viridis",
         customdata=hover, hovertemplate="%{customdata}<extra></extra>",

@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from app.plots import pandas_ready
 from cam.geometry import image_region, map_in_region, pixel_centres
 from cam.render import FigureSpec, RenderStyle, colorscale, normalise, region_photo
 from scaled_models.imagenet import class_label
@@ -33,6 +34,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     photo = region_photo(row.image, region, INSPECT_PX)
     xs, ys = pixel_centres(region, INSPECT_PX)
     dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    pandas_ready()
     fig = make_subplots(rows=1, cols=len(models), shared_xaxes="all", shared_yaxes="all",
                         subplot_titles=[m.spec.short_label for m in models],
                         horizontal_spacing=0.02)

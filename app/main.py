@@ -144,9 +144,8 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
 
 def models_panel(engine: CamEngine) -> None:
     """Table 7 beside what runs: the report's provenance rows and the models' top-1, as a
-    Markdown table. A dataframe would import pandas and pyarrow: a second the first page would
-    wait for, and a pandas that one session's thread is still importing breaks another
-    session's plotly charts (plotly reads it from ``sys.modules``). No view imports pandas."""
+    Markdown table (a dataframe would import pandas and pyarrow, a second the first page would
+    wait for)."""
     with st.expander("Models: Table 7 beside what this build runs", expanded=False):
         shown = [i for i, h in enumerate(PROVENANCE_HEADERS) if h != SHA256_HEADER]
         headers = [*(PROVENANCE_HEADERS[i] for i in shown), "paper top-1",

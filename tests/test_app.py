@@ -95,42 +95,25 @@ def test_default_page_renders_the_sample_grid(app):
     assert not [t for t in app.text_input if t.key == "checkpoints"]  # operator setting only
 
 
-def _modules_imported_by_a_fresh_app(tmp_path, steps: str, modules: set[str]) -> list[str]:
-    """Which of ``modules`` the app imports in a fresh interpreter (other tests import them)
-    after running ``steps``, AppTest statements run after the first screen."""
+def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
+    """Issue 13's start-up budget: on a fresh offline machine (empty torch hub cache, family
+    auto) the first grid needs torch and the Lite networks only. Importing torchvision, directly
+    or through timm, imports torch._dynamo: seconds on a 2-core CPU. This counts that work
+    instead of timing it, in a fresh interpreter (other tests import both)."""
     script = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout=600)\n"
         "at.run()\n"
-        "assert 'Maps ready' in ' '.join(s.label for s in at.status)\n"
-        f"{steps}\n"
         "assert not at.exception, [e.value for e in at.exception]\n"
-        f"print(sorted(set({sorted(modules)!r}) & set(sys.modules)))\n")
+        "assert 'Maps ready' in ' '.join(s.label for s in at.status)\n"
+        "print(sorted({'timm', 'torchvision', 'torch._dynamo'} & set(sys.modules)))\n")
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"),
            "SCALECAM_CHECKPOINTS": str(tmp_path / "no-checkpoints")}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    return eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - a list we printed
-
-
-def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
-    """Issue 13's start-up budget: on a fresh offline machine (empty torch hub cache, family
-    auto) the first grid needs torch and the Lite networks only. Importing torchvision, directly
-    or through timm, imports torch._dynamo: seconds on a 2-core CPU. This counts that work
-    instead of timing it."""
-    assert _modules_imported_by_a_fresh_app(
-        tmp_path, "", {"timm", "torchvision", "torch._dynamo"}) == []
-
-
-def test_no_view_imports_pandas(tmp_path):
-    """plotly uses pandas only when it is already in ``sys.modules``, and fails on a pandas that
-    another session's thread is still importing ("partially initialized module", seen with 8
-    concurrent sessions). So no view imports it: not the Inspect charts of the first screen, not
-    the Evaluate heat map (and the first grid is not kept waiting for its import)."""
-    assert _modules_imported_by_a_fresh_app(
-        tmp_path, "at.button(key='run_eval').click().run()", {"pandas"}) == []
+    assert run.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_switching_method_target_and_models(app):
