@@ -145,6 +145,6 @@ def downloads(rows: list[dict], agreement: list[dict], summary: Summary) -> None
     columns[2].download_button("Summary JSON", json.dumps(summary.as_json(), indent=2),
                                "scalecam_summary.json", "application/json",
                                key="dl_summary_json")
-    if rows:
+    if summary.measured_metrics():
         columns[3].download_button("Metrics plot PNG", summary_plot(summary),
                                    "scalecam_metrics.png", "image/png", key="dl_eval_png")

@@ -93,7 +93,8 @@ class Summary:
     def measured_metrics(self) -> list[Metric]:
         """The metrics some model has a value for: none when no image has an ImageNet label
         (every metric is scored against the label; only map agreement needs none)."""
-        return [m for m in METRICS if any(self.metrics[x].get(m.column) for x in self.models)]
+        return [m for m in METRICS
+                if any(self.metrics[x].get(m.column) is not None for x in self.models)]
 
     def sentences(self) -> list[str]:
         """One plain sentence per comparison and metric."""
@@ -287,9 +288,10 @@ def summary_markdown(summary: Summary) -> str:
 
 def no_metrics_text(summary: Summary) -> str:
     """Why a summary has no metrics (its images have no ImageNet label), in a sentence."""
-    return (f"No metrics: none of the {summary.n_images} images has an ImageNet label, and "
-            "accuracy, localization and faithfulness are all scored against it. Map agreement "
-            "needs no label.")
+    images = ("the image has" if summary.n_images == 1
+              else f"none of the {summary.n_images} images has")
+    return (f"No metrics: {images} an ImageNet label, and accuracy, localization and "
+            "faithfulness are all scored against it. Map agreement needs no label.")
 
 
 def metrics_markdown(summary: Summary) -> str:
@@ -351,6 +353,8 @@ def summary_plot(summary: Summary) -> bytes:
     import matplotlib.pyplot as plt
 
     shown = summary.measured_metrics()
+    if not shown:
+        raise ValueError(no_metrics_text(summary))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(shown) + 2), 3.8), dpi=150)
     width = 0.8 / max(len(summary.models), 1)
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(summary.models), 1)))

@@ -32,15 +32,18 @@ class RecordingManager(MediaFileManager):
 
 
 def download(button) -> bytes:
-    """The bytes a download button gives when clicked (made on request, as in the browser)."""
+    """The bytes a download button gives when clicked (made on request, as in the browser).
+    A file that fails to be made raises its own error, not "no manager holds it"."""
+    failed: Exception | None = None
     for manager in reversed(RecordingManager.instances):
         try:
             url = (manager.execute_deferred(button.proto.deferred_file_id)
                    if button.proto.deferred_file_id else button.proto.url)
             return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content
-        except Exception:  # noqa: BLE001 - registered with another run's manager
-            continue
-    raise AssertionError(f"no manager holds the download of {button.proto.label}")
+        except Exception as exc:  # noqa: BLE001 - registered with another run's manager
+            if exc.__cause__ is not None:  # this manager ran the callable, and it raised
+                failed = exc
+    raise AssertionError(f"no manager made the download of {button.proto.label}") from failed
 
 
 def shown(text: str) -> str:
@@ -228,14 +231,16 @@ def test_export_buttons_make_png_pdf_zip_and_manifest_when_clicked(app):
 
 
 def pdf_text(pdf: bytes) -> str:
-    """The text drawn on a matplotlib PDF's pages: the strings of each text block of its
-    (inflated) content streams, the kerning between them dropped."""
+    """The plain-ASCII text of a matplotlib PDF: the strings of each text block of its
+    Flate-compressed streams, kerning dropped, escapes left as written."""
     blocks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    # matplotlib writes "\nstream\n" and "\nendstream" exactly: a looser pattern could eat a
+    # last data byte that happens to be "\r"
+    for stream in re.findall(rb"\nstream\n(.*?)\nendstream", pdf, re.S):
         try:
             content = zlib.decompress(stream).decode("latin-1")
         except zlib.error:
-            continue  # an image or a font program, not a page
+            continue  # not Flate-compressed
         for block in re.findall(r"BT(.*?)ET", content, re.S):
             blocks.append("".join(re.findall(r"\(((?:\\.|[^\\)])*)\)", block)))
     return " ".join(blocks)
