@@ -227,7 +227,8 @@ def header_lines(model: LoadedModel) -> list[str]:
              f"{model.macs / 1e9:.2f}G MACs (paper {spec.paper_flops})"]
     if not prov.available:
         return lines + ["UNAVAILABLE"]
-    return lines + [prov.headline, f"runs: {prov.resolution} px, {model.run_macs / 1e9:.2f}G MACs"]
+    lines += [prov.headline, f"runs: {prov.resolution} px, {model.run_macs / 1e9:.2f}G MACs"]
+    return lines + ([prov.judged.short()] if prov.judged else [])
 
 
 @dataclass(frozen=True)
@@ -301,12 +302,15 @@ def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | Non
         draw.text((width / 2, lay.title_h / 2), _fit(spec.title, head_font, width - 2 * pad, draw),
                   fill=_INK, anchor="mm", font=head_font)
     headers = [["Original", "input region"]] + [header_lines(m) for m in spec.models]
+    # the models' header lines share one spacing, so that the same line aligns across columns
+    slots = max(len(lines) for lines in headers[1:]) if spec.models else 0
     for c, lines in enumerate(headers):
         x = lay.column_x(c) + size / 2
+        spacing = lay.head_h / ((len(lines) if c == 0 else slots) + 0.4)
         for i, text in enumerate(lines):
             colour = _BAD if text == "UNAVAILABLE" else (_INK if i == 0 else _MUTED)
             fnt = head_font if i == 0 else cap_font
-            draw.text((x, lay.title_h + (i + 0.6) * lay.head_h / (len(lines) + 0.4)),
+            draw.text((x, lay.title_h + (i + 0.6) * spacing),
                       _fit(text, fnt, size + pad, draw), fill=colour, anchor="mm", font=fnt)
     for c, model in enumerate(spec.models, start=1):
         if not model.available and spec.rows:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from scaled_models.architectures import MAC_COUNTING
+from scaled_models.weights import Provenance
 from scaled_models.zoo import ModelZoo
 
 from .agreement import EVAL_SIZE, TOP_FRACTION
@@ -35,11 +36,19 @@ def provenance_rows(zoo: ModelZoo) -> list[list[str]]:
         rows.append([
             spec.short_label, spec.coefficients + f", {spec.paper_resolution} px",
             f"{model.macs / 1e9:.2f}G ({spec.paper_flops})",
-            prov.status, prov.recipe if prov.available else prov.unavailable_reason or "",
+            prov.status, _what_it_is(prov),
             f"{prov.resolution} px, {model.run_macs / 1e9:.2f}G" if prov.available else "—",
             (prov.sha256 or "")[:12],
         ])
     return rows
+
+
+def _what_it_is(prov: Provenance) -> str:
+    """The weights in words and, for a trained model, how it does on images it never saw."""
+    if not prov.available:
+        return prov.unavailable_reason or ""
+    return prov.recipe + (f". Judged on unseen images: {prov.judged.sentence()}"
+                          if prov.judged else "")
 
 
 def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,

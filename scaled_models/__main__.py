@@ -42,7 +42,8 @@ def format_table(zoo: ModelZoo) -> str:
     for model in zoo.models:
         row = model.summary()
         if row["available"]:
-            notes.append(f"{model.key}: {row['recipe']}")
+            notes.append(f"{model.key}: {row['recipe']}"
+                         + (f". Judged on unseen images: {row['judged']}" if row["judged"] else ""))
         else:
             notes.append(f"{model.key}: unavailable: {row['unavailable_reason']}. To make it "
                          f"available: {row['make_available']}")

@@ -42,7 +42,8 @@ CHECKPOINT_FORMAT = 1  # the "scalecam_checkpoint" version written into checkpoi
 
 # One word per kind of model, for headers and tables (``Provenance.status``).
 STATUS_PUBLISHED, STATUS_STAND_IN, STATUS_UNAVAILABLE = "published", "stand-in", "unavailable"
-_RECIPE_STATUS = {"fixres": "adapted", "distill": "distilled", "paper": "trained"}
+_RECIPE_STATUS = {"match": "adapted", "fixres": "adapted", "distill": "distilled",
+                  "paper": "trained"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Provenance:
     preprocessing: dict | None = None
     top1: float | None = None
     top1_source: str | None = None
+    judged: Judged | None = None  # top-1 on unseen images beside the start and baseline
     notes: tuple[str, ...] = ()
     unavailable_reason: str | None = None
     make_available: str | None = None
@@ -172,9 +174,10 @@ def resolve_family(requested: str) -> tuple[WeightFamily, str]:
 
 
 def default_recipe(key: str) -> str:
-    """The recipe that makes a role: FixRes adapts the baseline to the resolution role's pixels;
-    the other roles change the network, so they are distilled into an expansion."""
-    return "fixres" if key == "resolution" else "distill"
+    """The recipe that makes a role: function matching adapts the baseline to the resolution
+    role's pixels; the other roles change the network, so they are distilled into an
+    expansion."""
+    return "match" if key == "resolution" else "distill"
 
 
 def train_command(family: WeightFamily, key: str, root: Path) -> str:
@@ -275,8 +278,7 @@ def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> 
     if metadata.get("base"):
         state = _on_base(family, metadata["base"], state, net, path)
     load_into(net, state, str(path))
-    evaluation = metadata.get("eval") or {}
-    top1 = evaluation.get("top1")
+    top1, top1_source = checkpoint_top1(metadata)
     return LoadedWeights(Provenance(
         family=family.name, key=binding.key, available=True, source=f"checkpoint {path.name}",
         architecture=arch.description, resolution=resolution, file=str(path),
@@ -284,9 +286,7 @@ def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> 
         trained_for_config=True, stand_in=family.stand_in,
         status=_RECIPE_STATUS.get(metadata.get("recipe"), "trained"),
         headline=checkpoint_headline(metadata), recipe=describe_checkpoint(metadata),
-        top1=float(top1) if top1 is not None else None,
-        top1_source=(f"{evaluation.get('images')} images of {evaluation.get('dir')}"
-                     if top1 is not None else None),
+        top1=top1, top1_source=top1_source, judged=Judged.from_metadata(metadata),
         metadata=metadata), arch, net.eval(), preprocessing)
 
 
@@ -309,9 +309,87 @@ def _on_base(family: WeightFamily, base: dict, delta: dict[str, torch.Tensor], n
     return state | delta
 
 
+def checkpoint_top1(metadata: dict) -> tuple[float | None, str | None]:
+    """A checkpoint's top-1 and the images it was measured on, from its ``eval`` record: the
+    held-out comparison the trainer writes (``train.evaluation.comparison``), or the bare
+    top-1 of checkpoints written before it."""
+    evaluation = metadata.get("eval") or {}
+    trained, on = evaluation.get("trained"), evaluation.get("on") or {}
+    if trained is not None:
+        return float(trained["top1"]), f"{trained['images']} {_judged_images(on)}"
+    if evaluation.get("top1") is None:
+        return None, None
+    return (float(evaluation["top1"]),
+            f"{evaluation.get('images')} images of {evaluation.get('dir')}")
+
+
+def _judged_images(on: dict) -> str:
+    if on.get("kind") == "held-out":
+        return f"held-out photos of {on.get('folder')}"
+    return f"images of {on.get('folder')}"
+
+
+def _signed(points: float) -> str:
+    """+2.4 or −9.2 (a minus sign, as the statistics' sentences write it)."""
+    return f"{points:+.1f}".replace("-", "−")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """How a trained model does on images it was not fit to, beside the model it started from
+    and the baseline on the same images (read from the checkpoint's ``eval`` record)."""
+
+    top1: float
+    ci95: tuple[float, float]
+    images: int
+    where: str  # "held-out photos of imagenet_sample_1k_half"
+    start_top1: float
+    baseline_top1: float | None  # None: the baseline could not be run
+    gain_points: float  # trained − start, top-1 points
+    p: float  # exact McNemar, trained vs start
+    verdict: str  # "better than its start", …
+    spearman: tuple[float, float, float] | None = None  # maps vs the baseline's: mean, 95 % CI
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> Judged | None:
+        evaluation = metadata.get("eval") or {}
+        trained, start = evaluation.get("trained"), evaluation.get("start")
+        if trained is None or start is None:
+            return None
+        diff = evaluation["trained_minus_start"]
+        spearman = ((metadata.get("map_agreement") or {}).get("baseline") or {}).get("spearman")
+        return cls(trained["top1"], tuple(trained["top1_ci95"]), trained["images"],
+                   _judged_images(evaluation.get("on") or {}), start["top1"],
+                   (evaluation.get("baseline") or {}).get("top1"), diff["top1_points"],
+                   diff["mcnemar_p"], evaluation["verdict"],
+                   (spearman["mean"], *spearman["ci95"]) if spearman else None)
+
+    def sentence(self) -> str:
+        """E.g. "top-1 84.1 [80.0, 88.0] on 251 held-out photos of imagenet_sample_1k_half;
+        start 81.7; baseline 90.4; trained − start +2.4 points, McNemar p = 0.04: better than
+        its start; maps' Spearman with the baseline's 0.80 [0.78, 0.82]"."""
+        baseline = ("baseline not measured" if self.baseline_top1 is None
+                    else f"baseline {self.baseline_top1:.1f}")
+        text = (f"top-1 {self.top1:.1f} [{self.ci95[0]:.1f}, {self.ci95[1]:.1f}] on "
+                f"{self.images} {self.where}; start {self.start_top1:.1f}; {baseline}; "
+                f"trained − start {_signed(self.gain_points)} points, McNemar p = {self.p:.2g}: "
+                f"{self.verdict}")
+        if self.spearman is not None:
+            mean, low, high = self.spearman
+            text += f"; maps' Spearman with the baseline's {mean:.2f} [{low:.2f}, {high:.2f}]"
+        return text
+
+    def short(self) -> str:
+        """A grid header's line: "unseen top-1 84.1 (start 81.7)"."""
+        return f"unseen top-1 {self.top1:.1f} (start {self.start_top1:.1f})"
+
+
 def checkpoint_headline(metadata: dict) -> str:
     """A checkpoint in a few words, for a grid header."""
     recipe = metadata.get("recipe")
+    if recipe == "match":
+        return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} " \
+               "(fine-tuned)"
     if recipe == "fixres":
         return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} (FixRes)"
     if recipe == "distill":
@@ -325,10 +403,19 @@ def describe_checkpoint(metadata: dict) -> str:
     """What a checkpoint is, in words, from the metadata the trainer wrote."""
     recipe = metadata.get("recipe")
     data = metadata.get("data") or {}
-    on = (f" on {data.get('folder')} ({data.get('images'):,} images)"
+    held = (data.get("holdout") or {}).get("held_out_images") if isinstance(data, dict) else None
+    on = (f" on {data.get('folder')} ({data.get('images'):,} images"
+          + (f"; {held:,} more held out to judge it)" if held else ")")
           if isinstance(data, dict) and data.get("folder") else "")
     steps = metadata.get("steps")
     steps_text = f", {steps:,} steps" if steps else ""
+    if recipe == "match":
+        base = (metadata.get("base") or {}).get("name") or "the baseline"
+        resolution = (metadata.get("teacher") or {}).get("resolution", 224)
+        return (f"adapted to {metadata.get('image_size')} px from {base}: every weight "
+                f"fine-tuned so that at {metadata.get('image_size')} px it says what {base} "
+                f"says at {resolution} px about the same random crops (self-distillation, no "
+                f"label){on}{steps_text}")
     if recipe == "fixres":
         base = (metadata.get("base") or {}).get("name") or "the baseline"
         tuned = " and ".join(metadata.get("fine_tuned") or ["head BatchNorm"])

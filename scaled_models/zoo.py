@@ -120,6 +120,7 @@ class LoadedModel:
             "run_params": self.run_params, "run_macs": self.run_macs,
             "paper_flops": self.spec.paper_flops, "paper_top1": self.spec.paper_top1,
             "top1": prov.top1, "top1_source": prov.top1_source,
+            "judged": prov.judged.sentence() if prov.judged else None,
             "weights_source": prov.source, "available": prov.available,
             "stand_in": prov.stand_in, "trained_for_config": prov.trained_for_config,
             "status": prov.status, "recipe": prov.recipe, "sha256": prov.sha256,

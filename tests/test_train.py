@@ -70,7 +70,10 @@ def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagene
     assert meta["data"]["folder"] == "train" and meta["data"]["images"] == 24
     assert meta["data"]["labels"] and len(meta["data"]["fingerprint"]) == 64
     assert meta["images_seen"] == 48 and meta["wall_time_s"] > 0 and meta["device"] == "cpu"
-    assert meta["eval"]["images"] == 12 and 0.0 <= meta["eval"]["top1"] <= 100.0
+    judged = meta["eval"]
+    assert judged["on"]["kind"] == "folder" and judged["on"]["folder"] == tiny_imagenet.name
+    assert judged["trained"]["images"] == judged["start"]["images"] == 12
+    assert 0.0 <= judged["trained"]["top1"] <= 100.0
     agreement = meta["map_agreement"]
     assert set(agreement) == {"baseline", "teacher"}
     assert -1.0 <= agreement["teacher"]["spearman"]["mean"] <= 1.0
@@ -84,7 +87,7 @@ def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagene
     width = next(m for m in manifest["models"] if m["key"] == "width")
     assert width["available"] and width["trained_for_config"] and width["status"] == "distilled"
     assert width["recipe"] == "distilled from Lite1 on train (24 images), 6 steps"
-    assert width["top1"] == meta["eval"]["top1"]
+    assert width["top1"] == meta["eval"]["trained"]["top1"]
     assert manifest["images"][0]["panels"]["width"]["available"]
 
 
@@ -152,8 +155,9 @@ def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, s
                                                             tmp_path):
     out = tmp_path / "ckpt"
     _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
-          "--data", str(unlabelled_photos), "--eval-dir", str(small_eval_dir), "--out", str(out),
-          "--epochs", "1", "--batch-size", "4", "--workers", "0"])
+          "--recipe", "fixres", "--data", str(unlabelled_photos), "--eval-dir",
+          str(small_eval_dir), "--out", str(out), "--epochs", "1", "--batch-size", "4",
+          "--workers", "0"])
     meta = json.loads((out / "lite" / "resolution.json").read_text())
     lite0 = get_family("lite").role("baseline").weights
     assert meta["recipe"] == "fixres" and meta["image_size"] == 448
@@ -162,7 +166,8 @@ def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, s
     assert meta["bn_images"] == 8 and meta["steps"] == 4 and meta["images_seen"] == 16
     assert meta["base"]["sha256"] == file_sha256(lite0.locate())
     assert meta["teacher"]["name"].startswith("Lite0 at 224 px")
-    assert meta["eval"]["initial"]["images"] == meta["eval"]["images"] == 4
+    assert meta["eval"]["start"]["images"] == meta["eval"]["trained"]["images"] == 4
+    assert meta["config"]["temperature"] == 1.0  # FixRes matches the baseline at T = 1
     assert set(meta["map_agreement"]) == {"baseline"}
 
     # Only BatchNorm statistics and the head BatchNorm's affine parameters differ from Lite0,
@@ -188,3 +193,76 @@ def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, s
     loaded = adapted.net.state_dict()
     assert all(torch.equal(loaded[k], delta[k]) for k in delta)
     assert all(torch.equal(loaded[k], published[k]) for k in loaded if k not in delta)
+
+
+@pytest.fixture(scope="module")
+def labelled_photos(tmp_path_factory) -> Path:
+    """Eight real ImageNet photos of eight classes, in their wnid folders (labelled)."""
+    source = SHARED / "imagenet_sample_1k_half"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    root = tmp_path_factory.mktemp("labelled")
+    for path in sorted(source.glob("n*/*.JPEG"))[:8]:
+        (root / path.parent.name).mkdir()
+        shutil.copy(path, root / path.parent.name / path.name)
+    return root
+
+
+def _top1_per_image(net, preprocessing, paths, labels) -> str:
+    """Right (1) or wrong (0) per photo, computed here from the published weights."""
+    from cam.images import load_image
+
+    with torch.no_grad():
+        logits = net.eval()(torch.stack([preprocessing(load_image(p)) for p in paths]))
+    return "".join("1" if int(c) == label else "0" for c, label in zip(logits.argmax(1), labels))
+
+
+def test_match_is_judged_on_held_out_photos_beside_its_start_and_the_baseline(labelled_photos,
+                                                                              tmp_path):
+    from scipy.stats import binomtest
+
+    from scaled_models.imagenet import class_index_of
+
+    out = tmp_path / "ckpt"
+    proc = _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
+                 "--data", str(labelled_photos), "--out", str(out), "--image-size", "160",
+                 "--epochs", "1", "--batch-size", "2", "--workers", "0"])
+    assert "judged on 4 held-out images" in proc.stdout
+    meta = json.loads((out / "lite" / "resolution.json").read_text())
+    assert meta["recipe"] == "match"  # the resolution role's default
+    holdout = meta["data"]["holdout"]
+    held = holdout["held_out_files"]
+    every = sorted(p.relative_to(labelled_photos).as_posix()
+                   for p in labelled_photos.glob("*/*.JPEG"))
+    # half held out (the default for labelled photos), never trained on: 4 photos / 2 = 2 steps
+    assert len(held) == 4 and set(held) < set(every)
+    assert meta["data"]["images"] == 4 and meta["steps"] == 2 and meta["images_seen"] == 4
+
+    judged = meta["eval"]
+    assert judged["on"]["kind"] == "held-out" and judged["images"] == 4
+    paths = [labelled_photos / f for f in held]
+    labels = [class_index_of(p.parent.name) for p in paths]
+    lite = get_family("lite")
+    lite0 = load_model("lite", "baseline", tmp_path / "none").net
+    assert judged["start"]["top1_per_image"] == _top1_per_image(
+        lite0, lite.preprocessing(160), paths, labels)
+    assert judged["baseline"]["top1_per_image"] == _top1_per_image(
+        lite0, lite.preprocessing(224), paths, labels)
+    trained = load_model("lite", "resolution", out)
+    assert judged["trained"]["top1_per_image"] == _top1_per_image(
+        trained.net, trained.preprocessing, paths, labels)
+
+    pairs = list(zip(judged["trained"]["top1_per_image"], judged["start"]["top1_per_image"]))
+    trained_only, start_only = pairs.count(("1", "0")), pairs.count(("0", "1"))
+    diff = judged["trained_minus_start"]
+    assert (diff["trained_only"], diff["start_only"]) == (trained_only, start_only)
+    expected_p = (binomtest(trained_only, trained_only + start_only).pvalue
+                  if trained_only + start_only else 1.0)
+    assert diff["mcnemar_p"] == pytest.approx(expected_p)
+
+    prov = trained.provenance
+    assert prov.status == "adapted" and prov.recipe.startswith("adapted to 160 px from Lite0")
+    assert "(4 images; 4 more held out to judge it)" in prov.recipe
+    assert prov.judged.images == 4
+    assert prov.top1_source == f"4 held-out photos of {labelled_photos.name}"
+    assert prov.judged.sentence().startswith(f"top-1 {judged['trained']['top1']:.1f} [")

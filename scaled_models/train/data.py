@@ -6,6 +6,7 @@ one decoder (``cam.images``), and a photo that cannot be decoded is skipped and 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -47,6 +48,58 @@ class ImageSet:
         """What a checkpoint's metadata says about its training data."""
         return {"folder": self.root.name, "path": str(self.root), "images": len(self),
                 "fingerprint": self.fingerprint, "labels": self.labels is not None}
+
+    def relative(self) -> list[str]:
+        """The files as paths relative to ``root`` (what a record lists)."""
+        return [path.relative_to(self.root).as_posix() for path in self.paths]
+
+    def subset(self, indices: list[int]) -> "ImageSet":
+        """The files at ``indices`` (kept in this set's sorted order)."""
+        indices = sorted(indices)
+        return ImageSet(self.root, tuple(self.paths[i] for i in indices),
+                        None if self.labels is None
+                        else tuple(self.labels[i] for i in indices))
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """A seeded split of one folder into the photos a model is fit to and the photos it is
+    judged on. Each file's side is decided by sha256(seed, its relative path): the same files
+    and seed give the same split on any machine, and adding a photo moves at most one other
+    photo across (a shuffle of the sorted list would move about half of them)."""
+
+    train: ImageSet
+    held_out: ImageSet
+    fraction: float
+    seed: int
+
+    def record(self) -> dict:
+        """What a checkpoint says about the split: enough to rebuild it, and to check it."""
+        return {"fraction": self.fraction, "seed": self.seed, "rule": HOLDOUT_RULE,
+                "train_images": len(self.train), "held_out_images": len(self.held_out),
+                "train_fingerprint": self.train.fingerprint,
+                "held_out_fingerprint": self.held_out.fingerprint,
+                "held_out_files": self.held_out.relative()}
+
+
+HOLDOUT_RULE = ("files sorted by sha256('<seed>:<path relative to the folder>'); the first "
+                "floor(n * fraction + 0.5) are held out")
+
+
+def holdout_split(images: ImageSet, fraction: float, seed: int) -> HoldoutSplit:
+    """``images`` split into a training part and ``fraction`` of it held out (``HOLDOUT_RULE``).
+    Both parts must keep at least one photo."""
+    if not 0.0 < fraction < 1.0:
+        raise SystemExit(f"--holdout must be between 0 and 1 (exclusive), got {fraction:g}")
+    names = images.relative()
+    order = sorted(range(len(names)),
+                   key=lambda i: hashlib.sha256(f"{seed}:{names[i]}".encode()).hexdigest())
+    count = math.floor(len(order) * fraction + 0.5)
+    if not 0 < count < len(order):
+        raise SystemExit(f"{images.root}: holding out {fraction:g} of {len(order)} photos leaves "
+                         "one side empty; use more photos or another --holdout")
+    return HoldoutSplit(images.subset(order[count:]), images.subset(order[:count]), fraction,
+                        seed)
 
 
 def find_images(root: Path) -> ImageSet:
@@ -107,12 +160,15 @@ def skip_unreadable(batch: list) -> list[torch.Tensor] | None:
     return torch.utils.data.default_collate(kept)
 
 
-def train_crop(resolution: int, autoaugment: bool) -> Callable[[Image.Image], torch.Tensor]:
-    """Random-resized crop + flip (+ AutoAugment): the paper recipe's and distillation's views."""
+def train_crop(resolution: int, autoaugment: bool, scale: tuple[float, float] = (0.08, 1.0)
+               ) -> Callable[[Image.Image], torch.Tensor]:
+    """Random-resized crop of ``scale`` of the photo's area + flip (+ AutoAugment): the views of
+    every recipe that trains the network."""
     from torchvision import transforms as T
 
     bicubic = T.InterpolationMode.BICUBIC
-    steps = [T.RandomResizedCrop(resolution, interpolation=bicubic), T.RandomHorizontalFlip()]
+    steps = [T.RandomResizedCrop(resolution, scale=scale, interpolation=bicubic),
+             T.RandomHorizontalFlip()]
     if autoaugment:
         steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET, interpolation=bicubic))
     return T.Compose(steps + [T.ToTensor()])

@@ -1,7 +1,14 @@
-"""What a checkpoint's metadata reports about the model: top-1 on a labelled evaluation set, and
-how close its maps are to the baseline's and to the teacher's."""
+"""What a checkpoint's metadata reports about the model, measured on images it was not fit to:
+its top-1 beside the model it started from and the baseline on the *same* images, with 95 %
+intervals and the paired test, and how close its maps are to the baseline's and the teacher's.
+
+The evaluation images are either a seeded held-out part of the training folder
+(``data.holdout_split``) or a separate labelled folder (``--eval-dir``). A comparison keeps every
+image's outcome, so its statistics can be recomputed from the checkpoint's JSON alone.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +22,12 @@ from cam.agreement import (
 )
 from cam.data import open_val_dir
 from cam.images import ImageLoadError
-from cam.inputs import CamImage, image_from_sample
+from cam.inputs import CamImage, image_from_path, image_from_sample
+from cam.stats import PairedDifference, bootstrap_mean_ci, paired_difference
 
 from ..architectures import CamNet
 from ..preprocessing import Preprocessing
+from .data import ImageSet
 
 Model = tuple[CamNet, Preprocessing]
 
@@ -38,26 +47,99 @@ def eval_images(eval_dir: Path) -> list[CamImage]:
     return images
 
 
+def held_out_images(images: ImageSet) -> list[CamImage]:
+    """The held-out photos of a labelled training folder, named by their path in it; a file the
+    decoder refuses is named and left out."""
+    if images.labels is None:
+        raise SystemExit(f"{images.root}: held-out photos need labels (photos in wnid folders) "
+                         "to be judged; pass --holdout 0, or --eval-dir with labelled images")
+    out = []
+    for path, label, name in zip(images.paths, images.labels, images.relative()):
+        try:
+            out.append(image_from_path(path, gt_class=label, image_id=name))
+        except ImageLoadError as exc:
+            print(f"skipped {exc}", flush=True)
+    if not out:
+        raise SystemExit(f"{images.root}: no usable held-out photo to evaluate on")
+    return out
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """One model's result on each evaluation image, in the images' order: whether its top-1
+    and top-5 contain the label, and the probability of its top-1 class."""
+
+    top1: tuple[bool, ...]
+    top5: tuple[bool, ...]
+    top1_prob: tuple[float, ...]
+
+    def summary(self) -> dict:
+        """Top-1 and top-5 in percent, top-1's 95 % bootstrap interval, the mean top-1
+        probability, the number of images, and the per-image top-1 as a 0/1 string (what a
+        paired test needs, in ~n bytes)."""
+        top1 = bootstrap_mean_ci(np.array(self.top1, dtype=float))
+        return {"images": len(self.top1), "top1": round(100 * top1.mean, 2),
+                "top1_ci95": [round(100 * top1.low, 2), round(100 * top1.high, 2)],
+                "top5": round(100 * float(np.mean(self.top5)), 2),
+                "mean_top1_prob": round(float(np.mean(self.top1_prob)), 4),
+                "top1_per_image": "".join("1" if right else "0" for right in self.top1)}
+
+
 @torch.no_grad()
-def accuracy(model: Model, images: list[CamImage], device: torch.device,
-             batch_size: int = 16) -> dict:
-    """Top-1 and top-5 (percent) and the mean probability of the top-1 class, over images."""
+def outcomes(model: Model, images: list[CamImage], device: torch.device,
+             batch_size: int = 16) -> Outcomes:
+    """Run ``model`` (in eval mode, float32) on every image with its own preprocessing."""
     net, preprocessing = model
     net.eval()
-    top1 = top5 = 0
-    confidence = []
+    top1, top5, confidence = [], [], []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         batch = torch.stack([preprocessing(i.image) for i in chunk]).to(device)
-        probs = net(batch).float().softmax(1).cpu()
-        best = probs.topk(5, dim=1)
+        best = net(batch).float().softmax(1).cpu().topk(5, dim=1)
         labels = torch.tensor([i.gt_class for i in chunk])
-        top1 += int((best.indices[:, 0] == labels).sum())
-        top5 += int((best.indices == labels[:, None]).any(1).sum())
+        top1 += (best.indices[:, 0] == labels).tolist()
+        top5 += (best.indices == labels[:, None]).any(1).tolist()
         confidence += best.values[:, 0].tolist()
-    n = len(images)
-    return {"images": n, "top1": round(100 * top1 / n, 2), "top5": round(100 * top5 / n, 2),
-            "mean_top1_prob": round(float(np.mean(confidence)), 4)}
+    return Outcomes(tuple(top1), tuple(top5), tuple(confidence))
+
+
+def _difference(a: Outcomes, b: Outcomes) -> PairedDifference:
+    return paired_difference(a.top1, b.top1, binary=True)
+
+
+def _difference_record(diff: PairedDifference, a_name: str, b_name: str) -> dict:
+    return {"top1_points": round(100 * diff.mean, 2),
+            "ci95": [round(100 * diff.low, 2), round(100 * diff.high, 2)],
+            "mcnemar_p": diff.p, f"{a_name}_only": diff.a_only, f"{b_name}_only": diff.b_only,
+            "distinguishable": diff.distinguishable,
+            "sentence": diff.sentence(a_name, b_name, "top-1", points=True)}
+
+
+def verdict(trained: Outcomes, start: Outcomes) -> str:
+    """In words: is the trained model better than the model it started from?"""
+    diff = _difference(trained, start)
+    if diff.distinguishable and diff.mean > 0:
+        return "better than its start"
+    if diff.distinguishable:
+        return "worse than its start"
+    return "not better than its start (the difference is within chance)"
+
+
+def comparison(trained: Outcomes, start: Outcomes, baseline: Outcomes | None, on: dict
+               ) -> dict:
+    """The held-out record a checkpoint carries: the three models' summaries on the same
+    images, the paired differences trained − start and trained − baseline (exact McNemar), and
+    the verdict. ``baseline`` is ``None`` when it could not be run (``on["baseline_missing"]``
+    then says why)."""
+    record = {"on": on, "images": len(trained.top1), "trained": trained.summary(),
+              "start": start.summary(), "verdict": verdict(trained, start),
+              "trained_minus_start": _difference_record(_difference(trained, start),
+                                                        "trained", "start")}
+    if baseline is not None:
+        record["baseline"] = baseline.summary()
+        record["trained_minus_baseline"] = _difference_record(
+            _difference(trained, baseline), "trained", "baseline")
+    return record
 
 
 @torch.no_grad()

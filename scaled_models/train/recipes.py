@@ -16,6 +16,8 @@ from ..weights import file_sha256, load_published
 
 PAPER_BATCH_LR = (0.256, 4096)  # the paper's lr per images in a global batch, scaled linearly
 EMA_DECAY = 0.9999
+MATCH_LR_PER_256 = 3.2e-3  # AdamW: 2e-4 for the default batch of 16
+MATCH_EPOCHS = 40
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,27 @@ class Recipe:
     ema: bool
     epochs: int  # default passes over the data (fixres: over the cached head inputs, ~1 s each)
     batch_size: int  # default images per process and step
+    temperature: float = 1.0  # of the distillation loss (``--temperature`` overrides it)
+    crop_scale: tuple[float, float] = (0.08, 1.0)  # random crops: the fraction of the area
+    mixup: float = 0.0  # Beta(a, a) of the mixing weight; 0 mixes nothing
+    frozen_bn_statistics: bool = False  # BatchNorm normalises with its running statistics
+    optimizer: str = "sgd"  # "sgd" (Nesterov), "rmsprop" (the paper's) or "adamw"
 
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe("paper", "random", True, "none", PAPER_BATCH_LR[0] * 256 / PAPER_BATCH_LR[1],
-                    0.01, 0.2, True, 5, 64),  # TF's BN decay 0.99 is PyTorch momentum 0.01
-    "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False, 5, 64),
+                    0.01, 0.2, True, 5, 64,  # TF's BN decay 0.99 is PyTorch momentum 0.01
+                    optimizer="rmsprop"),
+    "distill": Recipe("distill", "random", False, "outside", 0.01, None, 0.0, False, 5, 64,
+                      temperature=2.0),
     "fixres": Recipe("fixres", "test-time", False, "baseline", 1.28, None, 0.0, False, 40, 32),
+    # Function matching across resolutions (Beyer et al., "Knowledge distillation: a good
+    # teacher is patient and consistent", CVPR 2022): the whole network at 448 px learns to say
+    # what the baseline says at 224 px about the *same* random crop, mixed up; BatchNorm keeps
+    # the baseline's statistics (a batch of 16 at 448 px estimates them worse).
+    "match": Recipe("match", "random", False, "baseline", MATCH_LR_PER_256, None, 0.0, False,
+                    MATCH_EPOCHS, 16, crop_scale=(0.25, 1.0), mixup=1.0,
+                    frozen_bn_statistics=True, optimizer="adamw"),
 }
 
 
@@ -57,10 +73,10 @@ def student_for(family: WeightFamily, key: str, recipe: Recipe, seed: int
     base, path = load_published(base_weights, family.role("baseline").arch.build())
     record = {"base": base_weights.name, "source": base_weights.source,
               "sha256": file_sha256(path)}
-    if recipe.name == "fixres":
+    if recipe.teacher == "baseline":
         if (arch.width, arch.depth) != (1.0, 1.0):
-            raise SystemExit("fixres adapts the baseline's own network to another resolution: "
-                             "use it for the resolution role")
+            raise SystemExit(f"{recipe.name} adapts the baseline's own network to another "
+                             "resolution: use it for the resolution role")
         return base, record | {"kind": "published",
                                "words": f"{base_weights.name} weights, unchanged architecture"}
     if arch.width != 1.0 and arch.depth == 1.0:
@@ -99,9 +115,11 @@ def trainable_parameters(net: CamNet, recipe: Recipe, family: WeightFamily,
 
 def make_optimizer(recipe: Recipe, parameters: list[nn.Parameter], lr: float
                    ) -> torch.optim.Optimizer:
-    if recipe.name == "paper":
+    if recipe.optimizer == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, momentum=0.9, eps=1e-3,
                                    weight_decay=1e-5)
+    if recipe.optimizer == "adamw":  # no decay: the start is the published model, not zero
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
     return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True,
                            weight_decay=0.0 if recipe.name == "fixres" else 1e-5)
 
@@ -131,15 +149,28 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                     reduction="batchmean", log_target=True) * t * t
 
 
+def temperature(recipe: Recipe, args) -> float:
+    """The distillation temperature a run uses: ``--temperature`` if given, else the recipe's."""
+    return args.temperature if args.temperature is not None else recipe.temperature
+
+
+def mix(crops: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Mixup of a batch with itself reversed, one weight ~ Beta(alpha, alpha) per batch (Zhang et
+    al., ICLR 2018); teacher and student see the same mixed images, so no label is mixed."""
+    weight = float(torch.distributions.Beta(alpha, alpha).sample())
+    return weight * crops + (1 - weight) * crops.flip(0)
+
+
 def loss_for(recipe: Recipe, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
              labels: torch.Tensor, temperature: float) -> torch.Tensor:
     """paper: cross-entropy with label smoothing 0.1. distill: the teacher's soft targets, half
-    and half with cross-entropy where labels exist. fixres: match the 224 px baseline (T = 1)."""
+    and half with cross-entropy where labels exist. fixres and match: the 224 px baseline's
+    soft targets alone (self-distillation, no label)."""
     logits = student_logits.float()
     if teacher_logits is None:
         return F.cross_entropy(logits, labels, label_smoothing=0.1)
-    if recipe.name == "fixres":
-        return distillation_loss(logits, teacher_logits.float(), 1.0)
+    if recipe.teacher == "baseline":
+        return distillation_loss(logits, teacher_logits.float(), temperature)
     soft = distillation_loss(logits, teacher_logits.float(), temperature)
     labelled = labels >= 0
     if not labelled.any():

@@ -93,7 +93,7 @@ def _from_role(family: WeightFamily, key: str) -> Teacher:
 
 
 def _from_checkpoint(path: Path) -> Teacher:
-    from ..weights import load_into, read_state_dict
+    from ..weights import checkpoint_top1, load_into, read_state_dict
 
     metadata = read_checkpoint_metadata(path)
     arch = metadata.get("architecture") or {}
@@ -104,7 +104,7 @@ def _from_checkpoint(path: Path) -> Teacher:
     net = family.architecture(arch["width"], arch["depth"]).build()
     load_into(net, read_state_dict(path), str(path))
     resolution = int(metadata.get("image_size") or 224)
-    top1 = (metadata.get("eval") or {}).get("top1")
+    top1, _ = checkpoint_top1(metadata)
     return Teacher(path.stem, f"checkpoint {path}", top1, net.eval(),
                    family.preprocessing(resolution), compared=False)
 
