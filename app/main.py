@@ -169,6 +169,13 @@ def unavailable_notice(engine: CamEngine, keys: list[str]) -> None:
             st.code(prov.make_available, language="bash")
 
 
+def skipped(name: str, exc: Exception) -> str:
+    """"Skipped photo.jpg: the file is empty" — the file named once, whether or not the error's
+    own message already names it (the decoder's and the path checks' do)."""
+    text = str(exc)
+    return plain(f"Skipped {text}" if name in text else f"Skipped {name}: {text}")
+
+
 def decoded(data: bytes, name: str) -> CamImage:
     """An upload decoded once per content for the whole server, shown under its own name."""
     cached = image_cache().get(image_id_for(data))
@@ -186,7 +193,7 @@ def uploads_tab() -> list[CamImage]:
         try:
             images.append(decoded(file.getvalue(), file.name))
         except ImageLoadError as exc:
-            st.error(f"Skipped {plain(file.name)}: {plain(exc)}")
+            st.error(skipped(file.name, exc))
     return images
 
 
@@ -235,7 +242,7 @@ def val_tab(settings: Settings) -> list[CamImage]:
                                               gt_class=sample.class_index, boxes=sample.boxes,
                                               source=str(sample.path)))
         except (ImageLoadError, PathNotAllowed, OSError) as exc:
-            st.error(f"Skipped {plain(sample.image_id)}: {plain(exc)}")
+            st.error(skipped(sample.image_id, exc))
     return images
 
 
@@ -282,7 +289,8 @@ def browse_controls(dataset: ValDataset, roots: list[Path]) -> None:
             except (ImageLoadError, PathNotAllowed, OSError) as exc:
                 st.caption(f"(not shown: {plain(exc)})")
             label = class_label(sample.class_index) if sample.class_index is not None else ""
-            ticked = st.checkbox(plain(f"{sample.image_id[-8:]} {label}"),
+            shown_id = sample.image_id.removeprefix("ILSVRC2012_val_")
+            ticked = st.checkbox(plain(f"{shown_id} {label}"),
                                  sample.image_id in selected, key=f"pick_{sample.image_id}")
             if ticked and sample.image_id not in selected:
                 selected.append(sample.image_id)
@@ -303,13 +311,28 @@ def choose_images(settings: Settings) -> list[CamImage]:
         chosen = val_tab(settings) + chosen
     with upload:
         chosen = uploads_tab() + chosen
-    unique = list({image.key: image for image in chosen}.values())
+    unique = once_each(chosen)
     if len(unique) > settings.max_grid_images:
         st.warning(f"{len(unique)} images are selected; this server draws at most "
                    f"{settings.max_grid_images} per grid (SCALECAM_MAX_GRID_IMAGES), so the "
                    f"first {settings.max_grid_images} are shown.")
         unique = unique[:settings.max_grid_images]
     return with_unique_ids(unique)
+
+
+def once_each(images: list[CamImage]) -> list[CamImage]:
+    """Each picture once (by content), under the first name it was given; a picture chosen
+    under several names is said so, not silently merged."""
+    first: dict[str, CamImage] = {}
+    names: dict[str, list[str]] = {}
+    for image in images:
+        first.setdefault(image.key, image)
+        names.setdefault(image.key, []).append(image.image_id)
+    for key, given in names.items():
+        if len(given) > 1:
+            st.info(plain(f"{', '.join(given)} are the same picture (identical bytes): shown "
+                          f"once, as {first[key].image_id}."))
+    return list(first.values())
 
 
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> FigureSpec | None:

@@ -172,7 +172,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from scaled_models.distributed import init_distributed
 
-    from .evaluate import agreement_path, run_evaluation
+    from .evaluate import ResumeMismatch, agreement_path, run_evaluation
     from .summary import agreement_plot, summarize, summary_markdown, summary_plot
 
     dataset = _val_dataset(args)
@@ -195,10 +195,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for i, method in enumerate(args.method):
         out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method}.csv")
         start = time.perf_counter()
-        report = run_evaluation(engine, dataset, out, method, limit=args.limit,
-                                batch_size=args.batch_size, resume=args.resume,
-                                faithfulness_steps=args.faithfulness_steps, rank=dist.rank,
-                                world_size=dist.world, progress=dist.is_main and not args.quiet)
+        try:
+            report = run_evaluation(engine, dataset, out, method, limit=args.limit,
+                                    batch_size=args.batch_size, resume=args.resume,
+                                    faithfulness_steps=args.faithfulness_steps, rank=dist.rank,
+                                    world_size=dist.world,
+                                    progress=dist.is_main and not args.quiet)
+        except ResumeMismatch as exc:
+            _log(f"error: {exc}")
+            return 2
         for path, reason in report.skipped:
             _log(f"skipped {path}: {reason}")
         if dist.is_main and report.computed_images:

@@ -24,7 +24,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,7 @@ KAGGLE_SYNSETS = "LOC_synset_mapping.txt"
 KAGGLE_IMAGES = Path("ILSVRC", "Data", "CLS-LOC", "val")
 DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 _VAL_ID = re.compile(r"ILSVRC2012_val_\d{8}")
+_PROBLEMS_SHOWN = 10  # malformed annotation files listed in one message
 _WNID_LIKE = re.compile(r"n\d{8}")
 
 
@@ -178,17 +179,25 @@ def _read_kaggle(root: Path) -> ValDataset:
 def _read_folders(root: Path, wnid_root: Path) -> ValDataset:
     xml_dir = _find_xml_dir(root) or (_find_xml_dir(wnid_root) if wnid_root != root else None)
     xml_labels = _read_xml_dir(xml_dir) if xml_dir else {}
-    samples, skipped = [], []
-    for name, folder in _class_dirs(wnid_root).items():
-        index = class_index_of(_known_wnid(name, str(folder)))
-        for image_id, path in _images_in(folder).items():
-            wnid, boxes, where = xml_labels.get(image_id, (name, (), ""))
-            if wnid != name:
-                raise AnnotationError(f"{where}: class {wnid} disagrees with the image's folder "
-                                      f"{folder}")
-            samples.append(ValSample(image_id, path, name, index, boxes))
-    skipped += [(path, "outside the <wnid> class folders, so its class is unknown")
-                for path in _images_in(wnid_root).values()]
+    folders = _class_dirs(wnid_root)
+    for name, folder in folders.items():
+        _known_wnid(name, str(folder))
+    files = [(name, stem, path) for name, folder in folders.items()
+             for stem, path in _image_files(folder)]
+    stems = Counter(stem for _, stem, _ in files)
+    samples = []
+    for name, stem, path in files:
+        index = class_index_of(name)
+        wnid, boxes, where = xml_labels.get(stem, (name, (), ""))
+        if wnid != name:
+            raise AnnotationError(f"{where}: class {wnid} disagrees with the image's folder "
+                                  f"{path.parent}")
+        # an image's id is unique in its dataset: the file stem (an ILSVRC id, as the
+        # annotations name it) where no other file has it, else its path in the class folders
+        image_id = stem if stems[stem] == 1 else path.relative_to(wnid_root).as_posix()
+        samples.append(ValSample(image_id, path, name, index, boxes))
+    skipped = [(path, "outside the <wnid> class folders, so its class is unknown")
+               for _, path in _image_files(wnid_root)]
     return ValDataset("folders", root, samples, skipped)
 
 
@@ -215,10 +224,12 @@ def _read_flat_devkit(root: Path, ground_truth: Path, meta: Path,
     return _assemble("flat-devkit", root, _images_in(root), labels, root)
 
 
-def _assemble(layout: str, root: Path, images: dict[str, Path], labels: _Labels,
-              image_dir: Path) -> ValDataset:
-    """Join images found on disk with annotations; either side alone goes to ``skipped``."""
-    samples, skipped = [], []
+def _assemble(layout: str, root: Path, found: tuple[dict[str, Path], list[tuple[Path, str]]],
+              labels: _Labels, image_dir: Path) -> ValDataset:
+    """Join images found on disk with annotations; either side alone goes to ``skipped``, and
+    so does a second file with an annotated name."""
+    images, repeated = found
+    samples, skipped = [], list(repeated)
     for image_id, path in images.items():
         if image_id in labels:
             wnid, boxes, _ = labels[image_id]
@@ -234,11 +245,24 @@ def _assemble(layout: str, root: Path, images: dict[str, Path], labels: _Labels,
 # -- annotation files ------------------------------------------------------------------------
 
 def _read_xml_dir(xml_dir: Path) -> _Labels:
+    """Every box file of the folder; the bad ones are all reported at once, so a user fixes
+    them in one pass rather than one per run."""
     labels: _Labels = {}
-    for entry in os.scandir(xml_dir):
+    problems = []
+    for entry in sorted(os.scandir(xml_dir), key=lambda e: e.name):
         stem, ext = os.path.splitext(entry.name)
         if ext.lower() == ".xml" and _VAL_ID.fullmatch(stem):
-            labels[stem] = _read_xml(Path(entry.path))
+            try:
+                labels[stem] = _read_xml(Path(entry.path))
+            except AnnotationError as exc:
+                problems.append(str(exc))
+    if len(problems) == 1:
+        raise AnnotationError(problems[0])
+    if problems:
+        shown = problems[:_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        raise AnnotationError(f"{len(problems)} box files in {xml_dir} are malformed:\n- "
+                              + "\n- ".join(shown) + (f"\n- and {more} more" if more else ""))
     return labels
 
 
@@ -250,15 +274,24 @@ def _read_xml(path: Path) -> tuple[str, tuple[Box, ...], str]:
     except ET.ParseError as exc:
         raise AnnotationError(f"{path}, line {exc.position[0]}: not valid XML ({exc})") from None
     wnids, boxes = set(), []
+    width, height = root.findtext("size/width"), root.findtext("size/height")
+    size = ((float(width), float(height)) if width and height and _is_number(width)
+            and _is_number(height) else None)
     for obj in root.iter("object"):
         name = (obj.findtext("name") or "").strip()
         where = f"{path}, line {_line_of(data, '<name>', name)}"
         wnids.add(_known_wnid(name, where))
         bndbox = obj.find("bndbox")
-        values = [bndbox.findtext(k) if bndbox is not None else None
-                  for k in ("xmin", "ymin", "xmax", "ymax")]
+        if bndbox is None:
+            raise AnnotationError(f"{where}: the <object> of {name} has no <bndbox>")
+        values = [bndbox.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")]
         bad = next((v for v in values if v is None or not _is_number(v)), "")
-        boxes.append(_box(values, f"{path}, line {_line_of(data, '<bndbox>', bad or '')}"))
+        box_where = f"{path}, line {_line_of(data, '<bndbox>', bad or '')}"
+        box = _box(values, box_where)
+        if size is not None and (box.x1 >= size[0] or box.y1 >= size[1]):
+            raise AnnotationError(f"{box_where}: box {values} lies outside the "
+                                  f"{size[0]:g}×{size[1]:g} image its <size> declares")
+        boxes.append(box)
     if len(wnids) != 1:
         problem = (f"objects of several classes {sorted(wnids)}" if wnids
                    else "no <object> element")
@@ -349,14 +382,26 @@ def _add_label(labels: _Labels, image_id: str, label: tuple[str, tuple[Box, ...]
     labels[image_id] = label
 
 
-def _images_in(folder: Path) -> dict[str, Path]:
-    """image_id (file stem) -> path for the image files directly inside ``folder``."""
-    images = {}
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        stem, ext = os.path.splitext(entry.name)
-        if ext.lower() in SUPPORTED_EXTENSIONS and entry.is_file():
-            images.setdefault(stem, Path(entry.path))
-    return images
+def _image_files(folder: Path) -> list[tuple[str, Path]]:
+    """(file stem, path) of every image file directly inside ``folder``, by name; two files
+    may share a stem (``0003.png`` beside ``0003.JPEG``)."""
+    return [(os.path.splitext(entry.name)[0], Path(entry.path))
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name)
+            if os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS and entry.is_file()]
+
+
+def _images_in(folder: Path) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
+    """image_id (file stem, an ILSVRC id in the flat layouts) -> path, and the files whose stem
+    another file already has (named, never silently dropped)."""
+    images: dict[str, Path] = {}
+    repeated = []
+    for stem, path in _image_files(folder):
+        if stem in images:
+            repeated.append((path, f"another file, {images[stem].name}, has the same name "
+                                   f"{stem}, which annotations refer to"))
+        else:
+            images[stem] = path
+    return images, repeated
 
 
 def _class_dirs(folder: Path) -> dict[str, Path]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scaled_models.storage import atomic_write
+from scaled_models.storage import atomic_write, write_json
 from scaled_models.table7 import MODEL_KEYS
 from scaled_models.zoo import LoadedModel
 
@@ -72,6 +72,34 @@ QUICK_FAITHFULNESS_STEPS = 8
 def agreement_path(out: Path) -> Path:
     """``r.csv`` → ``r.agreement.csv``."""
     return out.with_name(f"{out.stem}.agreement{out.suffix}")
+
+
+def options_path(out: Path) -> Path:
+    """``r.csv`` → ``r.options.json``: what made the rows, so that a resume cannot mix rows
+    made otherwise."""
+    return out.with_name(f"{out.stem}.options.json")
+
+
+class ResumeMismatch(ValueError):
+    """``--resume`` asked to continue rows made with other options."""
+
+
+def _check_resume(out: Path, options: dict) -> None:
+    """Refuse to resume ``out`` when its rows were made with other options; say which."""
+    import json
+
+    path = options_path(out)
+    if not path.is_file():
+        if out.is_file() and out.stat().st_size:
+            raise ResumeMismatch(f"{out}: no {path.name} says how its rows were made; resume "
+                                 "only runs that wrote one, or start afresh without --resume")
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    differs = [f"{name} ({saved.get(name)} then, {value} now)" for name, value in options.items()
+               if saved.get(name) != value]
+    if differs:
+        raise ResumeMismatch(f"{out}: its rows were made with other {'; '.join(differs)}; "
+                             "resume with the same options, or write to another --out")
 
 
 def _fmt(value) -> str:
@@ -245,9 +273,16 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
     def part(path: Path, r: int = rank) -> Path:
         return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
 
-    if not resume:
+    options = {"family": engine.zoo.family.name, "method": method,
+               "faithfulness_steps": faithfulness_steps,
+               "weights": {m.key: m.provenance.sha256 for m in models}}
+    if resume:
+        _check_resume(out, options)
+    else:
         for path, _ in tables:
             part(path).unlink(missing_ok=True)
+    if rank == 0:
+        write_json(options_path(out), options)
     done = {table.row_key(r) for path, table in tables
             for r in read_rows(path, table) + (read_rows(part(path), table)
                                                if part(path) != path else [])} if resume else set()

@@ -99,6 +99,18 @@ def read_image_file(path: str | os.PathLike, *, name: str | None = None,
     return data
 
 
+def check_image_file(path: str | os.PathLike, *, name: str | None = None,
+                     max_bytes: int = MAX_FILE_BYTES,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse, with ``ImageLoadError``, what ``read_image_file`` would refuse, reading only the
+    file's header: a cheap look at every file of a training folder before the folder is counted
+    and fingerprinted (a dangling link, a web page saved as .jpg)."""
+    label = name or os.fspath(path)
+    with _open_regular_file(path, label, max_bytes) as fh:
+        with _opened(fh, label, max_pixels):
+            pass
+
+
 def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int,
           max_side: int) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):

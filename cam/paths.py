@@ -59,6 +59,8 @@ def check_file_under_roots(path: str | os.PathLike, roots: list[Path]) -> Path:
 
 
 def _real_path(candidate: Path, value: str, roots: list[Path]) -> Path:
+    if "\0" in value:  # the OS cannot name such a file; Path.resolve raises a bare ValueError
+        raise PathNotAllowed(f"{value!r}: a path cannot contain a NUL character")
     if ".." in candidate.parts:
         raise PathNotAllowed(f"{value!r}: paths with '..' are not accepted")
     if not candidate.is_absolute():

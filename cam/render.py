@@ -197,26 +197,44 @@ def _draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -
 
 
 def _unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Image:
-    """One grey panel for a whole unavailable column: why, and the command that fills it."""
+    """One grey panel for a whole unavailable column: why, and the command that fills it. The
+    text shrinks until all of it fits (a one-row panel is short), so the command is never cut."""
     prov = model.provenance
     canvas = Image.new("RGB", (width, height), (236, 236, 236))
     draw = ImageDraw.Draw(canvas)
-    title, body = font(max(10, width // 10), bold=True), font(max(9, width // 15))
-    mono = font(max(8, width // 17), mono=True)
-    lines = [("unavailable", title, _BAD)]
-    lines += [(t, body, _MUTED) for t in _wrap_words(prov.unavailable_reason or "", body,
-                                                     width * 0.9)]
-    if prov.make_available:
-        lines += [("", body, _MUTED), ("To make it:", body, _INK)]
-        lines += [(t, mono, _INK) for t in _wrap_words(prov.make_available, mono, width * 0.9)]
-    line_h = [round(f.size * 1.3) for _, f, _ in lines]
-    y = max(width // 12, (height - sum(line_h)) // 3)
-    for (text, fnt, colour), h in zip(lines, line_h):
-        if y + h > height:
+    scale = 1.0
+    while True:
+        lines = _unavailable_lines(prov, width, scale)
+        line_h = [round(f.size * 1.3) for _, f, _ in lines]
+        if sum(line_h) + width // 12 <= height or scale < 0.3:
             break
+        scale *= 0.85
+    y = max(width // 24, (height - sum(line_h)) // 3)
+    for (text, fnt, colour), h in zip(lines, line_h):
         draw.text((width / 2, y), text, fill=colour, anchor="mt", font=fnt)
         y += h
     return canvas
+
+
+def _unavailable_lines(prov, width: int, scale: float) -> list[tuple]:
+    """(text, font, colour) of an unavailable panel: wrapped at the usual font sizes, drawn
+    ``scale`` times smaller (so shrinking never rewraps the text)."""
+    sizes = {"title": width / 10, "body": width / 15, "mono": width / 17}
+
+    def fonts(factor: float) -> dict:
+        return {"title": font(max(6, round(sizes["title"] * factor)), bold=True),
+                "body": font(max(6, round(sizes["body"] * factor))),
+                "mono": font(max(6, round(sizes["mono"] * factor)), mono=True)}
+
+    wrap, draw = fonts(1.0), fonts(scale)
+    lines = [("unavailable", "title", _BAD)]
+    lines += [(t, "body", _MUTED) for t in _wrap_words(prov.unavailable_reason or "",
+                                                       wrap["body"], width * 0.9)]
+    if prov.make_available:
+        lines += [("", "body", _MUTED), ("To make it:", "body", _INK)]
+        lines += [(t, "mono", _INK) for t in _wrap_words(prov.make_available, wrap["mono"],
+                                                         width * 0.9)]
+    return [(text, draw[kind], colour) for text, kind, colour in lines]
 
 
 def header_lines(model: LoadedModel) -> list[str]:

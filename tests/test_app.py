@@ -176,6 +176,7 @@ def test_upload_good_and_bad_files(app):
     _ok(app)
     errors = shown(" ".join(e.value for e in app.error))
     assert "broken.jpg" in errors and "page.png" in errors and "HTML" in errors
+    assert errors.count("broken.jpg") == 1  # named once, not "Skipped broken.jpg: broken.jpg: …"
     assert "7 images" in _labels(app)  # the good upload joins the grid; the page keeps working
 
 
@@ -204,6 +205,16 @@ def test_two_uploads_with_the_same_name_are_both_shown_and_inspectable(app):
     picker.set_value(image_id_for(second)).run()  # picked by content, not by name
     _ok(app)
     assert app.selectbox(key="inspect_image").value == image_id_for(second)
+
+
+def test_the_same_picture_uploaded_under_two_names_is_shown_once_and_said_so(app):
+    same = _png((90, 160, 30))
+    app.file_uploader(key="uploads").set_value([
+        ("mine_a.png", same, "image/png"), ("mine_b.png", same, "image/png")]).run()
+    _ok(app)
+    assert "7 images" in _labels(app)
+    said = shown(" ".join(i.value for i in app.info))
+    assert "mine_a, mine_b are the same picture (identical bytes): shown once, as mine_a" in said
 
 
 def test_operator_caps_images_per_grid_and_export_pixels(monkeypatch, tmp_path):
@@ -332,3 +343,28 @@ def test_evaluate_tab_shows_intervals_sentences_and_the_agreement_heat_map(monke
     assert "Summary JSON" in buttons and "Agreement CSV" in buttons
     report = download(buttons["Report (PDF)"])  # uses the metrics just computed
     assert report.startswith(b"%PDF") and report.count(b"/Type /Page") >= 4
+
+
+def test_at_random_on_a_folder_with_repeated_file_names(monkeypatch, tmp_path):
+    """An ImageFolder of numbered files (0001.JPEG in two classes): every photo is its own
+    thumbnail and checkbox, and all of them reach the grid."""
+    if not (VAL_SAMPLE / "labels.csv").is_file():
+        pytest.skip("shared ImageNet sample not found")
+    from .test_data import repeated_names_folder
+
+    at = _start(monkeypatch, tmp_path, repeated_names_folder(tmp_path / "data") / "val")
+    at.radio(key="browse_mode").set_value("at random").run()
+    _ok(at)
+    boxes = [c for c in at.checkbox if str(c.key).startswith("pick_")]
+    assert len(boxes) == 5
+    for box in boxes:
+        box.check()
+    at.run()
+    _ok(at)
+    assert "11 images" in _labels(at)  # the 6 sample photos and the 5 picked
+
+
+def test_a_nul_character_in_the_folder_box_is_a_message(app):
+    app.text_input(key="val_dir").set_value("val\0dir").run()
+    _ok(app)
+    assert any("NUL character" in shown(e.value) for e in app.error)

@@ -339,3 +339,64 @@ def test_unknown_class_folder_and_non_imagenet_folder(tmp_path):
         open_val_dir(tmp_path)
     with pytest.raises(AnnotationError, match="not a folder"):
         open_val_dir(tmp_path / "missing")
+
+
+def repeated_names_folder(root: Path) -> Path:
+    """An ImageFolder with numbered files: 0001.JPEG in two classes, 0003.png beside 0003.JPEG,
+    and one file whose name no other file has."""
+    photos = sorted(SAMPLE.glob("ILSVRC2012_val_*.JPEG"))[:5]
+    layout = [("n02105855", "0001.JPEG"), ("n01751748", "0001.JPEG"),
+              ("n01751748", "0003.JPEG"), ("n01751748", "0003.png"), ("n01751748", "0007.JPEG")]
+    for photo, (wnid, name) in zip(photos, layout):
+        (root / "val" / wnid).mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, root / "val" / wnid / name)
+    return root
+
+
+def test_repeated_file_names_keep_one_unique_id_each(tmp_path):
+    ds = open_val_dir(repeated_names_folder(tmp_path))
+    assert sorted(s.image_id for s in ds.samples) == [
+        "0007", "n01751748/0001.JPEG", "n01751748/0003.JPEG", "n01751748/0003.png",
+        "n02105855/0001.JPEG"]
+    assert ds.find("n02105855/0001.JPEG").wnid == "n02105855"
+    assert not ds.skipped
+
+
+def test_a_second_file_with_an_annotated_name_is_named_not_dropped(tmp_path):
+    root = _copy(tmp_path, "ILSVRC2012_val_00000001.JPEG")
+    shutil.copy(root / "ILSVRC2012_val_00000001.JPEG", root / "ILSVRC2012_val_00000001.png")
+    for name in ("LOC_val_solution.csv", "LOC_synset_mapping.txt"):
+        shutil.copy(SAMPLE / name, root / name)
+    ds = open_val_dir(root)
+    assert [s.image_id for s in ds.samples] == ["ILSVRC2012_val_00000001"]
+    (path, reason), *_ = [s for s in ds.skipped if s[0].suffix == ".png"]
+    assert "same name ILSVRC2012_val_00000001" in reason
+
+
+def test_every_malformed_box_file_is_reported_at_once(tmp_path, truth):
+    """Three broken files: a missing <bndbox> (named at its <object>, not at line 1), a box
+    entirely outside its image, and invalid XML; one message lists all three."""
+    _link_images(tmp_path)
+    xml_dir = shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+
+    def edit(number: int, old: str, new: str) -> Path:
+        xml = xml_dir / f"ILSVRC2012_val_{number:08d}.xml"
+        text = xml.read_text()
+        start, end = (text.index(old), text.index(new) + len(new)) if old == "<bndbox>" \
+            else (0, 0)
+        xml.write_text(text[:start] + text[end:] if old == "<bndbox>"
+                       else text.replace(old, new, 1))
+        return xml
+
+    no_box = edit(1, "<bndbox>", "</bndbox>")
+    outside = edit(2, "<xmin>45</xmin>", "<xmin>4500</xmin>")
+    outside.write_text(outside.read_text().replace("<xmax>499</xmax>", "<xmax>4999</xmax>", 1))
+    broken = edit(3, "</size>", "</sise>")
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"3 box files in {xml_dir} are malformed:")
+    assert f"{no_box}, line 14: the <object> of n01751748 has no <bndbox>" in message
+    assert (f"{outside}, line 18: box ['4500', '49', '4999', '162'] lies outside the 500×375 "
+            "image its <size> declares") in message
+    assert f"{broken}, line 11: not valid XML" in message

@@ -127,3 +127,27 @@ def test_two_process_gloo_run_merges_rows(val_sample, tmp_path):
     for a, b in zip(single_rows, double_rows):
         assert a["pred_class"] == b["pred_class"] and a["gt_known_loc"] == b["gt_known_loc"]
     assert not list(tmp_path.glob("double.csv.part*"))
+
+
+def test_resume_with_other_options_does_not_mix_rows(val_sample, tmp_path):
+    args = ["--val-dir", str(val_sample), "--limit", "2", "--batch-size", "2",
+            "--checkpoints", str(tmp_path / "none"), "--out", str(tmp_path / "r.csv")]
+    assert _evaluate([*args, *FAST]).returncode == 0
+    before = (tmp_path / "r.csv").read_text()
+    other = [a if a != "2" else "3" for a in FAST]  # --faithfulness-steps 3
+    proc = _evaluate([*args, *other, "--resume"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "faithfulness_steps (2 then, 3 now)" in proc.stderr
+    assert (tmp_path / "r.csv").read_text() == before
+
+
+def test_images_with_the_same_file_name_each_get_their_rows(tmp_path):
+    from .test_data import repeated_names_folder
+
+    out = tmp_path / "r.csv"
+    proc = _evaluate(["--val-dir", str(repeated_names_folder(tmp_path / "data")), "--out",
+                      str(out), "--checkpoints", str(tmp_path / "none"), *FAST])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(r["image_id"] for r in csv.DictReader(out.open())) == [
+        "0007", "n01751748/0001.JPEG", "n01751748/0003.JPEG", "n01751748/0003.png",
+        "n02105855/0001.JPEG"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.stats import binomtest
 
 from scaled_models.train.data import find_images, holdout_split
@@ -11,11 +12,15 @@ from scaled_models.train.evaluation import Outcomes, comparison
 from scaled_models.weights import Judged
 
 
+def _photo(path, size):
+    Image.new("RGB", (size, size), (size, 0, 0)).save(path)
+
+
 def _folder(root, count):
     for i in range(count):
         folder = root / ("n01440764" if i % 2 else "n01443537")
         folder.mkdir(exist_ok=True)
-        (folder / f"{i:04d}.jpg").write_bytes(b"x" * (i + 1))
+        _photo(folder / f"{i:04d}.jpg", 8 + i)
     return root
 
 
@@ -35,10 +40,23 @@ def test_holdout_is_seeded_disjoint_and_adding_a_photo_moves_at_most_one_other(t
     assert record["held_out_images"] == 11 and len(record["held_out_files"]) == 11
     assert record["train_fingerprint"] != record["held_out_fingerprint"]
 
-    (tmp_path / "n01440764" / "new.jpg").write_bytes(b"new")
+    _photo(tmp_path / "n01440764" / "new.jpg", 5)
     grown = holdout_split(find_images(tmp_path), 0.5, seed=0)
     moved = (held ^ set(grown.held_out.paths)) - {tmp_path / "n01440764" / "new.jpg"}
     assert len(moved) <= 1
+
+
+def test_unreadable_files_are_named_and_left_out_of_the_count_and_fingerprint(tmp_path,
+                                                                              capsys):
+    _folder(tmp_path, 4)
+    before = find_images(tmp_path)
+    (tmp_path / "n01440764" / "dangling.JPEG").symlink_to(tmp_path / "gone.JPEG")
+    (tmp_path / "n01440764" / "loop.JPEG").symlink_to(tmp_path / "n01440764" / "loop.JPEG")
+    (tmp_path / "n01440764" / "page.jpg").write_text("<html>not a photo</html>")
+    after = find_images(tmp_path)
+    assert len(after) == 4 and after.fingerprint == before.fingerprint
+    said = capsys.readouterr().err
+    assert all(name in said for name in ("dangling.JPEG", "loop.JPEG", "page.jpg"))
 
 
 def test_a_holdout_that_leaves_a_side_empty_is_refused(tmp_path):

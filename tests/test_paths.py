@@ -87,3 +87,10 @@ def test_dotdot_in_a_file_path_is_refused(roots, tmp_path):
             check_file_under_roots(path, roots)
     with pytest.raises(PathNotAllowed, match="leads outside the folders"):
         check_file_under_roots(tmp_path / "secret" / "notes.txt", roots)
+
+
+def test_a_nul_character_is_refused_with_a_message_not_a_traceback(roots):
+    with pytest.raises(PathNotAllowed, match="cannot contain a NUL character"):
+        resolve_under_roots("n01440764\0/x", roots)
+    with pytest.raises(PathNotAllowed, match="cannot contain a NUL character"):
+        check_file_under_roots(str(roots[0]) + "/a\0.JPEG", roots)

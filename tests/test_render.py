@@ -204,3 +204,20 @@ def test_hover_coordinates_are_where_the_map_was_sampled():
     along_y = map_in_region(np.tile(centres_y[:, None], (1, cells)), crop, region, 30)
     np.testing.assert_allclose(along_x[0], xs, atol=1e-3)
     np.testing.assert_allclose(along_y[:, 0], ys, atol=1e-3)
+
+
+def _text_lines(panel: Image.Image) -> int:
+    """Rows of text in a panel: runs of pixel rows that hold dark ink."""
+    ink = (np.asarray(panel.convert("L")) < 140).any(axis=1)
+    return int(np.count_nonzero(ink[1:] & ~ink[:-1]) + ink[0])
+
+
+def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
+    """A one-row export's panel is square; the reason and the command must still fit whole,
+    as many text lines as on a panel tall enough for any text."""
+    from cam.render import _unavailable_column
+
+    width = next(m for m in lite_zoo.models if m.key == "width")
+    tall = _text_lines(_unavailable_column(300, 3000, width))
+    assert tall >= 8  # title, reason, "To make it:", the command's lines
+    assert _text_lines(_unavailable_column(300, 300, width)) == tall

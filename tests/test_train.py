@@ -266,3 +266,61 @@ def test_match_is_judged_on_held_out_photos_beside_its_start_and_the_baseline(la
     assert prov.judged.images == 4
     assert prov.top1_source == f"4 held-out photos of {labelled_photos.name}"
     assert prov.judged.sentence().startswith(f"top-1 {judged['trained']['top1']:.1f} [")
+
+
+def _fails(args, **extra_env) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SCALECAM_OFFLINE="1", **extra_env)
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    return proc
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tiny_imagenet, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = _fails(["-m", "scaled_models.train", "--model", "width", "--family", "lite",
+                   "--recipe", "distill", "--data", str(tiny_imagenet), "--out",
+                   str(blocker / "ckpt"), "--image-size", "64", "--epochs", "1",
+                   "--workers", "0"])
+    assert f"{blocker / 'ckpt' / 'lite'}: cannot write there" in proc.stderr
+    assert "Traceback" not in proc.stderr and "epoch" not in proc.stdout
+
+
+def test_resume_refuses_other_options_and_logs_each_epoch_once(tiny_imagenet, tmp_path):
+    out = tmp_path / "ckpt"
+    _train(tiny_imagenet, out, "--stop-after", "1")
+    proc = _fails(["-m", "scaled_models.train", "--model", "width", "--family", "lite",
+                   "--recipe", "distill", "--data", str(tiny_imagenet), "--out", str(out),
+                   "--image-size", "64", "--epochs", "2", "--batch-size", "4", "--workers", "0",
+                   "--resume"])
+    assert "--resume:" in proc.stderr and "batch size (8 then, 4 now)" in proc.stderr
+    # a run killed after logging epoch 2 but before saving it: the resumed run trains epoch 2
+    # again, and the log lists it once
+    log = out / "logs" / "lite-width" / "epochs.csv"
+    log.write_text(log.read_text() + "2,6,0.5,,1.00,0.001\n")
+    _train(tiny_imagenet, out, "--resume")
+    epochs = [line.split(",")[0] for line in log.read_text().splitlines()[1:]]
+    assert epochs == ["1", "2"]
+    meta = json.loads((out / "lite" / "width.json").read_text())
+    assert meta["epoch"] == 2
+
+
+def test_a_run_whose_baseline_cannot_load_keeps_its_weights_and_says_what_was_not_measured(
+        tiny_imagenet, tmp_path):
+    """The efficientnet family's baseline (B0) is not in an empty torch hub cache: the paper
+    recipe trains from scratch all the same, and its checkpoint is written."""
+    out = tmp_path / "ckpt"
+    proc = _run(["-m", "scaled_models.train", "--model", "width", "--family", "efficientnet",
+                 "--recipe", "paper", "--data", str(tiny_imagenet), "--out", str(out),
+                 "--image-size", "64", "--epochs", "1", "--batch-size", "8", "--workers", "0",
+                 "--limit-steps", "1"], TORCH_HOME=str(tmp_path / "empty-hub"))
+    assert "warning: the baseline is not measured" in proc.stdout
+    meta = json.loads((out / "efficientnet" / "width.json").read_text())
+    assert (out / "efficientnet" / "width.safetensors").is_file()
+    assert (out / "efficientnet" / "width.state.pt").is_file()
+    assert "efficientnet_b0" in meta["eval"]["on"]["not_measured"]["baseline"]
+    assert "baseline" not in meta["eval"] and meta["eval"]["trained"]["images"] == 12
+    assert "efficientnet_b0" in meta["map_agreement"]["not_measured"]
+    weights = (out / "efficientnet" / "width.safetensors").stat().st_mode & 0o777
+    assert weights == (out / "efficientnet" / "width.json").stat().st_mode & 0o777

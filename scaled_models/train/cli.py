@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -18,7 +19,7 @@ from ..argtypes import positive_int
 from ..distributed import Distributed, init_distributed
 from ..family import FAMILIES, WeightFamily, WeightsUnavailable, paper_family
 from ..preprocessing import Preprocessing
-from ..storage import write_json
+from ..storage import atomic_write, write_json
 from ..table7 import MODEL_KEYS, spec_for
 from ..weights import DEFAULT_CHECKPOINTS, default_recipe, resolve_family
 from ..zoo import device_label
@@ -220,6 +221,9 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
     family = (FAMILIES[args.family] if args.family
               else paper_family() if args.recipe == "paper"
               else resolve_family("auto")[0])
+    if dist.is_main:  # before any work: a run must be able to keep what it makes
+        ensure_writable(Path(args.out) / family.name)
+        ensure_writable(log_dir(args, family.name, args.model))
     key = args.model
     recipe = RECIPES[args.recipe or default_recipe(key)]
     adapts_resolution = recipe.name == "fixres"
@@ -255,7 +259,7 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
     # FixRes sees every photo and its mirror once per epoch
     batches = -(-2 * len(images) // global_batch) if adapts_resolution else len(loader)
     steps = min(batches, args.limit_steps or batches)
-    lr = args.lr or recipe.default_lr_per_256 * global_batch / 256
+    lr = args.lr if args.lr is not None else recipe.default_lr_per_256 * global_batch / 256
     args.lr = lr
     optimizer = make_optimizer(recipe, trainable_parameters(
         student, recipe, family, args.fine_tune_classifier), lr)
@@ -271,6 +275,22 @@ def build_run(args: argparse.Namespace, dist: Distributed) -> Run:
     return Run(args, dist, family, key, recipe, student, init, preprocessing, teacher, images,
                split, loader, sampler, steps, optimizer, scheduler, ema, scaler, amp_dtype,
                judged_on, base_state, ddp)
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` and write a file in it, or stop with the folder and the reason."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(f"{folder}: cannot write there ({exc.strerror or exc}); choose another "
+                         "--out or --log-dir") from None
+
+
+def log_dir(args: argparse.Namespace, family: str, key: str) -> Path:
+    return Path(args.log_dir or Path(args.out) / "logs" / f"{family}-{key}")
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -461,7 +481,7 @@ def save(run: Run, loss: float, trained: Outcomes | None) -> None:
             "start_outcomes": asdict(run.start_outcomes) if run.start_outcomes else None,
             "baseline_outcomes": (asdict(run.baseline_outcomes) if run.baseline_outcomes
                                   else None),
-            "not_measured": dict(run.not_measured)})
+            "not_measured": dict(run.not_measured), "identity": identity(run)})
     if run.epoch == run.args.epochs and run.judged_on is not None:
         record = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
         try:
@@ -472,8 +492,29 @@ def save(run: Run, loss: float, trained: Outcomes | None) -> None:
         write_json(weights.with_suffix(".json"), record)
 
 
+def identity(run: Run) -> dict:
+    """What a resumed run must share with the run it continues: the same training photos, split,
+    recipe, teacher, batch, schedule and resolution; anything else would be a different run
+    under the first one's name."""
+    return {"recipe": run.recipe.name, "family": run.family.name,
+            "training photos (fingerprint)": run.images.fingerprint,
+            "holdout": ({"fraction": run.split.fraction, "seed": run.split.seed}
+                        if run.split else None),
+            "teacher": run.teacher.name if run.teacher else None,
+            "batch size": run.args.batch_size * run.dist.world, "epochs": run.args.epochs,
+            "lr": run.args.lr, "image size": run.preprocessing.resolution,
+            "seed": run.args.seed}
+
+
 def resume(run: Run) -> None:
     state = load_training_state(run.state_path)
+    saved = state.get("identity") or {}
+    differs = [f"{name} ({saved[name]} then, {value} now)" for name, value in identity(run).items()
+               if name in saved and saved[name] != value]
+    if differs:
+        raise SystemExit(f"--resume: {run.state_path} was saved by a run with other "
+                         f"{'; '.join(differs)}. Resume with the same options, or start afresh "
+                         "with another --out.")
     run.student.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -488,16 +529,28 @@ def resume(run: Run) -> None:
         Outcomes(**state[k]) if state.get(k) else None
         for k in ("start_outcomes", "baseline_outcomes"))
     run.not_measured = dict(state.get("not_measured") or {})
+    if run.dist.is_main:
+        trim_epoch_log(log_dir(run.args, run.family.name, run.key) / "epochs.csv", run.epoch)
     _log(run, f"resumed from {run.state_path} at epoch {run.epoch}, step {run.step}")
+
+
+def trim_epoch_log(path: Path, epoch: int) -> None:
+    """Drop the log's rows after ``epoch``: epochs logged but not saved (a run killed between
+    its log line and its checkpoint) are trained again, and must not be listed twice."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= epoch]
+    if kept != lines:
+        atomic_write(path, lambda p: p.write_text("".join(kept)))
 
 
 def log_epoch(run: Run, loss: float, images_per_s: float, trained: Outcomes | None) -> None:
     import csv
 
-    log_dir = Path(run.args.log_dir or Path(run.args.out) / "logs"
-                   / f"{run.family.name}-{run.key}")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / "epochs.csv"
+    folder = log_dir(run.args, run.family.name, run.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "epochs.csv"
     new = not path.is_file()
     lr = run.scheduler.get_last_lr()[0]
     top1 = trained.summary()["top1"] if trained else None
@@ -511,7 +564,7 @@ def log_epoch(run: Run, loss: float, images_per_s: float, trained: Outcomes | No
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return
-    with SummaryWriter(str(log_dir)) as writer:
+    with SummaryWriter(str(folder)) as writer:
         for name, value in (("loss", loss), ("images_per_s", images_per_s), ("lr", lr)):
             writer.add_scalar(name, value, run.epoch)
         if top1 is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
+from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, check_image_file, load_image
 
 from ..imagenet import class_index_of, is_wnid
 from ..preprocessing import Preprocessing
@@ -103,14 +103,25 @@ def holdout_split(images: ImageSet, fraction: float, seed: int) -> HoldoutSplit:
 
 
 def find_images(root: Path) -> ImageSet:
-    """Every image file under ``root`` (recursively, symlinked folders not followed)."""
+    """Every usable image file under ``root`` (recursively, symlinked folders not followed).
+    A file whose header cannot be read (a dangling or looping link, a page saved as .jpg) is
+    named and left out here, so the count and the fingerprint cover the files used."""
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"{root}: not a folder of images")
-    paths = sorted(Path(folder) / name for folder, _, files in os.walk(root) for name in files
+    found = sorted(Path(folder) / name for folder, _, files in os.walk(root) for name in files
                    if os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS)
-    if not paths:
+    if not found:
         raise SystemExit(f"{root}: no image files ({', '.join(SUPPORTED_EXTENSIONS)}) in it")
+    paths = []
+    for path in found:
+        try:
+            check_image_file(path)
+            paths.append(path)
+        except ImageLoadError as exc:
+            print(f"skipped {exc}", file=sys.stderr, flush=True)
+    if not paths:
+        raise SystemExit(f"{root}: none of its {len(found)} image files can be read")
     labelled = all(is_wnid(p.parent.name) for p in paths)
     labels = tuple(class_index_of(p.parent.name) for p in paths) if labelled else None
     return ImageSet(root, tuple(paths), labels)

@@ -83,7 +83,7 @@ def fine_tune_head(run: Run, features: torch.Tensor, targets: torch.Tensor) -> f
             run.scheduler.step()
             run.step += 1
             run.images_seen += len(index)
-            loss_sum += float(loss) * len(index)
+            loss_sum += float(loss.detach()) * len(index)
             seen += len(index)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
             bar.update()
