@@ -42,6 +42,7 @@ _MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "G
           (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II\x00*", "TIFF"), (b"MM*\x00", "TIFF"),
           (b"II+\x00", "TIFF"), (b"MM\x00+", "TIFF"), (b"RIFF", "WebP"), (b"BM", "BMP"))
 _HEAD_BYTES = 512  # what the sniffing and the messages look at
+_RESAMPLED_MODES = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK")
 _SUPPORTED_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
@@ -222,13 +223,22 @@ def _decode(img: Image.Image, max_side: int) -> Image.Image:
         scale = max_side / max(width, height)
         img.draft(None, (max(1, round(width * scale)), max(1, round(height * scale))))
     img.load()  # raises on truncated data, since LOAD_TRUNCATED_IMAGES stays False
-    img = ImageOps.exif_transpose(img)  # a new image, detached from the file
-    img = _to_rgb(img)
     if max(img.size) > max_side:
+        # Shrink right after decoding, before any full-size copy (transposing, converting,
+        # compositing on white): a 10000×9999 RGBA PNG took 2.8 GB, now about the decoded
+        # 400 MB and the shrunk copy. Pillow's resampling weighs colour by alpha.
+        if img.mode.startswith("I;16"):
+            img = img.convert("I")  # keeps the 16-bit values that _to_rgb rescales
+        elif img.mode not in _RESAMPLED_MODES:  # palette and 1-bit images
+            img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+        factor = max(img.size) // max_side
+        if factor > 1:
+            img = reduce_in_strips(img, factor)
         scale = max_side / max(img.size)
         new_size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return img
+    img = ImageOps.exif_transpose(img)  # a new image, detached from the file
+    return _to_rgb(img)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -243,12 +253,28 @@ def _to_rgb(img: Image.Image) -> Image.Image:
             top = 255.0 if hi <= 255 else 65535.0 if hi <= 65535 else float(hi)
         gray = img.convert("F").point(lambda v: v * (255.0 / top) + 0.5).convert("L")
         return gray.convert("RGB")
-    has_alpha = "A" in img.mode or "a" in img.mode or "transparency" in img.info
-    if not has_alpha:
+    if not _has_alpha(img):
         return img.convert("RGB")
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def reduce_in_strips(img: Image.Image, factor: int, rows: int = 256) -> Image.Image:
+    """``img.reduce(factor)``, computed band by band: Pillow premultiplies a whole RGBA image
+    by alpha into a second full-size copy before reducing it (+400 MB at 10000×10000); bands
+    of ``rows × factor`` rows need that copy for one band only. Box averages never cross a band
+    boundary, so the result is identical."""
+    out = Image.new(img.mode, (-(-img.width // factor), -(-img.height // factor)))
+    step = rows * factor
+    for top in range(0, img.height, step):
+        band = img.crop((0, top, img.width, min(img.height, top + step)))
+        out.paste(band.reduce(factor), (0, top // factor))
+    return out
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return "A" in img.mode or "a" in img.mode or "transparency" in img.info
 
 
 def _sniff(data: bytes) -> str | None:

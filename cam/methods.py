@@ -21,6 +21,17 @@ import torch
 from scaled_models.architectures import CamNet
 
 SLOW_NOTE = "slow: one forward pass per batch of feature channels"
+# Score-CAM and Ablation-CAM run the network once per feature channel (1280 for Lite0), in
+# batches of masked copies of the image: a batch holds at most this many input pixels (16
+# images at 224 px, 4 at 448 px), so their memory does not grow with the model's resolution.
+# The library's own batch of 32, and its Score-CAM masking every channel at once, took 9 GB for
+# one 448 px image.
+CHANNEL_BATCH_PIXELS = 16 * 224 * 224
+
+
+def channel_batch(resolution: int) -> int:
+    """Masked copies per forward pass for an input of ``resolution`` px."""
+    return max(1, CHANNEL_BATCH_PIXELS // (resolution * resolution))
 
 
 @dataclass(frozen=True)
@@ -94,13 +105,15 @@ def library_cam(net: CamNet, batch: torch.Tensor, classes: list[int | None], met
         probs = net(batch).float().softmax(dim=1).cpu()
     chosen = choose_classes(probs, classes)
     base = getattr(pytorch_grad_cam, method.library_class)
-    cam_class = type(f"FeatureResolution{base.__name__}", (_KeepsFeatureResolutionMaps, base), {})
+    mixins = (_KeepsFeatureResolutionMaps,) + ((_ChannelsInBatches,) if method.key == "scorecam"
+                                               else ())
+    cam_class = type(f"FeatureResolution{base.__name__}", (*mixins, base), {})
     options = {}
     if method.key == "ablationcam":  # the library's default layer is one shared instance
         from pytorch_grad_cam.ablation_layer import AblationLayer
         options["ablation_layer"] = AblationLayer()
     with cam_class(model=net, target_layers=[net.features], **options) as cam:
-        cam.batch_size = 32  # Score-CAM's channel batch (the library reads this attribute)
+        cam.batch_size = channel_batch(batch.shape[-1])  # the library reads this attribute
         # A method that reads no gradient (Eigen-, Score-, Ablation-CAM) runs without autograd,
         # so no graph of activations is kept for a backward pass that never comes.
         with torch.set_grad_enabled(cam.uses_gradients):
@@ -128,3 +141,30 @@ class _KeepsFeatureResolutionMaps:
         cam = super().get_cam_image(*args, **kwargs)
         self.feature_resolution_maps = np.maximum(cam, 0).astype(np.float32)
         return cam
+
+
+class _ChannelsInBatches:
+    """Mixin for the library's ScoreCAM: its ``get_cam_weights`` hook, computed the same way
+    (Wang et al. 2020: each channel's activation, upsampled and min-max scaled, masks the
+    image; the weight is the softmax over channels of the target's score on each masked copy)
+    but one batch of channels at a time. The library builds every masked copy first (1280
+    copies of a 448 px image are 3 GB) and then forwards them in batches."""
+
+    batch_size: int
+
+    def get_cam_weights(self, input_tensor: torch.Tensor, target_layer, targets,
+                        activations: np.ndarray, grads) -> np.ndarray:
+        with torch.no_grad():
+            upsample = torch.nn.UpsamplingBilinear2d(size=input_tensor.shape[-2:])
+            acts = torch.from_numpy(activations).to(self.device)
+            scores = torch.empty(acts.shape[:2])
+            for i, (target, image) in enumerate(zip(targets, input_tensor)):
+                for start in range(0, acts.shape[1], self.batch_size):
+                    masks = upsample(acts[i:i + 1, start:start + self.batch_size])[0]
+                    flat = masks.view(masks.shape[0], -1)
+                    low, high = flat.min(dim=-1)[0], flat.max(dim=-1)[0]
+                    masks = (masks - low[:, None, None]) / (high - low + 1e-8)[:, None, None]
+                    outputs = self.model(image[None] * masks[:, None])
+                    scores[i, start:start + len(masks)] = torch.tensor(
+                        [target(o).cpu().item() for o in outputs])
+            return torch.softmax(scores, dim=-1).numpy()

@@ -6,6 +6,8 @@ import hashlib
 import io
 import os
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -29,6 +31,8 @@ from cam.images import (
 )
 from cam.inputs import image_from_path
 from cam.paths import SAMPLE_IMAGES
+
+from .conftest import REPO
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
@@ -443,3 +447,39 @@ def test_fuzz_mutated_real_jpeg(real_jpeg, edits, keep):
     for where, value in edits:  # positions biased to the header, where parsers branch most
         data[int(where ** 3 * len(data))] = value
     _load_or_refuse(bytes(data[: max(1, int(keep * len(data)))]))
+
+
+def test_a_huge_transparent_png_is_decoded_in_bounded_memory(tmp_path):
+    """A 6000×6000 RGBA PNG (144 MB decoded, a few KB on disk): shrunk right after decoding,
+    so the peak is near the decoded size rather than several full-size copies (transposed,
+    converted, composited on white: about 7×). Measured in a fresh process by its peak RSS."""
+    path = tmp_path / "huge.png"
+    picture = Image.new("RGBA", (6000, 6000), (0, 255, 0, 0))  # transparent green
+    picture.paste((255, 0, 0, 255), (0, 0, 3000, 6000))  # opaque red left half
+    picture.save(path, compress_level=1)
+    del picture
+    script = (
+        "import resource, sys\n"
+        "from cam.images import load_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"image = load_image({str(path)!r})\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(image.size, image.getpixel((10, 10)), image.getpixel((image.width - 10, 10)),"
+        " (after - before) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    fields = out.stdout.strip()
+    assert fields.startswith("(4096, 4096) (255, 0, 0) (255, 255, 255) ")  # red; white, not green
+    assert int(fields.rsplit(" ", 1)[1]) < 2.5 * 144, fields  # MB above the interpreter's own
+
+
+@pytest.mark.parametrize("mode, bands", [("RGBA", 4), ("RGB", 3), ("L", 1), ("LA", 2)])
+def test_reducing_in_strips_equals_pillows_reduce(mode, bands):
+    from cam.images import reduce_in_strips
+
+    pixels = np.random.default_rng(0).integers(0, 256, (1001, 777, bands), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze(-1) if bands == 1 else pixels, mode)
+    for factor in (2, 3, 5):
+        assert np.array_equal(np.asarray(reduce_in_strips(image, factor, rows=7)),
+                              np.asarray(image.reduce(factor)))

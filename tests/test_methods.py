@@ -49,3 +49,28 @@ def test_exact_cam_registered_and_by_hand(small_net):
 def test_unknown_method_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="choose from cam, gradcam"):
         get_method("gradcam2")
+
+
+def test_score_cam_in_channel_batches_equals_the_librarys(small_net, monkeypatch):
+    """scalecam's Score-CAM masks and scores a few channels at a time (bounded memory); its
+    maps are those of the library's own ScoreCAM (taken at the library's per-method hook,
+    before min-max scaling, which would magnify float noise in these near-flat maps)."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    import cam.methods
+
+    monkeypatch.setattr(cam.methods, "CHANNEL_BATCH_PIXELS", 7 * 64 * 64)  # 7 of 320: uneven
+    assert cam.methods.channel_batch(64) == 7
+    torch.manual_seed(1)
+    batch = torch.randn(2, 3, 64, 64)
+    maps, _, chosen = library_cam(small_net, batch, [3, 9], METHODS["scorecam"])
+
+    class Reference(pytorch_grad_cam.ScoreCAM):
+        def get_cam_image(self, *args, **kwargs):
+            self.raw = super().get_cam_image(*args, **kwargs)
+            return self.raw
+
+    with Reference(model=small_net, target_layers=[small_net.features]) as ref:
+        ref(input_tensor=batch, targets=[ClassifierOutputTarget(c) for c in chosen])
+    np.testing.assert_allclose(maps, np.maximum(ref.raw, 0), rtol=1e-4, atol=1e-6)
