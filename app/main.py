@@ -22,7 +22,7 @@ from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
 from cam.memory import configure_allocator, release_memory
-from cam.methods import METHODS
+from cam.methods import EXACT, METHODS
 from cam.paths import (
     SAMPLE_IMAGES,
     PathNotAllowed,
@@ -82,6 +82,30 @@ def get_val_dir(path: str, signature: tuple) -> ValDataset:
     """A folder's listing, read again whenever the folder changes (``signature``)."""
     del signature  # part of the cache key only
     return open_val_dir(path)
+
+
+@st.cache_resource(show_spinner=False)
+def seconds_per_image() -> dict[tuple[str, str], float]:
+    """(family, model) → seconds one image's exact CAM took on this server when last computed:
+    what the wait of a slow method is estimated from, before it starts."""
+    return {}
+
+
+def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method_key: str) -> str:
+    """What a slow method will cost, said before it starts: it runs each model once per
+    feature channel, so about channels × (one exact CAM) per image."""
+    method = METHODS[method_key]
+    models = [m for m in engine.zoo.models if m.key in keys and m.available]
+    passes = {m.key: m.net.fc.in_features for m in models}
+    measured = seconds_per_image()
+    known = [(m.key, measured.get((engine.zoo.family.name, m.key))) for m in models]
+    text = (f"{method.label} runs each model once per feature channel of its last layer "
+            f"({', '.join(f'{k}: {n:,}' for k, n in passes.items())} forward passes per image)")
+    if known and all(seconds is not None for _, seconds in known):
+        total = sum(images * passes[k] * seconds for k, seconds in known)
+        return text + (f": about {total / 60:.0f} min for {images} images on this server, "
+                       "estimated from its CAM timings (less for maps already cached).")
+    return text + ": minutes per image on a CPU."
 
 
 @st.cache_resource(show_spinner=False)
@@ -338,11 +362,16 @@ def once_each(images: list[CamImage]) -> list[CamImage]:
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> FigureSpec | None:
     """All maps for the grid, with visible per-model progress; errors in place."""
     keys = [k for k in MODEL_KEYS if k in choices["models"]]
+    if METHODS[choices["method"]].slow:
+        st.info(plain(slow_method_wait(engine, keys, len(images), choices["method"])))
     with st.status("Computing class activation maps…", expanded=False) as status:
         runs: list[ModelRun] = []
 
         def progress(run: ModelRun) -> None:
             runs.append(run)
+            if choices["method"] == EXACT and run.computed:
+                seconds_per_image()[(engine.zoo.family.name, run.model_key)] = \
+                    run.elapsed_s / run.computed
             status.write(f"{run.model_key}: {run.computed} computed, {run.cached} from cache, "
                          f"{run.elapsed_s:.2f} s")
 

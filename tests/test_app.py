@@ -85,7 +85,7 @@ def _labels(at: AppTest) -> str:
 def test_default_page_renders_the_sample_grid(app):
     _ok(app)
     label = _labels(app)
-    # Counts what ran and names what did not (the resolution column is the shipped FixRes
+    # Counts what ran and names what did not (the resolution column is the shipped adapted
     # model, so three of the five models run offline).
     assert "Maps ready" in label and "6 images × 3 models: baseline, resolution, compound" in label
     assert "not run: depth, width (unavailable)" in label
@@ -368,3 +368,18 @@ def test_a_nul_character_in_the_folder_box_is_a_message(app):
     app.text_input(key="val_dir").set_value("val\0dir").run()
     _ok(app)
     assert any("NUL character" in shown(e.value) for e in app.error)
+
+
+def test_a_slow_method_says_how_long_it_will_take_before_it_starts(app):
+    """The first grid (exact CAM) times each model on this server; Score-CAM, one forward pass
+    per feature channel, then says its wait from those timings before it runs."""
+    app.multiselect(key="samples").set_value(["chelsea"])
+    app.multiselect(key="models").set_value(["baseline"]).run()
+    _ok(app)
+    app.selectbox(key="method").set_value("scorecam").run()
+    _ok(app)
+    said = shown(" ".join(i.value for i in app.info))
+    assert "Score-CAM runs each model once per feature channel of its last layer " \
+           "(baseline: 1,280 forward passes per image)" in said
+    assert "for 1 images on this server, estimated from its CAM timings" in said
+    assert "1 images × 1 models" in _labels(app)
