@@ -89,10 +89,12 @@ def test_table_cli_json(tmp_path):
     assert by_key["compound"]["run_resolution"] == 260
     assert not by_key["depth"]["available"]
     assert "scaled_models.train --model depth" in by_key["depth"]["make_available"]
-    # The offline resolution column is the FixRes model shipped with scalecam, on Lite0's file.
+    # The offline resolution column is the model shipped with scalecam, on Lite0's file, and
+    # says how it does on the held-out photos beside its start and the baseline.
     resolution = by_key["resolution"]
     assert resolution["status"] == "adapted" and resolution["trained_for_config"]
-    assert resolution["recipe"].startswith("adapted to 448 px (FixRes) from Lite0")
+    assert resolution["recipe"].startswith("adapted to 448 px from Lite0: every weight")
+    assert " on 251 held-out photos of imagenet_sample_1k_half; start " in resolution["judged"]
     assert resolution["file"].endswith("scaled_models/checkpoints/lite/resolution.safetensors")
 
 

@@ -58,6 +58,10 @@ from .state import (
 )
 from .teachers import Teacher, baseline_teacher, resolve_teacher
 
+# Photos of a labelled --data held out to judge the model by default, when nothing else is given
+# to judge it on: half, so that both sides keep a few hundred of the 501 shared photos.
+DEFAULT_HOLDOUT = 0.5
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from . import __doc__ as package_doc
@@ -74,8 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "reads (default: DATA/val when DATA has train/ and val/)")
     p.add_argument("--holdout", type=float, default=None,
                    help="judge the model on this fraction of DATA, held out of training by a "
-                        "seeded split recorded in the checkpoint (default: 0.5 when DATA is "
-                        "labelled and there is no --eval-dir, else 0; 0 judges on nothing)")
+                        f"seeded split recorded in the checkpoint (default: {DEFAULT_HOLDOUT} "
+                        "when DATA is labelled and there is no --eval-dir, else 0; 0 judges on "
+                        "nothing)")
     p.add_argument("--out", default=str(DEFAULT_CHECKPOINTS),
                    help="checkpoints root the app reads (default: %(default)s)")
     p.add_argument("--recipe", default=None, choices=list(RECIPES),
@@ -147,15 +152,15 @@ def evaluation_set(args: argparse.Namespace, found: ImageSet, decode: bool
         raise SystemExit("--holdout and --eval-dir are two ways to choose the images a model "
                          "is judged on: give one (DATA with train/ and val/ is judged on val/)")
     fraction = args.holdout if args.holdout is not None else (
-        0.5 if eval_dir is None and found.labels is not None else 0.0)
+        DEFAULT_HOLDOUT if eval_dir is None and found.labels is not None else 0.0)
     if fraction:
         split = holdout_split(found, fraction, args.seed)
         if not decode:
             return split.train, split, None
         images = evaluation.held_out_images(split.held_out)
-        return split.train, split, EvaluationSet(images, {
+        return split.train, split, EvaluationSet(images, {  # the split: metadata's "data"
             "kind": "held-out", "folder": found.root.name, "path": str(found.root),
-            "images": len(images), "holdout": split.record()})
+            "images": len(images)})
     if eval_dir is not None and decode:
         images = evaluation.eval_images(eval_dir)
         return found, None, EvaluationSet(images, {

@@ -16,8 +16,8 @@ from ..weights import file_sha256, load_published
 
 PAPER_BATCH_LR = (0.256, 4096)  # the paper's lr per images in a global batch, scaled linearly
 EMA_DECAY = 0.9999
-MATCH_LR_PER_256 = 3.2e-3  # AdamW: 2e-4 for the default batch of 16
-MATCH_EPOCHS = 40
+MATCH_LR_PER_256 = 1.6e-3  # AdamW: 1e-4 for the default batch of 16
+MATCH_EPOCHS = 30
 
 
 @dataclass(frozen=True)
