@@ -380,16 +380,16 @@ class Judged:
         return text
 
     def short(self) -> str:
-        """A grid header's line: "unseen top-1 84.1 (start 81.7)"."""
-        return f"unseen top-1 {self.top1:.1f} (start {self.start_top1:.1f})"
+        """A grid header's line, as short as a panel is wide: "unseen 84.1 (start 81.7)", the
+        top-1 in percent on images the model was not fit to."""
+        return f"unseen {self.top1:.1f} (start {self.start_top1:.1f})"
 
 
 def checkpoint_headline(metadata: dict) -> str:
     """A checkpoint in a few words, for a grid header."""
     recipe = metadata.get("recipe")
     if recipe == "match":
-        return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} " \
-               "(fine-tuned)"
+        return f"fine-tuned from {(metadata.get('base') or {}).get('name', 'the baseline')}"
     if recipe == "fixres":
         return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} (FixRes)"
     if recipe == "distill":
