@@ -209,7 +209,7 @@ def _unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Im
         if sum(line_h) + width // 12 <= height or scale < 0.3:
             break
         scale *= 0.85
-    y = max(width // 24, (height - sum(line_h)) // 3)
+    y = max(width // 12 if scale == 1.0 else width // 24, (height - sum(line_h)) // 3)
     for (text, fnt, colour), h in zip(lines, line_h):
         draw.text((width / 2, y), text, fill=colour, anchor="mt", font=fnt)
         y += h
@@ -219,7 +219,8 @@ def _unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Im
 def _unavailable_lines(prov, width: int, scale: float) -> list[tuple]:
     """(text, font, colour) of an unavailable panel: wrapped at the usual font sizes, drawn
     ``scale`` times smaller (so shrinking never rewraps the text)."""
-    sizes = {"title": width / 10, "body": width / 15, "mono": width / 17}
+    sizes = {"title": max(10, width // 10), "body": max(9, width // 15),
+             "mono": max(8, width // 17)}
 
     def fonts(factor: float) -> dict:
         return {"title": font(max(6, round(sizes["title"] * factor)), bold=True),
