@@ -127,16 +127,23 @@ def test_two_process_gloo_run(tiny_imagenet, tmp_path):
     assert b["config"]["batch_size"] == 8  # 2 processes × 4
 
 
-@pytest.fixture(scope="module")
-def unlabelled_photos(tmp_path_factory) -> Path:
-    """Eight real ImageNet photos in one flat folder (no wnid folders, so no labels)."""
+def _eight_shared_photos(folder: Path, in_wnid_folders: bool) -> Path:
+    """The first eight photos of ../shared/imagenet_sample_1k_half (eight classes), copied flat
+    or into their wnid folders."""
     source = SHARED / "imagenet_sample_1k_half"
     if not source.is_dir():
         pytest.skip(f"{source} not found")
-    folder = tmp_path_factory.mktemp("photos")
     for path in sorted(source.glob("n*/*.JPEG"))[:8]:
-        shutil.copy(path, folder / path.name)
+        target = folder / path.parent.name if in_wnid_folders else folder
+        target.mkdir(exist_ok=True)
+        shutil.copy(path, target / path.name)
     return folder
+
+
+@pytest.fixture(scope="module")
+def unlabelled_photos(tmp_path_factory) -> Path:
+    """Eight real ImageNet photos in one flat folder (no wnid folders, so no labels)."""
+    return _eight_shared_photos(tmp_path_factory.mktemp("photos"), in_wnid_folders=False)
 
 
 @pytest.fixture(scope="module")
@@ -198,14 +205,7 @@ def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, s
 @pytest.fixture(scope="module")
 def labelled_photos(tmp_path_factory) -> Path:
     """Eight real ImageNet photos of eight classes, in their wnid folders (labelled)."""
-    source = SHARED / "imagenet_sample_1k_half"
-    if not source.is_dir():
-        pytest.skip(f"{source} not found")
-    root = tmp_path_factory.mktemp("labelled")
-    for path in sorted(source.glob("n*/*.JPEG"))[:8]:
-        (root / path.parent.name).mkdir()
-        shutil.copy(path, root / path.parent.name / path.name)
-    return root
+    return _eight_shared_photos(tmp_path_factory.mktemp("labelled"), in_wnid_folders=True)
 
 
 def _top1_per_image(net, preprocessing, paths, labels) -> str:

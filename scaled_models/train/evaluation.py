@@ -115,9 +115,9 @@ def _difference_record(diff: PairedDifference, a_name: str, b_name: str) -> dict
             "sentence": diff.sentence(a_name, b_name, "top-1", points=True)}
 
 
-def verdict(trained: Outcomes, start: Outcomes) -> str:
-    """In words: is the trained model better than the model it started from?"""
-    diff = _difference(trained, start)
+def verdict(diff: PairedDifference) -> str:
+    """In words, from the paired top-1 difference trained − start: is the trained model better
+    than the model it started from?"""
     if diff.distinguishable and diff.mean > 0:
         return "better than its start"
     if diff.distinguishable:
@@ -131,10 +131,10 @@ def comparison(trained: Outcomes, start: Outcomes, baseline: Outcomes | None, on
     images, the paired differences trained − start and trained − baseline (exact McNemar), and
     the verdict. ``baseline`` is ``None`` when it could not be run (``on["baseline_missing"]``
     then says why)."""
+    gain = _difference(trained, start)
     record = {"on": on, "images": len(trained.top1), "trained": trained.summary(),
-              "start": start.summary(), "verdict": verdict(trained, start),
-              "trained_minus_start": _difference_record(_difference(trained, start),
-                                                        "trained", "start")}
+              "start": start.summary(), "verdict": verdict(gain),
+              "trained_minus_start": _difference_record(gain, "trained", "start")}
     if baseline is not None:
         record["baseline"] = baseline.summary()
         record["trained_minus_baseline"] = _difference_record(
