@@ -22,7 +22,7 @@ from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
 from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
 from cam.memory import configure_allocator, release_memory
-from cam.methods import EXACT, METHODS
+from cam.methods import EXACT, METHODS, forward_passes_per_image
 from cam.paths import (
     SAMPLE_IMAGES,
     PathNotAllowed,
@@ -96,7 +96,7 @@ def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method_key
     feature channel, so about channels × (one exact CAM) per image."""
     method = METHODS[method_key]
     models = [m for m in engine.zoo.models if m.key in keys and m.available]
-    passes = {m.key: m.net.fc.in_features for m in models}
+    passes = {m.key: forward_passes_per_image(method, m.net) for m in models}
     measured = seconds_per_image()
     known = [(m.key, measured.get((engine.zoo.family.name, m.key))) for m in models]
     text = (f"{method.label} runs each model once per feature channel of its last layer "

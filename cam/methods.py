@@ -75,6 +75,12 @@ def get_method(key: str) -> CamMethod:
         raise ValueError(f"unknown CAM method {key!r}; choose from {', '.join(METHODS)}") from None
 
 
+def forward_passes_per_image(method: CamMethod, net: CamNet) -> int:
+    """Images the network runs per explained image: one, or for a slow method one masked or
+    ablated copy per channel of the feature map it explains (``net.fc`` reads that map)."""
+    return net.fc.in_features if method.slow else 1
+
+
 def exact_cam(net: CamNet, batch: torch.Tensor, classes: list[int | None],
               dtype: torch.dtype | None = None) -> tuple[np.ndarray, torch.Tensor, list[int]]:
     """Forward only: (maps, probabilities, explained classes). Each map is Σ_k w_k^c A_k for the
