@@ -64,7 +64,13 @@ IDLE_GOAL_GB = 2.5
 LIBRARY_METHODS = tuple(key for key, m in METHODS.items() if m.library_class and not m.slow)
 CLASS_WORKLOAD = "cam-class"
 EXPORT_WORKLOAD = "export"
-WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD)
+SCORE_CAM_WORKLOAD = "score-cam-448"  # the slowest, largest request: Score-CAM at 448 px
+LARGE_PNG_WORKLOAD = "large-png"  # an upload just under the decoder's pixel limit
+WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD, SCORE_CAM_WORKLOAD,
+                               LARGE_PNG_WORKLOAD)
+# 10000×9999 = 99.99 megapixels, just under cam.images' 100-megapixel limit; RGBA so that the
+# decoder also composites it on white
+LARGE_PNG_SIZE = (10_000, 9_999)
 
 
 class Widget(NamedTuple):
@@ -102,7 +108,7 @@ class PageMap:
     # app/main.py: status texts, widgets, tabs and option labels.
     maps_ready: str = "Maps ready"
     maps_failed: str = "CAM computation failed"
-    images_count: str = "{count} images"  # in the status label: "(36 images × 5 models, …)"
+    images_count: str = "({count} images ×"  # in the status label: "(36 images × 5 models…"
     method: Widget = Widget("method", "CAM method")
     target_mode: Widget = Widget("target_mode", "Target class")
     one_class_for_all: str = "one class for all models"
@@ -114,6 +120,12 @@ class PageMap:
     refused: str = "SCALECAM_MAX_EXPORT_MEGAPIXELS"  # what the refusal names
     error: str = "[data-testid='stAlert']"
     uploads: Widget = Widget("uploads", "Upload images")
+    models: Widget = Widget("models", "Models (paper order)")
+    photos: Widget = Widget("samples", "Bundled photos (sample_images/)")
+    slow_method: str = "scorecam"  # runs the model once per feature channel
+    slow_model: str = "resolution"  # the 448 px model: the most pixels per forward pass
+    model_count: int = 5  # the Table 7 models, all chosen by default
+    models_shown: str = "× {count} models: {models};"  # in the status label
     upload_tab: str = "Upload"
     export_tab: str = "Export"
     downloads: tuple[Widget, ...] = (Widget("dl_png", "Grid PNG"), Widget("dl_pdf", "Grid PDF"),
@@ -437,6 +449,22 @@ def choose(driver: WebDriver, widget: Widget, wanted: str) -> None:
     wait_until(option, 30, f"option {wanted!r} of {widget.label!r}").click()
 
 
+def keep_only(driver: WebDriver, widget: Widget, wanted: str, chosen: int) -> None:
+    """A multiselect of ``chosen`` chosen options down to one: Backspace removes the last
+    chosen one until none is left, then ``wanted`` is typed and Enter picks it (as a keyboard
+    user would)."""
+    from selenium.webdriver.common.keys import Keys
+
+    field_ = find_widget(driver, widget).find_element(_by().CSS_SELECTOR, PAGE.selectbox_field)
+    field_.click()
+    field_.send_keys(*[Keys.BACKSPACE] * chosen)
+    field_.send_keys(wanted)
+    wait_until(lambda: pick_option([o.text for o in driver.find_elements(
+        _by().CSS_SELECTOR, PAGE.listbox_option)], wanted) is not None, 30,
+        f"option {wanted!r} of {widget.label!r}")
+    field_.send_keys(Keys.ENTER, Keys.ESCAPE)
+
+
 def choose_radio(driver: WebDriver, widget: Widget, wanted: str) -> None:
     find_widget(driver, widget).find_element(
         _by().XPATH, PAGE.radio_option.format(label=wanted)).click()
@@ -505,8 +533,15 @@ def _grid_changed(driver: WebDriver, before: str | None) -> bool:
     return maps_ready(driver) and grid_src(driver) != before
 
 
+def upload_files(driver: WebDriver, files: Sequence[Path]) -> None:
+    open_tab(driver, PAGE.upload_tab)
+    find_widget(driver, PAGE.uploads).find_element(
+        _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, files)))
+
+
 def workload_steps(workload: str, url: str, uploads: Sequence[Path],
-                   export_images: int, downloads_folder: Path = Path(".")) -> list[Step]:
+                   export_images: int, downloads_folder: Path = Path("."),
+                   large_png: Path | None = None) -> list[Step]:
     """What one session does. Every workload opens the page first (the default grid: exact CAM
     of the bundled photos), then:
 
@@ -514,7 +549,10 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
     - ``cam-class``: exact CAM of one chosen class for all models;
     - ``export``: Export DPI to its maximum and photos uploaded up to ``export_images`` in the
       grid, which the server refuses to export (over its pixel cap, with a message); then a DPI
-      it accepts, and the PNG, PDF and panel zip downloaded (each made on the click).
+      it accepts, and the PNG, PDF and panel zip downloaded (each made on the click);
+    - ``score-cam-448``: one bundled photo, the resolution model alone, then Score-CAM (one
+      forward pass per feature channel at 448 px: minutes on a CPU);
+    - ``large-png``: ``large_png`` (a 10000×9999 RGBA PNG) uploaded beside the bundled photos.
     """
     steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
     if workload in LIBRARY_METHODS:
@@ -531,11 +569,6 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
         images_shown = PAGE.images_count.format(count=export_images)
         folder = downloads_folder
 
-        def upload(driver: WebDriver) -> None:
-            open_tab(driver, PAGE.upload_tab)
-            find_widget(driver, PAGE.uploads).find_element(
-                _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, uploads)))
-
         def download(driver: WebDriver) -> None:
             for widget in PAGE.downloads:
                 click_button(driver, widget)
@@ -543,7 +576,7 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
         steps += [
             Step(f"export DPI {PAGE.export_dpi}", lambda d: slide_to_end(d, PAGE.dpi),
                  lambda d, _: script_idle(d)),
-            Step(f"upload {len(uploads)} photos", upload,
+            Step(f"upload {len(uploads)} photos", lambda d: upload_files(d, uploads),
                  lambda d, _: maps_ready(d) and images_shown in status_text(d)),
             Step(f"export at {PAGE.export_dpi} DPI refused", lambda d: open_tab(d, PAGE.export_tab),
                  lambda d, _: script_idle(d) and PAGE.refused in alerts(d)),
@@ -552,6 +585,25 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
                  lambda d, _: script_idle(d) and has_widget(d, PAGE.downloads[0])),
             Step("download PNG, PDF and panels", download,
                  lambda d, _: downloads_done(folder))]
+    elif workload == SCORE_CAM_WORKLOAD:
+        photos = bundled_photo_ids()
+        photo = photos[0]
+        label = METHODS[PAGE.slow_method].menu_label
+        one_model = PAGE.models_shown.format(count=1, models=PAGE.slow_model)
+        steps += [
+            Step(f"photo {photo} only", lambda d: keep_only(d, PAGE.photos, photo, len(photos)),
+                 lambda d, _: maps_ready(d) and PAGE.images_count.format(count=1)
+                 in status_text(d)),
+            Step(f"model {PAGE.slow_model} only",
+                 lambda d: keep_only(d, PAGE.models, PAGE.slow_model, PAGE.model_count),
+                 lambda d, _: maps_ready(d) and one_model in status_text(d)),
+            Step(f"method {label}", lambda d: choose(d, PAGE.method, label), _grid_changed)]
+    elif workload == LARGE_PNG_WORKLOAD:
+        if large_png is None:
+            raise ValueError(f"the {LARGE_PNG_WORKLOAD} workload needs the PNG to upload")
+        shown = PAGE.images_count.format(count=bundled_photo_count() + 1)
+        steps.append(Step(f"upload {large_png.name}", lambda d: upload_files(d, [large_png]),
+                          lambda d, _: maps_ready(d) and shown in status_text(d)))
     else:
         raise ValueError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     return steps
@@ -571,11 +623,31 @@ def write_uploads(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def bundled_photo_count() -> int:
-    """Photos the page selects by default (every file of sample_images/)."""
+def write_large_png(path: Path) -> Path:
+    """A 10000×9999 RGBA PNG that compresses to a few hundred KB (bands of four colours, one
+    half transparent), the kind of upload that costs gigabytes if decoded at full size."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", LARGE_PNG_SIZE, (40, 90, 160, 255))
+    draw = ImageDraw.Draw(image)
+    width, height = LARGE_PNG_SIZE
+    for top in range(0, height, 1000):
+        draw.rectangle((0, top, width, top + 499), fill=(230, 180, 60, 128))
+    draw.ellipse((2000, 2000, 8000, 8000), fill=(200, 40, 40, 255))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, compress_level=9)
+    return path
+
+
+def bundled_photo_ids() -> list[str]:
+    """Photos the page selects by default (every image of sample_images/)."""
     from .inputs import collect_images
 
-    return len(collect_images([SAMPLE_IMAGES]).images)
+    return [image.image_id for image in collect_images([SAMPLE_IMAGES]).images]
+
+
+def bundled_photo_count() -> int:
+    return len(bundled_photo_ids())
 
 
 @dataclass
@@ -684,7 +756,8 @@ def _family(driver: WebDriver) -> str:
 
 
 def run_reference(workdir: Path, workloads: Sequence[str], uploads: Sequence[Path],
-                  export_images: int, step_timeout: float, server_env: dict[str, str]) -> dict:
+                  export_images: int, step_timeout: float, server_env: dict[str, str],
+                  large_png: Path | None = None) -> dict:
     """Every workload alone, one after the other, on one server: the grids to compare with and
     each workload's own RSS peak (the server's earlier caches included, as in real use)."""
     results = {}
@@ -695,7 +768,7 @@ def run_reference(workdir: Path, workloads: Sequence[str], uploads: Sequence[Pat
                 for index, workload in enumerate(workloads):
                     session = Session(index, workload, workload_steps(
                         workload, server.url, uploads, export_images,
-                        workdir / "chrome-reference" / "downloads"),
+                        workdir / "chrome-reference" / "downloads", large_png),
                         window=driver.current_window_handle)
                     sampler.mark(workload)
                     drive(driver, server, [session], step_timeout,
@@ -715,11 +788,13 @@ def run_reference(workdir: Path, workloads: Sequence[str], uploads: Sequence[Pat
 
 def run_concurrent(workdir: Path, plan: Sequence[str], uploads: Sequence[Path],
                    export_images: int, idle_seconds: float, step_timeout: float,
-                   phase_timeout: float, server_env: dict[str, str]) -> dict:
+                   phase_timeout: float, server_env: dict[str, str],
+                   large_png: Path | None = None) -> dict:
     """A fresh server: first page load alone, then every session at once, then idle."""
     with streamlit_server(workdir, server_env) as server:
         sessions = [Session(i, w, workload_steps(w, server.url, uploads, export_images,
-                                                 workdir / "chrome-concurrent" / "downloads"))
+                                                 workdir / "chrome-concurrent" / "downloads",
+                                                 large_png))
                     for i, w in enumerate(plan)]
         sampler = RssSampler(server.pid)
         try:
@@ -761,10 +836,10 @@ def run_concurrent(workdir: Path, plan: Sequence[str], uploads: Sequence[Path],
     }
 
 
-def run_serve_bench(sessions: int = 8, idle_seconds: float = 60,
+def run_serve_bench(sessions: int = len(WORKLOADS), idle_seconds: float = 60,
                     workloads: Sequence[str] = WORKLOADS, export_images: int = 36,
-                    reference: bool = True, step_timeout: float = 600,
-                    phase_timeout: float = 1500, server_env: dict[str, str] | None = None
+                    reference: bool = True, step_timeout: float = 1800,
+                    phase_timeout: float = 3600, server_env: dict[str, str] | None = None
                     ) -> dict:
     """The whole measurement as one dict (the ``--json`` output).
 
@@ -786,14 +861,16 @@ def run_serve_bench(sessions: int = 8, idle_seconds: float = 60,
         workdir = Path(tmp)
         uploads = (write_uploads(workdir / "uploads", export_images - bundled_photo_count())
                    if EXPORT_WORKLOAD in plan else [])
+        large_png = (write_large_png(workdir / "uploads" / "large-rgba.png")
+                     if LARGE_PNG_WORKLOAD in plan else None)
         references = {}
         if reference:
             _log(f"reference: {', '.join(dict.fromkeys(plan))}, one at a time")
             references = run_reference(workdir, list(dict.fromkeys(plan)), uploads,
-                                       export_images, step_timeout, server_env)
+                                       export_images, step_timeout, server_env, large_png)
         _log(f"concurrent: {sessions} sessions ({', '.join(plan)})")
         result = run_concurrent(workdir, plan, uploads, export_images, idle_seconds,
-                                step_timeout, phase_timeout, server_env)
+                                step_timeout, phase_timeout, server_env, large_png)
     errors = ([f"{r['workload']} (reference): {r['error']}" for r in references.values()
                if r["error"]] + [f"session {r['session']} ({r['workload']}): {r['error']}"
                                  for r in result["sessions"] if r["error"]])
@@ -860,8 +937,9 @@ def format_report(result: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> None:
     """The options, for this module's ``main`` and for whichever command hosts it (a host that
     has its own ``--json`` passes ``with_json=False``)."""
-    parser.add_argument("--sessions", type=positive_int, default=8,
-                        help="concurrent browser sessions (default 8)")
+    parser.add_argument("--sessions", type=positive_int, default=len(WORKLOADS),
+                        help=f"concurrent browser sessions (default {len(WORKLOADS)}: one per "
+                             "workload)")
     parser.add_argument("--idle-seconds", type=non_negative_float, default=60,
                         help="how long to watch RSS after every session closed (default 60)")
     parser.add_argument("--workloads", type=comma_separated(WORKLOADS, "workload"),
@@ -872,8 +950,11 @@ def add_arguments(parser: argparse.ArgumentParser, with_json: bool = True) -> No
                         help="images in the grid the export session exports (default 36)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the single-session runs (and so the grid comparison)")
-    parser.add_argument("--step-timeout", type=non_negative_float, default=600,
-                        help="seconds one page action may take (default 600)")
+    parser.add_argument("--step-timeout", type=non_negative_float, default=1800,
+                        help="seconds one page action may take (default 1800: Score-CAM at "
+                             "448 px beside the other sessions takes many minutes on a CPU)")
+    parser.add_argument("--phase-timeout", type=non_negative_float, default=3600,
+                        help="seconds all concurrent sessions together may take (default 3600)")
     parser.add_argument("--server-env", type=assignment, action="append", default=[],
                         metavar="NAME=VALUE",
                         help="extra environment for the server, to try settings without "
@@ -890,7 +971,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         sessions=args.sessions, idle_seconds=args.idle_seconds,
         workloads=args.workloads,
         export_images=args.export_images, reference=not args.no_reference,
-        step_timeout=args.step_timeout, server_env=server_env)
+        step_timeout=args.step_timeout, phase_timeout=args.phase_timeout,
+        server_env=server_env)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 1 if result["errors"] or result["mismatches"] else 0
 

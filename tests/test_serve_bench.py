@@ -2,6 +2,8 @@
 the benchmark itself is a script, `python -m cam.serve_bench`, and asserts nothing)."""
 from __future__ import annotations
 
+import pytest
+
 from cam.serve_bench import parent_pid, pick_option, process_tree, tree_rss_bytes, vmrss_kb
 
 STATUS = "Name:\tpython\nVmPeak:\t 9000000 kB\nVmRSS:\t 2322648 kB\nRssAnon:\t 2200000 kB\n"
@@ -38,3 +40,23 @@ def test_pick_option_prefers_the_exact_text_then_a_unique_match():
     assert pick_option(options, "++") == 1
     assert pick_option(options, "CAM") is None  # several contain it: never guess
     assert pick_option(["646 · maze, labyrinth (n03733281)"], "n03733281") == 0
+
+
+def test_the_near_limit_upload_is_just_under_the_decoders_pixel_limit_and_decodes(tmp_path):
+    """The large-png workload measures the decoder at its limit: 99.99 MP, with alpha (so it is
+    composited), small on disk (the upload cap is not what stops it), and accepted."""
+    from PIL import Image
+
+    from cam.images import DEFAULT_MAX_PIXELS, MAX_SIDE, load_image
+    from cam.serve_bench import write_large_png
+
+    path = write_large_png(tmp_path / "large.png")
+    with Image.open(path) as image:
+        width, height = image.size
+        assert image.mode == "RGBA"
+    assert width * height == DEFAULT_MAX_PIXELS - width  # one row short of the limit
+    assert path.stat().st_size < 2**20
+    decoded = load_image(path)
+    assert max(decoded.size) <= MAX_SIDE and decoded.mode == "RGB"
+    # the half-transparent band over blue, composited on white: (230,180,60)·½ + 255·½
+    assert decoded.getpixel((decoded.width - 1, 0)) == pytest.approx((242, 218, 158), abs=2)
