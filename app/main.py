@@ -224,7 +224,7 @@ def uploads_tab() -> list[CamImage]:
 def val_tab(settings: Settings) -> list[CamImage]:
     """Browse an ImageNet validation directory (only under allowed roots)."""
     default = settings.imagenet_val
-    roots = allowed_roots() + ([Path(default).expanduser().resolve()] if default else [])
+    roots = allowed_roots(default)
     text = st.text_input("ImageNet validation folder", value=default, key="val_dir",
                          help="flat ILSVRC2012_val_* files with bbox XML or devkit labels, "
                               "Kaggle LOC_val_solution.csv, or val/<wnid>/ folders")

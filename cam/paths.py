@@ -17,11 +17,12 @@ class PathNotAllowed(ValueError):
     """The message says which roots are allowed."""
 
 
-def allowed_roots() -> list[Path]:
-    """``$SCALECAM_IMAGENET_VAL``, ``$SCALECAM_ALLOWED_ROOTS`` (os.pathsep-separated) and the
-    bundled sample images, resolved."""
+def allowed_roots(*extra: str) -> list[Path]:
+    """``$SCALECAM_IMAGENET_VAL``, ``$SCALECAM_ALLOWED_ROOTS`` (os.pathsep-separated), the
+    bundled sample images and ``extra`` (e.g. a validation folder set in the server's secrets),
+    resolved, each once (messages list them)."""
     raw = [os.environ.get("SCALECAM_IMAGENET_VAL", "")]
-    raw += os.environ.get("SCALECAM_ALLOWED_ROOTS", "").split(os.pathsep)
+    raw += os.environ.get("SCALECAM_ALLOWED_ROOTS", "").split(os.pathsep) + list(extra)
     roots = [Path(r).expanduser().resolve() for r in raw if r.strip()] + [SAMPLE_IMAGES]
     return list(dict.fromkeys(roots))
 

@@ -94,3 +94,17 @@ def test_a_nul_character_is_refused_with_a_message_not_a_traceback(roots):
         resolve_under_roots("n01440764\0/x", roots)
     with pytest.raises(PathNotAllowed, match="cannot contain a NUL character"):
         check_file_under_roots(str(roots[0]) + "/a\0.JPEG", roots)
+
+
+def test_a_root_given_twice_is_listed_once_in_the_refusal(monkeypatch, tmp_path):
+    """The app adds its configured validation folder, which the environment may already name
+    (through a symlink here): the refusal lists each allowed folder once."""
+    val = tmp_path / "val"
+    val.mkdir()
+    (tmp_path / "link").symlink_to(val)
+    monkeypatch.setenv("SCALECAM_IMAGENET_VAL", str(val))
+    monkeypatch.delenv("SCALECAM_ALLOWED_ROOTS", raising=False)
+    roots = allowed_roots(str(tmp_path / "link"))
+    with pytest.raises(PathNotAllowed) as refused:
+        resolve_under_roots("/etc", roots)
+    assert str(refused.value).count(str(val)) == 1
