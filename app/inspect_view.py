@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 from app.plots import pandas_ready
 from cam.geometry import image_region, map_in_region, pixel_centres
 from cam.render import FigureSpec, RenderStyle, colorscale, normalise, region_photo
-from scaled_models.imagenet import class_label
+from safe_io.imagenet import class_label
 
 INSPECT_PX = 160
 # The plotly toolbar stands on the right, vertically, so it never covers a subplot title.

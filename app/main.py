@@ -16,20 +16,11 @@ from app import evaluate_view, export_view, inspect_view
 from app.settings import Settings, load_settings
 from app.text import plain
 from cam.cache import BoundedCache
-from cam.data import AnnotationError, ValDataset, folder_signature, open_val_dir
 from cam.engine import LOW_CONFIDENCE, CamEngine, ModelRun
 from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
-from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
 from cam.memory import configure_allocator, release_memory
 from cam.methods import EXACT, METHODS, forward_passes_per_image
-from cam.paths import (
-    SAMPLE_IMAGES,
-    PathNotAllowed,
-    allowed_roots,
-    check_file_under_roots,
-    resolve_under_roots,
-)
 from cam.render import (
     COLORMAPS,
     EXPORT_DPIS,
@@ -42,8 +33,17 @@ from cam.render import (
 )
 from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_rows
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
+from safe_io.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
+from safe_io.imagenet_val import AnnotationError, ValDataset, folder_signature, open_val_dir
+from safe_io.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail
+from safe_io.paths import (
+    SAMPLE_IMAGES,
+    PathNotAllowed,
+    allowed_roots,
+    check_file_under_roots,
+    resolve_under_roots,
+)
 from scaled_models.family import FAMILIES
-from scaled_models.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
 from scaled_models.table7 import MODEL_KEYS
 from scaled_models.weights import resolve_family
 from scaled_models.zoo import device_label, load_zoo

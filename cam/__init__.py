@@ -6,9 +6,10 @@
     spec = make_figure(engine, collect_images(["sample_images"]).images)
     compose_grid(spec, RenderStyle()).save("fig.png")
 """
+from safe_io.images import ImageLoadError, load_image
+
 from .engine import CamEngine, CamResult
 from .figure import make_figure
-from .images import ImageLoadError, load_image
 from .inputs import CamImage, collect_images, image_from_bytes, image_from_path
 from .methods import EXACT, METHODS, CamMethod
 from .render import FigureSpec, RenderStyle, compose_grid, manifest, pdf_bytes, save_figure

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from scaled_models.argtypes import comma_separated, positive_int
+from safe_io.argtypes import comma_separated, positive_int
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
@@ -88,7 +88,7 @@ def _grid_images(args: argparse.Namespace):
     from .inputs import collect_images, image_from_sample
 
     if args.preset:
-        from .data import open_val_dir
+        from safe_io.imagenet_val import open_val_dir
 
         samples, missing = figure7_preset(open_val_dir(args.val_dir))
         for name in missing:
@@ -158,7 +158,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
 
 def _val_dataset(args: argparse.Namespace):
     """--val-dir read, or ``None`` after saying why it cannot be."""
-    from .data import AnnotationError, open_val_dir
+    from safe_io.imagenet_val import AnnotationError, open_val_dir
 
     try:
         return open_val_dir(args.val_dir)
@@ -234,8 +234,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from safe_io.images import ImageLoadError
+
     from .evaluate import evaluate_images
-    from .images import ImageLoadError
     from .inputs import image_from_sample
     from .report import build_report
     from .summary import summarize
@@ -281,10 +282,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .bench import format_report, run_bench
+    from benchmarks.engine import format_report, run_bench
 
     if args.serve:
-        from .serve_bench import run_from_args
+        from benchmarks.serve import run_from_args
 
         return run_from_args(args)
 
@@ -398,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--serve", action="store_true",
                        help="measure the Streamlit server's memory under concurrent sessions "
                             "(headless Chromium; about 15 minutes on 2 cores)")
-    from .serve_bench import add_arguments as add_serve_arguments
+    from benchmarks.serve import add_arguments as add_serve_arguments
 
     add_serve_arguments(bench.add_argument_group("--serve options"), with_json=False)
     bench.set_defaults(func=cmd_bench)

@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scaled_models.storage import atomic_write, write_json
+from safe_io.imagenet_val import ValDataset, ValSample
+from safe_io.images import ImageLoadError
+from safe_io.storage import atomic_write, write_json
 from scaled_models.table7 import MODEL_KEYS
 from scaled_models.zoo import LoadedModel
 
 from . import metrics
 from .agreement import EVAL_SIZE, map_agreement
-from .data import ValDataset, ValSample
 from .engine import LOW_CONFIDENCE, CamEngine, CamResult
 from .geometry import boxes_in_region, image_region, map_in_region
-from .images import ImageLoadError
 from .inputs import CamImage, image_from_sample
 from .targets import GROUND_TRUTH, Target
 

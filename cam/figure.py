@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from scaled_models.imagenet import class_index_of, class_label
+from safe_io.imagenet import class_index_of, class_label
+from safe_io.imagenet_val import ValDataset, ValSample
 
-from .data import ValDataset, ValSample
 from .engine import CamEngine, ModelRun
 from .inputs import CamImage
 from .methods import EXACT, METHODS

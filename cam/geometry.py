@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from safe_io.imagenet_val import Box
 from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 
-from .data import Box
 from .inputs import CamImage
 
 

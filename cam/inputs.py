@@ -12,8 +12,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from .data import Box, ValDataset, ValSample, open_val_dir
-from .images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_image, read_image_file
+from safe_io.imagenet_val import Box, ValDataset, ValSample, open_val_dir
+from safe_io.images import (
+    SUPPORTED_EXTENSIONS,
+    ImageLoadError,
+    image_id_for,
+    load_image,
+    read_image_file,
+)
 
 
 @dataclass(frozen=True, eq=False)

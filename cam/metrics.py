@@ -7,7 +7,8 @@ needs a model (deletion/insertion) takes a caller-supplied ``score_fn``.
 Conventions shared by every function here:
 
 * A map (``cam``) is a finite float array H×W in the same pixel coordinates as the boxes.
-* A box is ``(x1, y1, x2, y2)`` or any object with ``.x1 .y1 .x2 .y2`` (e.g. ``cam.data.Box``).
+* A box is ``(x1, y1, x2, y2)`` or any object with ``.x1 .y1 .x2 .y2``
+  (e.g. ``safe_io.imagenet_val.Box``).
   Boxes are INCLUSIVE, as in ILSVRC annotations: ``x2`` is the last pixel column inside the box, so
   ``area = (x2 - x1 + 1) * (y2 - y1 + 1)`` and pixel ``(x, y)`` lies in the box iff
   ``x1 <= x <= x2 and y1 <= y <= y2``. Boxes this module returns follow the same convention.
@@ -38,7 +39,7 @@ _RISE_BLUR_SIGMA = 5.0
 
 
 def _xyxy(box: BoxLike) -> tuple[float, float, float, float]:
-    """Duck-type a box: attribute access first (cam.data.Box), else a 4-sequence."""
+    """Duck-type a box: attribute access first (safe_io.imagenet_val.Box), else a 4-sequence."""
     if hasattr(box, "x1"):
         return (float(box.x1), float(box.y1), float(box.x2), float(box.y2))
     x1, y1, x2, y2 = box

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from scaled_models.imagenet import class_label
+from safe_io.imagenet import class_label
 from scaled_models.preprocessing import CropBox
 from scaled_models.zoo import LoadedModel
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from scaled_models.imagenet import CLASS_NAMES, class_index_of, class_label, is_wnid
+from safe_io.imagenet import CLASS_NAMES, class_index_of, class_label, is_wnid
 
 from .inputs import CamImage
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
+from safe_io.storage import write_json
+
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
 from .family import FAMILIES, WeightFamily, get_family, paper_family
 from .preprocessing import Preprocessing
-from .storage import write_json
 from .table7 import MODEL_KEYS, TABLE7, ModelSpec, parse_model_keys, spec_for
 from .weights import Provenance, load_weights, resolve_family
 

@@ -191,7 +191,7 @@ def test_a_file_name_is_never_rendered_as_markup(app):
 
 
 def test_two_uploads_with_the_same_name_are_both_shown_and_inspectable(app):
-    from cam.images import image_id_for
+    from safe_io.images import image_id_for
 
     second = _png((20, 120, 240))
     app.file_uploader(key="uploads").set_value([
@@ -286,7 +286,7 @@ def test_corrupt_file_in_val_dir_is_named_not_fatal(monkeypatch, tmp_path):
 
 def _val_copy(tmp_path, names) -> Path:
     """A val/<wnid>/ folder holding copies of some shared validation images."""
-    from cam.data import open_val_dir
+    from safe_io.imagenet_val import open_val_dir
 
     root = tmp_path / "val"
     for sample in open_val_dir(VAL_SAMPLE).samples:

@@ -1,5 +1,5 @@
-"""cam.data: every ImageNet val layout yields the labels and boxes of labels.csv; bad annotation
-files fail with file and line; missing/unannotated images are skipped with a reason."""
+"""safe_io.imagenet_val: every ImageNet val layout yields the labels and boxes of labels.csv; bad
+annotation files fail with file and line; missing/unannotated images are skipped with a reason."""
 from __future__ import annotations
 
 import csv
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from cam.data import AnnotationError, Box, ValDataset, open_val_dir
-from cam.images import ImageLoadError
 from cam.inputs import image_from_sample
-from scaled_models.imagenet import WNIDS
+from safe_io.imagenet import WNIDS
+from safe_io.imagenet_val import AnnotationError, Box, ValDataset, open_val_dir
+from safe_io.images import ImageLoadError
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 SAMPLE = SHARED / "imagenet_val_sample"

@@ -9,14 +9,14 @@ from cam.engine import CamEngine
 from cam.inputs import image_from_path, image_from_sample
 from cam.methods import EXACT
 from cam.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
-from scaled_models.imagenet import class_index_of
+from safe_io.imagenet import class_index_of
 
 from .conftest import SAMPLE_IMAGES
 
 
 @pytest.fixture(scope="module")
 def val_images(val_sample):
-    from cam.data import open_val_dir
+    from safe_io.imagenet_val import open_val_dir
 
     return [image_from_sample(s) for s in open_val_dir(val_sample).samples]
 

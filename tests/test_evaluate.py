@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 
-from cam.data import Box
 from cam.evaluate import AGREEMENT_ROWS, METRIC_ROWS, agreement_path, read_rows
 from cam.geometry import boxes_in_region
+from safe_io.imagenet_val import Box
 
 from .conftest import REPO
 

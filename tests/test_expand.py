@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import scaled_models.expand as expand_module
-from cam.data import open_val_dir
-from cam.images import load_image
+from safe_io.imagenet_val import open_val_dir
+from safe_io.images import load_image
 from scaled_models import get_family, load_model
 from scaled_models.expand import deepen, widen
 

@@ -1,4 +1,4 @@
-"""cam.images: every bad input becomes a clear ImageLoadError, every good one a loaded upright
+"""safe_io.images: every bad input becomes a clear ImageLoadError, every good one a loaded upright
 RGB image."""
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from cam.images import (
+from cam.inputs import image_from_path
+from safe_io.images import (
     DEFAULT_MAX_PIXELS,
     MAX_FILE_BYTES,
     MAX_SIDE,
@@ -29,8 +30,7 @@ from cam.images import (
     load_thumbnail,
     read_image_file,
 )
-from cam.inputs import image_from_path
-from cam.paths import SAMPLE_IMAGES
+from safe_io.paths import SAMPLE_IMAGES
 
 from .conftest import REPO
 
@@ -460,7 +460,7 @@ def test_a_huge_transparent_png_is_decoded_in_bounded_memory(tmp_path):
     del picture
     script = (
         "import resource, sys\n"
-        "from cam.images import load_image\n"
+        "from safe_io.images import load_image\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"image = load_image({str(path)!r})\n"
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -476,7 +476,7 @@ def test_a_huge_transparent_png_is_decoded_in_bounded_memory(tmp_path):
 
 @pytest.mark.parametrize("mode, bands", [("RGBA", 4), ("RGB", 3), ("L", 1), ("LA", 2)])
 def test_reducing_in_strips_equals_pillows_reduce(mode, bands):
-    from cam.images import reduce_in_strips
+    from safe_io.images import reduce_in_strips
 
     pixels = np.random.default_rng(0).integers(0, 256, (1001, 777, bands), dtype=np.uint8)
     image = Image.fromarray(pixels.squeeze(-1) if bands == 1 else pixels, mode)

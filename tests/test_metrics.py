@@ -22,7 +22,7 @@ from cam.metrics import (
 
 
 @dataclass(frozen=True)
-class Box:  # same shape as cam.data.Box: the metrics duck-type it
+class Box:  # same shape as safe_io.imagenet_val.Box: the metrics duck-type it
     x1: float
     y1: float
     x2: float

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cam.paths import PathNotAllowed, allowed_roots, check_file_under_roots, resolve_under_roots
+from safe_io.paths import PathNotAllowed, allowed_roots, check_file_under_roots, resolve_under_roots
 
 
 @pytest.fixture

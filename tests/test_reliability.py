@@ -24,7 +24,7 @@ TARGETS = [PREDICTED, GROUND_TRUTH, Target.of_class(967), Target.of_class(415)]
 
 @pytest.fixture(scope="module")
 def images(val_sample):
-    from cam.data import open_val_dir
+    from safe_io.imagenet_val import open_val_dir
 
     samples = open_val_dir(val_sample).samples[:2]
     return [image_from_sample(s) for s in samples] + [

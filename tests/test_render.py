@@ -92,9 +92,9 @@ def test_jet_colormap_and_alpha():
 def long_spec(lite_engine, val_sample):
     """A 20-row grid of real validation images, Shetland sheepdog and Dungeness crab among
     them (the longest labels of the shared sample)."""
-    from cam.data import open_val_dir
     from cam.figure import make_figure
     from cam.inputs import image_from_sample
+    from safe_io.imagenet_val import open_val_dir
 
     samples = open_val_dir(val_sample).samples[:20]
     return make_figure(lite_engine, [image_from_sample(s) for s in samples])

@@ -1,10 +1,10 @@
 """The serve benchmark's pure helpers: /proc parsing and option matching (no server, no browser;
-the benchmark itself is a script, `python -m cam.serve_bench`, and asserts nothing)."""
+the benchmark itself is a script, `python -m benchmarks.serve`, and asserts nothing)."""
 from __future__ import annotations
 
 import pytest
 
-from cam.serve_bench import parent_pid, pick_option, process_tree, tree_rss_bytes, vmrss_kb
+from benchmarks.serve import parent_pid, pick_option, process_tree, tree_rss_bytes, vmrss_kb
 
 STATUS = "Name:\tpython\nVmPeak:\t 9000000 kB\nVmRSS:\t 2322648 kB\nRssAnon:\t 2200000 kB\n"
 
@@ -47,8 +47,8 @@ def test_the_near_limit_upload_is_just_under_the_decoders_pixel_limit_and_decode
     composited), small on disk (the upload cap is not what stops it), and accepted."""
     from PIL import Image
 
-    from cam.images import DEFAULT_MAX_PIXELS, MAX_SIDE, load_image
-    from cam.serve_bench import write_large_png
+    from benchmarks.serve import write_large_png
+    from safe_io.images import DEFAULT_MAX_PIXELS, MAX_SIDE, load_image
 
     path = write_large_png(tmp_path / "large.png")
     with Image.open(path) as image:

@@ -149,7 +149,7 @@ def unlabelled_photos(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_eval_dir(tmp_path_factory, val_sample) -> Path:
     """Four labelled validation images in the val/<wnid>/ layout."""
-    from cam.data import open_val_dir
+    from safe_io.imagenet_val import open_val_dir
 
     root = tmp_path_factory.mktemp("eval")
     for sample in open_val_dir(val_sample).samples[:4]:
@@ -210,7 +210,7 @@ def labelled_photos(tmp_path_factory) -> Path:
 
 def _top1_per_image(net, preprocessing, paths, labels) -> str:
     """Right (1) or wrong (0) per photo, computed here from the published weights."""
-    from cam.images import load_image
+    from safe_io.images import load_image
 
     with torch.no_grad():
         logits = net.eval()(torch.stack([preprocessing(load_image(p)) for p in paths]))
@@ -221,7 +221,7 @@ def test_match_is_judged_on_held_out_photos_beside_its_start_and_the_baseline(la
                                                                               tmp_path):
     from scipy.stats import binomtest
 
-    from scaled_models.imagenet import class_index_of
+    from safe_io.imagenet import class_index_of
 
     out = tmp_path / "ckpt"
     proc = _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..argtypes import positive_int
+from safe_io.argtypes import positive_int
+from safe_io.storage import atomic_write, write_json
+
 from ..distributed import Distributed, init_distributed
 from ..family import FAMILIES, WeightFamily, WeightsUnavailable, paper_family
 from ..preprocessing import Preprocessing
-from ..storage import atomic_write, write_json
 from ..table7 import MODEL_KEYS, spec_for
 from ..weights import DEFAULT_CHECKPOINTS, default_recipe, resolve_family
 from ..zoo import device_label
@@ -74,7 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "in wnid-named folders), or a train/ + val/ ImageNet layout")
     p.add_argument("--eval-dir", default=None,
                    help="labelled images the model is not fit to, to judge it on (top-1 beside "
-                        "its start and the baseline, map agreement), in any layout cam.data "
+                        "its start and the baseline, map agreement), in any layout "
+                        "safe_io.imagenet_val "
                         "reads (default: DATA/val when DATA has train/ and val/)")
     p.add_argument("--holdout", type=float, default=None,
                    help="judge the model on this fraction of DATA, held out of training by a "

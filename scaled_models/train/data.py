@@ -1,7 +1,8 @@
 """The photos a model is trained on: any folder of images, searched recursively; labelled when
 every photo sits in a folder named by its ImageNet wnid (an ImageFolder such as
 ``imagenet_sample_1k_half/<wnid>/…`` or ``train/<wnid>/…``). Every photo is decoded by scalecam's
-one decoder (``cam.images``), and a photo that cannot be decoded is skipped and named, not fatal.
+one decoder (``safe_io.images``), and a photo that cannot be decoded is skipped and named,
+not fatal.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from cam.images import SUPPORTED_EXTENSIONS, ImageLoadError, check_image_file, load_image
+from safe_io.imagenet import class_index_of, is_wnid
+from safe_io.images import SUPPORTED_EXTENSIONS, ImageLoadError, check_image_file, load_image
 
-from ..imagenet import class_index_of, is_wnid
 from ..preprocessing import Preprocessing
 
 
@@ -136,7 +137,7 @@ def training_images(data: Path) -> ImageSet:
 
 def default_eval_dir(data: Path) -> Path | None:
     """A ``train/``+``val/`` layout is evaluated on its ``val/``: the folder itself is returned,
-    since cam.data's readers find ``val/<wnid>/`` under it."""
+    since safe_io.imagenet_val's readers find ``val/<wnid>/`` under it."""
     return Path(data) if (Path(data) / "val").is_dir() and (Path(data) / "train").is_dir() \
         else None
 

@@ -20,10 +20,10 @@ from cam.agreement import (
     map_agreement,
     summarize_agreement,
 )
-from cam.data import open_val_dir
-from cam.images import ImageLoadError
 from cam.inputs import CamImage, image_from_path, image_from_sample
 from cam.stats import PairedDifference, bootstrap_mean_ci, paired_difference
+from safe_io.imagenet_val import open_val_dir
+from safe_io.images import ImageLoadError
 
 from ..architectures import CamNet
 from ..preprocessing import Preprocessing
@@ -33,8 +33,8 @@ Model = tuple[CamNet, Preprocessing]
 
 
 def eval_images(eval_dir: Path) -> list[CamImage]:
-    """The labelled images of an evaluation folder (any layout ``cam.data`` reads); a file the
-    decoder refuses is named and left out."""
+    """The labelled images of an evaluation folder (any layout ``safe_io.imagenet_val``
+    reads); a file the decoder refuses is named and left out."""
     dataset = open_val_dir(eval_dir)
     images = []
     for sample in dataset.samples:

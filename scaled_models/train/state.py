@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..storage import atomic_write, write_json
+from safe_io.storage import atomic_write, write_json
+
 from ..weights import CHECKPOINT_FORMAT
 
 

@@ -1,4 +1,4 @@
-"""``python -m cam.serve_bench``: the Streamlit server's memory under concurrent browser sessions.
+"""``python -m benchmarks.serve``: the Streamlit server's memory under concurrent browser sessions.
 
 Why a script and not a test: resident memory and seconds depend on the machine, on what else it
 runs and on the Streamlit version, so they are measured and printed, never asserted. The script
@@ -43,15 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urljoin
 
-from scaled_models.argtypes import (
+from cam.methods import METHODS
+from safe_io.argtypes import (
     assignment,
     comma_separated,
     non_negative_float,
     positive_int,
 )
-
-from .methods import METHODS
-from .paths import SAMPLE_IMAGES
+from safe_io.paths import SAMPLE_IMAGES
 
 if TYPE_CHECKING:  # selenium is imported late: the module imports without it
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -68,7 +67,7 @@ SCORE_CAM_WORKLOAD = "score-cam-448"  # the slowest, largest request: Score-CAM 
 LARGE_PNG_WORKLOAD = "large-png"  # an upload just under the decoder's pixel limit
 WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD, SCORE_CAM_WORKLOAD,
                                LARGE_PNG_WORKLOAD)
-# 10000×9999 = 99.99 megapixels, just under cam.images' 100-megapixel limit; RGBA so that the
+# 10000×9999 = 99.99 megapixels, just under safe_io.images' 100-megapixel limit; RGBA so that the
 # decoder also composites it on white
 LARGE_PNG_SIZE = (10_000, 9_999)
 
@@ -612,7 +611,7 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
 def write_uploads(folder: Path, count: int) -> list[Path]:
     """``count`` photos for the export session to upload: the bundled samples with a one-pixel
     change each (distinct content, so the app neither deduplicates nor serves them from cache)."""
-    from .bench import bench_images
+    from benchmarks.engine import bench_images
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -641,7 +640,7 @@ def write_large_png(path: Path) -> Path:
 
 def bundled_photo_ids() -> list[str]:
     """Photos the page selects by default (every image of sample_images/)."""
-    from .inputs import collect_images
+    from cam.inputs import collect_images
 
     return [image.image_id for image in collect_images([SAMPLE_IMAGES]).images]
 
@@ -978,7 +977,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cam.serve_bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))

@@ -28,8 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaled_models.imagenet import WNIDS, class_index_of, is_wnid
-
+from .imagenet import WNIDS, class_index_of, is_wnid
 from .images import SUPPORTED_EXTENSIONS
 
 KAGGLE_CSV = "LOC_val_solution.csv"
@@ -317,7 +316,7 @@ def _read_meta_mat(path: Path) -> dict[int, str]:
 
 
 def _check_synset_mapping(path: Path) -> None:
-    """Class indices come from scaled_models.imagenet; refuse a mapping in any other order."""
+    """Class indices come from safe_io.imagenet; refuse a mapping in any other order."""
     lines = _read_lines(path)
     while lines and not lines[-1].strip():
         lines.pop()

@@ -17,16 +17,15 @@ from pathlib import Path
 
 import torch
 
+from cam.agreement import EVAL_SIZE
+from cam.engine import CamEngine
+from cam.figure import make_figure
+from cam.inputs import CamImage, collect_images
+from cam.methods import EXACT
+from cam.render import RenderStyle, compose_grid
+from cam.targets import PREDICTED
+from safe_io.paths import SAMPLE_IMAGES
 from scaled_models.zoo import LoadedModel, ModelZoo, device_label, measured_cost
-
-from .agreement import EVAL_SIZE
-from .engine import CamEngine
-from .figure import make_figure
-from .inputs import CamImage, collect_images
-from .methods import EXACT
-from .paths import SAMPLE_IMAGES
-from .render import RenderStyle, compose_grid
-from .targets import PREDICTED
 
 
 def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
@@ -129,9 +128,8 @@ def time_val_scan(rows: int = 50_000) -> float:
     images with two boxes each): the app reads one when a visitor opens a folder."""
     import tempfile
 
-    from scaled_models.imagenet import WNIDS
-
-    from .data import KAGGLE_CSV, open_val_dir
+    from safe_io.imagenet import WNIDS
+    from safe_io.imagenet_val import KAGGLE_CSV, open_val_dir
 
     with tempfile.TemporaryDirectory() as folder:
         lines = [f"ILSVRC2012_val_{n:08d},{WNIDS[n % 1000]} 1 2 30 40 {WNIDS[n % 1000]} 5 6 70 80"
@@ -147,7 +145,7 @@ def time_maxboxacc(maps: int = 50) -> float:
     import cv2
     import numpy as np
 
-    from .metrics import maxboxacc_v2
+    from cam.metrics import maxboxacc_v2
 
     rng = np.random.default_rng(0)
     cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (EVAL_SIZE, EVAL_SIZE))
