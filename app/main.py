@@ -31,7 +31,7 @@ from cam.render import (
     RenderStyle,
     compose_grid,
 )
-from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_rows
+from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_cells
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from safe_io.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
 from safe_io.imagenet_val import AnnotationError, ValDataset, folder_signature, open_val_dir
@@ -43,7 +43,8 @@ from safe_io.paths import (
     check_file_under_roots,
     resolve_under_roots,
 )
-from scaled_models.family import FAMILIES
+from scaled_models.family import FAMILIES, WeightFamily
+from scaled_models.provenance import provenance_rows
 from scaled_models.table7 import MODEL_KEYS
 from scaled_models.weights import resolve_family
 from scaled_models.zoo import device_label, load_zoo
@@ -56,11 +57,12 @@ THUMBNAIL_CACHE_MB = 64
 
 
 @st.cache_resource(show_spinner="Loading the Table 7 models (once per server process)…",
-                   max_entries=len(FAMILIES))
-def get_engine(family: str, checkpoints: str) -> CamEngine:
+                   max_entries=len(FAMILIES),
+                   hash_funcs={type(f): lambda family: family.name for f in FAMILIES.values()})
+def get_engine(family: WeightFamily, checkpoints: str) -> CamEngine:
     """One engine per concrete family for the whole server (the checkpoints folder is the
     operator's, so no visitor can load a second set): models load once and stay on the device;
-    every session shares them (the engine is thread-safe)."""
+    every session shares them (the engine is thread-safe). A family is cached by its name."""
     return CamEngine(load_zoo(family, checkpoints))
 
 
@@ -127,7 +129,7 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
     engine = None
     try:
         family, reason = resolve_family(requested)
-        engine = get_engine(family.name, str(settings.checkpoints))
+        engine = get_engine(family, str(settings.checkpoints))
         st.sidebar.caption(f"Family **{family.name}** — {plain(reason)}. "
                            f"Device: **{device_label(engine.device)}**. Checkpoints: "
                            f"{plain(settings.checkpoints)} (set by the operator).")
@@ -175,10 +177,10 @@ def models_panel(engine: CamEngine) -> None:
         headers = [*(PROVENANCE_HEADERS[i] for i in shown), "paper top-1",
                    "top-1 of these weights"]
         lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
-        for model, row in zip(engine.zoo.models, provenance_rows(engine.zoo)):
-            s = model.summary()
-            top1 = f"{s['top1']:.1f} ({s['top1_source']})" if s["top1"] is not None else "—"
-            cells = [*(row[i] for i in shown), f"{s['paper_top1']:.1f}", top1]
+        for row in provenance_rows(engine.zoo):
+            report_cells = provenance_cells(row)
+            cells = [*(report_cells[i] for i in shown), f"{row.spec.paper_top1:.1f}",
+                     row.top1_text]
             lines.append("| " + " | ".join(plain(c) for c in cells) + " |")
         st.markdown("\n".join(lines))
 

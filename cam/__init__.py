@@ -1,8 +1,10 @@
 """scalecam's CAM engine: images in, Figure 7 grids and metrics out — no Streamlit needed.
 
     from scaled_models import load_zoo
+    from scaled_models.weights import resolve_family
     from cam import CamEngine, collect_images, make_figure, RenderStyle, compose_grid
-    engine = CamEngine(load_zoo("auto"))
+    family, reason = resolve_family("auto")
+    engine = CamEngine(load_zoo(family, reason=reason))
     spec = make_figure(engine, collect_images(["sample_images"]).images)
     compose_grid(spec, RenderStyle()).save("fig.png")
 """

@@ -3,12 +3,19 @@ measure it, write a report, time the engine. Every argument is checked before an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
 from pathlib import Path
 
 from safe_io.argtypes import comma_separated, positive_int
+from scaled_models.provenance import (
+    TABLE_DESCRIPTION,
+    TABLE_HELP,
+    add_table_arguments,
+    table_text,
+)
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
 from .engine import ModelRun
@@ -294,6 +301,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    with contextlib.redirect_stdout(sys.stderr):  # what loading prints must not reach stdout
+        zoo = zoo_from_args(args)
+    print(table_text(zoo, args.json))
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------------
 
 def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
@@ -404,11 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(bench.add_argument_group("--serve options"), with_json=False)
     bench.set_defaults(func=cmd_bench)
 
-    from scaled_models.__main__ import TABLE_DESCRIPTION, TABLE_HELP, add_table_arguments
-
-    add_table_arguments(sub.add_parser("table", help=TABLE_HELP + " (as python -m scaled_models "
-                                                                  "table)",
-                                       description=TABLE_DESCRIPTION))
+    table = sub.add_parser("table", help=TABLE_HELP + " (as python -m scaled_models table)",
+                           description=TABLE_DESCRIPTION)
+    add_table_arguments(table)
+    table.set_defaults(func=cmd_table)
     return parser
 
 

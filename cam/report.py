@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from scaled_models.architectures import MAC_COUNTING
-from scaled_models.weights import Provenance
+from scaled_models.provenance import MISSING, ProvenanceRow, giga, provenance_rows
 from scaled_models.zoo import ModelZoo
 
 from .agreement import EVAL_SIZE, TOP_FRACTION
@@ -28,27 +28,13 @@ PROVENANCE_HEADERS = ("Model", "Table 7", "MACs (paper)", "status", "what the we
                       "runs", SHA256_HEADER)
 
 
-def provenance_rows(zoo: ModelZoo) -> list[list[str]]:
-    """One row per Table 7 role: what the paper specifies beside what this report ran."""
-    rows = []
-    for model in zoo.models:
-        prov, spec = model.provenance, model.spec
-        rows.append([
-            spec.short_label, spec.coefficients + f", {spec.paper_resolution} px",
-            f"{model.macs / 1e9:.2f}G ({spec.paper_flops})",
-            prov.status, _what_it_is(prov),
-            f"{prov.resolution} px, {model.run_macs / 1e9:.2f}G" if prov.available else "—",
-            (prov.sha256 or "")[:12],
-        ])
-    return rows
-
-
-def _what_it_is(prov: Provenance) -> str:
-    """The weights in words and, for a trained model, how it does on images it never saw."""
-    if not prov.available:
-        return prov.unavailable_reason or ""
-    return prov.recipe + (f". Judged on unseen images: {prov.judged.sentence()}"
-                          if prov.judged else "")
+def provenance_cells(row: ProvenanceRow) -> list[str]:
+    """One role's cells under ``PROVENANCE_HEADERS``: what the paper specifies beside what this
+    report ran."""
+    return [row.spec.short_label, row.table7, f"{giga(row.macs)} ({row.spec.paper_flops})",
+            row.status, row.what_it_is,
+            f"{row.run_resolution} px, {giga(row.run_macs)}" if row.available else MISSING,
+            (row.sha256 or "")[:12]]
 
 
 def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
@@ -101,7 +87,7 @@ def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
     ax = fig.add_axes((0.03, 0.25, 0.94, 0.63))
     ax.set_axis_off()
     rows = [[_wrapped(cell, width) for cell, width in zip(row, (14, 22, 12, 11, 70, 14, 12))]
-            for row in provenance_rows(zoo)]
+            for row in map(provenance_cells, provenance_rows(zoo))]
     table = ax.table(cellText=rows, colLabels=list(PROVENANCE_HEADERS), loc="upper left",
                      cellLoc="left", colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
     table.auto_set_font_size(False)

@@ -3,18 +3,18 @@
 The exact CAM of Zhou et al. needs a network of the form features → global average pool → linear.
 ``CamNet`` is that form; each weight family (``family.py``) builds its blocks into it, so the CAM
 engine, the trainer and the checkpoint format never care which library supplied the blocks.
+The dependency points one way: a family makes its ``Architecture``s and hands each the function
+that builds it, so nothing here knows what a family is.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from .family import WeightFamily
 
 NUM_CLASSES = 1000
 
@@ -73,26 +73,29 @@ class CamNet(nn.Module):
 @dataclass(frozen=True)
 class Architecture:
     """What is built: a family's blocks with width/depth multipliers (and the dropout the
-    family's recipe uses at that size)."""
+    family's recipe uses at that size), and the function that builds them. Families make these
+    (``WeightFamily.architecture``); ``family`` is the family's name, as checkpoints record it."""
 
-    family: WeightFamily
+    family: str
+    blocks: str  # the family's blocks in words, e.g. "MBConv + SE, SiLU"
     width: float
     depth: float
-    dropout: float = 0.2
+    dropout: float
+    # builder(arch, stochastic_depth=…, bn_momentum=…): a randomly initialised CamNet of arch
+    builder: Callable[..., CamNet] = field(repr=False)
 
     @property
     def description(self) -> str:
-        return f"{self.family.name} w={self.width:g} d={self.depth:g} ({self.family.blocks})"
+        return f"{self.family} w={self.width:g} d={self.depth:g} ({self.blocks})"
 
     def build(self, *, stochastic_depth: float = 0.0, bn_momentum: float | None = None
               ) -> CamNet:
         """A randomly initialised network (weights are loaded by ``weights``)."""
-        return self.family.build(self, stochastic_depth=stochastic_depth,
-                                 bn_momentum=bn_momentum)
+        return self.builder(self, stochastic_depth=stochastic_depth, bn_momentum=bn_momentum)
 
     def as_record(self) -> dict:
         """What checkpoint metadata stores: plain values."""
-        return {"family": self.family.name, "width": self.width, "depth": self.depth}
+        return {"family": self.family, "width": self.width, "depth": self.depth}
 
 
 MAC_COUNTING = ("multiply-accumulates per image of every convolution and linear layer (what "

@@ -95,7 +95,8 @@ class EfficientNetFamily(WeightFamily):
     crop_pct = 0.875
     mean, std = IMAGENET_MEAN, IMAGENET_STD
 
-    def build(self, arch: Architecture, *, stochastic_depth: float = 0.0,
+    @staticmethod
+    def build(arch: Architecture, *, stochastic_depth: float = 0.0,
               bn_momentum: float | None = None) -> CamNet:
         """Table 7's rounding, as in the reference code: channels ``make_divisible(c·w, 8)``,
         repeats ``ceil(n·d)`` (torchvision's ``MBConvConfig``)."""

@@ -81,7 +81,7 @@ class RoleBinding:
 
 class WeightFamily(ABC):
     """One architecture style and its weights. Subclasses set the class attributes and
-    implement ``build`` and ``stages``; ``roles`` binds each Table 7 row."""
+    implement ``build`` (a static method) and ``stages``; ``roles`` binds each Table 7 row."""
 
     name: str  # CLI/app choice and the checkpoints sub-folder
     description: str  # one line for selectors and tables
@@ -92,16 +92,20 @@ class WeightFamily(ABC):
     std: tuple[float, float, float]
 
     def architecture(self, width: float, depth: float, dropout: float = 0.2) -> Architecture:
-        return Architecture(self, width, depth, dropout)
+        """One of this family's networks, carrying the family's ``build`` (the architecture
+        never calls back into the family)."""
+        return Architecture(self.name, self.blocks, width, depth, dropout, self.build)
 
     def preprocessing(self, resolution: int) -> Preprocessing:
         """The family's evaluation preprocessing at ``resolution``."""
         return Preprocessing.from_crop_pct(resolution, self.crop_pct, self.mean, self.std)
 
+    @staticmethod
     @abstractmethod
-    def build(self, arch: Architecture, *, stochastic_depth: float = 0.0,
+    def build(arch: Architecture, *, stochastic_depth: float = 0.0,
               bn_momentum: float | None = None) -> CamNet:
-        """A randomly initialised ``CamNet`` of ``arch``."""
+        """A randomly initialised ``CamNet`` of ``arch``: a plain function of the architecture
+        (no family state), which each architecture carries as its builder."""
 
     @abstractmethod
     def stages(self, net: CamNet) -> list[nn.Sequential]:

@@ -161,7 +161,8 @@ class LiteFamily(WeightFamily):
     crop_pct = 0.875
     mean, std = TF_LITE_MEAN, TF_LITE_STD
 
-    def build(self, arch: Architecture, *, stochastic_depth: float = 0.0,
+    @staticmethod
+    def build(arch: Architecture, *, stochastic_depth: float = 0.0,
               bn_momentum: float | None = None) -> CamNet:
         """B0's stages with Lite's rules: channels ``make_divisible(c·w, 8)``, repeats
         ``ceil(n·d)`` except in the first and last stage; stochastic depth rising linearly with

@@ -29,7 +29,6 @@ from .family import (
     RoleBinding,
     WeightFamily,
     WeightsUnavailable,
-    get_family,
     offline_family,
     paper_family,
 )
@@ -161,9 +160,11 @@ def load_published(weights: PublishedWeights, net: CamNet | None = None) -> tupl
 
 
 def resolve_family(requested: str) -> tuple[WeightFamily, str]:
-    """``auto`` → ``efficientnet`` when B0's weights can be had, else ``lite``; with the reason."""
+    """A family's name, or ``auto`` → ``efficientnet`` when B0's weights can be had, else
+    ``lite``; with the reason. Called once, where the request is read (a command line's
+    ``--family``, the app's selector): everything below takes the family itself."""
     if requested in FAMILIES:
-        return FAMILIES[requested], f"family {requested!r} was requested"
+        return FAMILIES[requested], requested_reason(FAMILIES[requested])
     if requested != "auto":
         raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
     paper, offline = paper_family(), offline_family()
@@ -171,6 +172,11 @@ def resolve_family(requested: str) -> tuple[WeightFamily, str]:
     if ok:
         return paper, f"auto: {paper.role('baseline').weights.name}'s weights are available ({why})"
     return offline, f"auto: using the offline {offline.name} stand-ins because {why}"
+
+
+def requested_reason(family: WeightFamily) -> str:
+    """Why a family that was named is used."""
+    return f"family {family.name!r} was requested"
 
 
 def default_recipe(key: str) -> str:
@@ -186,12 +192,11 @@ def train_command(family: WeightFamily, key: str, root: Path) -> str:
             f"--recipe {default_recipe(key)} --data IMAGES_DIR --out {root}")
 
 
-def load_weights(family: WeightFamily | str, key: str,
+def load_weights(family: WeightFamily, key: str,
                  checkpoints: str | os.PathLike | None = None) -> LoadedWeights:
     """The weights for one role of one family, or why there are none and how to get them.
 
     The one place a ``WeightsUnavailable`` becomes an unavailable role."""
-    family = get_family(family)
     binding = family.role(key)
     root = checkpoints_root(checkpoints)
     user_file = find_checkpoint(root, family.name, key)

@@ -2,6 +2,8 @@
 
 ``load_zoo`` is what the CLI, the app and the benchmarks call; it returns every requested role in
 paper order, available or not, so that callers show unavailable models instead of dropping them.
+It takes the family itself: a name (or ``auto``) is resolved once, where it is read (``--family``
+or the app's selector), never again on the way down.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from safe_io.storage import write_json
 
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
-from .family import FAMILIES, WeightFamily, get_family, paper_family
+from .family import FAMILIES, WeightFamily, paper_family
 from .preprocessing import Preprocessing
 from .table7 import MODEL_KEYS, TABLE7, ModelSpec, parse_model_keys, spec_for
-from .weights import Provenance, load_weights, resolve_family
+from .weights import Provenance, load_weights, requested_reason, resolve_family
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -65,7 +67,7 @@ def count_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
 
 
 def _cost_key(arch: Architecture, resolution: int) -> str:
-    return f"{arch.family.name} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
+    return f"{arch.family} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
 
 
 def shown_architectures() -> list[tuple[Architecture, int]]:
@@ -148,11 +150,10 @@ class ModelZoo:
         raise KeyError(f"model {key!r} was not loaded")
 
 
-def load_model(family: WeightFamily | str, key: str,
+def load_model(family: WeightFamily, key: str,
                checkpoints: str | os.PathLike | None = None,
                device: torch.device | str = "cpu") -> LoadedModel:
-    """One role of one family (the family or its name)."""
-    family = get_family(family)
+    """One role of one family."""
     spec = spec_for(key)
     loaded = load_weights(family, key, checkpoints)
     params, macs = measured_cost(paper_family().architecture(spec.width, spec.depth),
@@ -167,21 +168,21 @@ def load_model(family: WeightFamily | str, key: str,
                        run_params, run_macs)
 
 
-def load_zoo(family: str = "auto", checkpoints: str | os.PathLike | None = None,
+def load_zoo(family: WeightFamily, checkpoints: str | os.PathLike | None = None,
              keys: tuple[str, ...] | list[str] | None = None,
-             device: torch.device | str | None = None) -> ModelZoo:
-    """Every requested role (default: all five) of one family (a name or ``auto``), in paper
-    order."""
-    concrete, reason = resolve_family(family)
+             device: torch.device | str | None = None, reason: str | None = None) -> ModelZoo:
+    """Every requested role (default: all five) of one family, in paper order. ``reason`` says
+    why this family (``resolve_family``'s answer); by default, that it was asked for."""
     target = pick_device(str(device) if device is not None else None)
     wanted = [k for k in MODEL_KEYS if keys is None or k in keys]
-    models = [load_model(concrete, key, checkpoints, target) for key in wanted]
-    return ModelZoo(concrete, reason, target, models)
+    models = [load_model(family, key, checkpoints, target) for key in wanted]
+    return ModelZoo(family, reason or requested_reason(family), target, models)
 
 
 def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The model-selection flags every scalecam CLI shares."""
-    parser.add_argument("--family", default="auto", choices=["auto", *FAMILIES],
+    parser.add_argument("--family", default="auto", type=_family,
+                        metavar="{" + ",".join(["auto", *FAMILIES]) + "}",
                         help="weight family; auto = efficientnet when B0's weights can be had, "
                              "else the offline Lite stand-ins (default: auto)")
     parser.add_argument("--checkpoints", default=None,
@@ -194,6 +195,15 @@ def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         help="cuda, mps or cpu (default: the best one found)")
 
 
+def _family(text: str) -> tuple[WeightFamily, str]:
+    """--family resolved when the arguments are parsed, once: the family and why it was
+    chosen."""
+    try:
+        return resolve_family(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _model_keys(text: str) -> tuple[str, ...]:
     """--models checked when the arguments are parsed, before anything loads."""
     try:
@@ -203,4 +213,5 @@ def _model_keys(text: str) -> tuple[str, ...]:
 
 
 def zoo_from_args(args: argparse.Namespace) -> ModelZoo:
-    return load_zoo(args.family, args.checkpoints, args.models, args.device)
+    family, reason = args.family
+    return load_zoo(family, args.checkpoints, args.models, args.device, reason)

@@ -25,9 +25,9 @@ def val_sample() -> Path:
 @pytest.fixture(scope="session")
 def lite_zoo(tmp_path_factory):
     """The offline Lite family with an empty checkpoints root (so nothing local leaks in)."""
-    from scaled_models import load_zoo
+    from scaled_models import get_family, load_zoo
 
-    return load_zoo("lite", tmp_path_factory.mktemp("no-checkpoints"), device="cpu")
+    return load_zoo(get_family("lite"), tmp_path_factory.mktemp("no-checkpoints"), device="cpu")
 
 
 @pytest.fixture(scope="session")

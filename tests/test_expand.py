@@ -28,13 +28,13 @@ def _randomized(family: str) -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def lite0():
-    return load_model("lite", "baseline", "/nonexistent").net
+    return load_model(get_family("lite"), "baseline", "/nonexistent").net
 
 
 @pytest.fixture(scope="module")
 def val_batch(val_sample, lite0):
     """Six real validation images (Lite0's preprocessing) with their labels."""
-    model = load_model("lite", "baseline", "/nonexistent")
+    model = load_model(get_family("lite"), "baseline", "/nonexistent")
     samples = open_val_dir(val_sample).samples[:6]
     images = torch.stack([model.preprocessing(load_image(s.path)) for s in samples])
     return images, torch.tensor([s.class_index for s in samples])

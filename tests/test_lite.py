@@ -73,8 +73,8 @@ def test_table7_expansions_match_timm_in_training_mode(key, photos):
     non-square input whose two sizes pad differently, from the same weights; BN momentum reaches
     every norm."""
     spec = spec_for(key)
-    ours = LITE.build(LITE.architecture(spec.width, spec.depth), stochastic_depth=0.3,
-                      bn_momentum=0.01).train()
+    ours = LITE.architecture(spec.width, spec.depth).build(stochastic_depth=0.3,
+                                                           bn_momentum=0.01).train()
     reference = timm_lite(spec.width, spec.depth, 0.2, stochastic_depth=0.3).train()
     reference.load_state_dict(ours.state_dict())
     assert {m.momentum for m in ours.modules() if isinstance(m, nn.BatchNorm2d)} == {0.01}
@@ -90,7 +90,7 @@ def test_stochastic_depth_schedule_is_timms():
     """Each block's drop probability rises linearly with its index, as in timm (and the TF
     reference): compared block by block on Lite2's coefficients."""
     arch = LITE.role("compound").arch
-    ours = LITE.build(arch, stochastic_depth=0.2)
+    ours = arch.build(stochastic_depth=0.2)
     reference = timm_lite(arch.width, arch.depth, arch.dropout, stochastic_depth=0.2)
 
     def rates(net: CamNet) -> list[float]:

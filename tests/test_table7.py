@@ -107,6 +107,24 @@ def test_table_cli_text_prints_paper_beside_measured(tmp_path):
     assert "depth: unavailable" in out and "| adapted |" in out
 
 
+def test_every_table_formats_the_same_provenance_rows(lite_zoo):
+    """The table command's text, the report's PDF table and the app's panel all format one typed
+    row per model (``scaled_models.provenance``), so no two of them can disagree on a fact."""
+    from cam.report import provenance_cells
+    from scaled_models.provenance import format_table, provenance_rows
+
+    rows = provenance_rows(lite_zoo)
+    assert [row.key for row in rows] == [s.key for s in TABLE7]
+    text = format_table(lite_zoo)
+    for row, model in zip(rows, lite_zoo.models):
+        assert (row.spec, row.macs, row.run_macs) == (model.spec, model.macs, model.run_macs)
+        assert provenance_cells(row)[:5] == [row.spec.short_label, row.table7,
+                                             f"{row.macs / 1e9:.2f}G ({row.spec.paper_flops})",
+                                             row.status, row.what_it_is]
+        assert f"| {row.spec.short_label} | {row.status} | {row.headline} |" in text
+        assert f"- {row.key}: " in text and row.what_it_is in text
+
+
 def test_table_json_is_the_only_thing_on_stdout_when_a_download_is_tried(tmp_path):
     """With an empty torch hub cache and downloads allowed, the efficientnet family tries to
     fetch its weights; whatever that prints must not reach stdout, which is JSON only."""
@@ -165,7 +183,7 @@ def test_shipped_facts_are_what_the_code_derives():
     assert shipped["published"] == {family.name: family.derive_published_facts()
                                     for family in FAMILIES.values()}
     # Table 7's baseline, by hand from the brief: 0.39 G MACs at 224 px
-    baseline = next(a for a, r in shown if a.family.name == "efficientnet" and r == 224
+    baseline = next(a for a, r in shown if a.family == "efficientnet" and r == 224
                     and (a.width, a.depth) == (1.0, 1.0))
     assert round(measured_cost(baseline, 224)[1] / 1e9, 2) == 0.39
 

@@ -191,12 +191,12 @@ def test_fixres_adapts_lite0_to_448_px_on_unlabelled_photos(unlabelled_photos, s
     assert {f"{head}.weight", f"{head}.bias", f"{head}.running_var"} <= set(delta)
     assert meta["delta_tensors"] == len(delta)
 
-    adapted = load_model("lite", "resolution", out)
+    adapted = load_model(get_family("lite"), "resolution", out)
     prov = adapted.provenance
     assert adapted.available and prov.status == "adapted" and prov.trained_for_config
     assert prov.recipe.startswith("adapted to 448 px (FixRes) from Lite0")
     assert adapted.preprocessing.resolution == 448
-    published = load_model("lite", "baseline", out).net.state_dict()
+    published = load_model(get_family("lite"), "baseline", out).net.state_dict()
     loaded = adapted.net.state_dict()
     assert all(torch.equal(loaded[k], delta[k]) for k in delta)
     assert all(torch.equal(loaded[k], published[k]) for k in loaded if k not in delta)
@@ -243,12 +243,12 @@ def test_match_is_judged_on_held_out_photos_beside_its_start_and_the_baseline(la
     paths = [labelled_photos / f for f in held]
     labels = [class_index_of(p.parent.name) for p in paths]
     lite = get_family("lite")
-    lite0 = load_model("lite", "baseline", tmp_path / "none").net
+    lite0 = load_model(get_family("lite"), "baseline", tmp_path / "none").net
     assert judged["start"]["top1_per_image"] == _top1_per_image(
         lite0, lite.preprocessing(160), paths, labels)
     assert judged["baseline"]["top1_per_image"] == _top1_per_image(
         lite0, lite.preprocessing(224), paths, labels)
-    trained = load_model("lite", "resolution", out)
+    trained = load_model(get_family("lite"), "resolution", out)
     assert judged["trained"]["top1_per_image"] == _top1_per_image(
         trained.net, trained.preprocessing, paths, labels)
 

@@ -1,6 +1,7 @@
 """Weight families, checkpoint precedence, provenance, and refusing untrusted files."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,9 @@ from safetensors.torch import save_file
 
 from scaled_models import WeightsUnavailable, get_family, load_model, load_zoo
 from scaled_models.weights import read_state_dict, resolve_family
+from scaled_models.zoo import add_zoo_arguments
+
+LITE, EFFICIENTNET = get_family("lite"), get_family("efficientnet")
 
 
 def _save_checkpoint(root, family, key, arch, meta=None):
@@ -25,7 +29,7 @@ def _save_checkpoint(root, family, key, arch, meta=None):
 
 
 def test_unavailable_role_says_why_and_how(tmp_path):
-    model = load_model("lite", "width", tmp_path)
+    model = load_model(LITE, "width", tmp_path)
     assert not model.available and model.net is None
     prov = model.provenance
     assert prov.status == "unavailable"
@@ -38,9 +42,9 @@ def test_checkpoint_wins_and_says_what_it_is(tmp_path):
             "teacher": {"name": "Lite1"}, "data": {"folder": "tiny", "images": 2400},
             "steps": 1500, "image_size": 224,
             "eval": {"top1": 42.5, "images": 12, "dir": "/data/val"}}
-    saved = _save_checkpoint(tmp_path, "lite", "width", get_family("lite").architecture(2.0, 1.0),
+    saved = _save_checkpoint(tmp_path, "lite", "width", LITE.architecture(2.0, 1.0),
                              meta)
-    model = load_model("lite", "width", tmp_path)
+    model = load_model(LITE, "width", tmp_path)
     prov = model.provenance
     assert model.available and prov.trained_for_config and prov.top1 == 42.5
     assert prov.status == "distilled"
@@ -53,13 +57,13 @@ def test_checkpoint_wins_and_says_what_it_is(tmp_path):
 
 
 def test_checkpoint_for_another_architecture_is_refused(tmp_path):
-    _save_checkpoint(tmp_path, "lite", "depth", get_family("lite").architecture(1.0, 1.0))
-    model = load_model("lite", "depth", tmp_path)
+    _save_checkpoint(tmp_path, "lite", "depth", LITE.architecture(1.0, 1.0))
+    model = load_model(LITE, "depth", tmp_path)
     assert not model.available  # refused for this role only; the others still load
     reason = model.provenance.unavailable_reason
     assert "checkpoint refused" in reason and "depth.safetensors" in reason
     assert "missing keys: features.2.1.2.conv_pw.weight" in reason  # names the keys
-    assert load_model("lite", "baseline", tmp_path).available
+    assert load_model(LITE, "baseline", tmp_path).available
 
 
 def test_pickle_payload_never_runs(tmp_path):
@@ -74,14 +78,14 @@ def test_pickle_payload_never_runs(tmp_path):
     torch.save({"fc.weight": Payload()}, path)
     with pytest.raises(WeightsUnavailable, match="not a loadable tensor file"):
         read_state_dict(path)
-    model = load_model("lite", "baseline", tmp_path)
+    model = load_model(LITE, "baseline", tmp_path)
     assert not model.available
     assert "not a loadable tensor file" in model.provenance.unavailable_reason
     assert not marker.exists()
 
 
 def test_pth_state_dict_loads_weights_only(tmp_path):
-    net = get_family("lite").architecture(1.0, 1.0).build()
+    net = LITE.architecture(1.0, 1.0).build()
     path = tmp_path / "sd.pth"
     torch.save(net.state_dict(), path)
     assert set(read_state_dict(path)) == set(net.state_dict())
@@ -96,6 +100,18 @@ def _hub_file(model: str) -> str:
     return Path(weights.url).name
 
 
+def test_family_is_resolved_once_when_the_arguments_are_parsed(capsys):
+    """--family becomes the family itself (and why) at parse time; nothing below resolves a
+    name again, and an unknown name stops the command before anything loads."""
+    parser = argparse.ArgumentParser()
+    add_zoo_arguments(parser)
+    assert parser.parse_args(["--family", "lite"]).family == (LITE, "family 'lite' was requested")
+    assert parser.parse_args([]).family == resolve_family("auto")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--family", "resnet"])
+    assert "argument --family: unknown family 'resnet'" in capsys.readouterr().err
+
+
 def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     """B0's torchvision weights, found in the hub cache, load into the Table 7 baseline."""
     import torchvision
@@ -108,14 +124,14 @@ def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     torch.save(reference.state_dict(), cache / _hub_file("B0"))
     family, reason = resolve_family("auto")
     assert family.name == "efficientnet" and "B0's weights are available" in reason
-    model = load_model("efficientnet", "baseline", tmp_path / "none")
+    model = load_model(EFFICIENTNET, "baseline", tmp_path / "none")
     assert model.provenance.trained_for_config and not model.provenance.stand_in
     assert model.provenance.source == "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"
     x = torch.randn(1, 3, 224, 224)
     assert torch.allclose(model.net(x), reference(x), atol=1e-4)
-    resolution = load_model("efficientnet", "resolution", tmp_path / "none")
+    resolution = load_model(EFFICIENTNET, "resolution", tmp_path / "none")
     assert resolution.provenance.stand_in and resolution.preprocessing.resolution == 448
-    compound = load_model("efficientnet", "compound", tmp_path / "none")
+    compound = load_model(EFFICIENTNET, "compound", tmp_path / "none")
     assert not compound.available and "torch hub cache" in compound.provenance.unavailable_reason
 
 
@@ -130,7 +146,7 @@ def test_a_bad_published_file_disables_its_own_roles_only(tmp_path, monkeypatch)
     (cache / _hub_file("B0")).write_bytes(b"PK\x03\x04 cut short")
     torch.save(torchvision.models.efficientnet_b3().state_dict(),
                cache / _hub_file("B3"))
-    zoo = load_zoo("efficientnet", tmp_path / "none")
+    zoo = load_zoo(EFFICIENTNET, tmp_path / "none")
     status = {m.key: m.available for m in zoo.models}
     assert status == {"baseline": False, "depth": False, "width": False, "resolution": False,
                       "compound": True}
