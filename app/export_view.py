@@ -7,9 +7,7 @@ operator's pixel budget.
 """
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import streamlit as st
 
@@ -17,20 +15,15 @@ from app import evaluate_view
 from app.settings import Settings
 from cam.engine import CamEngine
 from cam.evaluate import QUICK_FAITHFULNESS_STEPS
+from cam.export import panels_zip, pdf_bytes, png_download, png_is_split
+from cam.figure import FigureSpec
+from cam.grid import grid_pixels, render_panels
+from cam.manifest import manifest
 from cam.memory import release_memory
-from cam.render import (
-    FigureSpec,
-    RenderStyle,
-    grid_pixels,
-    manifest,
-    panels_zip,
-    pdf_bytes,
-    png_bytes,
-    png_is_split,
-    png_parts,
-    render_panels,
-)
 from cam.report import build_report
+from cam.style import RenderStyle
+
+GRID_STEM = "scalecam_figure7"  # the downloads' names: the grid, its parts and the manifest
 
 
 def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> bool:
@@ -54,18 +47,6 @@ def _released(make):
         finally:
             release_memory()
     return run
-
-
-def grid_png(spec: FigureSpec, style: RenderStyle) -> bytes:
-    """One PNG, or a zip of PNG parts when the grid is too large for one file."""
-    parts = png_parts(spec, style)
-    if len(parts) == 1:
-        return png_bytes(parts[0], style.dpi)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for number, part in enumerate(parts, start=1):
-            archive.writestr(f"scalecam_figure7_{number}.png", png_bytes(part, style.dpi))
-    return buffer.getvalue()
 
 
 def report_pdf(engine: CamEngine, spec: FigureSpec, style: RenderStyle, result: tuple,
@@ -99,18 +80,19 @@ def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Se
 
     columns = st.columns(5)
     columns[0].download_button(
-        "Grid PNG" + (" (zip of parts)" if split else ""), _released(lambda: grid_png(spec, style)),
-        "scalecam_figure7.zip" if split else "scalecam_figure7.png",
+        "Grid PNG" + (" (zip of parts)" if split else ""),
+        _released(lambda: png_download(spec, style, GRID_STEM)),
+        f"{GRID_STEM}.zip" if split else f"{GRID_STEM}.png",
         "application/zip" if split else "image/png", key="dl_png", on_click="ignore")
     columns[1].download_button("Grid PDF", _released(lambda: pdf_bytes(spec, style)),
-                               "scalecam_figure7.pdf", "application/pdf", key="dl_pdf",
+                               f"{GRID_STEM}.pdf", "application/pdf", key="dl_pdf",
                                on_click="ignore")
     columns[2].download_button("Panels (zip of PNGs)",
                                _released(lambda: panels_zip(render_panels(spec, style), spec)),
                                "scalecam_panels.zip", "application/zip", key="dl_zip",
                                on_click="ignore")
     columns[3].download_button("Manifest (JSON)", json.dumps(record, indent=2),
-                               "scalecam_figure7.json", "application/json", key="dl_json",
+                               f"{GRID_STEM}.json", "application/json", key="dl_json",
                                on_click="ignore")
     columns[4].download_button("Report (PDF)", _released(report), "scalecam_report.pdf",
                                "application/pdf", key="dl_report", on_click="ignore")

@@ -17,21 +17,13 @@ from app.settings import Settings, load_settings
 from app.text import plain
 from cam.cache import BoundedCache
 from cam.engine import LOW_CONFIDENCE, CamEngine, ModelRun
-from cam.figure import FIGURE7_WNIDS, figure7_preset, make_figure
+from cam.figure import FIGURE7_WNIDS, PAPER_CAPTION, FigureSpec, figure7_preset, make_figure
+from cam.grid import LOW_CONFIDENCE_MARK, compose_grid
 from cam.inputs import CamImage, collect_images, image_from_bytes, image_from_path, with_unique_ids
 from cam.memory import configure_allocator, release_memory
-from cam.methods import EXACT, METHODS, forward_passes_per_image
-from cam.render import (
-    COLORMAPS,
-    EXPORT_DPIS,
-    LOW_CONFIDENCE_MARK,
-    NORMALISATIONS,
-    PAPER_CAPTION,
-    FigureSpec,
-    RenderStyle,
-    compose_grid,
-)
+from cam.methods import EXACT, METHODS, CamMethod, forward_passes_per_image
 from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_cells
+from cam.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from safe_io.imagenet import CLASS_NAMES, WNIDS, class_index_of, class_label
 from safe_io.imagenet_val import AnnotationError, ValDataset, folder_signature, open_val_dir
@@ -51,7 +43,6 @@ from scaled_models.zoo import device_label, load_zoo
 
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 SCREEN_DPI = 110
-DEFAULT_STYLE = RenderStyle()
 IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
 
@@ -93,10 +84,10 @@ def seconds_per_image() -> dict[tuple[str, str], float]:
     return {}
 
 
-def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method_key: str) -> str:
+def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method: CamMethod
+                     ) -> str:
     """What a slow method will cost, said before it starts: it runs each model once per
     feature channel, so about channels × (one exact CAM) per image."""
-    method = METHODS[method_key]
     models = [m for m in engine.zoo.models if m.key in keys and m.available]
     passes = {m.key: forward_passes_per_image(method, m.net) for m in models}
     measured = seconds_per_image()
@@ -138,10 +129,11 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
     choices = {
         "models": st.sidebar.multiselect(
             "Models (paper order)", list(MODEL_KEYS), default=list(MODEL_KEYS), key="models"),
-        "method": st.sidebar.selectbox("CAM method", list(METHODS), key="method",
-                                       format_func=lambda m: METHODS[m].menu_label),
+        "method": st.sidebar.selectbox("CAM method", list(METHODS.values()),
+                                       key="method",
+                                       format_func=lambda m: m.menu_label),
     }
-    method = METHODS[choices["method"]]
+    method = choices["method"]
     if method.slow:
         st.sidebar.warning(f"{method.label} runs hundreds of forward passes per image: expect "
                            "minutes on a CPU.")
@@ -364,7 +356,7 @@ def once_each(images: list[CamImage]) -> list[CamImage]:
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> FigureSpec | None:
     """All maps for the grid, with visible per-model progress; errors in place."""
     keys = [k for k in MODEL_KEYS if k in choices["models"]]
-    if METHODS[choices["method"]].slow:
+    if choices["method"].slow:
         st.info(plain(slow_method_wait(engine, keys, len(images), choices["method"])))
     with st.status("Computing class activation maps…", expanded=False) as status:
         runs: list[ModelRun] = []
@@ -386,7 +378,7 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> 
             st.error(f"Could not compute the maps: {plain(exc)}")
             return None
         finally:
-            if METHODS[choices["method"]].library_class is not None:
+            if choices["method"].library_class is not None:
                 release_memory()  # gradient methods leave large freed buffers behind
         ran = [run.model_key for run in runs]
         skipped = [k for k in keys if k not in ran]

@@ -20,9 +20,10 @@ import torch
 from cam.agreement import EVAL_SIZE
 from cam.engine import CamEngine
 from cam.figure import make_figure
+from cam.grid import compose_grid
 from cam.inputs import CamImage, collect_images
 from cam.methods import EXACT
-from cam.render import RenderStyle, compose_grid
+from cam.style import RenderStyle
 from cam.targets import PREDICTED
 from safe_io.paths import SAMPLE_IMAGES
 from scaled_models.zoo import LoadedModel, ModelZoo, device_label, measured_cost

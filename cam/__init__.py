@@ -11,10 +11,13 @@
 from safe_io.images import ImageLoadError, load_image
 
 from .engine import CamEngine, CamResult
-from .figure import make_figure
+from .export import pdf_bytes, save_figure
+from .figure import FigureSpec, make_figure
+from .grid import compose_grid
 from .inputs import CamImage, collect_images, image_from_bytes, image_from_path
+from .manifest import manifest
 from .methods import EXACT, METHODS, CamMethod
-from .render import FigureSpec, RenderStyle, compose_grid, manifest, pdf_bytes, save_figure
+from .style import RenderStyle
 from .targets import GROUND_TRUTH, PREDICTED, Target, TargetMode, parse_target
 
 __all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamMethod", "CamResult",

@@ -21,11 +21,9 @@ from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 from .engine import ModelRun
 from .evaluate import FAITHFULNESS_STEPS, QUICK_FAITHFULNESS_STEPS
 from .figure import PRESETS
-from .methods import EXACT, METHODS
-from .render import COLORMAPS, DPI_RANGE, NORMALISATIONS, RenderStyle
+from .methods import EXACT, METHODS, CamMethod, get_method
+from .style import COLORMAPS, DEFAULT_STYLE, DPI_RANGE, NORMALISATIONS, RenderStyle
 from .targets import Target, parse_target
-
-DEFAULT_STYLE = RenderStyle()
 
 
 def _log(text: str) -> None:
@@ -65,6 +63,18 @@ def _target(text: str) -> Target:
         return parse_target(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _method(text: str) -> CamMethod:
+    """The method named on the command line, resolved here once: it travels as the object."""
+    try:
+        return get_method(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _methods(text: str) -> list[CamMethod]:
+    return [METHODS[key] for key in comma_separated(METHODS, "method")(text)]
 
 
 def _output(*suffixes: str):
@@ -148,7 +158,7 @@ def _grid(args: argparse.Namespace):
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
-    from .render import save_figure
+    from .export import save_figure
 
     start = time.perf_counter()
     grid = _grid(args)
@@ -200,7 +210,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     outputs = []
     for i, method in enumerate(args.method):
-        out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method}.csv")
+        out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method.key}.csv")
         start = time.perf_counter()
         try:
             report = run_evaluation(engine, dataset, out, method, limit=args.limit,
@@ -216,7 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if dist.is_main and report.computed_images:
             seconds = time.perf_counter() - start
             models = len(engine.zoo.available())
-            _log(f"{method}: {report.computed_images} images × {models} models in "
+            _log(f"{method.key}: {report.computed_images} images × {models} models in "
                  f"{seconds:.1f} s ({report.computed_images / seconds:.2f} images/s)")
         outputs.append((out, report))
     dist.close()
@@ -318,9 +328,9 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) ->
     source.add_argument("--preset", choices=PRESETS,
                         help="the paper's own images: the bakeshop and maze classes of "
                              "--val-dir")
-    parser.add_argument("--method", choices=list(METHODS), default=EXACT, metavar="METHOD",
-                        help=f"CAM method: {', '.join(METHODS)} (default: {EXACT}, the exact CAM "
-                             "the paper used)")
+    parser.add_argument("--method", type=_method, default=EXACT, metavar="METHOD",
+                        help=f"CAM method: {', '.join(METHODS)} (default: {EXACT.key}, the exact "
+                             "CAM the paper used)")
     parser.add_argument("--target", type=_target, default=default_target,
                         help="the class each map explains: predicted (each model's top-1), gt "
                              "(the label; unlabelled images: the prediction), or one ImageNet "
@@ -375,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--val-dir", type=_folder, required=True,
                     help="ImageNet validation folder (flat + XML or devkit, Kaggle CSV, or "
                          "val/<wnid>/)")
-    ev.add_argument("--method", type=comma_separated(METHODS, "method"), default=[EXACT],
-                    help=f"CAM method, or several comma-separated (one CSV each; default: {EXACT})")
+    ev.add_argument("--method", type=_methods, default=[EXACT],
+                    help="CAM method, or several comma-separated (one CSV each; default: "
+                         f"{EXACT.key})")
     ev.add_argument("--batch-size", type=positive_int, default=16,
                     help="images per chunk and forward pass (default: 16)")
     ev.add_argument("--out", type=_output(".csv"), required=True,

@@ -24,7 +24,7 @@ from scaled_models.zoo import LoadedModel, ModelZoo
 from .cache import BoundedCache
 from .fold import fold_batchnorm
 from .inputs import CamImage
-from .methods import EXACT, METHODS, exact_cam, get_method, library_cam
+from .methods import EXACT, CamMethod, exact_cam, library_cam
 from .metrics import minmax
 from .targets import PREDICTED, Target
 
@@ -45,7 +45,7 @@ class CamResult:
 
     image_key: str
     model_key: str
-    method: str
+    method: CamMethod
     target_class: int
     raw_map: np.ndarray  # h×w float32 at feature resolution, as computed (not normalised)
     crop_box: CropBox  # where the model's input lies in the original image
@@ -121,12 +121,11 @@ class CamEngine:
         self._maps.clear()
         self._inputs.clear()
 
-    def compute(self, images: Sequence[CamImage], method: str = EXACT,
+    def compute(self, images: Sequence[CamImage], method: CamMethod = EXACT,
                 target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
                 progress: Callable[[ModelRun], None] | None = None
                 ) -> dict[tuple[str, str], CamResult]:
         """Maps keyed by (image key, model key) for every available selected model."""
-        get_method(method)
         results: dict[tuple[str, str], CamResult] = {}
         for model in self.zoo.available():
             if model_keys is not None and model.key not in model_keys:
@@ -148,9 +147,10 @@ class CamEngine:
         return results
 
     @staticmethod
-    def _cache_key(image: CamImage, model: LoadedModel, method: str, target: Target) -> tuple:
+    def _cache_key(image: CamImage, model: LoadedModel, method: CamMethod, target: Target
+                   ) -> tuple:
         prov = model.provenance
-        return (image.key, model.key, prov.sha256, prov.resolution, method,
+        return (image.key, model.key, prov.sha256, prov.resolution, method.key,
                 target.resolve(image), target.note(image))
 
     def class_probability(self, model_key: str, frames: np.ndarray, class_index: int,
@@ -176,8 +176,8 @@ class CamEngine:
             self._inputs.put(key, tensor)
         return tensor
 
-    def _compute_model(self, model: LoadedModel, images: Sequence[CamImage], method: str,
-                       target: Target) -> list[CamResult]:
+    def _compute_model(self, model: LoadedModel, images: Sequence[CamImage],
+                       method: CamMethod, target: Target) -> list[CamResult]:
         classes = [target.resolve(image) for image in images]
         out: list[CamResult] = []
         step = self._batch_size(model, method)
@@ -201,21 +201,21 @@ class CamEngine:
                     notes=((note,) if note else ()) + oom_notes))
         return out
 
-    def _batch_size(self, model: LoadedModel, method: str) -> int:
+    def _batch_size(self, model: LoadedModel, method: CamMethod) -> int:
         if method == EXACT:
             return self.batch_size
         pixels = model.preprocessing.resolution ** 2
         return max(1, min(self.batch_size, LIBRARY_BATCH_PIXELS // pixels))
 
-    def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None], method: str,
-             device: torch.device, key: str):
+    def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None],
+             method: CamMethod, device: torch.device, key: str):
         canonical, fast = nets
         if method == EXACT:
             with self._locks[key]:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
                 return self._exact_with_precision(fast, batch, classes, key)
         with _LIBRARY_LOCK, self._locks[key]:
-            return library_cam(canonical, batch.to(device), classes, METHODS[method])
+            return library_cam(canonical, batch.to(device), classes, method)
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],
                               key: str):
@@ -238,7 +238,7 @@ class CamEngine:
         return exact
 
     def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
-                       classes: list[int | None], method: str):
+                       classes: list[int | None], method: CamMethod):
         """Out of device memory: retry in halves, then on the CPU, saying so in the notes."""
         nets = (model.net, self._fast[model.key])
         try:

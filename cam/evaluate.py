@@ -34,6 +34,7 @@ from .agreement import EVAL_SIZE, map_agreement
 from .engine import LOW_CONFIDENCE, CamEngine, CamResult
 from .geometry import boxes_in_region, image_region, map_in_region
 from .inputs import CamImage, image_from_sample
+from .methods import CamMethod
 from .targets import GROUND_TRUTH, Target
 
 FLOAT_DIGITS = 6
@@ -169,7 +170,7 @@ def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult]
     return metric_rows, agreement_rows
 
 
-def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: str,
+def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMethod,
                     model_keys: Sequence[str] | None = None,
                     faithfulness_steps: int = FAITHFULNESS_STEPS,
                     target: Target = GROUND_TRUTH,
@@ -185,7 +186,8 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: str,
     for done, image in enumerate(images, 1):
         per_model = {m.key: results[(image.key, m.key)] for m in models
                      if (image.key, m.key) in results}
-        rows, pairs = image_rows(engine, image, per_model, models, method, faithfulness_steps)
+        rows, pairs = image_rows(engine, image, per_model, models, method.key,
+                                 faithfulness_steps)
         metric_rows += rows
         agreement_rows += pairs
         if progress is not None:
@@ -252,7 +254,7 @@ class EvaluationReport:
     computed_images: int = 0
 
 
-def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: str,
+def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMethod,
                    model_keys: Sequence[str] | None = None, limit: int | None = None,
                    batch_size: int = 16, resume: bool = False,
                    faithfulness_steps: int = FAITHFULNESS_STEPS,
@@ -273,7 +275,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
     def part(path: Path, r: int = rank) -> Path:
         return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
 
-    options = {"family": engine.zoo.family.name, "method": method,
+    options = {"family": engine.zoo.family.name, "method": method.key,
                "faithfulness_steps": faithfulness_steps,
                "weights": {m.key: m.provenance.sha256 for m in models}}
     if resume:
@@ -289,8 +291,8 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
 
     def complete(sample: ValSample) -> bool:
         metric_done = all(METRIC_ROWS.row_key({"image_id": sample.image_id, "model": k,
-                                               "method": method}) in done for k in keys)
-        pairs_done = all(AGREEMENT_ROWS.row_key({"image_id": sample.image_id, "method": method,
+                                               "method": method.key}) in done for k in keys)
+        pairs_done = all(AGREEMENT_ROWS.row_key({"image_id": sample.image_id, "method": method.key,
                                                  "model_a": a, "model_b": b}) in done
                          for a, b in combinations(keys, 2))
         return metric_done and pairs_done
@@ -299,7 +301,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: st
                                       shuffle=False)) if world_size > 1 else range(len(samples))
     shard = [samples[i] for i in indices]
     report = EvaluationReport([])
-    bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method}", disable=not progress,
+    bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
                dynamic_ncols=True)
     batches = 0
     for start in range(0, len(shard), batch_size):

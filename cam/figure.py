@@ -1,20 +1,47 @@
 """From images to a Figure 7 spec: the one path shared by ``python -m cam figure``, the report
-and the app; and Figure 7's own selection of images (the preset)."""
+and the app; what a spec holds (the rows of maps every export draws and the manifest records);
+and Figure 7's own selection of images (the preset)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from safe_io.imagenet import class_index_of, class_label
 from safe_io.imagenet_val import ValDataset, ValSample
+from scaled_models.zoo import LoadedModel
 
-from .engine import CamEngine, ModelRun
+from .engine import CamEngine, CamResult, ModelRun
 from .inputs import CamImage
-from .methods import EXACT, METHODS
-from .render import PAPER_CAPTION, FigureRow, FigureSpec
+from .methods import EXACT, CamMethod
 from .targets import PREDICTED, Target
 
+PAPER_CAPTION = ("Figure 7. Class Activation Map (CAM) for models with different scaling methods. "
+                 "Our compound scaling method allows the scaled model (last column) to focus on "
+                 "more relevant regions with more object details.")
 
-def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXACT,
+
+@dataclass
+class FigureRow:
+    """One image of the grid and each model's map of it."""
+
+    image: CamImage
+    results: dict[str, CamResult]  # by model key
+
+
+@dataclass
+class FigureSpec:
+    """Everything one grid shows; also what the manifest records."""
+
+    models: list[LoadedModel]
+    rows: list[FigureRow]
+    method: CamMethod
+    target: Target
+    family: str
+    title: str = ""
+    caption: str = ""
+
+
+def make_figure(engine: CamEngine, images: Sequence[CamImage], method: CamMethod = EXACT,
                 target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
                 progress: Callable[[ModelRun], None] | None = None,
                 title: str | None = None) -> FigureSpec:
@@ -24,7 +51,7 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: str = EXA
     rows = [FigureRow(image, {m.key: results[(image.key, m.key)] for m in models
                               if (image.key, m.key) in results}) for image in images]
     family = engine.zoo.family
-    default_title = f"{METHODS[method].label} — target: {target.label} — {family.name} family " \
+    default_title = f"{method.label} — target: {target.label} — {family.name} family " \
                     f"({family.blocks})"
     return FigureSpec(models, rows, method, target, family.name,
                       title=default_title if title is None else title,

@@ -50,10 +50,12 @@ class CamMethod:
         return f"{self.label} ({SLOW_NOTE})" if self.slow else self.label
 
 
-EXACT = "cam"
+# The paper's method, and every caller's default. Methods travel as these objects, resolved
+# from a key once, where a person names one (the command line's ``get_method``, the app's menu).
+EXACT = CamMethod("cam", "CAM (exact; the paper's method)",
+                  "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016")
 _REGISTRY: tuple[CamMethod, ...] = (
-    CamMethod(EXACT, "CAM (exact; the paper's method)",
-              "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016"),
+    EXACT,
     CamMethod("gradcam", "Grad-CAM", "Selvaraju et al., ICCV 2017", "GradCAM"),
     CamMethod("gradcam++", "Grad-CAM++", "Chattopadhay et al., WACV 2018", "GradCAMPlusPlus"),
     CamMethod("xgradcam", "XGrad-CAM", "Fu et al., BMVC 2020", "XGradCAM"),

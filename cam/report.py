@@ -1,7 +1,7 @@
 """One PDF for a report: the Figure 7 grid, what each column really is, the metrics with their
 intervals, the paired-difference sentences and the map-agreement matrix.
 
-Pages are A4/Letter landscape (``render.SHEET_INCHES``); every page is drawn with matplotlib, so
+Pages are A4/Letter landscape (``export.SHEET_INCHES``); every page is drawn with matplotlib, so
 the file needs nothing but the libraries scalecam already uses.
 """
 from __future__ import annotations
@@ -17,7 +17,9 @@ from scaled_models.provenance import MISSING, ProvenanceRow, giga, provenance_ro
 from scaled_models.zoo import ModelZoo
 
 from .agreement import EVAL_SIZE, TOP_FRACTION
-from .render import SHEET_INCHES, FigureSpec, RenderStyle, grid_pages
+from .export import SHEET_INCHES, grid_pages
+from .figure import FigureSpec
+from .style import RenderStyle
 from .summary import Summary, agreement_plot, no_metrics_text, summary_plot
 
 _SENTENCES_PER_PAGE = 28

@@ -15,6 +15,8 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
+from cam.methods import METHODS
+
 from .conftest import REPO, VAL_SAMPLE
 
 APP = str(REPO / "app" / "main.py")
@@ -120,7 +122,7 @@ def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path)
 
 
 def test_switching_method_target_and_models(app):
-    app.selectbox(key="method").set_value("gradcam").run()
+    app.selectbox(key="method").set_value(METHODS["gradcam"]).run()
     _ok(app)
     assert "6 images" in _labels(app)
     app.radio(key="target_mode").set_value("one class for all models").run()
@@ -376,7 +378,7 @@ def test_a_slow_method_says_how_long_it_will_take_before_it_starts(app):
     app.multiselect(key="samples").set_value(["chelsea"])
     app.multiselect(key="models").set_value(["baseline"]).run()
     _ok(app)
-    app.selectbox(key="method").set_value("scorecam").run()
+    app.selectbox(key="method").set_value(METHODS["scorecam"]).run()
     _ok(app)
     said = shown(" ".join(i.value for i in app.info))
     assert "Score-CAM runs each model once per feature channel of its last layer " \

@@ -23,7 +23,7 @@ FIGURE = ["figure", "--images", str(SAMPLE_IMAGES), "--out", "fig.png"]
     (["--colormap", "bogus"], "--colormap: invalid choice: 'bogus'"),
     (["--batch-size", "0"], "--batch-size: must be a positive whole number"),
     (["--target", "unicorn"], "--target: target 'unicorn' is not"),
-    (["--method", "gradcam3"], "--method: invalid choice"),
+    (["--method", "gradcam3"], "--method: unknown CAM method 'gradcam3'"),
     (["--models", "baseline,foo"], "--models: unknown model 'foo'"),
 ])
 def test_bad_figure_arguments_stop_at_parse_time(extra, message, capsys):

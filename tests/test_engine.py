@@ -7,7 +7,7 @@ import torch
 
 from cam.engine import CamEngine
 from cam.inputs import image_from_path, image_from_sample
-from cam.methods import EXACT
+from cam.methods import EXACT, METHODS
 from cam.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
 from safe_io.imagenet import class_index_of
 
@@ -39,7 +39,7 @@ def test_gradcam_equals_exact_cam_up_to_positive_scale(lite_engine):
     """For GAP+FC, Grad-CAM's channel weights are w_c / (h·w): the same map, ReLU'd."""
     image = image_from_path(SAMPLE_IMAGES / "coffee.png")
     exact = lite_engine.compute([image], EXACT, PREDICTED, ["baseline"])[(image.key, "baseline")]
-    grad = lite_engine.compute([image], "gradcam", PREDICTED, ["baseline"])[
+    grad = lite_engine.compute([image], METHODS["gradcam"], PREDICTED, ["baseline"])[
         (image.key, "baseline")]
     assert grad.target_class == exact.target_class
     relu_exact = np.maximum(exact.raw_map, 0).ravel()

@@ -24,7 +24,7 @@ def _hooks(net: torch.nn.Module) -> int:
                for m in net.modules())
 
 
-@pytest.mark.parametrize("key", [k for k in METHODS if k != EXACT])
+@pytest.mark.parametrize("key", [k for k in METHODS if k != EXACT.key])
 def test_every_library_method_gives_feature_resolution_maps(small_net, key):
     batch = torch.randn(2, 3, 64, 64)
     maps, probs, chosen = library_cam(small_net, batch, [None, 5], METHODS[key])
@@ -43,7 +43,7 @@ def test_exact_cam_registered_and_by_hand(small_net):
     features = small_net.features(batch)[0]
     by_hand = torch.einsum("chw,c->hw", features, small_net.fc.weight[7])
     np.testing.assert_allclose(maps[0], by_hand.numpy(), rtol=1e-4, atol=1e-5)
-    assert chosen == [7] and METHODS[EXACT].library_class is None
+    assert chosen == [7] and EXACT.library_class is None
 
 
 def test_unknown_method_is_refused_with_the_choices():

@@ -13,12 +13,13 @@ import torch
 import cam.engine as engine_module
 from cam.engine import CamEngine
 from cam.inputs import image_from_path, image_from_sample
-from cam.methods import EXACT
+from cam.methods import EXACT, get_method
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 
 from .conftest import REPO, SAMPLE_IMAGES
 
-METHODS = [EXACT, "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
+METHODS = [EXACT, *(get_method(k) for k in ("gradcam", "gradcam++", "xgradcam", "hirescam",
+                                            "layercam", "eigencam"))]
 TARGETS = [PREDICTED, GROUND_TRUTH, Target.of_class(967), Target.of_class(415)]
 
 

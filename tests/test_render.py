@@ -12,26 +12,18 @@ import pytest
 from PIL import Image
 
 from cam.engine import CamResult
+from cam.export import PAGE_INCHES, grid_pages, pdf_bytes, png_is_split, png_parts, save_figure
 from cam.geometry import common_region, map_in_region
-from cam.render import (
-    PAGE_INCHES,
-    RenderStyle,
-    colorize,
-    compose_grid,
-    grid_pages,
-    normalise,
-    overlay,
-    pdf_bytes,
-    png_is_split,
-    png_parts,
-    save_figure,
-)
+from cam.grid import compose_grid
+from cam.methods import EXACT
+from cam.overlay import colorize, normalise, overlay
+from cam.style import RenderStyle
 
 from .conftest import REPO, SAMPLE_IMAGES
 
 
 def _result(raw: np.ndarray, crop_box, resolution=224) -> CamResult:
-    return CamResult("img", "m", "cam", 0, raw.astype(np.float32), crop_box, resolution,
+    return CamResult("img", "m", EXACT, 0, raw.astype(np.float32), crop_box, resolution,
                      [(0, 1.0)], 1.0, 0.0)
 
 
@@ -181,7 +173,7 @@ def test_inspect_colorscale_matches_matplotlibs_colormap(name):
     same colormap (an independent source) they agree to within rounding."""
     import matplotlib
 
-    from cam.render import colorscale
+    from cam.overlay import colorscale
 
     for t, rgb in colorscale(name, 16):
         ours = np.array([int(v) for v in rgb[4:-1].split(",")])
@@ -219,9 +211,9 @@ def _text_lines(panel: Image.Image) -> int:
 def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
     """A one-row export's panel is square; the reason and the command must still fit whole,
     as many text lines as on a panel tall enough for any text."""
-    from cam.render import _unavailable_column
+    from cam.grid import unavailable_column
 
     width = next(m for m in lite_zoo.models if m.key == "width")
-    tall = _text_lines(_unavailable_column(300, 3000, width))
+    tall = _text_lines(unavailable_column(300, 3000, width))
     assert tall >= 8  # title, reason, "To make it:", the command's lines
-    assert _text_lines(_unavailable_column(300, 300, width)) == tall
+    assert _text_lines(unavailable_column(300, 300, width)) == tall
