@@ -57,6 +57,44 @@ def _train(data, out, *extra):
                  *extra])
 
 
+def test_the_config_resolves_every_default_once(tmp_path):
+    """The command line becomes one frozen TrainConfig, every default decided there: the
+    recipe's epochs, batch and temperature, its lr scaled with the global batch, the log folder,
+    the evaluation folder of a train/ + val/ layout and the held-out fraction."""
+    import dataclasses
+
+    from scaled_models.distributed import Distributed
+    from scaled_models.train.cli import config_from_args, parse_args
+    from scaled_models.train.config import DEFAULT_HOLDOUT
+
+    two_cpus = Distributed(0, 2, torch.device("cpu"))
+    flat = tmp_path / "photos"
+    config = config_from_args(parse_args(
+        ["--model", "width", "--family", "lite", "--data", str(flat), "--out",
+         str(tmp_path / "ckpt"), "--precision", "fp32"]), two_cpus)
+    assert config.recipe.name == "distill" and config.family.name == "lite"
+    assert (config.epochs, config.batch_size, config.temperature) == (5, 64, 2.0)
+    assert config.lr == pytest.approx(0.01 * 64 * 2 / 256) and config.autocast is None
+    assert config.image_size == 224 and config.eval_dir is None
+    assert config.log_dir == tmp_path / "ckpt" / "logs" / "lite-width"
+    assert config.state_path == tmp_path / "ckpt" / "lite" / "width.state.pt"
+    assert config.holdout_fraction(labelled=True) == DEFAULT_HOLDOUT
+    assert config.holdout_fraction(labelled=False) == 0.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0
+
+    (tmp_path / "imagenet" / "train").mkdir(parents=True)
+    (tmp_path / "imagenet" / "val").mkdir()
+    given = config_from_args(parse_args(
+        ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "imagenet"),
+         "--recipe", "fixres", "--epochs", "3", "--batch-size", "4", "--lr", "0.5",
+         "--temperature", "3", "--log-dir", str(tmp_path / "logs")]), two_cpus)
+    assert (given.epochs, given.batch_size, given.lr, given.temperature) == (3, 4, 0.5, 3.0)
+    assert given.image_size == 448 and given.log_dir == tmp_path / "logs"
+    assert given.eval_dir == tmp_path / "imagenet"  # judged on its val/
+    assert given.holdout_fraction(labelled=True) == 0.0
+
+
 def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagenet, tmp_path):
     out = tmp_path / "ckpt"
     proc = _train(tiny_imagenet, out)

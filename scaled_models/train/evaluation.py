@@ -27,7 +27,8 @@ from safe_io.images import ImageLoadError
 
 from ..architectures import CamNet
 from ..preprocessing import Preprocessing
-from .data import ImageSet
+from .config import TrainConfig
+from .data import HoldoutSplit, ImageSet, holdout_split
 
 Model = tuple[CamNet, Preprocessing]
 
@@ -62,6 +63,40 @@ def held_out_images(images: ImageSet) -> list[CamImage]:
     if not out:
         raise SystemExit(f"{images.root}: no usable held-out photo to evaluate on")
     return out
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """The labelled images a model is judged on, none of which it is fit to, and where they
+    come from (a held-out split of the training folder, or a separate folder)."""
+
+    images: list[CamImage]
+    record: dict
+
+
+def evaluation_set(config: TrainConfig, found: ImageSet, decode: bool
+                   ) -> tuple[ImageSet, HoldoutSplit | None, EvaluationSet | None]:
+    """The training photos, the split they come from (if any) and what the model is judged on,
+    from ``--holdout`` and ``--eval-dir``. Evaluation images are decoded only when ``decode``
+    (the main process); elsewhere the last value is ``None``."""
+    if config.holdout and config.eval_dir is not None:
+        raise SystemExit("--holdout and --eval-dir are two ways to choose the images a model "
+                         "is judged on: give one (DATA with train/ and val/ is judged on val/)")
+    fraction = config.holdout_fraction(found.labels is not None)
+    if fraction:
+        split = holdout_split(found, fraction, config.seed)
+        if not decode:
+            return split.train, split, None
+        images = held_out_images(split.held_out)
+        return split.train, split, EvaluationSet(images, {  # the split: metadata's "data"
+            "kind": "held-out", "folder": found.root.name, "path": str(found.root),
+            "images": len(images)})
+    if config.eval_dir is not None and decode:
+        images = eval_images(config.eval_dir)
+        return found, None, EvaluationSet(images, {
+            "kind": "folder", "folder": config.eval_dir.name, "path": str(config.eval_dir),
+            "images": len(images)})
+    return found, None, None
 
 
 @dataclass(frozen=True)

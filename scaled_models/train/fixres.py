@@ -17,98 +17,118 @@ takes minutes on two CPU cores.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .data import CropDataset, normalise, skip_unreadable, test_time_crop
+from ..architectures import CamNet
+from ..preprocessing import Preprocessing
+from .config import TrainConfig
+from .data import CropDataset, ImageSet, normalise, skip_unreadable, test_time_crop
 from .recipes import reestimate_batchnorm
+from .teachers import Teacher
 
-if TYPE_CHECKING:  # cli imports this module
-    from .cli import Run
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What the adaptation did: its last fine-tuning loss and the counts a checkpoint reports."""
+
+    loss: float
+    bn_images: int  # photos the BatchNorm statistics were re-estimated on
+    steps: int
+    images_seen: int  # cached views the head was fine-tuned on, over every epoch
+    wall_time_s: float
+
+
+def _test_time_loader(config: TrainConfig, images: ImageSet, preprocessing: Preprocessing
+                      ) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        CropDataset(images, test_time_crop(preprocessing)),
+        batch_size=config.batch_size, num_workers=config.workers, collate_fn=skip_unreadable)
 
 
 @torch.no_grad()
-def cache_head_inputs(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+def cache_head_inputs(config: TrainConfig, net: CamNet, images: ImageSet,
+                      preprocessing: Preprocessing, teacher: Teacher, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs of the head BatchNorm, teacher logits) for every photo and its mirror image."""
     from tqdm import tqdm
 
-    trunk, _ = run.family.split_at_head_norm(run.student)
-    loader = torch.utils.data.DataLoader(
-        CropDataset(run.images, test_time_crop(run.preprocessing)),
-        batch_size=run.args.batch_size, num_workers=run.args.workers,
-        collate_fn=skip_unreadable)
-    run.student.eval()
+    trunk, _ = config.family.split_at_head_norm(net)
+    loader = _test_time_loader(config, images, preprocessing)
+    net.eval()
     features, targets = [], []
-    teacher_res = run.teacher.preprocessing.resolution
+    teacher_res = teacher.preprocessing.resolution
     for batch in tqdm(loader, desc="caching head inputs", unit="batch", file=sys.stderr,
                       dynamic_ncols=True):
         if batch is None:
             continue
-        crops = batch[0].to(run.dist.device)
+        crops = batch[0].to(device)
         for view in (crops, crops.flip(-1)):
-            features.append(trunk(normalise(view, run.preprocessing)).to(torch.float16).cpu())
-            targets.append(run.teacher.net(normalise(view, run.teacher.preprocessing,
-                                                     teacher_res)).float().cpu())
+            features.append(trunk(normalise(view, preprocessing)).to(torch.float16).cpu())
+            targets.append(teacher.net(normalise(view, teacher.preprocessing,
+                                                 teacher_res)).float().cpu())
     return torch.cat(features), torch.cat(targets)
 
 
-def fine_tune_head(run: Run, features: torch.Tensor, targets: torch.Tensor) -> float:
+def fine_tune_head(config: TrainConfig, net: CamNet, features: torch.Tensor,
+                   targets: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   scheduler: torch.optim.lr_scheduler.LRScheduler, steps_per_epoch: int,
+                   device: torch.device) -> tuple[float, int, int]:
     """Fine-tune the head BatchNorm's affine parameters (and the classifier if asked) to match
-    the teacher's probabilities (KL divergence, temperature 1); returns the last epoch's mean
-    loss."""
+    the teacher's probabilities (KL divergence, temperature 1) for ``config.epochs`` epochs of
+    at most ``steps_per_epoch`` steps; returns the last epoch's mean loss, the steps taken and
+    the views seen."""
     from tqdm import tqdm
 
-    _, head_norm = run.family.split_at_head_norm(run.student)
-    net = run.student
+    _, head_norm = config.family.split_at_head_norm(net)
     net.eval()  # statistics stay as re-estimated; only the affine maps and the classifier move
-    generator = torch.Generator().manual_seed(run.args.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     loss_sum = seen = 0.0
-    bar = tqdm(total=run.args.epochs * run.steps_per_epoch, desc="fine-tuning head", unit="step",
+    steps = views = 0
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc="fine-tuning head", unit="step",
                file=sys.stderr, dynamic_ncols=True)
-    for run.epoch in range(run.epoch, run.args.epochs):
+    for _ in range(config.epochs):
         order = torch.randperm(len(features), generator=generator)
         loss_sum = seen = 0.0
-        starts = range(0, len(order), run.args.batch_size)[:run.steps_per_epoch]  # --limit-steps
+        starts = range(0, len(order), config.batch_size)[:steps_per_epoch]  # --limit-steps
         for start in starts:
-            index = order[start:start + run.args.batch_size]
-            x = features[index].to(run.dist.device, torch.float32)
+            index = order[start:start + config.batch_size]
+            x = features[index].to(device, torch.float32)
             logits = net.fc(net.dropout(head_norm(x).mean((2, 3))))
             loss = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(
-                targets[index].to(run.dist.device), 1), reduction="batchmean", log_target=True)
-            run.optimizer.zero_grad(set_to_none=True)
+                targets[index].to(device), 1), reduction="batchmean", log_target=True)
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            run.optimizer.step()
-            run.scheduler.step()
-            run.step += 1
-            run.images_seen += len(index)
+            optimizer.step()
+            scheduler.step()
+            steps += 1
+            views += len(index)
             loss_sum += float(loss.detach()) * len(index)
             seen += len(index)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
             bar.update()
-    run.epoch = run.args.epochs
     bar.close()
-    return loss_sum / max(seen, 1)
+    return loss_sum / max(seen, 1), steps, views
 
 
-def adapt(run: Run) -> float:
-    """The whole FixRes adaptation of ``run.student``; returns the final fine-tuning loss."""
-    import time
-
-    start = time.perf_counter()
-    loader = torch.utils.data.DataLoader(
-        CropDataset(run.images, test_time_crop(run.preprocessing)),
-        batch_size=run.args.batch_size, num_workers=run.args.workers,
-        collate_fn=skip_unreadable)
+def adapt(config: TrainConfig, net: CamNet, images: ImageSet, preprocessing: Preprocessing,
+          teacher: Teacher, optimizer: torch.optim.Optimizer,
+          scheduler: torch.optim.lr_scheduler.LRScheduler, steps_per_epoch: int,
+          device: torch.device) -> Adaptation:
+    """The whole FixRes adaptation of ``net`` (in place) to ``preprocessing``'s resolution,
+    from the first epoch to ``config.epochs``: FixRes runs whole, never resumed."""
     from tqdm import tqdm
 
-    batches = tqdm(loader, desc=f"BatchNorm statistics at {run.preprocessing.resolution} px",
+    start = time.perf_counter()
+    batches = tqdm(_test_time_loader(config, images, preprocessing),
+                   desc=f"BatchNorm statistics at {preprocessing.resolution} px",
                    unit="batch", file=sys.stderr, dynamic_ncols=True)
-    run.bn_images = reestimate_batchnorm(run.student, batches, run.dist.device,
-                                         lambda x: normalise(x, run.preprocessing))
-    features, targets = cache_head_inputs(run)
-    loss = fine_tune_head(run, features, targets)
-    run.wall_time_s += time.perf_counter() - start
-    return loss
-
+    bn_images = reestimate_batchnorm(net, batches, device,
+                                     lambda x: normalise(x, preprocessing))
+    features, targets = cache_head_inputs(config, net, images, preprocessing, teacher, device)
+    loss, steps, views = fine_tune_head(config, net, features, targets, optimizer, scheduler,
+                                        steps_per_epoch, device)
+    return Adaptation(loss, bn_images, steps, views, time.perf_counter() - start)

@@ -149,11 +149,6 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                     reduction="batchmean", log_target=True) * t * t
 
 
-def temperature(recipe: Recipe, args) -> float:
-    """The distillation temperature a run uses: ``--temperature`` if given, else the recipe's."""
-    return args.temperature if args.temperature is not None else recipe.temperature
-
-
 def mix(crops: torch.Tensor, alpha: float) -> torch.Tensor:
     """Mixup of a batch with itself reversed, one weight ~ Beta(alpha, alpha) per batch (Zhang et
     al., ICLR 2018); teacher and student see the same mixed images, so no label is mixed."""

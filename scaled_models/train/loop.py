@@ -1,0 +1,131 @@
+"""The training itself: epochs of steps for the recipes that train the network (resumable, judged
+every ``--eval-every`` epochs, saved after each), and FixRes's adaptation, which runs whole."""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+from torch import nn
+
+from . import fixres
+from .data import normalise
+from .epoch_log import log_epoch
+from .evaluation import Outcomes
+from .judge import evaluate, judge_start, judged_words
+from .recipes import loss_for, mix
+from .run import Run, channels_last
+from .save import resume, save
+
+
+def train(run: Run) -> int:
+    """Every epoch up to ``--epochs`` (or ``--stop-after`` more), from the saved state with
+    ``--resume``; each is logged and saved, and judged when due."""
+    config, dist = run.config, run.dist
+    if config.resume and config.state_path.is_file():
+        resume(run)
+    if run.epoch == 0 and dist.is_main:
+        judge_start(run)
+    stop_at = min(config.epochs,
+                  run.epoch + config.stop_after if config.stop_after else config.epochs)
+    while run.epoch < stop_at:
+        run.sampler.set_epoch(run.epoch)
+        loss, images_per_s = train_epoch(run)
+        run.epoch += 1
+        dist.barrier()
+        judge_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
+        trained = evaluate(run) if dist.is_main and judge_now else None
+        if dist.is_main:
+            run.log(f"epoch {run.epoch}/{config.epochs}: loss {loss:.4f}"
+                    f"{judged_words(run, trained)}, {images_per_s:.1f} images/s")
+            record_epoch(run, loss, images_per_s, trained)
+        save(run, loss, trained)
+    dist.barrier()
+    dist.close()
+    run.log(f"wrote {config.weights_path} ({run.step} steps, "
+            f"{run.images_seen} images seen, {run.wall_time_s:.0f} s)")
+    return 0
+
+
+def train_epoch(run: Run) -> tuple[float, float]:
+    """One pass (or ``steps_per_epoch`` steps); returns (mean loss, images/s)."""
+    from tqdm import tqdm
+
+    run.model.train()
+    if run.config.recipe.frozen_bn_statistics:
+        for module in run.student.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {run.epoch + 1}", unit="step",
+               disable=not run.dist.is_main, dynamic_ncols=True, file=sys.stderr)
+    for i, batch in enumerate(run.loader):
+        if i >= run.steps_per_epoch:
+            break
+        if batch is None:
+            continue
+        loss, count = train_step(run, *batch)
+        total_loss += loss * count
+        seen += count
+        bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{seen / (time.perf_counter() - start):.1f}")
+        bar.update()
+    bar.close()
+    elapsed = time.perf_counter() - start
+    run.wall_time_s += elapsed
+    run.images_seen += seen * run.dist.world
+    return total_loss / max(seen, 1), seen / max(elapsed, 1e-9)
+
+
+def train_step(run: Run, crops: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    config, device = run.config, run.dist.device
+    crops, labels = crops.to(device, non_blocking=True), labels.to(device)
+    if config.recipe.mixup:
+        crops = mix(crops, config.recipe.mixup)
+    inputs = normalise(crops, run.preprocessing)
+    if channels_last(config, device):
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    teacher_logits = None
+    if run.teacher is not None:
+        with torch.no_grad():
+            teacher_logits = run.teacher.net(normalise(crops, run.teacher.preprocessing,
+                                                       run.teacher.preprocessing.resolution))
+    with torch.autocast(device.type, dtype=config.autocast, enabled=config.autocast is not None):
+        logits = run.model(inputs)
+    loss = loss_for(config.recipe, logits, teacher_logits, labels, config.temperature)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.student)
+    run.step += 1
+    return float(loss.detach()), len(labels)
+
+
+def adapt_at_resolution(run: Run) -> int:
+    """The FixRes recipe: minutes on a CPU, so it runs whole (no --resume)."""
+    if run.dist.world > 1:
+        raise SystemExit("fixres runs in one process; it takes minutes on a CPU")
+    judge_start(run)
+    adapted = fixres.adapt(run.config, run.student, run.images, run.preprocessing, run.teacher,
+                           run.optimizer, run.scheduler, run.steps_per_epoch, run.dist.device)
+    run.epoch = run.config.epochs
+    run.step += adapted.steps
+    run.images_seen += adapted.images_seen
+    run.wall_time_s += adapted.wall_time_s
+    run.bn_images = adapted.bn_images
+    trained = evaluate(run)
+    run.log(f"adapted in {run.wall_time_s:.0f} s: loss {adapted.loss:.4f}"
+            f"{judged_words(run, trained)}")
+    record_epoch(run, adapted.loss, run.images_seen / max(run.wall_time_s, 1e-9), trained)
+    save(run, adapted.loss, trained)
+    run.log(f"wrote {run.config.weights_path} ({run.step} steps)")
+    return 0
+
+
+def record_epoch(run: Run, loss: float, images_per_s: float, trained: Outcomes | None) -> None:
+    """The epoch's row in the run's log: its loss, speed, learning rate and judged top-1."""
+    log_epoch(run.config.log_dir, run.epoch, run.step, loss, images_per_s,
+              run.scheduler.get_last_lr()[0],
+              trained.summary()["top1"] if trained else None)

@@ -1,0 +1,150 @@
+"""One training invocation's working state, built from its ``TrainConfig``: the student, its
+teacher, the photos and their loader, the optimiser and schedule, and the counters that the loop
+advances and a checkpoint records. The config says what was asked; the ``Run`` is what changes."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..distributed import Distributed
+from ..preprocessing import Preprocessing
+from .config import TrainConfig
+from .data import (
+    CropDataset,
+    HoldoutSplit,
+    ImageSet,
+    skip_unreadable,
+    test_time_crop,
+    train_crop,
+    training_images,
+)
+from .evaluation import EvaluationSet, Outcomes, evaluation_set
+from .recipes import EMA_DECAY, lr_factor, make_optimizer, student_for, trainable_parameters
+from .teachers import Teacher, baseline_teacher, resolve_teacher
+
+
+@dataclass
+class Run:
+    """Everything one training invocation works with."""
+
+    config: TrainConfig
+    dist: Distributed
+    student: nn.Module
+    init: dict
+    preprocessing: Preprocessing
+    teacher: Teacher | None
+    images: ImageSet  # what the model is fit to
+    split: HoldoutSplit | None
+    loader: torch.utils.data.DataLoader
+    sampler: torch.utils.data.DistributedSampler
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    ema: torch.optim.swa_utils.AveragedModel | None
+    scaler: torch.amp.GradScaler
+    judged_on: EvaluationSet | None = None
+    base_state: dict | None = None  # FixRes writes only what differs from these weights
+    ddp: nn.Module | None = None
+    epoch: int = 0
+    step: int = 0
+    images_seen: int = 0
+    wall_time_s: float = 0.0
+    bn_images: int = 0
+    start_outcomes: Outcomes | None = None  # the student before training, on judged_on
+    baseline_outcomes: Outcomes | None = None  # the baseline at its resolution, likewise
+    not_measured: dict[str, str] = field(default_factory=dict)  # what could not run, and why
+
+    @property
+    def final_net(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.student
+
+    @property
+    def model(self) -> nn.Module:
+        """What the loop calls: the student, wrapped for DDP when several processes run."""
+        return self.ddp if self.ddp is not None else self.student
+
+    def log(self, text: str) -> None:
+        """A line for the person running the trainer, from the main process only."""
+        if self.dist.is_main:
+            print(text, flush=True)
+
+
+def build_run(config: TrainConfig, dist: Distributed) -> Run:
+    if dist.is_main:  # before any work: a run must be able to keep what it makes
+        ensure_writable(config.folder)
+        ensure_writable(config.log_dir)
+    recipe, family = config.recipe, config.family
+    adapts_resolution = recipe.name == "fixres"
+    preprocessing = family.preprocessing(config.image_size)
+    student, init = student_for(family, config.model, recipe, config.seed)
+    # a student that is the published baseline itself is written as what differs from it
+    base_state = ({k: v.clone() for k, v in student.state_dict().items()}
+                  if init["kind"] == "published" else None)
+    student = student.to(dist.device)
+    if channels_last(config, dist.device):
+        student = student.to(memory_format=torch.channels_last)
+    teacher = _teacher(config)
+    if teacher is not None:
+        teacher.net.to(dist.device).eval().requires_grad_(False)
+
+    found = training_images(config.data)
+    if recipe.name == "paper" and found.labels is None:
+        raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)")
+    images, split, judged_on = evaluation_set(config, found, dist.is_main)
+    crop = (test_time_crop(preprocessing) if recipe.crop == "test-time"
+            else train_crop(preprocessing.resolution, recipe.autoaugment, recipe.crop_scale))
+    dataset = CropDataset(images, crop)
+    sampler = torch.utils.data.DistributedSampler(dataset, dist.world, dist.rank, shuffle=True,
+                                                  seed=config.seed)
+    global_batch = config.batch_size * dist.world
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+        pin_memory=dist.device.type == "cuda", collate_fn=skip_unreadable,
+        drop_last=len(dataset) > global_batch)
+    # FixRes sees every photo and its mirror once per epoch
+    batches = -(-2 * len(images) // global_batch) if adapts_resolution else len(loader)
+    steps = min(batches, config.limit_steps or batches)
+    optimizer = make_optimizer(recipe, trainable_parameters(
+        student, recipe, family, config.fine_tune_classifier), config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                  lr_factor(recipe, steps, config.epochs))
+    ema = (torch.optim.swa_utils.AveragedModel(
+        student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY),
+        use_buffers=True) if recipe.ema else None)
+    scaler = torch.amp.GradScaler("cuda", enabled=config.autocast == torch.float16)
+    ddp = None
+    if dist.world > 1:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        ddp = nn.parallel.DistributedDataParallel(student, device_ids=ids)
+    return Run(config, dist, student, init, preprocessing, teacher, images, split, loader,
+               sampler, steps, optimizer, scheduler, ema, scaler, judged_on, base_state, ddp)
+
+
+def channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """Whether the student and its inputs use channels_last: on GPUs, and on CPUs that
+    autocast."""
+    return device.type == "cuda" or config.autocast is not None
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` and write a file in it, or stop with the folder and the reason."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(f"{folder}: cannot write there ({exc.strerror or exc}); choose another "
+                         "--out or --log-dir") from None
+
+
+def _teacher(config: TrainConfig) -> Teacher | None:
+    if config.recipe.teacher == "none":
+        return None
+    if config.recipe.teacher == "baseline":
+        return baseline_teacher(config.family)
+    return resolve_teacher(config.teacher, config.family)
