@@ -11,23 +11,13 @@ import streamlit as st
 from app.plots import pandas_ready
 from cam.agreement import AGREEMENT_MEASURES
 from cam.engine import CamEngine
-from cam.evaluate import (
-    AGREEMENT_ROWS,
-    METRIC_ROWS,
-    QUICK_FAITHFULNESS_STEPS,
-    evaluate_images,
-    write_csv,
-)
+from cam.evaluate import QUICK_FAITHFULNESS_STEPS, evaluate_images
 from cam.inputs import CamImage
 from cam.memory import release_memory
-from cam.summary import (
-    Summary,
-    agreement_markdown,
-    metrics_markdown,
-    sentences_markdown,
-    summarize,
-    summary_plot,
-)
+from cam.rows import AgreementRow, MetricRow, write_csv
+from cam.summary import Summary, summarize
+from cam.summary_plots import summary_plot
+from cam.summary_text import agreement_markdown, metrics_markdown, sentences_markdown
 from cam.targets import Target, TargetMode
 
 RESULT_KEY = "eval_result"
@@ -48,7 +38,7 @@ def signature(images: list[CamImage], choices: dict, steps: int) -> tuple:
 
 
 def compute(engine: CamEngine, images: list[CamImage], choices: dict, steps: int,
-            progress=None) -> tuple[list[dict], list[dict], Summary | None]:
+            progress=None) -> tuple[list[MetricRow], list[AgreementRow], Summary | None]:
     """Rows and summary for the selection (other sessions keep working meanwhile: the models
     are locked per batch, not for the whole run)."""
     try:
@@ -61,7 +51,7 @@ def compute(engine: CamEngine, images: list[CamImage], choices: dict, steps: int
 
 
 def evaluate(engine: CamEngine, images: list[CamImage], choices: dict, steps: int
-             ) -> tuple[list[dict], list[dict], Summary | None]:
+             ) -> tuple[list[MetricRow], list[AgreementRow], Summary | None]:
     """``compute`` with a progress bar."""
     bar = st.progress(0.0, text="Scoring every model's maps…")
     result = compute(engine, images, choices, steps, progress=lambda done, total: bar.progress(
@@ -133,10 +123,10 @@ def _hover(summary: Summary, a: str, b: str) -> str:
     return "<br>".join(lines)
 
 
-def downloads(rows: list[dict], agreement: list[dict], summary: Summary) -> None:
+def downloads(rows: list[MetricRow], agreement: list[AgreementRow], summary: Summary) -> None:
     metrics_csv, agreement_csv = io.StringIO(), io.StringIO()
-    write_csv(metrics_csv, rows, METRIC_ROWS)
-    write_csv(agreement_csv, agreement, AGREEMENT_ROWS)
+    write_csv(metrics_csv, rows, MetricRow)
+    write_csv(agreement_csv, agreement, AgreementRow)
     columns = st.columns(4)
     columns[0].download_button("Metrics CSV", metrics_csv.getvalue(), "scalecam_metrics.csv",
                                "text/csv", key="dl_eval_csv")

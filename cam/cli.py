@@ -190,7 +190,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from scaled_models.distributed import init_distributed
 
     from .evaluate import ResumeMismatch, agreement_path, run_evaluation
-    from .summary import agreement_plot, summarize, summary_markdown, summary_plot
+    from .summary import summarize
+    from .summary_plots import agreement_plot, summary_plot
+    from .summary_text import summary_markdown
 
     dataset = _val_dataset(args)
     if dataset is None:

@@ -7,13 +7,11 @@ model is scored on the same pixels and boxes. Localization uses the ground-truth
 in the CAM paper; deletion/insertion perturb each model's own input crop. ``summary`` turns the
 rows into means, intervals, paired differences and the agreement matrix.
 
-A run writes ``OUT.csv`` (one row per image and model) and ``OUT.agreement.csv`` (one row per
-image and pair of models).
+A run writes ``OUT.csv`` (one ``MetricRow`` per image and model) and ``OUT.agreement.csv`` (one
+``AgreementRow`` per image and pair of models); ``rows`` is their schema and CSV form.
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,34 +33,8 @@ from .engine import LOW_CONFIDENCE, CamEngine, CamResult
 from .geometry import boxes_in_region, image_region, map_in_region
 from .inputs import CamImage, image_from_sample
 from .methods import CamMethod
+from .rows import AgreementRow, CsvRow, MetricRow, Row, read_rows, recorded_ious, write_csv
 from .targets import GROUND_TRUTH, Target
-
-FLOAT_DIGITS = 6
-
-
-@dataclass(frozen=True)
-class ResultTable:
-    """One CSV of results: its columns and the fields that identify a row."""
-
-    name: str
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
-
-    def row_key(self, row: dict) -> tuple:
-        return (self.name, *(str(row[k]) for k in self.key))
-
-
-METRIC_ROWS = ResultTable(
-    "metrics", ("image_id", "model", "method", "family", "target_class", "gt_class", "pred_class",
-     "pred_prob", "target_prob", "low_confidence", "top1_correct", "top5_correct",
-     "gt_known_loc", "top1_loc", "loc_iou", "pointing_hit", "energy_in_box", "deletion_auc",
-     "insertion_auc", "deletion_auc_norm", "insertion_auc_norm", "best_iou_by_threshold"),
-    ("image_id", "model", "method"))
-AGREEMENT_ROWS = ResultTable(
-    "agreement",
-    ("image_id", "method", "model_a", "model_b", "class_a", "class_b", "spearman", "top20_iou"),
-    ("image_id", "method", "model_a", "model_b"))
-
 
 # Deletion/insertion curve steps: a full evaluation's, and a quick one's (the report and the
 # app, where the user waits for the answer; half the forward passes).
@@ -103,14 +75,6 @@ def _check_resume(out: Path, options: dict) -> None:
                              "resume with the same options, or write to another --out")
 
 
-def _fmt(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:.{FLOAT_DIGITS}f}"
-    return "" if value is None else str(value)
-
-
 def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
     def score(frames: np.ndarray) -> np.ndarray:
         return engine.class_probability(model.key, frames, target)
@@ -118,38 +82,41 @@ def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
 
 
 def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: CamResult,
-                cam: np.ndarray, gt_boxes: list, method: str, faithfulness_steps: int) -> dict:
+                cam: np.ndarray, gt_boxes: list, method: str, faithfulness_steps: int
+                ) -> MetricRow:
     top5 = [c for c, _ in result.top5]
     correct = result.pred_class == image.gt_class
-    located = metrics.gt_known_loc(cam, gt_boxes) if gt_boxes else None
+    located = bool(metrics.gt_known_loc(cam, gt_boxes)) if gt_boxes else None
     box = metrics.cam_to_box(cam)
-    row = {
-        "image_id": image.image_id, "model": model.key, "method": method,
-        "family": model.provenance.family, "target_class": result.target_class,
-        "gt_class": image.gt_class, "pred_class": result.pred_class,
-        "pred_prob": result.pred_prob, "target_prob": result.target_prob,
-        "low_confidence": result.target_prob < LOW_CONFIDENCE,
-        "top1_correct": correct, "top5_correct": image.gt_class in top5,
-        "gt_known_loc": located, "top1_loc": (located and correct) if gt_boxes else None,
-        "loc_iou": max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
-        "pointing_hit": metrics.pointing_hit(cam, gt_boxes) if gt_boxes else None,
-        "energy_in_box": metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
-        "best_iou_by_threshold": " ".join(
-            f"{v:.3f}" for v in metrics.best_iou_per_threshold(cam, gt_boxes))
-        if gt_boxes else "",
-    }
+    faithfulness: dict[str, float | None] = {}
     if faithfulness_steps:
         crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
         deletion, insertion = metrics.deletion_insertion_auc(
             _score_fn(engine, model, result.target_class), crop, result.upsampled(),
             steps=faithfulness_steps)
-        row.update(metrics.normalised_faithfulness(deletion, insertion, result.target_prob))
-    return row
+        faithfulness = metrics.normalised_faithfulness(deletion, insertion, result.target_prob)
+    return MetricRow(
+        image_id=image.image_id, model=model.key, method=method,
+        family=model.provenance.family, target_class=int(result.target_class),
+        gt_class=int(image.gt_class), pred_class=int(result.pred_class),
+        pred_prob=float(result.pred_prob), target_prob=float(result.target_prob),
+        low_confidence=bool(result.target_prob < LOW_CONFIDENCE),
+        top1_correct=bool(correct), top5_correct=image.gt_class in top5,
+        gt_known_loc=located, top1_loc=located and bool(correct) if gt_boxes else None,
+        loc_iou=max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
+        pointing_hit=bool(metrics.pointing_hit(cam, gt_boxes)) if gt_boxes else None,
+        energy_in_box=metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
+        deletion_auc=faithfulness.get("deletion_auc"),
+        insertion_auc=faithfulness.get("insertion_auc"),
+        deletion_auc_norm=faithfulness.get("deletion_auc_norm"),
+        insertion_auc_norm=faithfulness.get("insertion_auc_norm"),
+        best_iou_by_threshold=recorded_ious(metrics.best_iou_per_threshold(cam, gt_boxes))
+        if gt_boxes else ())
 
 
 def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
                models: Sequence[LoadedModel], method: str, faithfulness_steps: int
-               ) -> tuple[list[dict], list[dict]]:
+               ) -> tuple[list[MetricRow], list[AgreementRow]]:
     """One image's rows: metric rows (one per model, labelled images only) and agreement rows
     (one per pair of models that produced a map)."""
     region = image_region(image, models)
@@ -163,10 +130,10 @@ def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult]
     agreement_rows = []
     for a, b in combinations(shown, 2):
         agreement = map_agreement(maps[a.key], maps[b.key])
-        agreement_rows.append({
-            "image_id": image.image_id, "method": method, "model_a": a.key, "model_b": b.key,
-            "class_a": results[a.key].target_class, "class_b": results[b.key].target_class,
-            "spearman": agreement.spearman, "top20_iou": agreement.top20_iou})
+        agreement_rows.append(AgreementRow(
+            image_id=image.image_id, method=method, model_a=a.key, model_b=b.key,
+            class_a=int(results[a.key].target_class), class_b=int(results[b.key].target_class),
+            spearman=float(agreement.spearman), top20_iou=float(agreement.top20_iou)))
     return metric_rows, agreement_rows
 
 
@@ -175,7 +142,7 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
                     faithfulness_steps: int = FAITHFULNESS_STEPS,
                     target: Target = GROUND_TRUTH,
                     progress: Callable[[int, int], None] | None = None
-                    ) -> tuple[list[dict], list[dict]]:
+                    ) -> tuple[list[MetricRow], list[AgreementRow]]:
     """Metric and agreement rows for images already in memory (the app, the report). Maps
     explain ``target``: by default the ground truth, and for unlabelled images each model's
     prediction (or the fallback class of ``Target.ground_truth_or``). ``progress(done, total)``
@@ -197,26 +164,7 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
 
 # --- streaming, resumable, distributable runs ---------------------------------------------
 
-def read_rows(path: Path, table: ResultTable = METRIC_ROWS) -> list[dict]:
-    """Rows of a results CSV; a torn last line (a run killed mid-write) is ignored."""
-    if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return [r for r in rows if r.get(table.columns[-1]) is not None]
-
-
-def write_csv(fh, rows: list[dict], table: ResultTable = METRIC_ROWS, header: bool = True) -> None:
-    """Rows in a results format (fixed columns, booleans as 0/1, fixed float digits)."""
-    writer = csv.DictWriter(fh, table.columns, lineterminator="\n")
-    if header:
-        writer.writeheader()
-    writer.writerows({k: _fmt(r.get(k)) for k in table.columns} for r in rows)
-
-
-def _append(path: Path, rows: list[dict], table: ResultTable) -> None:
+def _append(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
     new = not path.is_file() or path.stat().st_size == 0
     if path.is_file() and path.stat().st_size:
         text = path.read_bytes()
@@ -224,32 +172,33 @@ def _append(path: Path, rows: list[dict], table: ResultTable) -> None:
             with path.open("r+b") as fh:
                 fh.truncate(text.rfind(b"\n") + 1)
     with path.open("a", newline="", encoding="utf-8") as fh:
-        write_csv(fh, rows, table, header=new)
+        write_csv(fh, rows, row_type, header=new)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _canonical(rows: list[dict], samples: Sequence[ValSample], table: ResultTable) -> list[dict]:
-    """One row per key, in the dataset's image order and paper model order."""
+def _canonical(rows: list[Row], samples: Sequence[ValSample]) -> list[Row]:
+    """One row per key (the last one read), in the dataset's image order and paper model
+    order."""
     order = {s.image_id: i for i, s in enumerate(samples)}
     models = {k: i for i, k in enumerate(MODEL_KEYS)}
-    unique = {table.row_key(r): r for r in rows}
+    unique = {r.key(): r for r in rows}
     return sorted(unique.values(), key=lambda r: (
-        order.get(r["image_id"], 1 << 30), r["method"],
-        *(models.get(r[k], 99) for k in table.key if k.startswith("model"))))
+        order.get(r.image_id, 1 << 30), r.method,
+        *(models.get(getattr(r, k), 99) for k in r.KEY if k.startswith("model"))))
 
 
-def _write_all(path: Path, rows: list[dict], table: ResultTable) -> None:
+def _write_all(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
-            write_csv(fh, rows, table)
+            write_csv(fh, rows, row_type)
     atomic_write(path, write)
 
 
 @dataclass
 class EvaluationReport:
-    rows: list[dict]
-    agreement_rows: list[dict] = field(default_factory=list)
+    rows: list[MetricRow]
+    agreement_rows: list[AgreementRow] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     computed_images: int = 0
 
@@ -270,7 +219,8 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
     keys = [m.key for m in models]
-    tables = ((out, METRIC_ROWS), (agreement_path(out), AGREEMENT_ROWS))
+    tables: tuple[tuple[Path, type[CsvRow]], ...] = (
+        (out, MetricRow), (agreement_path(out), AgreementRow))
 
     def part(path: Path, r: int = rank) -> Path:
         return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
@@ -285,15 +235,16 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
             part(path).unlink(missing_ok=True)
     if rank == 0:
         write_json(options_path(out), options)
-    done = {table.row_key(r) for path, table in tables
-            for r in read_rows(path, table) + (read_rows(part(path), table)
-                                               if part(path) != path else [])} if resume else set()
+    done = {r.key() for path, row_type in tables
+            for r in read_rows(path, row_type) + (read_rows(part(path), row_type)
+                                                  if part(path) != path else [])
+            } if resume else set()
 
     def complete(sample: ValSample) -> bool:
-        metric_done = all(METRIC_ROWS.row_key({"image_id": sample.image_id, "model": k,
-                                               "method": method.key}) in done for k in keys)
-        pairs_done = all(AGREEMENT_ROWS.row_key({"image_id": sample.image_id, "method": method.key,
-                                                 "model_a": a, "model_b": b}) in done
+        metric_done = all(MetricRow.key_of(image_id=sample.image_id, model=k,
+                                           method=method.key) in done for k in keys)
+        pairs_done = all(AgreementRow.key_of(image_id=sample.image_id, method=method.key,
+                                             model_a=a, model_b=b) in done
                          for a, b in combinations(keys, 2))
         return metric_done and pairs_done
 
@@ -314,8 +265,8 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                 except ImageLoadError as exc:
                     report.skipped.append((str(sample.path), str(exc)))
             new = evaluate_images(engine, images, method, keys, faithfulness_steps)
-            for (path, table), rows in zip(tables, new):
-                _append(part(path), [r for r in rows if table.row_key(r) not in done], table)
+            for (path, row_type), rows in zip(tables, new):
+                _append(part(path), [r for r in rows if r.key() not in done], row_type)
             report.computed_images += len(images)
             batches += 1
         bar.update(len(chunk))
@@ -328,13 +279,13 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         if rank != 0:
             return report
     finished = []
-    for path, table in tables:
-        merged = read_rows(path, table) if world_size == 1 or resume else []
+    for path, row_type in tables:
+        merged = read_rows(path, row_type) if world_size == 1 or resume else []
         for r in range(world_size if world_size > 1 else 0):
-            merged += read_rows(part(path, r), table)
+            merged += read_rows(part(path, r), row_type)
             part(path, r).unlink(missing_ok=True)
-        rows = _canonical(merged, samples, table)
-        _write_all(path, rows, table)
+        rows = _canonical(merged, samples)
+        _write_all(path, rows, row_type)
         finished.append(rows)
     report.rows, report.agreement_rows = finished
     return report

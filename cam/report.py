@@ -20,7 +20,9 @@ from .agreement import EVAL_SIZE, TOP_FRACTION
 from .export import SHEET_INCHES, grid_pages
 from .figure import FigureSpec
 from .style import RenderStyle
-from .summary import Summary, agreement_plot, no_metrics_text, summary_plot
+from .summary import Summary
+from .summary_plots import agreement_plot, summary_plot
+from .summary_text import comparison_sentences, interval_text, no_metrics_text
 
 _SENTENCES_PER_PAGE = 28
 
@@ -117,7 +119,7 @@ def _summary_pages(plt, summary: Summary) -> list:
     if shown:
         ax = fig.add_axes((0.03, 0.52, 0.94, 0.38))
         ax.set_axis_off()
-        cells = [[model] + [_interval_text(summary.metrics[model].get(m.column), m.percent)
+        cells = [[model] + [interval_text(summary.metrics[model].get(m.column), m.percent, "\n")
                             for m in shown] for model in summary.models]
         table = ax.table(cellText=cells, colLabels=["Model"] + [m.heading for m in shown],
                          loc="upper left", cellLoc="center")
@@ -128,7 +130,7 @@ def _summary_pages(plt, summary: Summary) -> list:
     else:
         fig.text(0.03, 0.9, _wrapped(no_metrics_text(summary), 120), fontsize=9, va="top")
     pages.append(fig)
-    sentences = summary.sentences()
+    sentences = comparison_sentences(summary)
     for start in range(0, len(sentences), _SENTENCES_PER_PAGE):
         fig = _page(plt, "Paired differences (same images; paired bootstrap, exact McNemar)")
         chunk = sentences[start:start + _SENTENCES_PER_PAGE]
@@ -145,14 +147,6 @@ def _summary_pages(plt, summary: Summary) -> list:
         "itself is exactly 1).", 170), fontsize=7.5, va="top")
     pages.append(fig)
     return pages
-
-
-def _interval_text(value, percent: bool) -> str:
-    if value is None:
-        return "—"
-    scale, digits = (100.0, 1) if percent else (1.0, 3)
-    return (f"{value.mean * scale:.{digits}f}\n[{value.low * scale:.{digits}f}, "
-            f"{value.high * scale:.{digits}f}]")
 
 
 def _wrapped(text: str, width: int) -> str:

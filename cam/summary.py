@@ -8,10 +8,13 @@ against each single-dimension model. Intervals are percentile bootstraps over im
 10,000 resamples; ``stats``). Faithfulness is ranked on deletion/insertion normalised by each
 model's unperturbed probability, and rows whose probability is below ``LOW_CONFIDENCE`` are
 counted and flagged.
+
+This module computes; ``summary_text`` puts a ``Summary`` in words and tables, ``summary_plots``
+draws it.
 """
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +22,9 @@ import numpy as np
 from scaled_models.table7 import MODEL_KEYS
 
 from . import metrics
-from .agreement import AGREEMENT_MEASURES, EVAL_SIZE, pair_name, summarize_agreement
+from .agreement import AGREEMENT_MEASURES, pair_name, summarize_agreement
 from .engine import LOW_CONFIDENCE
+from .rows import AgreementRow, MetricRow
 from .stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -38,7 +42,7 @@ SEED = 0
 
 @dataclass(frozen=True)
 class Metric:
-    column: str  # the CSV column, and the name in summary.json
+    column: str  # the MetricRow field (its CSV column), and the name in summary.json
     label: str
     binary: bool = False  # a 0/1 outcome per image: shown in percent, tested with McNemar
     lower_is_better: bool = False
@@ -96,16 +100,6 @@ class Summary:
         return [m for m in METRICS
                 if any(self.metrics[x].get(m.column) is not None for x in self.models)]
 
-    def sentences(self) -> list[str]:
-        """One plain sentence per comparison and metric."""
-        lines = []
-        for (a, b), per_metric in self.differences.items():
-            for metric in METRICS:
-                if metric.column in per_metric:
-                    lines.append(per_metric[metric.column].sentence(
-                        a, b, metric.label, points=metric.percent))
-        return lines
-
     def faithfulness_ranking(self) -> list[str]:
         """Models ordered by normalised deletion (lower first), ties by normalised insertion."""
         deletion_column, insertion_column = FAITHFULNESS_RANKED_ON
@@ -162,22 +156,16 @@ class Summary:
         return matrix
 
 
-def _values(rows: list[dict], column: str) -> dict[str, float]:
-    """image_id → value for the rows where ``column`` is defined."""
-    return {r["image_id"]: float(r[column]) for r in rows
-            if r.get(column) not in (None, "") and not (
-                isinstance(r[column], float) and np.isnan(r[column]))}
+def _values(rows: list[MetricRow], column: str) -> dict[str, float]:
+    """image_id → value for the rows where ``column`` is measured (not ``None``, not nan)."""
+    values = {r.image_id: getattr(r, column) for r in rows}
+    return {i: float(v) for i, v in values.items() if v is not None and not np.isnan(v)}
 
 
-def _best_ious(rows: list[dict]) -> dict[str, np.ndarray]:
-    out = {}
-    for r in rows:
-        value = r.get("best_iou_by_threshold")
-        if isinstance(value, str) and value:
-            out[r["image_id"]] = np.array(value.split(), dtype=np.float64)
-        elif isinstance(value, np.ndarray):
-            out[r["image_id"]] = value
-    return out
+def _best_ious(rows: list[MetricRow]) -> dict[str, np.ndarray]:
+    """image_id → best IoU per CAM threshold, for the rows with boxes."""
+    return {r.image_id: np.array(r.best_iou_by_threshold, dtype=np.float64) for r in rows
+            if r.best_iou_by_threshold}
 
 
 def _maxboxacc(best: dict[str, np.ndarray]) -> Interval | None:
@@ -207,20 +195,21 @@ def _maxboxacc_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]
                             interval.confidence)
 
 
-def summarize(rows: list[dict], agreement_rows: list[dict] = ()) -> list[Summary]:
+def summarize(rows: Sequence[MetricRow], agreement_rows: Sequence[AgreementRow] = ()
+              ) -> list[Summary]:
     """One ``Summary`` per CAM method found in the rows (agreement alone is enough: unlabelled
     images have no metric rows)."""
-    methods = list(dict.fromkeys(r["method"] for r in [*rows, *agreement_rows]))
-    return [_summarize_method(method, [r for r in rows if r["method"] == method],
-                              [r for r in agreement_rows if r["method"] == method])
+    methods = list(dict.fromkeys(r.method for r in [*rows, *agreement_rows]))
+    return [_summarize_method(method, [r for r in rows if r.method == method],
+                              [r for r in agreement_rows if r.method == method])
             for method in methods]
 
 
-def _summarize_method(method: str, rows: list[dict], agreement_rows: list[dict]) -> Summary:
-    present = {r["model"] for r in rows} | {r[k] for r in agreement_rows
-                                            for k in ("model_a", "model_b")}
+def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[AgreementRow]
+                      ) -> Summary:
+    present = {r.model for r in rows} | {m for r in agreement_rows for m in (r.model_a, r.model_b)}
     models = [m for m in MODEL_KEYS if m in present]
-    by_model = {m: [r for r in rows if r["model"] == m] for m in models}
+    by_model = {m: [r for r in rows if r.model == m] for m in models}
     per_metric = {m: {metric.column: _values(by_model[m], metric.column) for metric in METRICS
                       if not metric.dataset_level} for m in models}
     best = {m: _best_ious(by_model[m]) for m in models}
@@ -250,164 +239,14 @@ def _summarize_method(method: str, rows: list[dict], agreement_rows: list[dict])
                 differences[(a, b)][metric.column] = difference
     agreement = {}
     for a, b in ((a, b) for i, a in enumerate(models) for b in models[i + 1:]):
-        pair_rows = [r for r in agreement_rows if (r["model_a"], r["model_b"]) == (a, b)]
-        agreement[(a, b)] = {measure: summarize_agreement([float(r[measure]) for r in pair_rows],
+        pair_rows = [r for r in agreement_rows if (r.model_a, r.model_b) == (a, b)]
+        agreement[(a, b)] = {measure: summarize_agreement([getattr(r, measure) for r in pair_rows],
                                                           seed=SEED)
                              for measure in AGREEMENT_MEASURES}
-    low = {m: sum(float(r["target_prob"]) < LOW_CONFIDENCE for r in by_model[m]) for m in models}
+    low = {m: sum(r.target_prob < LOW_CONFIDENCE for r in by_model[m]) for m in models}
     maxbox_per_delta = {m: metrics.maxboxacc_from_best_ious(list(best[m].values()))
                         for m in models if best[m]}
-    n_images = len({r["image_id"] for r in [*rows, *agreement_rows]})
-    n_labelled = len({r["image_id"] for r in rows})
+    n_images = len({r.image_id for r in [*rows, *agreement_rows]})
+    n_labelled = len({r.image_id for r in rows})
     return Summary(method, n_images, n_labelled, models, summary_metrics, maxbox_per_delta,
                    differences, agreement, low)
-
-
-def _cell(value: Interval | None, metric: Metric) -> str:
-    if value is None:
-        return "—"
-    if metric.percent:
-        return f"{100 * value.mean:.1f} [{100 * value.low:.1f}, {100 * value.high:.1f}]"
-    return f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
-
-
-def _counted(summary: Summary) -> str:
-    """How many images the metrics average, and how many more only the agreement uses."""
-    text = f"{summary.n_labelled} labelled image{'s' if summary.n_labelled != 1 else ''}"
-    if summary.n_images != summary.n_labelled:
-        text += f" (map agreement: {summary.n_images})"
-    return text
-
-
-def summary_markdown(summary: Summary) -> str:
-    """The metrics table with 95 % intervals, the comparison sentences and the agreement
-    matrix, as markdown (printed by ``cam evaluate``)."""
-    return "\n\n".join(part for part in (metrics_markdown(summary), sentences_markdown(summary),
-                                          agreement_markdown(summary)) if part)
-
-
-def no_metrics_text(summary: Summary) -> str:
-    """Why a summary has no metrics (its images have no ImageNet label), in a sentence."""
-    images = ("the image has" if summary.n_images == 1
-              else f"none of the {summary.n_images} images has")
-    return (f"No metrics: {images} an ImageNet label, and accuracy, localization and "
-            "faithfulness are all scored against it. Map agreement needs no label.")
-
-
-def metrics_markdown(summary: Summary) -> str:
-    """The metrics table with 95 % intervals and the notes that explain it."""
-    shown = summary.measured_metrics()
-    if not shown:
-        return no_metrics_text(summary)
-    lines = [f"**{summary.method}**, {_counted(summary)} — mean [95 % CI]", "",
-             "| Model | " + " | ".join(m.heading for m in shown) + " |",
-             "|" + "---|" * (1 + len(shown))]
-    for model in summary.models:
-        flagged = summary.low_confidence[model]
-        name = model + (f" ({flagged} low-confidence)" if flagged else "")
-        lines.append(f"| {name} | " + " | ".join(_cell(summary.metrics[model].get(m.column), m)
-                                                 for m in shown) + " |")
-    lines += ["", "0/1 metrics and MaxBoxAccV2 in percent; energy and AUCs are fractions. "
-              "Localization uses the ground-truth class's map in each image's common region "
-              f"at {EVAL_SIZE} px. Rows whose unperturbed probability of the explained class is "
-              f"below {LOW_CONFIDENCE:.0%} are counted as low-confidence: their raw deletion AUC "
-              "is low for lack of confidence, so faithfulness is ranked on AUC / p0."]
-    ranking = summary.faithfulness_ranking()
-    if ranking:
-        lines.append("Faithfulness ranking (deletion AUC / p0, lower is better): "
-                     + " < ".join(ranking) + ".")
-    return "\n".join(lines)
-
-
-def sentences_markdown(summary: Summary) -> str:
-    sentences = summary.sentences()
-    if not sentences:
-        return ""
-    return "\n".join(["**Paired differences** (same images; paired bootstrap over images, exact "
-                      "McNemar for 0/1 metrics):", ""] + [f"- {s}" for s in sentences])
-
-
-def agreement_markdown(summary: Summary) -> str:
-    if not summary.agreement:
-        return ""
-    lines = ["**Map agreement** (Spearman ρ of the two maps on the common region; mean [95 % CI] "
-             "over images; 1 = same ranking of pixels):", "",
-             "| | " + " | ".join(summary.models) + " |",
-             "|" + "---|" * (1 + len(summary.models))]
-    for a in summary.models:
-        cells = []
-        for b in summary.models:
-            rho = summary.pair_agreement(a, b, "spearman")
-            cells.append("1" if a == b else "—" if rho is None else
-                         f"{rho.mean:.2f} [{rho.low:.2f}, {rho.high:.2f}]")
-        lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def summary_plot(summary: Summary) -> bytes:
-    """PNG: the metrics of each model as bars with their 95 % intervals (fractions, so every
-    metric shares one axis). Needs at least one measured metric (a labelled image)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = summary.measured_metrics()
-    if not shown:
-        raise ValueError(no_metrics_text(summary))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(shown) + 2), 3.8), dpi=150)
-    width = 0.8 / max(len(summary.models), 1)
-    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(summary.models), 1)))
-    for i, (model, colour) in enumerate(zip(summary.models, colours)):
-        values = [summary.metrics[model].get(m.column) for m in shown]
-        means = np.array([v.mean if v else np.nan for v in values])
-        errors = np.array([[v.mean - v.low, v.high - v.mean] if v else [0, 0]
-                           for v in values]).T
-        ax.bar(np.arange(len(shown)) + (i - (len(summary.models) - 1) / 2) * width, means,
-               width, yerr=errors, capsize=1.5, error_kw={"lw": 0.6}, label=model, color=colour)
-    ax.set_xticks(np.arange(len(shown)), [m.heading for m in shown], fontsize=6.5, rotation=20,
-                  ha="right")
-    ax.set_ylim(0, max(1.05, float(np.nanmax([v.high for x in summary.models
-                                               for v in summary.metrics[x].values() if v]))))
-    ax.set_ylabel("score (fraction) with 95 % CI", fontsize=7)
-    ax.set_title(f"CAM metrics per model — {summary.method}, {_counted(summary)}",
-                 fontsize=9)
-    ax.legend(fontsize=6, ncol=min(len(summary.models), 5), loc="upper center",
-              bbox_to_anchor=(0.5, -0.35), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def agreement_plot(summary: Summary, measure: str = "spearman") -> bytes:
-    """PNG: the models × models agreement matrix as a heat map, means annotated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = summary.agreement_matrix(measure)
-    size = len(summary.models)
-    fig, ax = plt.subplots(figsize=(1.1 * size + 2.2, 1.0 * size + 1.2), dpi=150)
-    image = ax.imshow(matrix, vmin=-1 if measure == "spearman" else 0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(size), summary.models, rotation=30, ha="right", fontsize=7)
-    ax.set_yticks(range(size), summary.models, fontsize=7)
-    for i in range(size):
-        for j in range(size):
-            if not np.isnan(matrix[i, j]):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if matrix[i, j] < 0.6 else "black")
-    label = AGREEMENT_MEASURES[measure]
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(label, fontsize=7)
-    ax.set_title(f"Map agreement ({label}), mean over {summary.n_images} images", fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()

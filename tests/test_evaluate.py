@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -10,8 +11,9 @@ import subprocess
 import sys
 import time
 
-from cam.evaluate import AGREEMENT_ROWS, METRIC_ROWS, agreement_path, read_rows
+from cam.evaluate import agreement_path
 from cam.geometry import boxes_in_region
+from cam.rows import AgreementRow, MetricRow, read_rows, write_csv
 from safe_io.imagenet_val import Box
 
 from .conftest import REPO
@@ -33,35 +35,80 @@ def test_boxes_map_into_the_region_inclusively():
     assert boxes == [(0.0, 0.0, 99.0, 99.0), (25.0, 0.0, 74.0, 24.0)]
 
 
+# A row of a real run (ILSVRC2012_val_00000001 with the lite baseline, 16 faithfulness steps), as
+# its CSV holds it: header, scalars, then the 100 per-threshold IoUs.
+METRIC_CSV_HEADER = (
+    "image_id,model,method,family,target_class,gt_class,pred_class,pred_prob,target_prob,"
+    "low_confidence,top1_correct,top5_correct,gt_known_loc,top1_loc,loc_iou,pointing_hit,"
+    "energy_in_box,deletion_auc,insertion_auc,deletion_auc_norm,insertion_auc_norm,"
+    "best_iou_by_threshold")
+REAL_METRIC_LINE = (
+    "ILSVRC2012_val_00000001,baseline,cam,lite,65,65,65,0.160076,0.160076,0,1,1,0,0,0.405191,1,"
+    "0.498149,0.012655,0.089946,0.079058,0.561898,"
+    "0.242 0.242 0.242 0.242 0.242 0.242 0.267 0.286 0.305 0.312 0.316 0.355 0.362 0.367 "
+    "0.374 0.380 0.388 0.393 0.402 0.411 0.418 0.428 0.434 0.445 0.449 0.456 0.456 0.464 "
+    "0.464 0.472 0.513 0.515 0.524 0.521 0.525 0.528 0.531 0.533 0.443 0.441 0.443 0.444 "
+    "0.445 0.447 0.444 0.410 0.407 0.408 0.403 0.400 0.401 0.395 0.395 0.392 0.389 0.386 "
+    "0.386 0.382 0.376 0.372 0.372 0.368 0.367 0.366 0.362 0.360 0.353 0.354 0.350 0.346 "
+    "0.343 0.340 0.340 0.328 0.318 0.312 0.306 0.303 0.291 0.288 0.284 0.279 0.276 0.263 "
+    "0.236 0.215 0.199 0.191 0.176 0.165 0.152 0.142 0.036 0.028 0.021 0.015 0.010 0.006 "
+    "0.003 0.001")
+
+
+def test_row_schema_round_trips_a_real_row_through_csv_text():
+    """CSV text → typed row → CSV text gives the same bytes, and row → text → row the same row:
+    the writer, the --resume reader and the summary all see one schema."""
+    text = METRIC_CSV_HEADER + "\n" + REAL_METRIC_LINE + "\n"
+    # the same image without boxes and without a faithfulness pass: the empty cells stay empty
+    unboxed = REAL_METRIC_LINE.split(",")[:12] + [""] * 10
+    unboxed[0] = "ILSVRC2012_val_00000002"
+    text += ",".join(unboxed) + "\n"
+    rows = [MetricRow.from_csv_row(r) for r in csv.DictReader(io.StringIO(text))]
+    real, bare = rows
+    assert (real.image_id, real.target_class, real.pred_prob) == ("ILSVRC2012_val_00000001", 65,
+                                                                  0.160076)
+    assert (real.low_confidence, real.top1_correct, real.gt_known_loc) == (False, True, False)
+    assert len(real.best_iou_by_threshold) == 100 and real.best_iou_by_threshold[-1] == 0.001
+    assert (bare.gt_known_loc, bare.loc_iou, bare.deletion_auc, bare.best_iou_by_threshold) == (
+        None, None, None, ())
+    written = io.StringIO()
+    write_csv(written, rows, MetricRow)
+    assert written.getvalue() == text
+    assert [MetricRow.from_csv_row(r.to_csv_row()) for r in rows] == rows
+    pair = AgreementRow.from_csv_row(dict(zip(
+        AgreementRow.columns(), "ILSVRC2012_val_00000001,cam,baseline,resolution,65,65,0.677852,"
+        "0.505663".split(","))))
+    assert (pair.class_a, pair.spearman) == (65, 0.677852)
+    assert ",".join(pair.to_csv_row().values()) == (
+        "ILSVRC2012_val_00000001,cam,baseline,resolution,65,65,0.677852,0.505663")
+
+
 def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     out = tmp_path / "r.csv"
     proc = _evaluate(["--val-dir", str(val_sample), "--limit", "4", "--out", str(out),
                       "--checkpoints", str(tmp_path / "none"), "--family", "lite",
                       "--models", "baseline,compound", "--faithfulness-steps", "2", "--quiet"])
     assert proc.returncode == 0, proc.stderr
-    rows = read_rows(out)
-    assert len(rows) == 8 and set(rows[0]) == set(METRIC_ROWS.columns)
+    rows = read_rows(out, MetricRow)
+    assert len(rows) == 8 and out.read_text().startswith(METRIC_CSV_HEADER + "\n")
     for row in rows:
-        assert row["method"] == "cam" and row["target_class"] == row["gt_class"]
-        assert row["top1_correct"] in ("0", "1") and row["gt_known_loc"] in ("0", "1")
-        assert len(row["best_iou_by_threshold"].split()) == 100
+        assert row.method == "cam" and row.target_class == row.gt_class
+        assert isinstance(row.gt_known_loc, bool) and len(row.best_iou_by_threshold) == 100
         # normalised faithfulness is the raw AUC over the unperturbed probability
-        assert abs(float(row["deletion_auc_norm"]) * float(row["target_prob"])
-                   - float(row["deletion_auc"])) < 1e-5
-        assert row["low_confidence"] == str(int(float(row["target_prob"]) < 0.10))
-    pairs = read_rows(agreement_path(out), AGREEMENT_ROWS)
-    assert [(p["model_a"], p["model_b"]) for p in pairs] == [("baseline", "compound")] * 4
-    assert all(-1 <= float(p["spearman"]) <= 1 and 0 <= float(p["top20_iou"]) <= 1
-               for p in pairs)
+        assert abs(row.deletion_auc_norm * row.target_prob - row.deletion_auc) < 1e-5
+        assert row.low_confidence == (row.target_prob < 0.10)
+    pairs = read_rows(agreement_path(out), AgreementRow)
+    assert [(p.model_a, p.model_b) for p in pairs] == [("baseline", "compound")] * 4
+    assert all(-1 <= p.spearman <= 1 and 0 <= p.top20_iou <= 1 for p in pairs)
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["n_images"] == 4 and summary["models"] == ["baseline", "compound"]
     top1 = summary["metrics"]["baseline"]["top1_correct"]
-    by_hand = 100 * sum(r["top1_correct"] == "1" for r in rows if r["model"] == "baseline") / 4
+    by_hand = 100 * sum(r.top1_correct for r in rows if r.model == "baseline") / 4
     assert top1["mean"] == by_hand and top1["ci95"][0] <= by_hand <= top1["ci95"][1]
     difference = summary["differences"]["compound-baseline"]["gt_known_loc"]
     assert difference["p"] is not None and len(difference["ci95"]) == 2
     spearman = summary["agreement"]["baseline|compound"]["spearman"]["mean"]
-    assert abs(spearman - sum(float(p["spearman"]) for p in pairs) / 4) < 1e-6
+    assert abs(spearman - sum(p.spearman for p in pairs) / 4) < 1e-6
     assert "compound − baseline, GT-known Loc:" in proc.stdout and "[95 % CI]" in proc.stdout
     for plot in (out.with_suffix(".png"), out.with_suffix(".agreement.png")):
         assert plot.read_bytes().startswith(b"\x89PNG")
@@ -80,12 +127,12 @@ def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if killed.is_file() and len(read_rows(killed)) >= 2:
+        if killed.is_file() and len(read_rows(killed, MetricRow)) >= 2:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
     proc.wait(timeout=60)
-    interrupted_rows = len(read_rows(killed))
+    interrupted_rows = len(read_rows(killed, MetricRow))
     assert 2 <= interrupted_rows < 8, "the run should have been killed midway"
     with killed.open("a") as fh:  # a torn line, as if killed mid-write
         fh.write("ILSVRC2012_val_0000")
@@ -122,10 +169,10 @@ def test_two_process_gloo_run_merges_rows(val_sample, tmp_path):
                            str(double)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single_rows, double_rows = read_rows(single), read_rows(double)
-    assert [r["image_id"] for r in double_rows] == [r["image_id"] for r in single_rows]
+    single_rows, double_rows = read_rows(single, MetricRow), read_rows(double, MetricRow)
+    assert [r.image_id for r in double_rows] == [r.image_id for r in single_rows]
     for a, b in zip(single_rows, double_rows):
-        assert a["pred_class"] == b["pred_class"] and a["gt_known_loc"] == b["gt_known_loc"]
+        assert a.pred_class == b.pred_class and a.gt_known_loc == b.gt_known_loc
     assert not list(tmp_path.glob("double.csv.part*"))
 
 

@@ -1,0 +1,157 @@
+"""The rows an evaluation produces, typed, and the one place that knows their CSV form.
+
+A ``MetricRow`` (one image scored with one model) and an ``AgreementRow`` (one image's maps of two
+models compared) are what ``evaluate`` makes, ``--resume`` reads back, and ``summary`` and the
+app summarise. Each field's column name is the field's name, and its codec says how the field is
+written as CSV text and read back, so the writer, the resume reader and every reader of a results
+CSV agree on one schema instead of retyping column names and re-parsing strings.
+
+Text written from a row reads back to a row that writes the same text: floats keep
+``FLOAT_DIGITS`` decimals (per-threshold IoUs three), flags are ``0``/``1`` and a missing value
+(no box, no faithfulness pass) is the empty cell.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TextIO, TypeVar
+
+FLOAT_DIGITS = 6
+IOU_DIGITS = 3  # the per-threshold IoUs: 100 of them per row, so fewer digits
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one field is written as CSV text, and read back from it."""
+
+    write: Callable[[Any], str]
+    read: Callable[[str], Any]
+
+
+TEXT = Codec(str, str)
+INTEGER = Codec(str, int)
+REAL = Codec(lambda value: f"{value:.{FLOAT_DIGITS}f}", float)
+FLAG = Codec(lambda value: str(int(value)), lambda text: bool(int(text)))
+IOUS = Codec(lambda values: " ".join(f"{v:.{IOU_DIGITS}f}" for v in values),
+             lambda text: tuple(float(v) for v in text.split()))
+
+
+def optional(codec: Codec) -> Codec:
+    """``codec`` with ``None`` written as the empty cell."""
+    return Codec(lambda value: "" if value is None else codec.write(value),
+                 lambda text: None if text == "" else codec.read(text))
+
+
+def _column(codec: Codec) -> Any:
+    return dataclasses.field(metadata={"csv": codec})
+
+
+Row = TypeVar("Row", bound="CsvRow")
+
+
+class CsvRow:
+    """A frozen dataclass whose fields are the CSV's columns, in order, each with its codec."""
+
+    KEY: ClassVar[tuple[str, ...]]  # the fields that identify a row: one row per key in a CSV
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def key_of(cls, **values: str) -> tuple:
+        """The key of the row with these ``KEY`` values (whether or not it exists yet)."""
+        return (cls.__name__, *(values[name] for name in cls.KEY))
+
+    def key(self) -> tuple:
+        return self.key_of(**{name: getattr(self, name) for name in self.KEY})
+
+    def to_csv_row(self) -> dict[str, str]:
+        return {f.name: f.metadata["csv"].write(getattr(self, f.name))
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_csv_row(cls: type[Row], row: Mapping[str, str]) -> Row:
+        return cls(**{f.name: f.metadata["csv"].read(row[f.name])
+                      for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class MetricRow(CsvRow):
+    """One labelled image explained by one model: its prediction, and how the model's map of the
+    ground-truth class localises the object and explains the score (``metrics``). Localization
+    fields are ``None`` without boxes, faithfulness fields without a deletion/insertion pass."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("image_id", "model", "method")
+
+    image_id: str = _column(TEXT)
+    model: str = _column(TEXT)
+    method: str = _column(TEXT)
+    family: str = _column(TEXT)
+    target_class: int = _column(INTEGER)
+    gt_class: int = _column(INTEGER)
+    pred_class: int = _column(INTEGER)
+    pred_prob: float = _column(REAL)
+    target_prob: float = _column(REAL)
+    low_confidence: bool = _column(FLAG)
+    top1_correct: bool = _column(FLAG)
+    top5_correct: bool = _column(FLAG)
+    gt_known_loc: bool | None = _column(optional(FLAG))
+    top1_loc: bool | None = _column(optional(FLAG))
+    loc_iou: float | None = _column(optional(REAL))
+    pointing_hit: bool | None = _column(optional(FLAG))
+    energy_in_box: float | None = _column(optional(REAL))
+    deletion_auc: float | None = _column(optional(REAL))
+    insertion_auc: float | None = _column(optional(REAL))
+    deletion_auc_norm: float | None = _column(optional(REAL))
+    insertion_auc_norm: float | None = _column(optional(REAL))
+    # best IoU per CAM threshold (``metrics.best_iou_per_threshold``), as recorded: at
+    # IOU_DIGITS, so MaxBoxAccV2 sees the same values from memory and from a CSV; () without boxes
+    best_iou_by_threshold: tuple[float, ...] = _column(IOUS)
+
+
+@dataclass(frozen=True)
+class AgreementRow(CsvRow):
+    """One image's maps from two models (each of its ``class_*``) compared on the common region
+    (``agreement.map_agreement``); ``spearman`` is nan when either map is constant."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("image_id", "method", "model_a", "model_b")
+
+    image_id: str = _column(TEXT)
+    method: str = _column(TEXT)
+    model_a: str = _column(TEXT)
+    model_b: str = _column(TEXT)
+    class_a: int = _column(INTEGER)
+    class_b: int = _column(INTEGER)
+    spearman: float = _column(REAL)
+    top20_iou: float = _column(REAL)
+
+
+def recorded_ious(values: Iterable[float]) -> tuple[float, ...]:
+    """Per-threshold IoUs at the precision a row records them (what its CSV text reads back)."""
+    return IOUS.read(IOUS.write(values))
+
+
+def read_rows(path: Path, row_type: type[Row]) -> list[Row]:
+    """The rows of a results CSV; a torn last line (a run killed mid-write) is ignored."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    last = row_type.columns()[-1]
+    return [row_type.from_csv_row(r) for r in csv.DictReader(io.StringIO(text))
+            if r.get(last) is not None]
+
+
+def write_csv(fh: TextIO, rows: Iterable[CsvRow], row_type: type[CsvRow],
+              header: bool = True) -> None:
+    """Rows as a results CSV (``row_type``'s columns, ``\\n`` line ends)."""
+    writer = csv.DictWriter(fh, row_type.columns(), lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(r.to_csv_row() for r in rows)
