@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import evaluate_view, export_view, inspect_view
+from app import evaluate_view, export_view, inspect_view, labels
 from app.settings import Settings, load_settings
 from app.text import plain
 from cam.cache import BoundedCache
@@ -114,38 +114,41 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
     """Model and CAM controls; returns the engine and the visitor's choices."""
     st.sidebar.title("scalecam")
     requested = st.sidebar.selectbox(
-        "Weight family", ["auto", *FAMILIES], key="family",
+        labels.FAMILY.label, ["auto", *FAMILIES], key=labels.FAMILY.key,
         help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
              "offline Lite stand-ins")
     engine = None
     try:
         family, reason = resolve_family(requested)
         engine = get_engine(family, str(settings.checkpoints))
-        st.sidebar.caption(f"Family **{family.name}** — {plain(reason)}. "
+        st.sidebar.caption(f"{labels.FAMILY_CAPTION} **{family.name}** — {plain(reason)}. "
                            f"Device: **{device_label(engine.device)}**. Checkpoints: "
                            f"{plain(settings.checkpoints)} (set by the operator).")
     except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
         st.sidebar.error(f"Could not load the models: {plain(exc)}")
     choices = {
         "models": st.sidebar.multiselect(
-            "Models (paper order)", list(MODEL_KEYS), default=list(MODEL_KEYS), key="models"),
-        "method": st.sidebar.selectbox("CAM method", list(METHODS.values()),
-                                       key="method",
+            labels.MODELS.label, list(MODEL_KEYS), default=list(MODEL_KEYS),
+            key=labels.MODELS.key),
+        "method": st.sidebar.selectbox(labels.METHOD.label, list(METHODS.values()),
+                                       key=labels.METHOD.key,
                                        format_func=lambda m: m.menu_label),
     }
     method = choices["method"]
     if method.slow:
         st.sidebar.warning(f"{method.label} runs hundreds of forward passes per image: expect "
                            "minutes on a CPU.")
-    mode = st.sidebar.radio("Target class", ["each model's prediction", "ground truth",
-                                             "one class for all models"], key="target_mode")
-    if mode == "one class for all models":
-        index = st.sidebar.selectbox("Class (type to search)", range(len(CLASS_NAMES)),
+    mode = st.sidebar.radio(labels.TARGET_MODE.label, [labels.PREDICTED_MODE,
+                                                       labels.GROUND_TRUTH_MODE,
+                                                       labels.ONE_CLASS_MODE],
+                            key=labels.TARGET_MODE.key)
+    if mode == labels.ONE_CLASS_MODE:
+        index = st.sidebar.selectbox(labels.TARGET_CLASS.label, range(len(CLASS_NAMES)),
                                      index=class_index_of(FIGURE7_WNIDS[0]),
-                                     format_func=class_option, key="target_class")
+                                     format_func=class_option, key=labels.TARGET_CLASS.key)
         choices["target"] = Target.of_class(int(index))
     else:
-        choices["target"] = GROUND_TRUTH if mode == "ground truth" else PREDICTED
+        choices["target"] = GROUND_TRUTH if mode == labels.GROUND_TRUTH_MODE else PREDICTED
     st.sidebar.subheader("Display")
     choices["style"] = RenderStyle(
         colormap=st.sidebar.selectbox("Colormap", list(COLORMAPS), key="colormap"),
@@ -155,7 +158,8 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, dict]:
                                        help="per-map: each map min-max scaled (the paper); "
                                             "shared: one scale across a row's models"),
         show_boxes=st.sidebar.checkbox("Show ground-truth boxes", True, key="boxes"),
-        dpi=st.sidebar.select_slider("Export DPI", EXPORT_DPIS, DEFAULT_STYLE.dpi, key="dpi",
+        dpi=st.sidebar.select_slider(labels.DPI.label, EXPORT_DPIS, DEFAULT_STYLE.dpi,
+                                     key=labels.DPI.key,
                                      help="the same default as python -m cam figure"))
     return engine, choices
 
@@ -204,8 +208,8 @@ def decoded(data: bytes, name: str) -> CamImage:
 
 
 def uploads_tab() -> list[CamImage]:
-    files = st.file_uploader("Upload images", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             key="uploads")
+    files = st.file_uploader(labels.UPLOADS.label, type=UPLOAD_TYPES, accept_multiple_files=True,
+                             key=labels.UPLOADS.key)
     images = []
     for file in files or []:
         try:
@@ -319,11 +323,11 @@ def browse_controls(dataset: ValDataset, roots: list[Path]) -> None:
 
 def choose_images(settings: Settings) -> list[CamImage]:
     st.subheader("Images")
-    samples, val, upload = st.tabs(["Sample photos", "ImageNet validation", "Upload"])
+    samples, val, upload = st.tabs(list(labels.IMAGE_TABS))
     with samples:
         available = sample_images()
-        names = st.multiselect("Bundled photos (sample_images/)", [i.image_id for i in available],
-                               default=[i.image_id for i in available], key="samples")
+        names = st.multiselect(labels.PHOTOS.label, [i.image_id for i in available],
+                               default=[i.image_id for i in available], key=labels.PHOTOS.key)
         chosen = [i for i in available if i.image_id in names]
     with val:
         chosen = val_tab(settings) + chosen
@@ -374,7 +378,7 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> 
             spec = make_figure(engine, images, choices["method"], choices["target"], keys,
                                progress)
         except Exception as exc:  # noqa: BLE001 - shown in place, page keeps working
-            status.update(label="CAM computation failed", state="error")
+            status.update(label=labels.MAPS_FAILED, state="error")
             st.error(f"Could not compute the maps: {plain(exc)}")
             return None
         finally:
@@ -384,8 +388,7 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> 
         skipped = [k for k in keys if k not in ran]
         computed = sum(run.computed for run in runs)
         source = f"{computed} maps computed" if computed else "all maps from cache"
-        label = (f"Maps ready in {time.perf_counter() - start:.2f} s ({len(images)} images × "
-                 f"{len(ran)} models: {', '.join(ran)}; {source})")
+        label = labels.maps_ready_label(time.perf_counter() - start, len(images), ran, source)
         if skipped:
             label += f" — not run: {', '.join(skipped)} (unavailable)"
         status.update(label=label, state="complete")
@@ -424,7 +427,7 @@ def main() -> None:
                "prediction nobody should trust. ✓/✗: the prediction against the image's label.")
     if st.session_state.get("preset_used"):
         st.caption(f"Paper: {PAPER_CAPTION}")
-    inspect_tab, evaluate_tab, export_tab = st.tabs(["Inspect", "Evaluate", "Export"])
+    inspect_tab, evaluate_tab, export_tab = st.tabs(list(labels.RESULT_TABS))
     with inspect_tab:
         inspect_view.render(spec, style)
     with evaluate_tab:

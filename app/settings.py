@@ -13,6 +13,7 @@ from scaled_models.weights import checkpoints_root
 
 DEFAULT_MAX_GRID_IMAGES = 36
 DEFAULT_MAX_EXPORT_MEGAPIXELS = 50.0
+MAX_EXPORT_ENV = "SCALECAM_MAX_EXPORT_MEGAPIXELS"  # the refusal of a too-large export names it
 
 
 @dataclass(frozen=True)
@@ -53,5 +54,5 @@ def load_settings() -> Settings:
         imagenet_val=_setting("SCALECAM_IMAGENET_VAL", "imagenet_val"),
         max_grid_images=int(_number("SCALECAM_MAX_GRID_IMAGES", "max_grid_images",
                                     DEFAULT_MAX_GRID_IMAGES, int)),
-        max_export_megapixels=_number("SCALECAM_MAX_EXPORT_MEGAPIXELS", "max_export_megapixels",
+        max_export_megapixels=_number(MAX_EXPORT_ENV, "max_export_megapixels",
                                       DEFAULT_MAX_EXPORT_MEGAPIXELS, float))

@@ -27,22 +27,21 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
+from app import labels
+from app.labels import Widget
+from app.settings import MAX_EXPORT_ENV
+from benchmarks.launch import Server, chromium, streamlit_server
 from cam.methods import METHODS
 from safe_io.argtypes import (
     assignment,
@@ -51,12 +50,12 @@ from safe_io.argtypes import (
     positive_int,
 )
 from safe_io.paths import SAMPLE_IMAGES
+from scaled_models.table7 import MODEL_KEYS
 
 if TYPE_CHECKING:  # selenium is imported late: the module imports without it
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
 
-REPO = Path(__file__).resolve().parents[1]
 PEAK_GOAL_GB = 3.0
 IDLE_GOAL_GB = 2.5
 # every grad-cam library method a visitor would run on a CPU (the slow ones take minutes)
@@ -72,20 +71,13 @@ WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD, SCORE_CAM_WORKLO
 LARGE_PNG_SIZE = (10_000, 9_999)
 
 
-class Widget(NamedTuple):
-    """A widget is found by its Streamlit key (rendered as the class ``st-key-<key>``), which
-    survives rewording; the label is the fallback when a key is renamed, and names it in errors."""
-
-    key: str
-    label: str
-
-
 @dataclass(frozen=True)
 class PageMap:
-    """Everything the script knows about the page. When app/main.py or Streamlit changes its
-    markup, this table is the one place to edit."""
+    """Streamlit's markup, which changes only with Streamlit versions, and what this script
+    chooses on the page. The app's own words (widget keys and labels, tabs, status texts,
+    download names) are not copied here: ``app.labels`` exports them and the app draws with
+    them."""
 
-    # Streamlit's markup (changes only with Streamlit versions).
     app: str = "[data-testid='stApp']"
     script_state_attribute: str = "data-test-script-state"
     script_idle: str = "notRunning"
@@ -104,36 +96,18 @@ class PageMap:
     button: str = "button"
     radio_option: str = ".//*[@data-testid='stRadioOption'][normalize-space()='{label}']"
     sidebar_caption: str = "[data-testid='stSidebar'] [data-testid='stCaptionContainer']"
-    # app/main.py: status texts, widgets, tabs and option labels.
-    maps_ready: str = "Maps ready"
-    maps_failed: str = "CAM computation failed"
-    images_count: str = "({count} images ×"  # in the status label: "(36 images × 5 models…"
-    method: Widget = Widget("method", "CAM method")
-    target_mode: Widget = Widget("target_mode", "Target class")
-    one_class_for_all: str = "one class for all models"
-    target_class: Widget = Widget("target_class", "Class (type to search)")
+    error: str = "[data-testid='stAlert']"
+    # what the workloads choose
     chosen_class: str = "n03733281"  # maze, Figure 7's second row; typed to filter the classes
-    dpi: Widget = Widget("dpi", "Export DPI")
     export_dpi: int = 600  # the slider's last option: over the default export cap, refused
     exported_dpi: int = 200  # the slider's third option (Home, then two steps right)
-    refused: str = "SCALECAM_MAX_EXPORT_MEGAPIXELS"  # what the refusal names
-    error: str = "[data-testid='stAlert']"
-    uploads: Widget = Widget("uploads", "Upload images")
-    models: Widget = Widget("models", "Models (paper order)")
-    photos: Widget = Widget("samples", "Bundled photos (sample_images/)")
     slow_method: str = "scorecam"  # runs the model once per feature channel
     slow_model: str = "resolution"  # the 448 px model: the most pixels per forward pass
-    model_count: int = 5  # the Table 7 models, all chosen by default
-    models_shown: str = "× {count} models: {models};"  # in the status label
-    upload_tab: str = "Upload"
-    export_tab: str = "Export"
-    downloads: tuple[Widget, ...] = (Widget("dl_png", "Grid PNG"), Widget("dl_pdf", "Grid PDF"),
-                                     Widget("dl_zip", "Panels (zip of PNGs)"))
-    downloaded: tuple[str, ...] = ("scalecam_figure7.png", "scalecam_figure7.pdf",
-                                   "scalecam_panels.zip")
 
 
 PAGE = PageMap()
+DOWNLOADS = (labels.GRID_PNG.widget, labels.GRID_PDF.widget, labels.PANELS_ZIP.widget)
+DOWNLOADED = (labels.GRID_PNG.file_name, labels.GRID_PDF.file_name, labels.PANELS_ZIP.file_name)
 
 
 # --- Resident memory of a process tree, from /proc -------------------------------------------
@@ -231,117 +205,6 @@ def gb(value: int) -> float:
     return round(value / 1e9, 3)
 
 
-# --- The real server and a real browser --------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@contextmanager
-def streamlit_server(workdir: Path, extra_env: dict[str, str] | None = None,
-                     start_timeout: float = 180) -> Iterator[Server]:
-    """`streamlit run app/main.py` as tests/test_browser.py starts it: offline, an empty
-    checkpoints folder, headless, on 127.0.0.1 only. Output goes to a file (a pipe nobody reads
-    would block the server once full). The server gets its own process group, and the whole
-    group is ended on exit, whatever happened."""
-    port = free_port()
-    env = dict(os.environ, SCALECAM_OFFLINE="1", SCALECAM_CHECKPOINTS=str(workdir / "none"),
-               SCALECAM_IMAGENET_VAL="", **(extra_env or {}))
-    log = workdir / f"streamlit-{port}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
-    try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n"
-                                   f"{server.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"streamlit not healthy after {start_timeout:.0f} s")
-            try:
-                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        yield server
-    finally:
-        _end_group(proc)
-
-
-def _end_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's own process group, SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@contextmanager
-def chromium(profile: Path) -> Iterator:
-    """One headless Chromium (the flags of tests/test_browser.py, plus no throttling of
-    background windows: every session window must keep its websocket busy). Each window is a
-    separate Streamlit session; quitting closes them all. Downloads land in
-    ``profile/downloads``."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(profile / "downloads"),
-        "download.prompt_for_download": False,
-        # without this Chromium lets a page's first download through and silently blocks the
-        # next ones (its "download multiple files" prompt, which headless never shows)
-        "profile.default_content_setting_values.automatic_downloads": 1})
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1600,2400",
-                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    try:
-        yield driver
-    finally:
-        try:
-            driver.quit()
-        except Exception:  # noqa: BLE001 - the browser may already be gone; stop the driver
-            driver.service.stop()
-
-
 # --- Reading and driving the page ----------------------------------------------------------
 
 def _by():
@@ -395,14 +258,14 @@ def page_error(driver: WebDriver) -> str | None:
     errors = driver.find_elements(_by().CSS_SELECTOR, PAGE.exception)
     if errors:
         return text_of(errors[0])[:500]
-    if PAGE.maps_failed in status_text(driver):
-        return PAGE.maps_failed
+    if labels.MAPS_FAILED in status_text(driver):
+        return labels.MAPS_FAILED
     return None
 
 
 def maps_ready(driver: WebDriver) -> bool:
     """The script has finished and the grid of the current choices is on the page."""
-    return (script_idle(driver) and PAGE.maps_ready in status_text(driver)
+    return (script_idle(driver) and labels.MAPS_READY in status_text(driver)
             and grid_src(driver) is not None)
 
 
@@ -495,7 +358,7 @@ def alerts(driver: WebDriver) -> str:
 
 def downloads_done(folder: Path) -> bool:
     """Every file the export session asked for is in the browser's download folder."""
-    return all((folder / name).is_file() for name in PAGE.downloaded) and not list(
+    return all((folder / name).is_file() for name in DOWNLOADED) and not list(
         folder.glob("*.crdownload"))
 
 
@@ -533,8 +396,8 @@ def _grid_changed(driver: WebDriver, before: str | None) -> bool:
 
 
 def upload_files(driver: WebDriver, files: Sequence[Path]) -> None:
-    open_tab(driver, PAGE.upload_tab)
-    find_widget(driver, PAGE.uploads).find_element(
+    open_tab(driver, labels.UPLOAD_TAB)
+    find_widget(driver, labels.UPLOADS).find_element(
         _by().CSS_SELECTOR, PAGE.file_field).send_keys("\n".join(map(str, files)))
 
 
@@ -556,51 +419,52 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
     steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
     if workload in LIBRARY_METHODS:
         label = METHODS[workload].menu_label
-        steps.append(Step(f"method {label}", lambda d: choose(d, PAGE.method, label),
+        steps.append(Step(f"method {label}", lambda d: choose(d, labels.METHOD, label),
                           _grid_changed))
     elif workload == CLASS_WORKLOAD:
         steps += [
             Step("target: one class", lambda d: choose_radio(
-                d, PAGE.target_mode, PAGE.one_class_for_all), _grid_changed),
+                d, labels.TARGET_MODE, labels.ONE_CLASS_MODE), _grid_changed),
             Step(f"class {PAGE.chosen_class}", lambda d: choose(
-                d, PAGE.target_class, PAGE.chosen_class), _grid_changed)]
+                d, labels.TARGET_CLASS, PAGE.chosen_class), _grid_changed)]
     elif workload == EXPORT_WORKLOAD:
-        images_shown = PAGE.images_count.format(count=export_images)
+        images_shown = labels.images_shown(export_images)
         folder = downloads_folder
 
         def download(driver: WebDriver) -> None:
-            for widget in PAGE.downloads:
+            for widget in DOWNLOADS:
                 click_button(driver, widget)
 
         steps += [
-            Step(f"export DPI {PAGE.export_dpi}", lambda d: slide_to_end(d, PAGE.dpi),
+            Step(f"export DPI {PAGE.export_dpi}", lambda d: slide_to_end(d, labels.DPI),
                  lambda d, _: script_idle(d)),
             Step(f"upload {len(uploads)} photos", lambda d: upload_files(d, uploads),
                  lambda d, _: maps_ready(d) and images_shown in status_text(d)),
-            Step(f"export at {PAGE.export_dpi} DPI refused", lambda d: open_tab(d, PAGE.export_tab),
-                 lambda d, _: script_idle(d) and PAGE.refused in alerts(d)),
+            Step(f"export at {PAGE.export_dpi} DPI refused",
+                 lambda d: open_tab(d, labels.EXPORT_TAB),
+                 lambda d, _: script_idle(d) and MAX_EXPORT_ENV in alerts(d)),
             Step(f"export DPI {PAGE.exported_dpi}",
-                 lambda d: slide_to_option(d, PAGE.dpi, 2),
-                 lambda d, _: script_idle(d) and has_widget(d, PAGE.downloads[0])),
+                 lambda d: slide_to_option(d, labels.DPI, 2),
+                 lambda d, _: script_idle(d) and has_widget(d, DOWNLOADS[0])),
             Step("download PNG, PDF and panels", download,
                  lambda d, _: downloads_done(folder))]
     elif workload == SCORE_CAM_WORKLOAD:
         photos = bundled_photo_ids()
         photo = photos[0]
         label = METHODS[PAGE.slow_method].menu_label
-        one_model = PAGE.models_shown.format(count=1, models=PAGE.slow_model)
+        one_model = labels.models_shown([PAGE.slow_model])
         steps += [
-            Step(f"photo {photo} only", lambda d: keep_only(d, PAGE.photos, photo, len(photos)),
-                 lambda d, _: maps_ready(d) and PAGE.images_count.format(count=1)
+            Step(f"photo {photo} only", lambda d: keep_only(d, labels.PHOTOS, photo, len(photos)),
+                 lambda d, _: maps_ready(d) and labels.images_shown(1)
                  in status_text(d)),
             Step(f"model {PAGE.slow_model} only",
-                 lambda d: keep_only(d, PAGE.models, PAGE.slow_model, PAGE.model_count),
+                 lambda d: keep_only(d, labels.MODELS, PAGE.slow_model, len(MODEL_KEYS)),
                  lambda d, _: maps_ready(d) and one_model in status_text(d)),
-            Step(f"method {label}", lambda d: choose(d, PAGE.method, label), _grid_changed)]
+            Step(f"method {label}", lambda d: choose(d, labels.METHOD, label), _grid_changed)]
     elif workload == LARGE_PNG_WORKLOAD:
         if large_png is None:
             raise ValueError(f"the {LARGE_PNG_WORKLOAD} workload needs the PNG to upload")
-        shown = PAGE.images_count.format(count=bundled_photo_count() + 1)
+        shown = labels.images_shown(bundled_photo_count() + 1)
         steps.append(Step(f"upload {large_png.name}", lambda d: upload_files(d, [large_png]),
                           lambda d, _: maps_ready(d) and shown in status_text(d)))
     else:
@@ -749,7 +613,7 @@ def _family(driver: WebDriver) -> str:
     """The family the sidebar says the server loaded ("Family **lite** — …")."""
     for caption in driver.find_elements(_by().CSS_SELECTOR, PAGE.sidebar_caption):
         words = caption.text.split()
-        if len(words) > 1 and words[0] == "Family":
+        if len(words) > 1 and words[0] == labels.FAMILY_CAPTION:
             return words[1]
     return "unknown"
 

@@ -1,0 +1,69 @@
+"""The page's words that scripts find it by: widget keys and labels, tab names, status texts and
+download file names.
+
+The app draws its page with these, and the scripts that drive the real page in a browser (the
+serve benchmark, tests/test_browser.py) find their way with the same values, so a rewording is
+one edit here and cannot silently break them. A widget is found by its Streamlit key (rendered
+as the class ``st-key-<key>``), which survives rewording; its label is the fallback and names it
+in errors.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Widget(NamedTuple):
+    key: str
+    label: str
+
+
+# sidebar
+FAMILY = Widget("family", "Weight family")
+MODELS = Widget("models", "Models (paper order)")
+METHOD = Widget("method", "CAM method")
+TARGET_MODE = Widget("target_mode", "Target class")
+PREDICTED_MODE, GROUND_TRUTH_MODE, ONE_CLASS_MODE = (
+    "each model's prediction", "ground truth", "one class for all models")
+TARGET_CLASS = Widget("target_class", "Class (type to search)")
+DPI = Widget("dpi", "Export DPI")
+FAMILY_CAPTION = "Family"  # the sidebar caption "Family **lite** — …" names the loaded family
+
+# images
+IMAGE_TABS = SAMPLES_TAB, VAL_TAB, UPLOAD_TAB = ("Sample photos", "ImageNet validation", "Upload")
+PHOTOS = Widget("samples", "Bundled photos (sample_images/)")
+UPLOADS = Widget("uploads", "Upload images")
+
+# the maps' status box
+MAPS_READY = "Maps ready"
+MAPS_FAILED = "CAM computation failed"
+
+
+def maps_ready_label(seconds: float, images: int, models: list[str], source: str) -> str:
+    """"Maps ready in 1.23 s (6 images × 3 models: baseline, resolution, compound; …)"."""
+    return (f"{MAPS_READY} in {seconds:.2f} s ({images} images × {len(models)} models: "
+            f"{', '.join(models)}; {source})")
+
+
+def images_shown(count: int) -> str:
+    """The part of the ready label that says how many images the grid holds."""
+    return f"({count} images ×"
+
+
+def models_shown(models: list[str]) -> str:
+    """The part of the ready label that says which models ran."""
+    return f"× {len(models)} models: {', '.join(models)};"
+
+
+# results
+RESULT_TABS = INSPECT_TAB, EVALUATE_TAB, EXPORT_TAB = ("Inspect", "Evaluate", "Export")
+
+
+class Download(NamedTuple):
+    widget: Widget
+    file_name: str
+
+
+GRID_PNG = Download(Widget("dl_png", "Grid PNG"), "scalecam_figure7.png")
+GRID_PNG_PARTS = "scalecam_figure7.zip"  # the PNG, when it is split into parts
+GRID_PDF = Download(Widget("dl_pdf", "Grid PDF"), "scalecam_figure7.pdf")
+PANELS_ZIP = Download(Widget("dl_zip", "Panels (zip of PNGs)"), "scalecam_panels.zip")
