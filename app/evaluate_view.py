@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.plots import pandas_ready
+from app.sidebar import Choices
 from cam.agreement import AGREEMENT_MEASURES
 from cam.engine import CamEngine
 from cam.evaluate import QUICK_FAITHFULNESS_STEPS, evaluate_images
@@ -24,25 +25,25 @@ RESULT_KEY = "eval_result"
 STEPS_KEY = "eval_steps"  # the export tab reads the steps the user chose here
 
 
-def agreement_target(choices: dict) -> Target:
+def agreement_target(choices: Choices) -> Target:
     """Maps compared for the same class: the ground truth where known, else the class the
     visitor named, else each model's own prediction."""
-    target = choices["target"]
+    target = choices.target
     return Target.ground_truth_or(target.class_index if target.mode is TargetMode.CLASS
                                   else None)
 
 
-def signature(images: list[CamImage], choices: dict, steps: int) -> tuple:
-    return (tuple(i.key for i in images), choices["method"], tuple(choices["models"]),
+def signature(images: list[CamImage], choices: Choices, steps: int) -> tuple:
+    return (tuple(i.key for i in images), choices.method, tuple(choices.models),
             agreement_target(choices), steps)
 
 
-def compute(engine: CamEngine, images: list[CamImage], choices: dict, steps: int,
+def compute(engine: CamEngine, images: list[CamImage], choices: Choices, steps: int,
             progress=None) -> tuple[list[MetricRow], list[AgreementRow], Summary | None]:
     """Rows and summary for the selection (other sessions keep working meanwhile: the models
     are locked per batch, not for the whole run)."""
     try:
-        rows, agreement = evaluate_images(engine, images, choices["method"], choices["models"],
+        rows, agreement = evaluate_images(engine, images, choices.method, choices.models,
                                           steps, agreement_target(choices), progress=progress)
     finally:
         release_memory()
@@ -50,7 +51,7 @@ def compute(engine: CamEngine, images: list[CamImage], choices: dict, steps: int
     return rows, agreement, summaries[0] if summaries else None
 
 
-def evaluate(engine: CamEngine, images: list[CamImage], choices: dict, steps: int
+def evaluate(engine: CamEngine, images: list[CamImage], choices: Choices, steps: int
              ) -> tuple[list[MetricRow], list[AgreementRow], Summary | None]:
     """``compute`` with a progress bar."""
     bar = st.progress(0.0, text="Scoring every model's maps…")
@@ -60,13 +61,13 @@ def evaluate(engine: CamEngine, images: list[CamImage], choices: dict, steps: in
     return result
 
 
-def current_result(images: list[CamImage], choices: dict, steps: int):
+def current_result(images: list[CamImage], choices: Choices, steps: int):
     """The result computed for exactly this selection and these settings, if any."""
     saved = st.session_state.get(RESULT_KEY)
     return saved[1] if saved and saved[0] == signature(images, choices, steps) else None
 
 
-def render(engine: CamEngine, images: list[CamImage], choices: dict) -> None:
+def render(engine: CamEngine, images: list[CamImage], choices: Choices) -> None:
     labelled = [i for i in images if i.gt_class is not None]
     boxed = [i for i in labelled if i.boxes]
     st.caption(f"{len(labelled)} of the {len(images)} selected images have an ImageNet label "

@@ -11,8 +11,9 @@ import json
 
 import streamlit as st
 
-from app import evaluate_view
+from app import evaluate_view, labels
 from app.settings import Settings
+from app.sidebar import Choices
 from cam.engine import CamEngine
 from cam.evaluate import QUICK_FAITHFULNESS_STEPS
 from cam.export import panels_zip, pdf_bytes, png_download, png_is_split
@@ -22,8 +23,6 @@ from cam.manifest import manifest
 from cam.memory import release_memory
 from cam.report import build_report
 from cam.style import RenderStyle
-
-GRID_STEM = "scalecam_figure7"  # the downloads' names: the grid, its parts and the manifest
 
 
 def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> bool:
@@ -61,7 +60,7 @@ def report_pdf(engine: CamEngine, spec: FigureSpec, style: RenderStyle, result: 
 
 
 def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Settings,
-           choices: dict) -> None:
+           choices: Choices) -> None:
     st.caption("Each file is made when you click it: the grid as PNG and as a PDF paginated "
                "for A4/Letter, a zip of every panel, the JSON manifest, and a report (grid, what "
                "each column is, metrics with intervals, paired differences, map agreement).")
@@ -80,19 +79,21 @@ def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Se
 
     columns = st.columns(5)
     columns[0].download_button(
-        "Grid PNG" + (" (zip of parts)" if split else ""),
-        _released(lambda: png_download(spec, style, GRID_STEM)),
-        f"{GRID_STEM}.zip" if split else f"{GRID_STEM}.png",
-        "application/zip" if split else "image/png", key="dl_png", on_click="ignore")
-    columns[1].download_button("Grid PDF", _released(lambda: pdf_bytes(spec, style)),
-                               f"{GRID_STEM}.pdf", "application/pdf", key="dl_pdf",
-                               on_click="ignore")
-    columns[2].download_button("Panels (zip of PNGs)",
+        labels.GRID_PNG.widget.label + (" (zip of parts)" if split else ""),
+        _released(lambda: png_download(spec, style, labels.GRID_STEM)),
+        f"{labels.GRID_STEM}.zip" if split else labels.GRID_PNG.file_name,
+        "application/zip" if split else "image/png", key=labels.GRID_PNG.widget.key,
+        on_click="ignore")
+    columns[1].download_button(labels.GRID_PDF.widget.label,
+                               _released(lambda: pdf_bytes(spec, style)),
+                               labels.GRID_PDF.file_name, "application/pdf",
+                               key=labels.GRID_PDF.widget.key, on_click="ignore")
+    columns[2].download_button(labels.PANELS_ZIP.widget.label,
                                _released(lambda: panels_zip(render_panels(spec, style), spec)),
-                               "scalecam_panels.zip", "application/zip", key="dl_zip",
-                               on_click="ignore")
+                               labels.PANELS_ZIP.file_name, "application/zip",
+                               key=labels.PANELS_ZIP.widget.key, on_click="ignore")
     columns[3].download_button("Manifest (JSON)", json.dumps(record, indent=2),
-                               f"{GRID_STEM}.json", "application/json", key="dl_json",
+                               f"{labels.GRID_STEM}.json", "application/json", key="dl_json",
                                on_click="ignore")
     columns[4].download_button("Report (PDF)", _released(report), "scalecam_report.pdf",
                                "application/pdf", key="dl_report", on_click="ignore")

@@ -63,7 +63,7 @@ class Download(NamedTuple):
     file_name: str
 
 
-GRID_PNG = Download(Widget("dl_png", "Grid PNG"), "scalecam_figure7.png")
-GRID_PNG_PARTS = "scalecam_figure7.zip"  # the PNG, when it is split into parts
-GRID_PDF = Download(Widget("dl_pdf", "Grid PDF"), "scalecam_figure7.pdf")
+GRID_STEM = "scalecam_figure7"  # the grid's files: .png (or .zip of parts), .pdf, .json
+GRID_PNG = Download(Widget("dl_png", "Grid PNG"), f"{GRID_STEM}.png")
+GRID_PDF = Download(Widget("dl_pdf", "Grid PDF"), f"{GRID_STEM}.pdf")
 PANELS_ZIP = Download(Widget("dl_zip", "Panels (zip of PNGs)"), "scalecam_panels.zip")

@@ -345,6 +345,8 @@ def repeated_names_folder(root: Path) -> Path:
     """An ImageFolder with numbered files: 0001.JPEG in two classes, 0003.png beside 0003.JPEG,
     and one file whose name no other file has."""
     photos = sorted(SAMPLE.glob("ILSVRC2012_val_*.JPEG"))[:5]
+    if len(photos) < 5:
+        pytest.skip(f"shared ImageNet sample not found at {SAMPLE}")
     layout = [("n02105855", "0001.JPEG"), ("n01751748", "0001.JPEG"),
               ("n01751748", "0003.JPEG"), ("n01751748", "0003.png"), ("n01751748", "0007.JPEG")]
     for photo, (wnid, name) in zip(photos, layout):

@@ -1,0 +1,85 @@
+"""The sidebar: family, models, CAM method, target and display controls, read once per rerun
+into one typed ``Choices`` that the views receive."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app import labels
+from app.resources import get_engine
+from app.settings import Settings
+from app.text import class_option, plain
+from cam.engine import CamEngine
+from cam.figure import FIGURE7_WNIDS
+from cam.methods import METHODS, CamMethod
+from cam.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
+from cam.targets import GROUND_TRUTH, PREDICTED, Target
+from safe_io.imagenet import CLASS_NAMES, class_index_of
+from scaled_models.family import FAMILIES
+from scaled_models.table7 import MODEL_KEYS
+from scaled_models.weights import resolve_family
+from scaled_models.zoo import device_label
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the visitor chose, resolved once: model keys in paper order, the method and target
+    objects, and the drawing style."""
+
+    models: tuple[str, ...]
+    method: CamMethod
+    target: Target
+    style: RenderStyle
+
+
+
+
+def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
+    """Model and CAM controls; returns the engine and the visitor's choices."""
+    st.sidebar.title("scalecam")
+    requested = st.sidebar.selectbox(
+        labels.FAMILY.label, ["auto", *FAMILIES], key=labels.FAMILY.key,
+        help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
+             "offline Lite stand-ins")
+    engine = None
+    try:
+        family, reason = resolve_family(requested)
+        engine = get_engine(family, str(settings.checkpoints))
+        st.sidebar.caption(f"{labels.FAMILY_CAPTION} **{family.name}** — {plain(reason)}. "
+                           f"Device: **{device_label(engine.device)}**. Checkpoints: "
+                           f"{plain(settings.checkpoints)} (set by the operator).")
+    except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
+        st.sidebar.error(f"Could not load the models: {plain(exc)}")
+    models = st.sidebar.multiselect(
+            labels.MODELS.label, list(MODEL_KEYS), default=list(MODEL_KEYS),
+            key=labels.MODELS.key)
+    method = st.sidebar.selectbox(labels.METHOD.label, list(METHODS.values()),
+                                  key=labels.METHOD.key, format_func=lambda m: m.menu_label)
+    if method.slow:
+        st.sidebar.warning(f"{method.label} runs hundreds of forward passes per image: expect "
+                           "minutes on a CPU.")
+    mode = st.sidebar.radio(labels.TARGET_MODE.label, [labels.PREDICTED_MODE,
+                                                       labels.GROUND_TRUTH_MODE,
+                                                       labels.ONE_CLASS_MODE],
+                            key=labels.TARGET_MODE.key)
+    if mode == labels.ONE_CLASS_MODE:
+        index = st.sidebar.selectbox(labels.TARGET_CLASS.label, range(len(CLASS_NAMES)),
+                                     index=class_index_of(FIGURE7_WNIDS[0]),
+                                     format_func=class_option, key=labels.TARGET_CLASS.key)
+        target = Target.of_class(int(index))
+    else:
+        target = GROUND_TRUTH if mode == labels.GROUND_TRUTH_MODE else PREDICTED
+    st.sidebar.subheader("Display")
+    style = RenderStyle(
+        colormap=st.sidebar.selectbox("Colormap", list(COLORMAPS), key="colormap"),
+        alpha=st.sidebar.slider("Map opacity (alpha)", 0.0, 1.0, DEFAULT_STYLE.alpha, 0.05,
+                                key="alpha"),
+        normalisation=st.sidebar.radio("Normalisation", NORMALISATIONS, key="normalisation",
+                                       help="per-map: each map min-max scaled (the paper); "
+                                            "shared: one scale across a row's models"),
+        show_boxes=st.sidebar.checkbox("Show ground-truth boxes", True, key="boxes"),
+        dpi=st.sidebar.select_slider(labels.DPI.label, EXPORT_DPIS, DEFAULT_STYLE.dpi,
+                                     key=labels.DPI.key,
+                                     help="the same default as python -m cam figure"))
+    return engine, Choices(tuple(k for k in MODEL_KEYS if k in models), method, target, style)
