@@ -2,7 +2,7 @@
 
 Why a script and not a test: resident memory and seconds depend on the machine, on what else it
 runs and on the Streamlit version, so they are measured and printed, never asserted. The script
-starts the real app (``streamlit run app/main.py``, as tests/test_browser.py does), drives
+starts the real app (``streamlit run app/main.py``, through ``benchmarks.launch``), drives
 headless Chromium windows through the page as people would, and samples the RSS of the server's
 process tree (``/proc/<pid>/status`` VmRSS) every half second. Chromium's own memory never counts.
 

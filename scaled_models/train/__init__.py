@@ -23,6 +23,7 @@ Every model is judged on images it was not fit to: a seeded --holdout split of -
 it by default for labelled photos) or --eval-dir, beside the model it started from and the
 baseline on the same images, with 95 % intervals and the exact McNemar test.
 
-This package is the training application: the one part of scaled_models that uses cam (its
-image decoder, its ImageNet val readers and its map metrics); nothing in cam imports it.
+This package is the training application: the one part of scaled_models that uses cam (map
+agreement, statistics, its images); it reads photos through safe_io like everyone else, and no
+library imports it.
 """
