@@ -59,8 +59,8 @@ def streamlit_server(workdir: Path, extra_env: dict[str, str] | None = None,
     would block the server once full). The server gets its own process group, and the whole
     group is ended on exit, whatever happened."""
     port = free_port()
-    env = dict(os.environ, SCALECAM_OFFLINE="1", SCALECAM_CHECKPOINTS=str(workdir / "none"),
-               SCALECAM_IMAGENET_VAL="", **(extra_env or {}))
+    env = {**os.environ, "SCALECAM_OFFLINE": "1", "SCALECAM_CHECKPOINTS": str(workdir / "none"),
+           "SCALECAM_IMAGENET_VAL": "", **(extra_env or {})}  # extra_env may override these
     log = workdir / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
