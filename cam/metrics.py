@@ -7,8 +7,7 @@ needs a model (deletion/insertion) takes a caller-supplied ``score_fn``.
 Conventions shared by every function here:
 
 * A map (``cam``) is a finite float array H×W in the same pixel coordinates as the boxes.
-* A box is ``(x1, y1, x2, y2)`` or any object with ``.x1 .y1 .x2 .y2``
-  (e.g. ``safe_io.imagenet_val.Box``).
+* A box is ``safe_io.imagenet_val.Box`` (the one box type) or its corners ``(x1, y1, x2, y2)``.
   Boxes are INCLUSIVE, as in ILSVRC annotations: ``x2`` is the last pixel column inside the box, so
   ``area = (x2 - x1 + 1) * (y2 - y1 + 1)`` and pixel ``(x, y)`` lies in the box iff
   ``x1 <= x <= x2 and y1 <= y <= y2``. Boxes this module returns follow the same convention.
@@ -18,20 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
-from typing import Protocol, Union
+from typing import Union
 
 import cv2
 import numpy as np
 
+from safe_io.imagenet_val import Box
 
-class _HasCorners(Protocol):
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-
-BoxLike = Union[_HasCorners, Sequence[float]]
+BoxLike = Union[Box, Sequence[float]]  # the one Box type, or its four corners
 
 # RISE (Petsiuk et al. 2018) blurs the insertion canvas with an 11×11 Gaussian kernel, sigma 5.
 _RISE_BLUR_KSIZE = 11
