@@ -33,7 +33,7 @@ def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> b
         return True
     st.error(f"At {style.dpi} DPI this grid would be {width}×{height} pixels "
              f"({megapixels:.0f} megapixels); this server exports at most "
-             f"{settings.max_export_megapixels:g} (SCALECAM_MAX_EXPORT_MEGAPIXELS). Choose a "
+             f"{settings.max_export_megapixels:g} ({labels.MAX_EXPORT_ENV}). Choose a "
              "lower export DPI in the sidebar or fewer images.")
     return False
 

@@ -159,7 +159,7 @@ def choose_images(settings: Settings) -> list[CamImage]:
     unique = once_each(chosen)
     if len(unique) > settings.max_grid_images:
         st.warning(f"{len(unique)} images are selected; this server draws at most "
-                   f"{settings.max_grid_images} per grid (SCALECAM_MAX_GRID_IMAGES), so the "
+                   f"{settings.max_grid_images} per grid ({labels.MAX_GRID_ENV}), so the "
                    f"first {settings.max_grid_images} are shown.")
         unique = unique[:settings.max_grid_images]
     return with_unique_ids(unique)

@@ -9,6 +9,7 @@ in errors.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
@@ -33,15 +34,13 @@ IMAGE_TABS = SAMPLES_TAB, VAL_TAB, UPLOAD_TAB = ("Sample photos", "ImageNet vali
 PHOTOS = Widget("samples", "Bundled photos (sample_images/)")
 UPLOADS = Widget("uploads", "Upload images")
 
+# the settings the page's refusals name (the operator sets them; app/settings.py reads them)
+MAX_EXPORT_ENV = "SCALECAM_MAX_EXPORT_MEGAPIXELS"
+MAX_GRID_ENV = "SCALECAM_MAX_GRID_IMAGES"
+
 # the maps' status box
 MAPS_READY = "Maps ready"
 MAPS_FAILED = "CAM computation failed"
-
-
-def maps_ready_label(seconds: float, images: int, models: list[str], source: str) -> str:
-    """"Maps ready in 1.23 s (6 images × 3 models: baseline, resolution, compound; …)"."""
-    return (f"{MAPS_READY} in {seconds:.2f} s ({images} images × {len(models)} models: "
-            f"{', '.join(models)}; {source})")
 
 
 def images_shown(count: int) -> str:
@@ -49,9 +48,16 @@ def images_shown(count: int) -> str:
     return f"({count} images ×"
 
 
-def models_shown(models: list[str]) -> str:
+def models_shown(models: Sequence[str]) -> str:
     """The part of the ready label that says which models ran."""
     return f"× {len(models)} models: {', '.join(models)};"
+
+
+def maps_ready_label(seconds: float, images: int, models: Sequence[str], source: str) -> str:
+    """"Maps ready in 1.23 s (6 images × 3 models: baseline, resolution, compound; …)", built
+    from the parts the scripts wait for."""
+    return (f"{MAPS_READY} in {seconds:.2f} s {images_shown(images)}"
+            f"{models_shown(models)[1:]} {source})")
 
 
 # results

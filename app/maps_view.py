@@ -3,11 +3,13 @@ a slow method will cost, and computing the grid with visible per-model progress.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import streamlit as st
 
 from app import labels
 from app.resources import seconds_per_image
+from app.sidebar import Choices
 from app.text import plain
 from cam.engine import CamEngine, ModelRun
 from cam.figure import FigureSpec, make_figure
@@ -53,7 +55,7 @@ def models_panel(engine: CamEngine) -> None:
         st.markdown("\n".join(lines))
 
 
-def unavailable_notice(engine: CamEngine, keys: list[str]) -> None:
+def unavailable_notice(engine: CamEngine, keys: Sequence[str]) -> None:
     """Above the grid, once per unavailable column: why, and the command that fills it."""
     for model in engine.zoo.models:
         if model.key in keys and not model.available:
@@ -63,7 +65,8 @@ def unavailable_notice(engine: CamEngine, keys: list[str]) -> None:
             st.code(prov.make_available, language="bash")
 
 
-def compute_figure(engine: CamEngine, images: list[CamImage], choices: dict) -> FigureSpec | None:
+def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
+                   ) -> FigureSpec | None:
     """All maps for the grid, with visible per-model progress; errors in place."""
     keys = [k for k in MODEL_KEYS if k in choices.models]
     if choices.method.slow:

@@ -3,7 +3,9 @@ decoded-image and thumbnail caches, validation-folder listings, the bundled phot
 timings a slow method's wait is estimated from. Every session reads the same ones."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -17,6 +19,8 @@ from safe_io.paths import (
 )
 from scaled_models.family import FAMILIES, WeightFamily
 from scaled_models.zoo import load_zoo
+
+T = TypeVar("T")
 
 IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
@@ -64,7 +68,8 @@ def sample_images() -> list[CamImage]:
     return collect_images([SAMPLE_IMAGES]).images
 
 
-def cached_file(cache: BoundedCache, path: Path, roots: list[Path], load):
+def cached_file(cache: BoundedCache, path: Path, roots: list[Path], load: Callable[[Path], T]
+                ) -> T:
     """``load(real path)`` of a file under the allowed roots, cached per file version (so an
     edited file is read again)."""
     real = check_file_under_roots(path, roots)

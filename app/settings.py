@@ -9,11 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.labels import MAX_EXPORT_ENV, MAX_GRID_ENV
 from scaled_models.weights import checkpoints_root
 
 DEFAULT_MAX_GRID_IMAGES = 36
 DEFAULT_MAX_EXPORT_MEGAPIXELS = 50.0
-MAX_EXPORT_ENV = "SCALECAM_MAX_EXPORT_MEGAPIXELS"  # the refusal of a too-large export names it
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def load_settings() -> Settings:
     return Settings(
         checkpoints=checkpoints_root(_setting("SCALECAM_CHECKPOINTS", "checkpoints") or None),
         imagenet_val=_setting("SCALECAM_IMAGENET_VAL", "imagenet_val"),
-        max_grid_images=int(_number("SCALECAM_MAX_GRID_IMAGES", "max_grid_images",
+        max_grid_images=int(_number(MAX_GRID_ENV, "max_grid_images",
                                     DEFAULT_MAX_GRID_IMAGES, int)),
         max_export_megapixels=_number(MAX_EXPORT_ENV, "max_export_megapixels",
                                       DEFAULT_MAX_EXPORT_MEGAPIXELS, float))

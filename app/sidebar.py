@@ -33,8 +33,6 @@ class Choices:
     style: RenderStyle
 
 
-
-
 def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
     """Model and CAM controls; returns the engine and the visitor's choices."""
     st.sidebar.title("scalecam")

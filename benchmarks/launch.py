@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # selenium is imported late: the module imports without it
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,7 +106,7 @@ def _end_group(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def chromium(profile: Path) -> Iterator:
+def chromium(profile: Path) -> Iterator[WebDriver]:
     """One headless Chromium with its profile in ``profile``. Background windows are not
     throttled: every session window must keep its websocket busy. Each window is a separate
     Streamlit session; quitting closes them all. Downloads land in ``profile/downloads``."""

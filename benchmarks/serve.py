@@ -40,7 +40,6 @@ from urllib.parse import urljoin
 
 from app import labels
 from app.labels import Widget
-from app.settings import MAX_EXPORT_ENV
 from benchmarks.launch import Server, chromium, streamlit_server
 from cam.methods import METHODS
 from safe_io.argtypes import (
@@ -442,7 +441,7 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
                  lambda d, _: maps_ready(d) and images_shown in status_text(d)),
             Step(f"export at {PAGE.export_dpi} DPI refused",
                  lambda d: open_tab(d, labels.EXPORT_TAB),
-                 lambda d, _: script_idle(d) and MAX_EXPORT_ENV in alerts(d)),
+                 lambda d, _: script_idle(d) and labels.MAX_EXPORT_ENV in alerts(d)),
             Step(f"export DPI {PAGE.exported_dpi}",
                  lambda d: slide_to_option(d, labels.DPI, 2),
                  lambda d, _: script_idle(d) and has_widget(d, DOWNLOADS[0])),

@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_zoo_arguments(bench)
     bench.add_argument("--serve", action="store_true",
                        help="measure the Streamlit server's memory under concurrent sessions "
-                            "(headless Chromium; about 15 minutes on 2 cores)")
+                            "(headless Chromium; about an hour on 2 cores)")
     from benchmarks.serve import add_arguments as add_serve_arguments
 
     add_serve_arguments(bench.add_argument_group("--serve options"), with_json=False)

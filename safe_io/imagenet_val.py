@@ -15,8 +15,8 @@ boxes. ``open_val_dir`` detects, in this order:
 
 Malformed annotations raise ``AnnotationError`` naming file and line; images without annotations
 and annotations without images are listed in ``skipped``. Images are not opened while scanning
-(50,000 must scan in seconds): ``cam.inputs.image_from_sample`` decodes one, raising
-``ImageLoadError`` for a corrupt file.
+(50,000 must scan in seconds): the decoder (``safe_io.images``) opens one when it is used,
+raising ``ImageLoadError`` for a corrupt file.
 """
 from __future__ import annotations
 
