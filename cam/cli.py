@@ -3,7 +3,6 @@ measure it, write a report, time the engine. Every argument is checked before an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 import time
@@ -14,7 +13,6 @@ from scaled_models.provenance import (
     TABLE_DESCRIPTION,
     TABLE_HELP,
     add_table_arguments,
-    table_text,
 )
 from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
 
@@ -313,13 +311,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_table(args: argparse.Namespace) -> int:
-    with contextlib.redirect_stdout(sys.stderr):  # what loading prints must not reach stdout
-        zoo = zoo_from_args(args)
-    print(table_text(zoo, args.json))
-    return 0
-
-
 # --- the parser ------------------------------------------------------------------------------
 
 def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
@@ -434,7 +425,6 @@ def build_parser() -> argparse.ArgumentParser:
     table = sub.add_parser("table", help=TABLE_HELP + " (as python -m scaled_models table)",
                            description=TABLE_DESCRIPTION)
     add_table_arguments(table)
-    table.set_defaults(func=cmd_table)
     return parser
 
 

@@ -3,18 +3,9 @@ scaled_models table)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 
-from .provenance import TABLE_DESCRIPTION, TABLE_HELP, add_table_arguments, table_text
-from .zoo import zoo_from_args
-
-
-def run_table(args: argparse.Namespace) -> int:
-    with contextlib.redirect_stdout(sys.stderr):  # what loading prints must not reach stdout
-        zoo = zoo_from_args(args)
-    print(table_text(zoo, args.json))
-    return 0
+from .provenance import TABLE_DESCRIPTION, TABLE_HELP, add_table_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +13,6 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     table = sub.add_parser("table", help=TABLE_HELP, description=TABLE_DESCRIPTION)
     add_table_arguments(table)
-    table.set_defaults(func=run_table)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -8,13 +8,15 @@ command's own text and options live here too, so ``python -m scaled_models table
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from dataclasses import dataclass
 
 from .architectures import MAC_COUNTING
 from .table7 import ModelSpec
 from .weights import Provenance
-from .zoo import LoadedModel, ModelZoo, add_zoo_arguments
+from .zoo import LoadedModel, ModelZoo, add_zoo_arguments, zoo_from_args
 
 MISSING = "—"  # a cell with nothing to say (an unavailable model has no run, no top-1)
 
@@ -120,9 +122,19 @@ TABLE_DESCRIPTION = ("Table 7's rows (coefficients, the paper's FLOPs and top-1)
 
 
 def add_table_arguments(table: argparse.ArgumentParser) -> None:
-    """The table command's options, shared by ``python -m scaled_models table`` and
+    """The table command, options and action, shared by ``python -m scaled_models table`` and
     ``python -m cam table``."""
     add_zoo_arguments(table)
     table.add_argument("--json", action="store_true",
                        help="print a JSON array with one object per model (nothing else goes "
                             "to stdout; progress and downloads report on stderr)")
+    table.set_defaults(func=run_table)
+
+
+def run_table(args: argparse.Namespace) -> int:
+    """Load the zoo the options name and print its table; what loading prints goes to stderr,
+    so that ``--json`` output is the only thing on stdout."""
+    with contextlib.redirect_stdout(sys.stderr):
+        zoo = zoo_from_args(args)
+    print(table_text(zoo, args.json))
+    return 0
