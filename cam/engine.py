@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from safe_io.heavy import HEAVY_STEP
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
@@ -34,9 +35,9 @@ AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of 
 LOW_CONFIDENCE = 0.10
 # A library method keeps every activation of its batch for the backward pass (about 2 GB for six
 # 448 px images): its batches are cut to this many input pixels (one 448 px image, or five at
-# 260 px), and one such computation runs at a time across all models and sessions.
+# 260 px), and one such computation runs at a time across all models and sessions, and never
+# beside a near-limit image decode (``safe_io.heavy``).
 LIBRARY_BATCH_PIXELS = 4 * 300 * 300
-_LIBRARY_LOCK = threading.Lock()
 
 
 @dataclass
@@ -214,7 +215,7 @@ class CamEngine:
             with self._locks[key]:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
                 return self._exact_with_precision(fast, batch, classes, key)
-        with _LIBRARY_LOCK, self._locks[key]:
+        with HEAVY_STEP, self._locks[key]:
             return library_cam(canonical, batch.to(device), classes, method)
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],

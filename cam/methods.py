@@ -14,11 +14,15 @@ Adding a method is one ``CamMethod`` entry below.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from scaled_models.architectures import CamNet
+
+if TYPE_CHECKING:
+    from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 
 SLOW_NOTE = "slow: one forward pass per batch of feature channels"
 # Score-CAM and Ablation-CAM run the network once per feature channel (1280 for Lite0), in
@@ -156,12 +160,20 @@ class _ChannelsInBatches:
     (Wang et al. 2020: each channel's activation, upsampled and min-max scaled, masks the
     image; the weight is the softmax over channels of the target's score on each masked copy)
     but one batch of channels at a time. The library builds every masked copy first (1280
-    copies of a 448 px image are 3 GB) and then forwards them in batches."""
+    copies of a 448 px image are 3 GB) and then forwards them in batches.
+
+    The library's forward hooks on the target layer append every forward's activations to a
+    list until the call ends (1280 channels at 14×14 for each masked copy: 1.3 GB for one 448 px
+    image). They have been read by the time this hook runs, so it releases them first, through
+    the library's public ``activations_and_grads.release()``; the template's exit releases
+    again, which does nothing."""
 
     batch_size: int
+    activations_and_grads: ActivationsAndGradients
 
     def get_cam_weights(self, input_tensor: torch.Tensor, target_layer, targets,
                         activations: np.ndarray, grads) -> np.ndarray:
+        self.activations_and_grads.release()
         with torch.no_grad():
             upsample = torch.nn.UpsamplingBilinear2d(size=input_tensor.shape[-2:])
             acts = torch.from_numpy(activations).to(self.device)

@@ -7,6 +7,8 @@
 - ``imagenet_val``: readers for ImageNet validation folders (three annotation layouts) and the
   ground-truth ``Box``;
 - ``paths``: which folders and files a visitor may reach (allowed roots, links, ``..``, NUL);
+- ``heavy``: the lock that lets one memory-heavy step (a huge decode, a gradient CAM) run at a
+  time;
 - ``storage``: atomic file writes (nothing half-written is ever read back);
 - ``argtypes``: argparse types that turn bad command-line values into one-line messages.
 """

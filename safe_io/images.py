@@ -23,6 +23,8 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .heavy import HEAVY_STEP
+
 DEFAULT_MAX_PIXELS: int = 100_000_000
 # Largest file read from disk. A legitimate image at the 100-megapixel limit is at most ~400 MB
 # (8-bit RGBA stored uncompressed, as in TIFF or BMP; 8-bit RGB is 300 MB, a JPEG of it tens of
@@ -30,6 +32,10 @@ DEFAULT_MAX_PIXELS: int = 100_000_000
 # into memory. Only 16-bit uncompressed images near the pixel limit are refused by it.
 MAX_FILE_BYTES: int = 512 * 2**20
 MAX_SIDE: int = 4096
+# An image declaring more pixels than this is decoded under ``HEAVY_STEP`` (one such decode at
+# a time, never beside a gradient CAM): 16 MP of RGBA is 64 MB decoded, and a 100 MP PNG costs
+# ~0.7 GB while it is shrunk. Ordinary photos (12 MP JPEGs decode at reduced scale) do not wait.
+HEAVY_DECODE_PIXELS: int = 16_000_000
 THUMBNAIL_SIDE: int = 256
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
                                          ".gif")
@@ -120,7 +126,10 @@ def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int,
         label = name or os.fspath(source)
         data = read_image_file(source, name=label, max_pixels=max_pixels)
     with _opened(io.BytesIO(data), label, max_pixels) as img:
-        return _decode(img, max_side)
+        if img.width * img.height <= HEAVY_DECODE_PIXELS:
+            return _decode(img, max_side)
+        with HEAVY_STEP:
+            return _decode(img, max_side)
 
 
 def _open_regular_file(path: str | os.PathLike, label: str, max_bytes: int) -> BinaryIO:

@@ -483,3 +483,29 @@ def test_reducing_in_strips_equals_pillows_reduce(mode, bands):
     for factor in (2, 3, 5):
         assert np.array_equal(np.asarray(reduce_in_strips(image, factor, rows=7)),
                               np.asarray(image.reduce(factor)))
+
+
+def test_a_huge_decode_waits_for_the_heavy_step_and_an_ordinary_one_does_not(tmp_path):
+    """One memory-heavy step at a time per process: while another thread holds ``HEAVY_STEP``
+    (a gradient CAM, another huge decode), an image over 16 megapixels waits to be decoded; an
+    ordinary photo does not wait."""
+    from safe_io.heavy import HEAVY_STEP
+
+    big = tmp_path / "big.png"
+    Image.new("L", (4100, 4000)).save(big)  # 16.4 megapixels, a few KB on disk
+    done: dict[str, tuple[int, int]] = {}
+
+    def decode(name: str, path: Path) -> None:
+        done[name] = load_image(path).size
+
+    threads = {name: threading.Thread(target=decode, args=(name, path), daemon=True)
+               for name, path in (("big", big), ("photo", REAL_JPEG))}
+    with HEAVY_STEP:
+        for thread in threads.values():
+            thread.start()
+        threads["photo"].join(timeout=120)
+        assert done.get("photo") == Image.open(REAL_JPEG).size
+        threads["big"].join(timeout=3)
+        assert threads["big"].is_alive() and "big" not in done
+    threads["big"].join(timeout=120)
+    assert done["big"] == (4096, round(4000 * 4096 / 4100))

@@ -74,3 +74,22 @@ def test_score_cam_in_channel_batches_equals_the_librarys(small_net, monkeypatch
     with Reference(model=small_net, target_layers=[small_net.features]) as ref:
         ref(input_tensor=batch, targets=[ClassifierOutputTarget(c) for c in chosen])
     np.testing.assert_allclose(maps, np.maximum(ref.raw, 0), rtol=1e-4, atol=1e-6)
+
+
+def test_score_cam_keeps_no_activations_of_its_masked_copies(small_net, monkeypatch):
+    """The library's hooks append the target layer's activations on every forward pass until
+    the call ends: 1280 × 14 × 14 floats for each masked copy, 1.3 GB for one 448 px image.
+    scalecam's Score-CAM lets go of them once they are read, so the hooks' list never holds
+    more than the real images' one batch."""
+    from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
+
+    longest = []
+    save = ActivationsAndGradients.save_activation
+
+    def counting(self, module, inputs, output):
+        save(self, module, inputs, output)
+        longest.append(len(self.activations))
+
+    monkeypatch.setattr(ActivationsAndGradients, "save_activation", counting)
+    library_cam(small_net, torch.randn(1, 3, 64, 64), [None], METHODS["scorecam"])
+    assert longest == [1]  # the real image's forward; the 320 masked copies are not hooked

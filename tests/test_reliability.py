@@ -80,6 +80,31 @@ def test_eight_threads_of_cam_requests_match_single_threaded(lite_zoo, images):
         assert isinstance(model.net.features, torch.nn.Sequential)
 
 
+def test_a_gradient_cam_waits_for_the_heavy_step_and_the_exact_cam_does_not(lite_zoo, images):
+    """A gradient method's batch (up to ~1 GB of activations) runs only when no other heavy step
+    (a near-limit decode, another gradient batch) holds ``HEAVY_STEP``; the exact CAM, one
+    forward pass, never waits for it."""
+    from safe_io.heavy import HEAVY_STEP
+
+    engine = CamEngine(lite_zoo, cache_mb=0)
+    done: dict[str, int] = {}
+
+    def run(method):
+        done[method.key] = len(engine.compute(images[:1], method, PREDICTED, ["baseline"]))
+
+    threads = {m.key: threading.Thread(target=run, args=(m,), daemon=True)
+               for m in (EXACT, get_method("gradcam"))}
+    with HEAVY_STEP:
+        for thread in threads.values():
+            thread.start()
+        threads["cam"].join(timeout=300)
+        assert done.get("cam") == 1
+        threads["gradcam"].join(timeout=3)
+        assert threads["gradcam"].is_alive() and "gradcam" not in done
+    threads["gradcam"].join(timeout=300)
+    assert done["gradcam"] == 1
+
+
 def test_out_of_memory_retries_smaller_batches_then_cpu(lite_zoo, images, monkeypatch):
     expected = CamEngine(lite_zoo, cache_mb=0).compute(images, EXACT, PREDICTED, ["baseline"])
     real = engine_module.exact_cam
