@@ -33,7 +33,7 @@ from .engine import LOW_CONFIDENCE, CamEngine, CamResult
 from .geometry import boxes_in_region, image_region, map_in_region
 from .inputs import CamImage, image_from_sample
 from .methods import CamMethod
-from .rows import AgreementRow, CsvRow, MetricRow, Row, read_rows, recorded_ious, write_csv
+from .rows import AgreementRow, CsvRow, MetricRow, Row, hits_to_runs, read_rows, write_csv
 from .targets import GROUND_TRUTH, Target
 
 # Deletion/insertion curve steps: a full evaluation's, and a quick one's (the report and the
@@ -93,7 +93,7 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
         crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
         deletion, insertion = metrics.deletion_insertion_auc(
             _score_fn(engine, model, result.target_class), crop, result.upsampled(),
-            steps=faithfulness_steps)
+            fill=model.preprocessing.mean, steps=faithfulness_steps)
         faithfulness = metrics.normalised_faithfulness(deletion, insertion, result.target_prob)
     return MetricRow(
         image_id=image.image_id, model=model.key, method=method,
@@ -110,7 +110,7 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
         insertion_auc=faithfulness.get("insertion_auc"),
         deletion_auc_norm=faithfulness.get("deletion_auc_norm"),
         insertion_auc_norm=faithfulness.get("insertion_auc_norm"),
-        best_iou_by_threshold=recorded_ious(metrics.best_iou_per_threshold(cam, gt_boxes))
+        box_hits=hits_to_runs(metrics.box_hits(metrics.best_iou_per_threshold(cam, gt_boxes)))
         if gt_boxes else ())
 
 
@@ -227,6 +227,8 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
 
     options = {"family": engine.zoo.family.name, "method": method.key,
                "faithfulness_steps": faithfulness_steps,
+               "cam_threshold_step": metrics.CAM_THRESHOLD_STEP,
+               "deletion_fill": "normalised zero (mean colour)",
                "weights": {m.key: m.provenance.sha256 for m in models}}
     if resume:
         _check_resume(out, options)

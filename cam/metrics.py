@@ -1,8 +1,10 @@
 """CAM evaluation metrics: localization (CAM paper, MaxBoxAccV2), pointing, energy, deletion and
 insertion.
 
-Pure numpy/OpenCV and model-agnostic: every function takes maps and boxes, and the one metric that
-needs a model (deletion/insertion) takes a caller-supplied ``score_fn``.
+Pure numpy/OpenCV (SciPy for RISE's blur kernel) and model-agnostic: every function takes maps
+and boxes, and the one metric that needs a model (deletion/insertion) takes a caller-supplied
+``score_fn``. Each function names its source and where it deviates from the reference code;
+tests/test_references.py checks them against independent implementations.
 
 Conventions shared by every function here:
 
@@ -26,9 +28,15 @@ from safe_io.imagenet_val import Box
 
 BoxLike = Union[Box, Sequence[float]]  # the one Box type, or its four corners
 
-# RISE (Petsiuk et al. 2018) blurs the insertion canvas with an 11×11 Gaussian kernel, sigma 5.
-_RISE_BLUR_KSIZE = 11
-_RISE_BLUR_SIGMA = 5.0
+# RISE (Petsiuk et al. 2018; eclique/RISE ``evaluation.py``) blurs the insertion canvas with
+# an 11×11 kernel made from a Gaussian of sigma 5 (``gkern(11, 5)``).
+RISE_BLUR_SIZE = 11
+RISE_BLUR_SIGMA = 5.0
+# MaxBoxAccV2's CAM thresholds: np.arange(0, 1, step) with the reference's step
+# (clovaai/wsolevaluation ``config.py``, ``--cam_curve_interval`` default .001), and its IoU
+# thresholds δ in percent.
+CAM_THRESHOLD_STEP = 0.001
+MAXBOXACC_IOUS: tuple[int, ...] = (30, 50, 70)
 
 
 def _xyxy(box: BoxLike) -> tuple[float, float, float, float]:
@@ -87,6 +95,15 @@ def cam_to_box(cam: np.ndarray, threshold: float = 0.2) -> tuple[int, int, int, 
     Ties in component size go to the component met first in raster order. A map with no positive
     value (all-zero, all-negative) carries no localization evidence; it returns the whole-image box
     ``(0, 0, W-1, H-1)``, which is also what a constant positive map gives by the rule itself.
+
+    Deviation from wsolevaluation's MaxBoxAcc (``compute_bboxes_from_scoremaps`` without
+    ``multi_contour_eval``), which keeps the largest *contour* by ``cv2.contourArea``: that is the
+    area of the polygon through the boundary pixels' centres, so a one-pixel-wide line or a
+    single pixel has area 0 and a blob of n pixels counts fewer than n; it can pick another
+    region than the largest pixel group when the two are close in size (thin shapes lose). Here
+    size is the pixel count, as the CAM paper's "largest connected component" says. (The
+    reference also thresholds a uint8 copy of the map with ``>`` and ends boxes at ``x + w``;
+    see ``maxboxacc_per_iou``.)
     """
     m = _check_map(cam)
     h, w = m.shape
@@ -131,86 +148,112 @@ def minmax(cam: np.ndarray) -> np.ndarray:
     return np.zeros_like(m) if hi == lo else (m - lo) / (hi - lo)
 
 
+def cam_thresholds(step: float = CAM_THRESHOLD_STEP) -> np.ndarray:
+    """MaxBoxAccV2's CAM thresholds τ: ``np.arange(0, 1, step)``, as the reference builds them
+    (1000 values at the default step)."""
+    return np.arange(0.0, 1.0, step)
+
+
 def _best_iou_per_tau(norm: np.ndarray, gts: np.ndarray, taus: np.ndarray) -> np.ndarray:
-    """For each τ: max IoU between any contour box of ``norm >= τ`` and any GT box (0 if none)."""
+    """For each τ: max IoU between any box of the reference's ``scoremap2bbox`` and any GT box
+    (rules in ``maxboxacc_per_iou``)."""
+    image = (norm.astype(np.float32) * 255).astype(np.uint8)  # truncated, as the reference
+    top = int(image.max())
+    h, w = image.shape
     boxes: list[tuple[int, int, int, int]] = []
     owner: list[int] = []
     for i, tau in enumerate(taus):
-        contours, _ = cv2.findContours((norm >= tau).astype(np.uint8), cv2.RETR_TREE,
+        contours, _ = cv2.findContours((image > int(tau * top)).astype(np.uint8), cv2.RETR_TREE,
                                        cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
             x, y, bw, bh = cv2.boundingRect(contour)
-            boxes.append((x, y, x + bw - 1, y + bh - 1))
+            boxes.append((x, y, min(x + bw, w - 1), min(y + bh, h - 1)))
+            owner.append(i)
+        if not contours:  # the reference's box for an empty mask
+            boxes.append((0, 0, 0, 0))
             owner.append(i)
     best = np.zeros(len(taus))
-    if boxes and len(gts):
+    if len(gts):
         ious = _iou_matrix(np.array(boxes, dtype=np.float64), gts).max(axis=1)
         np.maximum.at(best, np.array(owner), ious)
     return best
 
 
+def best_iou_per_threshold(cam: np.ndarray, gt_boxes: Iterable[BoxLike],
+                           step: float = CAM_THRESHOLD_STEP) -> np.ndarray:
+    """One image's share of MaxBoxAccV2: for each τ of ``cam_thresholds(step)``, the best IoU of
+    any of the map's boxes at τ with any GT box (definition: ``maxboxacc_per_iou``)."""
+    return _best_iou_per_tau(minmax(cam), _boxes_array(gt_boxes), cam_thresholds(step))
+
+
+def box_hits(best_ious: np.ndarray,
+             iou_thresholds: Sequence[int] = MAXBOXACC_IOUS) -> np.ndarray:
+    """Where one image is correct: a boolean δ × τ array, ``best_ious[τ] >= δ/100``. This is all
+    of an image that MaxBoxAccV2 needs (the reference's evaluator keeps the per-τ sums of these,
+    ``num_correct``), so a dataset can be scored in pieces, resumed and resampled."""
+    deltas = np.asarray(iou_thresholds, dtype=np.float64)[:, None] / 100.0
+    return np.asarray(best_ious, dtype=np.float64)[None, :] >= deltas
+
+
 def maxboxacc_per_iou(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
-                      iou_thresholds: Sequence[int] = (30, 50, 70),
-                      step: float = 0.01) -> dict[int, float]:
+                      iou_thresholds: Sequence[int] = MAXBOXACC_IOUS,
+                      step: float = CAM_THRESHOLD_STEP) -> dict[int, float]:
     """MaxBoxAcc(δ) for each δ, as fractions in [0, 1] keyed by δ in percent.
 
-    Choe et al., CVPR 2020, "Evaluating Weakly Supervised Object Localization Methods Right"
-    (wsolevaluation ``BoxEvaluator`` with ``multi_contour_eval=True``):
-    each map is min-max normalised to [0, 1] (a constant map becomes all zeros); for every
-    τ in ``np.arange(0, 1, step)`` the mask ``map >= τ`` is split into contours
-    (``cv2.findContours`` RETR_TREE / CHAIN_APPROX_SIMPLE, so hole contours count too) and each
-    contour gets its tight inclusive box. An image is correct at (τ, δ) if the best IoU over
-    (contour boxes × GT boxes) is ``>= δ/100``. ``BoxAcc(τ, δ)`` is the mean over images and
+    Choe et al., CVPR 2020, "Evaluating Weakly Supervised Object Localization Methods Right",
+    §4.1, computed as their reference code computes it (clovaai/wsolevaluation, ``BoxEvaluator``
+    with ``multi_contour_eval=True`` and ``--cam_curve_interval`` 0.001), since that code made
+    the paper's tables and everyone's since: each map is min-max normalised (a constant map
+    becomes all zeros) and copied to uint8 (``int(255·map)``, truncated); for every τ in
+    ``cam_thresholds(step)`` the mask is ``uint8 map > int(τ · its max)``, split into contours
+    (``cv2.findContours`` RETR_TREE / CHAIN_APPROX_SIMPLE, so hole contours count too), and each
+    contour's box runs from ``(x, y)`` to ``(x + w, y + h)`` clipped to the image — one pixel
+    beyond the contour, as in the reference — or is ``(0, 0, 0, 0)`` when the mask is empty.
+    IoU is inclusive (``box_iou``). An image is correct at (τ, δ) if the best IoU over
+    (boxes × GT boxes) is ``>= δ/100``; ``BoxAcc(τ, δ)`` is the mean over images and
     ``MaxBoxAcc(δ) = max_τ BoxAcc(τ, δ)`` — one τ for the whole dataset, not one per image.
 
-    Follows the paper's ``>= τ`` on the float map and exact inclusive boxes; the reference code
-    instead thresholds the uint8-quantised map with ``>``, and its boxes end at ``x + w`` (one
-    pixel wider and taller than the contour). Note that τ = 0 always yields the whole-image box.
+    Where this departs from the paper's prose (a mask ``map >= τ`` on the float map, tight
+    boxes), it follows the code, so that numbers compare with published ones. The one
+    difference left is the caller's: ``cam evaluate`` maps GT boxes onto each image's common
+    region as exact (fractional) pixel boxes, where the reference truncates resized boxes to
+    integers.
     """
     if len(cams) != len(gt_boxes_per_image):
         raise ValueError(f"{len(cams)} maps but {len(gt_boxes_per_image)} GT box lists")
-    best = [best_iou_per_threshold(cam, gts, step) for cam, gts in zip(cams, gt_boxes_per_image)]
-    return maxboxacc_from_best_ious(best, iou_thresholds)
+    hits = [box_hits(best_iou_per_threshold(cam, gts, step), iou_thresholds)
+            for cam, gts in zip(cams, gt_boxes_per_image)]
+    return maxboxacc_from_hits(hits, iou_thresholds)
 
 
-def best_iou_per_threshold(cam: np.ndarray, gt_boxes: Iterable[BoxLike],
-                           step: float = 0.01) -> np.ndarray:
-    """One image's share of MaxBoxAccV2: for each τ in ``np.arange(0, 1, step)``, the best IoU
-    of any contour box of ``minmax(cam) >= τ`` with any GT box. Storing this vector per image
-    lets MaxBoxAcc be computed over a dataset streamed in pieces (and resumed)."""
-    return _best_iou_per_tau(minmax(cam), _boxes_array(gt_boxes), np.arange(0.0, 1.0, step))
-
-
-def maxboxacc_from_best_ious(best_ious: Sequence[np.ndarray],
-                             iou_thresholds: Sequence[int] = (30, 50, 70)) -> dict[int, float]:
-    """MaxBoxAcc(δ) from per-image ``best_iou_per_threshold`` vectors (same step for all)."""
-    if len(best_ious) == 0:
+def maxboxacc_from_hits(hits: Sequence[np.ndarray],
+                        iou_thresholds: Sequence[int] = MAXBOXACC_IOUS) -> dict[int, float]:
+    """MaxBoxAcc(δ) from per-image ``box_hits`` arrays (same δ and τ grid for all)."""
+    if len(hits) == 0:
         raise ValueError("MaxBoxAcc needs at least one image")
-    best = np.stack([np.asarray(b, dtype=np.float64) for b in best_ious])  # images × τ
-    deltas = np.asarray(iou_thresholds, dtype=np.float64) / 100.0
-    box_acc = (best[None, :, :] >= deltas[:, None, None]).mean(axis=1)  # δ × τ
+    box_acc = np.stack([np.asarray(h, dtype=bool) for h in hits]).mean(axis=0)  # δ × τ
     return {int(d): float(acc.max()) for d, acc in zip(iou_thresholds, box_acc)}
 
 
-def maxboxacc_v2_of_resamples(best_ious: np.ndarray, indices: np.ndarray,
-                              iou_thresholds: Sequence[int] = (30, 50, 70)) -> np.ndarray:
+def maxboxacc_v2_of_resamples(hits: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """MaxBoxAccV2 of resampled datasets, for bootstrap intervals: each row of ``indices``
-    (B × n) picks n images (with repeats) from ``best_ious`` (n × τ, the per-image
-    ``best_iou_per_threshold`` vectors), and for each resample and each δ the best τ is chosen
-    anew, exactly as ``maxboxacc_from_best_ious`` does on one dataset. Returns B fractions; the
-    row ``arange(n)`` gives the dataset's own MaxBoxAccV2."""
-    best = np.asarray(best_ious, dtype=np.float64)
-    n = len(best)
+    (B × n) picks n images (with repeats) from ``hits`` (n × δ × τ, the per-image ``box_hits``),
+    and for each resample and each δ the best τ is chosen anew, exactly as
+    ``maxboxacc_from_hits`` does on one dataset. Returns B fractions; the row ``arange(n)``
+    gives the dataset's own MaxBoxAccV2."""
+    correct = np.asarray(hits, dtype=np.float64)
+    n = len(correct)
     rows = np.repeat(np.arange(len(indices)), indices.shape[1])
     counts = np.zeros((len(indices), n))
     np.add.at(counts, (rows, indices.ravel()), 1.0)  # how often each image is drawn
-    per_delta = [(counts @ (best >= d / 100.0)).max(axis=1) / indices.shape[1]
-                 for d in iou_thresholds]
+    per_delta = [(counts @ correct[:, d, :]).max(axis=1) / indices.shape[1]
+                 for d in range(correct.shape[1])]
     return np.mean(per_delta, axis=0)
 
 
 def maxboxacc_v2(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
-                 iou_thresholds: Sequence[int] = (30, 50, 70), step: float = 0.01) -> float:
+                 iou_thresholds: Sequence[int] = MAXBOXACC_IOUS,
+                 step: float = CAM_THRESHOLD_STEP) -> float:
     """MaxBoxAccV2 (Choe et al. 2020): the mean of ``maxboxacc_per_iou`` over δ ∈ {30, 50, 70}%,
     as a fraction in [0, 1]."""
     per_iou = maxboxacc_per_iou(cams, gt_boxes_per_image, iou_thresholds, step)
@@ -235,8 +278,10 @@ def pointing_hit(cam: np.ndarray, gt_boxes: Iterable[BoxLike], tolerance: int = 
     return bool(inside.any())
 
 
-def _union_mask(gt_boxes: Iterable[BoxLike], shape: tuple[int, int]) -> np.ndarray:
-    """Pixels inside any box: ``x1 <= x <= x2`` on integer pixel coordinates, clipped to the map."""
+def box_mask(gt_boxes: Iterable[BoxLike], shape: tuple[int, int]) -> np.ndarray:
+    """The ground-truth region as a boolean mask (Quantus' ``s_batch``), the one energy in box
+    counts: pixels inside any box, ``x1 <= x <= x2`` on integer pixel coordinates, clipped to
+    the map."""
     h, w = shape
     mask = np.zeros(shape, dtype=bool)
     for x1, y1, x2, y2 in _boxes_array(gt_boxes):
@@ -259,7 +304,7 @@ def energy_in_boxes(cam: np.ndarray, gt_boxes: Iterable[BoxLike]) -> float:
     total = m.sum()
     if total <= 0:
         return 0.0
-    return float(m[_union_mask(gt_boxes, m.shape)].sum() / total)
+    return float(m[box_mask(gt_boxes, m.shape)].sum() / total)
 
 
 def _perturbation_curve(score_fn: Callable[[np.ndarray], np.ndarray], rank: np.ndarray,
@@ -279,25 +324,59 @@ def _perturbation_curve(score_fn: Callable[[np.ndarray], np.ndarray], rank: np.n
     return np.concatenate(scores)
 
 
+def rise_blur_kernel() -> np.ndarray:
+    """RISE's blur kernel, made as its ``gkern(11, 5)`` makes it: a centred unit impulse on an
+    11×11 grid smoothed by ``scipy.ndimage.gaussian_filter`` with sigma 5 (reflecting edges, so
+    the Gaussian's tails fold back into the window and the kernel sums to 1)."""
+    from scipy.ndimage import gaussian_filter
+
+    impulse = np.zeros((RISE_BLUR_SIZE, RISE_BLUR_SIZE))
+    impulse[RISE_BLUR_SIZE // 2, RISE_BLUR_SIZE // 2] = 1.0
+    return gaussian_filter(impulse, RISE_BLUR_SIGMA)
+
+
+def rise_blur(image: np.ndarray, fill: Sequence[float]) -> np.ndarray:
+    """RISE's insertion canvas for an H×W×3 image: each channel convolved with
+    ``rise_blur_kernel`` as RISE convolves the *normalised* input, with zero padding. Zero in
+    normalised space is ``fill`` (the normalisation's mean colour) here, and the kernel sums to
+    1, so blurring ``image - fill`` with zero padding and adding ``fill`` back is exactly the
+    normalised-space blur, mapped back: edge pixels are drawn towards the mean colour."""
+    img = np.asarray(image, dtype=np.float32)
+    base = np.asarray(fill, dtype=np.float32).reshape(1, 1, -1)
+    kernel = rise_blur_kernel().astype(np.float32)
+    blurred = cv2.filter2D(img - base, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    return blurred.reshape(img.shape) + base
+
+
 def deletion_insertion_auc(score_fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
-                           cam: np.ndarray, steps: int = 16, *, batch_size: int = 32,
-                           deletion_substrate: np.ndarray | None = None,
-                           insertion_substrate: np.ndarray | None = None) -> tuple[float, float]:
-    """Deletion and insertion AUC (Petsiuk et al., BMVC 2018, "RISE", §4.1). Returns ``(del, ins)``.
+                           cam: np.ndarray, fill: Sequence[float], steps: int = 16, *,
+                           batch_size: int = 32) -> tuple[float, float]:
+    """Deletion and insertion AUC (Petsiuk et al., BMVC 2018, "RISE", §4.1; reference code
+    eclique/RISE ``evaluation.py``, ``CausalMetric``). Returns ``(del, ins)``.
+
+    ``image`` is the model's input crop, H×W×3 in the [0, 1] RGB space the model's
+    normalisation starts from, and ``fill`` that normalisation's mean colour: the pixel value it
+    maps to zero. RISE deletes to zero in the normalised space (``torch.zeros_like`` of the
+    normalised input), i.e. to the mean colour, not to black, which is an out-of-distribution
+    colour that models with different normalisations (Lite's 0.5 grey vs torchvision's ImageNet
+    mean) react to differently. Insertion starts from ``rise_blur(image, fill)``, as RISE's
+    ``substrate_fn = blur``, and restores pixels into it.
 
     Pixels are ranked by ``cam`` descending (ties in raster order). For k = 0..steps, the top
-    ``round(k/steps · H·W)`` pixels are switched: deletion replaces them in ``image`` by
-    ``deletion_substrate`` (default zeros, as RISE — on a normalised image that is the mean
-    colour); insertion copies them from ``image`` into ``insertion_substrate`` (default: ``image``
-    blurred with RISE's 11×11, σ=5 Gaussian). ``score_fn(batch[N,H,W,3]) -> [N]`` scores the
-    target class (e.g. its probability) and is called in chunks of ``batch_size``. AUC is the
-    trapezoidal area over the switched fraction in [0, 1]: lower deletion and higher insertion
-    are better. ``cam`` must be H×W like ``image`` (the caller resizes).
+    ``round(k/steps · H·W)`` pixels are switched (RISE switches a fixed 224 pixels a step and
+    scores every step; ``steps`` trades that resolution for time). ``score_fn(batch[N,H,W,3])
+    -> [N]`` scores the target class (its probability, as RISE's softmax output) and is called
+    in chunks of ``batch_size``. AUC is the trapezoidal area over the switched fraction in
+    [0, 1], as RISE's ``auc``: lower deletion and higher insertion are better. ``cam`` must be
+    H×W like ``image`` (the caller resizes).
     """
     img = np.asarray(image, dtype=np.float32)
     m = _check_map(cam)
     if img.ndim != 3 or img.shape[:2] != m.shape:
         raise ValueError(f"image {img.shape} must be H×W×C, H×W equal to the map's {m.shape}")
+    colour = np.asarray(fill, dtype=np.float32)
+    if colour.shape != (img.shape[2],):
+        raise ValueError(f"fill must be one value per channel ({img.shape[2]}), got {colour.shape}")
     if steps < 1 or batch_size < 1:
         raise ValueError("steps and batch_size must be positive")
     h, w = m.shape
@@ -306,14 +385,11 @@ def deletion_insertion_auc(score_fn: Callable[[np.ndarray], np.ndarray], image: 
     rank[np.argsort(-m.ravel(), kind="stable")] = np.arange(n)
     rank = rank.reshape(h, w)
     counts = np.round(np.linspace(0, n, steps + 1)).astype(np.int64)
-    deleted = (np.zeros_like(img) if deletion_substrate is None
-               else np.broadcast_to(np.asarray(deletion_substrate, dtype=np.float32), img.shape))
-    blurred = (cv2.GaussianBlur(img, (_RISE_BLUR_KSIZE, _RISE_BLUR_KSIZE), _RISE_BLUR_SIGMA)
-               if insertion_substrate is None
-               else np.broadcast_to(np.asarray(insertion_substrate, dtype=np.float32), img.shape))
+    deleted = np.broadcast_to(colour, img.shape)
     fractions = counts / n
     deletion = _perturbation_curve(score_fn, rank, counts, img, deleted, batch_size)
-    insertion = _perturbation_curve(score_fn, rank, counts, blurred, img, batch_size)
+    insertion = _perturbation_curve(score_fn, rank, counts, rise_blur(img, colour), img,
+                                    batch_size)
     return float(np.trapezoid(deletion, fractions)), float(np.trapezoid(insertion, fractions))
 
 

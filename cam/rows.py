@@ -7,8 +7,10 @@ written as CSV text and read back, so the writer, the resume reader and every re
 CSV agree on one schema instead of retyping column names and re-parsing strings.
 
 Text written from a row reads back to a row that writes the same text: floats keep
-``FLOAT_DIGITS`` decimals (per-threshold IoUs three), flags are ``0``/``1`` and a missing value
-(no box, no faithfulness pass) is the empty cell.
+``FLOAT_DIGITS`` decimals, flags are ``0``/``1`` and a missing value (no box, no faithfulness
+pass) is the empty cell. An image's MaxBoxAccV2 hits (a δ × τ boolean array, 3 × 1000) are kept
+exactly, as runs of τ indices: ``0:512 530:532/40:301/`` is hit for τ indices 0–511 and 530–531
+at δ = 30, 40–300 at δ = 50, never at δ = 70.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TextIO, TypeVar
 
+import numpy as np
+
 FLOAT_DIGITS = 6
-IOU_DIGITS = 3  # the per-threshold IoUs: 100 of them per row, so fewer digits
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,11 @@ TEXT = Codec(str, str)
 INTEGER = Codec(str, int)
 REAL = Codec(lambda value: f"{value:.{FLOAT_DIGITS}f}", float)
 FLAG = Codec(lambda value: str(int(value)), lambda text: bool(int(text)))
-IOUS = Codec(lambda values: " ".join(f"{v:.{IOU_DIGITS}f}" for v in values),
-             lambda text: tuple(float(v) for v in text.split()))
+Runs = tuple[tuple[int, ...], ...]  # per δ: start, stop, start, stop … of the hit τ indices
+RUNS = Codec(lambda runs: "/".join(" ".join(f"{a}:{b}" for a, b in zip(r[::2], r[1::2]))
+                                   for r in runs) if runs else "",
+             lambda text: tuple(tuple(int(v) for run in group.split() for v in run.split(":"))
+                                for group in text.split("/")) if text else ())
 
 
 def optional(codec: Codec) -> Codec:
@@ -109,9 +115,9 @@ class MetricRow(CsvRow):
     insertion_auc: float | None = _column(optional(REAL))
     deletion_auc_norm: float | None = _column(optional(REAL))
     insertion_auc_norm: float | None = _column(optional(REAL))
-    # best IoU per CAM threshold (``metrics.best_iou_per_threshold``), as recorded: at
-    # IOU_DIGITS, so MaxBoxAccV2 sees the same values from memory and from a CSV; () without boxes
-    best_iou_by_threshold: tuple[float, ...] = _column(IOUS)
+    # where the image is correct for MaxBoxAccV2 (``metrics.box_hits``), as runs of τ indices
+    # per δ (``hits_to_runs``); () without boxes
+    box_hits: Runs = _column(RUNS)
 
 
 @dataclass(frozen=True)
@@ -131,9 +137,23 @@ class AgreementRow(CsvRow):
     top20_iou: float = _column(REAL)
 
 
-def recorded_ious(values: Iterable[float]) -> tuple[float, ...]:
-    """Per-threshold IoUs at the precision a row records them (what its CSV text reads back)."""
-    return IOUS.read(IOUS.write(values))
+def hits_to_runs(hits: np.ndarray) -> Runs:
+    """A δ × τ boolean array as runs of hit τ indices per δ: (start, stop, start, stop, …),
+    each stop exclusive."""
+    runs = []
+    for row in np.asarray(hits, dtype=bool):
+        edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+        runs.append(tuple(int(e) for e in edges))
+    return tuple(runs)
+
+
+def runs_to_hits(runs: Runs, thresholds: int) -> np.ndarray:
+    """``hits_to_runs`` undone: the δ × ``thresholds`` boolean array."""
+    hits = np.zeros((len(runs), thresholds), dtype=bool)
+    for row, bounds in zip(hits, runs):
+        for start, stop in zip(bounds[::2], bounds[1::2]):
+            row[start:stop] = True
+    return hits
 
 
 def read_rows(path: Path, row_type: type[Row]) -> list[Row]:
@@ -143,9 +163,13 @@ def read_rows(path: Path, row_type: type[Row]) -> list[Row]:
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in row_type.columns() if c not in (reader.fieldnames or ())]
+    if text and missing:
+        raise ValueError(f"{path}: not a {row_type.__name__} CSV of this scalecam version "
+                         f"(no column {', '.join(missing)}); evaluate again into a new file")
     last = row_type.columns()[-1]
-    return [row_type.from_csv_row(r) for r in csv.DictReader(io.StringIO(text))
-            if r.get(last) is not None]
+    return [row_type.from_csv_row(r) for r in reader if r.get(last) is not None]
 
 
 def write_csv(fh: TextIO, rows: Iterable[CsvRow], row_type: type[CsvRow],

@@ -24,7 +24,7 @@ from scaled_models.table7 import MODEL_KEYS
 from . import metrics
 from .agreement import AGREEMENT_MEASURES, pair_name, summarize_agreement
 from .engine import LOW_CONFIDENCE
-from .rows import AgreementRow, MetricRow
+from .rows import AgreementRow, MetricRow, runs_to_hits
 from .stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -162,16 +162,16 @@ def _values(rows: list[MetricRow], column: str) -> dict[str, float]:
     return {i: float(v) for i, v in values.items() if v is not None and not np.isnan(v)}
 
 
-def _best_ious(rows: list[MetricRow]) -> dict[str, np.ndarray]:
-    """image_id → best IoU per CAM threshold, for the rows with boxes."""
-    return {r.image_id: np.array(r.best_iou_by_threshold, dtype=np.float64) for r in rows
-            if r.best_iou_by_threshold}
+def _box_hits(rows: list[MetricRow]) -> dict[str, np.ndarray]:
+    """image_id → its MaxBoxAccV2 hits (δ × τ), for the rows with boxes."""
+    thresholds = len(metrics.cam_thresholds())
+    return {r.image_id: runs_to_hits(r.box_hits, thresholds) for r in rows if r.box_hits}
 
 
-def _maxboxacc(best: dict[str, np.ndarray]) -> Interval | None:
-    if not best:
+def _maxboxacc(hits: dict[str, np.ndarray]) -> Interval | None:
+    if not hits:
         return None
-    matrix = np.stack(list(best.values()))
+    matrix = np.stack(list(hits.values()))
     point = float(metrics.maxboxacc_v2_of_resamples(matrix, np.arange(len(matrix))[None])[0])
     return bootstrap_ci(lambda idx: metrics.maxboxacc_v2_of_resamples(matrix, idx),
                         len(matrix), point=point, seed=SEED)
@@ -212,13 +212,13 @@ def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[A
     by_model = {m: [r for r in rows if r.model == m] for m in models}
     per_metric = {m: {metric.column: _values(by_model[m], metric.column) for metric in METRICS
                       if not metric.dataset_level} for m in models}
-    best = {m: _best_ious(by_model[m]) for m in models}
+    hits = {m: _box_hits(by_model[m]) for m in models}
     summary_metrics: dict[str, dict[str, Interval | None]] = {}
     for model in models:
         summary_metrics[model] = {}
         for metric in METRICS:
             if metric.dataset_level:
-                summary_metrics[model][metric.column] = _maxboxacc(best[model])
+                summary_metrics[model][metric.column] = _maxboxacc(hits[model])
                 continue
             values = list(per_metric[model][metric.column].values())
             summary_metrics[model][metric.column] = (
@@ -228,7 +228,7 @@ def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[A
         differences[(a, b)] = {}
         for metric in METRICS:
             if metric.dataset_level:
-                difference = _maxboxacc_difference(best[a], best[b])
+                difference = _maxboxacc_difference(hits[a], hits[b])
             else:
                 va, vb = per_metric[a][metric.column], per_metric[b][metric.column]
                 shared = [i for i in va if i in vb]
@@ -244,8 +244,8 @@ def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[A
                                                           seed=SEED)
                              for measure in AGREEMENT_MEASURES}
     low = {m: sum(r.target_prob < LOW_CONFIDENCE for r in by_model[m]) for m in models}
-    maxbox_per_delta = {m: metrics.maxboxacc_from_best_ious(list(best[m].values()))
-                        for m in models if best[m]}
+    maxbox_per_delta = {m: metrics.maxboxacc_from_hits(list(hits[m].values()))
+                        for m in models if hits[m]}
     n_images = len({r.image_id for r in [*rows, *agreement_rows]})
     n_labelled = len({r.image_id for r in rows})
     return Summary(method, n_images, n_labelled, models, summary_metrics, maxbox_per_delta,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .agreement import EVAL_SIZE
 from .engine import LOW_CONFIDENCE
+from .metrics import CAM_THRESHOLD_STEP
 from .stats import Interval
 from .summary import METRICS, Summary
 
@@ -68,7 +69,10 @@ def metrics_markdown(summary: Summary) -> str:
             interval_text(summary.metrics[model].get(m.column), m.percent) for m in shown) + " |")
     lines += ["", "0/1 metrics and MaxBoxAccV2 in percent; energy and AUCs are fractions. "
               "Localization uses the ground-truth class's map in each image's common region "
-              f"at {EVAL_SIZE} px. Rows whose unperturbed probability of the explained class is "
+              f"at {EVAL_SIZE} px; MaxBoxAccV2 tries CAM thresholds every "
+              f"{CAM_THRESHOLD_STEP:g}, as its reference code does. Deletion replaces pixels by "
+              "the mean colour of the model's normalisation and insertion restores them into "
+              "RISE's blurred image. Rows whose unperturbed probability of the explained class is "
               f"below {LOW_CONFIDENCE:.0%} are counted as low-confidence: their raw deletion AUC "
               "is low for lack of confidence, so faithfulness is ranked on AUC / p0."]
     ranking = summary.faithfulness_ranking()

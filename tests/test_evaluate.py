@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from cam.evaluate import agreement_path
 from cam.geometry import boxes_in_region
-from cam.rows import AgreementRow, MetricRow, read_rows, write_csv
+from cam.rows import AgreementRow, MetricRow, hits_to_runs, read_rows, runs_to_hits, write_csv
 from safe_io.imagenet_val import Box
 
 from .conftest import REPO
@@ -36,23 +38,15 @@ def test_boxes_map_into_the_region_inclusively():
 
 
 # A row of a real run (ILSVRC2012_val_00000001 with the lite baseline, 16 faithfulness steps), as
-# its CSV holds it: header, scalars, then the 100 per-threshold IoUs.
+# its CSV holds it: header, scalars, then where MaxBoxAccV2 counts it right: CAM thresholds
+# 0.078–0.771 at δ = 30 %, 0.297–0.371 at δ = 50 %, none at δ = 70 %.
 METRIC_CSV_HEADER = (
     "image_id,model,method,family,target_class,gt_class,pred_class,pred_prob,target_prob,"
     "low_confidence,top1_correct,top5_correct,gt_known_loc,top1_loc,loc_iou,pointing_hit,"
-    "energy_in_box,deletion_auc,insertion_auc,deletion_auc_norm,insertion_auc_norm,"
-    "best_iou_by_threshold")
+    "energy_in_box,deletion_auc,insertion_auc,deletion_auc_norm,insertion_auc_norm,box_hits")
 REAL_METRIC_LINE = (
     "ILSVRC2012_val_00000001,baseline,cam,lite,65,65,65,0.160076,0.160076,0,1,1,0,0,0.405191,1,"
-    "0.498149,0.012655,0.089946,0.079058,0.561898,"
-    "0.242 0.242 0.242 0.242 0.242 0.242 0.267 0.286 0.305 0.312 0.316 0.355 0.362 0.367 "
-    "0.374 0.380 0.388 0.393 0.402 0.411 0.418 0.428 0.434 0.445 0.449 0.456 0.456 0.464 "
-    "0.464 0.472 0.513 0.515 0.524 0.521 0.525 0.528 0.531 0.533 0.443 0.441 0.443 0.444 "
-    "0.445 0.447 0.444 0.410 0.407 0.408 0.403 0.400 0.401 0.395 0.395 0.392 0.389 0.386 "
-    "0.386 0.382 0.376 0.372 0.372 0.368 0.367 0.366 0.362 0.360 0.353 0.354 0.350 0.346 "
-    "0.343 0.340 0.340 0.328 0.318 0.312 0.306 0.303 0.291 0.288 0.284 0.279 0.276 0.263 "
-    "0.236 0.215 0.199 0.191 0.176 0.165 0.152 0.142 0.036 0.028 0.021 0.015 0.010 0.006 "
-    "0.003 0.001")
+    "0.498149,0.012594,0.048601,0.078678,0.303616,78:772/297:372/")
 
 
 def test_row_schema_round_trips_a_real_row_through_csv_text():
@@ -68,8 +62,12 @@ def test_row_schema_round_trips_a_real_row_through_csv_text():
     assert (real.image_id, real.target_class, real.pred_prob) == ("ILSVRC2012_val_00000001", 65,
                                                                   0.160076)
     assert (real.low_confidence, real.top1_correct, real.gt_known_loc) == (False, True, False)
-    assert len(real.best_iou_by_threshold) == 100 and real.best_iou_by_threshold[-1] == 0.001
-    assert (bare.gt_known_loc, bare.loc_iou, bare.deletion_auc, bare.best_iou_by_threshold) == (
+    assert real.box_hits == ((78, 772), (297, 372), ())
+    hits = runs_to_hits(real.box_hits, 1000)
+    assert hits.shape == (3, 1000) and hits[0, 78:772].all() and hits[0].sum() == 772 - 78
+    assert hits[1].sum() == 372 - 297 and not hits[2].any()
+    assert hits_to_runs(hits) == real.box_hits
+    assert (bare.gt_known_loc, bare.loc_iou, bare.deletion_auc, bare.box_hits) == (
         None, None, None, ())
     written = io.StringIO()
     write_csv(written, rows, MetricRow)
@@ -93,7 +91,7 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     assert len(rows) == 8 and out.read_text().startswith(METRIC_CSV_HEADER + "\n")
     for row in rows:
         assert row.method == "cam" and row.target_class == row.gt_class
-        assert isinstance(row.gt_known_loc, bool) and len(row.best_iou_by_threshold) == 100
+        assert isinstance(row.gt_known_loc, bool) and len(row.box_hits) == 3
         # normalised faithfulness is the raw AUC over the unperturbed probability
         assert abs(row.deletion_auc_norm * row.target_prob - row.deletion_auc) < 1e-5
         assert row.low_confidence == (row.target_prob < 0.10)
@@ -198,3 +196,13 @@ def test_images_with_the_same_file_name_each_get_their_rows(tmp_path):
     assert sorted(r["image_id"] for r in csv.DictReader(out.open())) == [
         "0007", "n01751748/0001.JPEG", "n01751748/0003.JPEG", "n01751748/0003.png",
         "n02105855/0001.JPEG"]
+
+
+def test_a_results_csv_of_another_version_is_refused_by_name(tmp_path):
+    """A CSV written before MaxBoxAccV2's hits replaced the per-threshold IoUs has no
+    ``box_hits`` column: reading it says which file and what is missing, not a KeyError."""
+    old = tmp_path / "old.csv"
+    old.write_text(METRIC_CSV_HEADER.replace("box_hits", "best_iou_by_threshold") + "\n"
+                   + REAL_METRIC_LINE.rsplit(",", 1)[0] + ",0.242 0.242\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"old\.csv: not a MetricRow CSV .*no column box_hits"):
+        read_rows(old, MetricRow)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from cam.metrics import (
     box_iou,
@@ -128,21 +129,24 @@ def test_top1_loc_requires_correct_class():
 
 # --- MaxBoxAccV2 -------------------------------------------------------------------------------
 
-# Image A (20×20): a 6-col × 10-row block (60 px) of ones; GT (0,0,9,9) = 100 px.
-# τ = 0 → whole image 400 px, IoU 100/400 = 0.25 (< 0.3); τ > 0 → block box (0,0,5,9),
-# IoU 60/100 = 0.6 → correct at δ = 30, 50, not 70.
+# The reference's rules (``maxboxacc_per_iou``): uint8 copy of the min-max map, mask
+# ``uint8 > int(τ·max)``, a box per contour ending one pixel past it (x + w, clipped), IoU
+# inclusive.
+#
+# Image A (20×20): a 6-col × 10-row block of ones; GT (0,0,9,9) = 100 px. Every τ masks exactly
+# the block (255 > int(255τ) ≥ 0), whose box is (0,0,6,10) = 77 px: IoU 70/107 ≈ 0.65 →
+# correct at δ = 30, 50, not 70.
 IMAGE_A = (block(20, 20, (0, 0, 5, 9, 1.0)), [(0, 0, 9, 9)])
-# Image B: a 10×10 blob (100 px) and a 3×3 blob (9 px); GT = the small blob (0,0,2,2).
-# Largest-component-only would give IoU 0; all contours give the exact box → IoU 1 for τ > 0;
-# τ = 0 → 9/400.
-IMAGE_B = (block(20, 20, (10, 10, 19, 19, 1.0), (0, 0, 2, 2, 1.0)), [Box(0, 0, 2, 2)])
-# Images C and D share a map: a 10×10 plateau at 0.555 with a 5×5 core at 1 in its corner.
-# τ ∈ [0.01, 0.55] → box (0,0,9,9); τ ∈ [0.56, 0.99] → box (0,0,4,4); τ = 0 → whole image.
-# C's GT is the core (right only for τ ≥ 0.56: IoU 1, else 25/100 or 25/400);
-# D's GT is the plateau (right only for τ ∈ [0.01, 0.55]: IoU 1, else 25/100 or 100/400).
+# Image B: a 10×10 blob and a 3×3 blob, whose box is (0,0,3,3); GT = that box. Largest-contour-
+# only would give IoU 0; all contours give IoU 1 at every τ.
+IMAGE_B = (block(20, 20, (10, 10, 19, 19, 1.0), (0, 0, 2, 2, 1.0)), [Box(0, 0, 3, 3)])
+# Images C and D share a map: a 10×10 plateau at 0.555 (uint8 141) with a 5×5 core at 1 (255).
+# τ < 141/255 ≈ 0.553 → the plateau's box (0,0,10,10) = 121 px; above → the core's (0,0,5,5).
+# C's GT is the core's box (right only above 0.553: IoU 1, else 36/121 ≈ 0.298 < 0.3);
+# D's GT is the plateau's (right only below 0.553: IoU 1, else 36/121).
 _NESTED = block(20, 20, (0, 0, 9, 9, 0.555), (0, 0, 4, 4, 1.0))
-IMAGE_C = (_NESTED, [(0, 0, 4, 4)])
-IMAGE_D = (_NESTED, [(0, 0, 9, 9)])
+IMAGE_C = (_NESTED, [(0, 0, 5, 5)])
+IMAGE_D = (_NESTED, [(0, 0, 10, 10)])
 
 
 def _run(*images):
@@ -158,7 +162,7 @@ def test_maxboxacc_single_image_iou_06():
 
 
 def test_maxboxacc_counts_every_contour():
-    # For any τ > 0: A right at 30, 50; B right at all → BoxAcc = (1, 1, 0.5); V2 = 2.5/3.
+    # At every τ: A right at 30, 50; B right at all → BoxAcc = (1, 1, 0.5); V2 = 2.5/3.
     per_iou, v2 = _run(IMAGE_A, IMAGE_B)
     assert per_iou == {30: 1.0, 50: 1.0, 70: 0.5}
     assert v2 == pytest.approx(5 / 6, abs=1e-12)
@@ -176,17 +180,17 @@ def test_maxboxacc_scale_invariant_and_constant_map():
     # Min-max normalisation: A's map shifted and scaled gives the same result.
     cam, gt = IMAGE_A
     assert maxboxacc_per_iou([3 * cam - 7], [gt]) == {30: 1.0, 50: 1.0, 70: 0.0}
-    # A constant map normalises to zeros: only τ = 0 has a mask (the whole 400-px image), whose IoU
-    # with a 25-px GT is 1/16 → wrong at every δ.
+    # A constant map normalises to zeros: no τ has a mask, and the reference's box for an empty
+    # mask, (0,0,0,0), has IoU 1/25 with a 25-px GT → wrong at every δ ...
     assert maxboxacc_v2([np.full((20, 20), 4.0)], [[(0, 0, 4, 4)]]) == 0.0
-    # ... but the τ = 0 mask (map >= 0) is the whole image, so a whole-image GT is right at every δ.
-    assert maxboxacc_v2([np.full((20, 20), 4.0)], [[(0, 0, 19, 19)]]) == 1.0
+    # ... and IoU 1 with a GT of that one pixel.
+    assert maxboxacc_v2([np.full((20, 20), 4.0)], [[(0, 0, 0, 0)]]) == 1.0
     with pytest.raises(ValueError):
         maxboxacc_v2([cam], [])
 
 
 def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
-    """Contour boxes of all 100 thresholds are scored against the GT boxes in one vectorised IoU
+    """Contour boxes of all 1000 thresholds are scored against the GT boxes in one vectorised IoU
     per image, not one per contour (the seconds are in `python -m cam bench`)."""
     import cam.metrics as metrics_module
 
@@ -208,7 +212,7 @@ def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
     monkeypatch.setattr(cv2, "findContours", contours)
     v2 = maxboxacc_v2(cams, gts)
     assert 0.0 <= v2 <= 1.0
-    assert calls == {"iou": 50, "contours": 50 * 100}
+    assert calls == {"iou": 50, "contours": 50 * 1000}
 
 
 # --- pointing game -----------------------------------------------------------------------------
@@ -260,63 +264,76 @@ def test_energy_clips_negatives_and_counts_overlap_once():
 
 # --- deletion / insertion ----------------------------------------------------------------------
 
-# A 10×10 image of ones whose "object" is the left half (50 px). The score is the mean of channel 0
-# over the object: the fraction of the object still at its original value when substrates are 0.
+# A 10×10 image of ones whose "object" is the left half (50 px). The score is the fraction of the
+# object still at its original value 1: deleted pixels take the fill (0 here), and every pixel of
+# RISE's blurred canvas is below 1 (on a 10×10 image each 11×11 window reaches the zero padding).
 OBJECT = np.zeros((10, 10), dtype=bool)
 OBJECT[:, :5] = True
+BLACK = (0.0, 0.0, 0.0)
 
 
 def object_intact(batch: np.ndarray) -> np.ndarray:
-    return batch[:, OBJECT, 0].mean(axis=1, dtype=np.float64)
+    return (batch[:, OBJECT, 0] == 1.0).mean(axis=1, dtype=np.float64)
 
 
 def test_deletion_insertion_linear_case_by_hand():
     # steps = 10 → 10 px switched per step. Perfect CAM (object first):
-    #   deletion: score 1 - x for x ≤ 0.5, then 0 → AUC = ½·0.5·1 = 0.25
-    #   insertion (zero canvas): score 2x for x ≤ 0.5, then 1 → AUC = 0.25 + 0.5 = 0.75
+    #   deletion: score 1 - 2x for x ≤ 0.5, then 0 → AUC = ½·0.5·1 = 0.25
+    #   insertion: score 2x for x ≤ 0.5, then 1 → AUC = 0.25 + 0.5 = 0.75
     # Inverted CAM (background first): deletion 1 until 0.5 then linear to 0 → 0.5 + 0.25 = 0.75;
     #   insertion 0 until 0.5 then linear to 1 → 0.25.
     image = np.ones((10, 10, 3), dtype=np.float32)
     perfect = OBJECT.astype(float)
-    kw = dict(steps=10, insertion_substrate=np.zeros_like(image))
-    d, i = deletion_insertion_auc(object_intact, image, perfect, **kw)
+    d, i = deletion_insertion_auc(object_intact, image, perfect, BLACK, steps=10)
     assert (d, i) == pytest.approx((0.25, 0.75), abs=1e-9)
-    d_inv, i_inv = deletion_insertion_auc(object_intact, image, 1.0 - perfect, **kw)
+    d_inv, i_inv = deletion_insertion_auc(object_intact, image, 1.0 - perfect, BLACK, steps=10)
     assert (d_inv, i_inv) == pytest.approx((0.75, 0.25), abs=1e-9)
 
 
 def test_deletion_uneven_steps_is_exact_for_a_linear_score():
     # 7×7 = 49 px, 16 steps: switched counts round(k·49/16) are uneven, but a score equal to the
     # fraction of untouched pixels is 1 - x at the exact fractions x = count/49, so the trapezoid
-    # is exact: deletion AUC = ½ whatever the ranking; insertion (from zeros) likewise ½.
+    # is exact: deletion AUC = ½ whatever the ranking; insertion (no canvas pixel is 1) likewise ½.
     image = np.ones((7, 7, 3), dtype=np.float32)
     cam = np.random.default_rng(1).random((7, 7))
 
     def untouched(batch: np.ndarray) -> np.ndarray:
-        return batch[..., 0].mean(axis=(1, 2), dtype=np.float64)
+        return (batch[..., 0] == 1.0).mean(axis=(1, 2), dtype=np.float64)
 
-    d, i = deletion_insertion_auc(untouched, image, cam, steps=16,
-                                  insertion_substrate=np.zeros_like(image))
+    d, i = deletion_insertion_auc(untouched, image, cam, BLACK, steps=16)
     assert (d, i) == pytest.approx((0.5, 0.5), abs=1e-9)
 
 
-def test_deletion_insertion_batching_and_default_substrates():
+def test_deletion_fills_with_the_mean_colour_and_insertion_starts_from_risess_blur():
     # steps = 10 → 11 frames per curve, batch_size 4 → calls of 4, 4, 3 for each curve.
-    # Deletion goes image → zeros; insertion goes RISE blur → image.
+    # Deletion goes image → the fill colour (not black); insertion goes RISE's blur → image.
+    # RISE's blur, as its evaluation.py does it: normalise, conv2d with its gkern(11, 5) and zero
+    # padding, and (here) map back to [0, 1] with the same mean and std.
+    from scipy.ndimage import gaussian_filter
+
     rng = np.random.default_rng(2)
     image = rng.random((12, 12, 3)).astype(np.float32)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     seen: list[np.ndarray] = []
 
     def score(batch: np.ndarray) -> np.ndarray:
         seen.append(batch.copy())
         return np.zeros(len(batch))
 
-    deletion_insertion_auc(score, image, rng.random((12, 12)), steps=10, batch_size=4)
+    deletion_insertion_auc(score, image, rng.random((12, 12)), mean, steps=10, batch_size=4)
     assert [len(b) for b in seen] == [4, 4, 3, 4, 4, 3]
     frames = np.concatenate(seen)
     np.testing.assert_array_equal(frames[0], image)
-    np.testing.assert_array_equal(frames[10], np.zeros_like(image))
-    np.testing.assert_allclose(frames[11], cv2.GaussianBlur(image, (11, 11), 5.0))
+    np.testing.assert_array_equal(frames[10], np.broadcast_to(np.float32(mean), image.shape))
+    impulse = np.zeros((11, 11))
+    impulse[5, 5] = 1
+    kern = torch.zeros(3, 3, 11, 11)
+    for c in range(3):
+        kern[c, c] = torch.from_numpy(gaussian_filter(impulse, 5))
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    normalised = (torch.from_numpy(image).permute(2, 0, 1)[None] - m) / s
+    rise = (torch.nn.functional.conv2d(normalised, kern, padding=5) * s + m)[0].permute(1, 2, 0)
+    np.testing.assert_allclose(frames[11], rise.numpy(), atol=1e-5)
     assert frames[11].std() < image.std()  # the canvas really is blurred
     np.testing.assert_array_equal(frames[21], image)
 
@@ -324,21 +341,23 @@ def test_deletion_insertion_batching_and_default_substrates():
 def test_deletion_insertion_rejects_bad_inputs():
     image = np.ones((10, 10, 3), dtype=np.float32)
     with pytest.raises(ValueError):
-        deletion_insertion_auc(object_intact, image, np.ones((5, 5)))
+        deletion_insertion_auc(object_intact, image, np.ones((5, 5)), BLACK)
     with pytest.raises(ValueError):  # score_fn must give one score per image
-        deletion_insertion_auc(lambda b: np.zeros(1), image, np.ones((10, 10)))
+        deletion_insertion_auc(lambda b: np.zeros(1), image, np.ones((10, 10)), BLACK)
+    with pytest.raises(ValueError, match="one value per channel"):
+        deletion_insertion_auc(object_intact, image, np.ones((10, 10)), (0.5,))
 
 
 def test_maxboxacc_v2_of_resamples_matches_the_dataset_definition():
     """On the identity resample it equals MaxBoxAccV2 of the dataset; on a resample that draws
     image 0 twice it equals MaxBoxAccV2 of that duplicated dataset."""
-    from cam.metrics import maxboxacc_from_best_ious, maxboxacc_v2_of_resamples
+    from cam.metrics import maxboxacc_from_hits, maxboxacc_v2_of_resamples
 
     rng = np.random.default_rng(3)
-    best = rng.random((5, 100))
-    identity = maxboxacc_v2_of_resamples(best, np.arange(5)[None])[0]
-    assert identity == pytest.approx(np.mean(list(maxboxacc_from_best_ious(list(best)).values())))
+    hits = rng.random((5, 3, 100)) < 0.4
+    identity = maxboxacc_v2_of_resamples(hits, np.arange(5)[None])[0]
+    assert identity == pytest.approx(np.mean(list(maxboxacc_from_hits(list(hits)).values())))
     drawn = np.array([[0, 0, 2, 3, 4]])
-    duplicated = list(best[[0, 0, 2, 3, 4]])
-    assert maxboxacc_v2_of_resamples(best, drawn)[0] == pytest.approx(
-        np.mean(list(maxboxacc_from_best_ious(duplicated).values())))
+    duplicated = list(hits[[0, 0, 2, 3, 4]])
+    assert maxboxacc_v2_of_resamples(hits, drawn)[0] == pytest.approx(
+        np.mean(list(maxboxacc_from_hits(duplicated).values())))
