@@ -7,8 +7,8 @@ from plotly.subplots import make_subplots
 
 from app.plots import pandas_ready
 from cam.figure import FigureSpec
-from cam.geometry import image_region, map_in_region, pixel_centres
-from cam.overlay import colorscale, normalise, region_photo
+from cam.geometry import image_region, map_in_region, pixel_centres, region_photo
+from cam.overlay import colorscale, normalise
 from cam.style import RenderStyle
 from safe_io.imagenet import class_label
 

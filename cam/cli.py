@@ -216,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             report = run_evaluation(engine, dataset, out, method, limit=args.limit,
                                     batch_size=args.batch_size, resume=args.resume,
                                     faithfulness_steps=args.faithfulness_steps, rank=dist.rank,
-                                    world_size=dist.world,
+                                    world_size=dist.world, save_maps=args.save_maps,
                                     progress=dist.is_main and not args.quiet)
         except ResumeMismatch as exc:
             _log(f"error: {exc}")
@@ -245,6 +245,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
               f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
               f"{out.with_suffix('.agreement.png')}")
+        if report.map_files:
+            print(f"wrote the maps: {', '.join(map(str, report.map_files))}")
     return 0
 
 
@@ -388,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "results.png and results.agreement.png")
     ev.add_argument("--resume", action="store_true",
                     help="keep the rows already in --out and compute only the missing ones")
+    ev.add_argument("--save-maps", action="store_true",
+                    help="also write results.maps.MODEL.npz per model: the maps, photos and "
+                         "box masks on the grid the metrics use (Quantus' x_batch, y_batch, "
+                         "a_batch, s_batch); about 1 MB per image before compression")
     _add_measure_arguments(ev, FAITHFULNESS_STEPS, "")
     ev.set_defaults(func=cmd_evaluate)
 

@@ -30,8 +30,9 @@ from scaled_models.zoo import LoadedModel
 from . import metrics
 from .agreement import EVAL_SIZE, map_agreement
 from .engine import LOW_CONFIDENCE, CamEngine, CamResult
-from .geometry import boxes_in_region, image_region, map_in_region
+from .geometry import boxes_in_region, image_region, map_in_region, region_photo
 from .inputs import CamImage, image_from_sample
+from .map_export import ImageArrays, MapWriter
 from .methods import CamMethod
 from .rows import AgreementRow, CsvRow, MetricRow, Row, hits_to_runs, read_rows, write_csv
 from .targets import GROUND_TRUTH, Target
@@ -115,15 +116,23 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
 
 
 def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
-               models: Sequence[LoadedModel], method: str, faithfulness_steps: int
+               models: Sequence[LoadedModel], method: str, faithfulness_steps: int,
+               arrays: Callable[[ImageArrays], None] | None = None
                ) -> tuple[list[MetricRow], list[AgreementRow]]:
     """One image's rows: metric rows (one per model, labelled images only) and agreement rows
-    (one per pair of models that produced a map)."""
+    (one per pair of models that produced a map). ``arrays``, if given, receives the labelled
+    image's maps, photo and box mask on the grid the rows were computed on."""
     region = image_region(image, models)
     gt_boxes = boxes_in_region(image.boxes, region, EVAL_SIZE)
     shown = [m for m in models if m.key in results]
     maps = {m.key: map_in_region(results[m.key].raw_map, results[m.key].crop_box, region,
                                  EVAL_SIZE) for m in shown}
+    if arrays is not None and image.gt_class is not None:
+        arrays(ImageArrays(
+            image.image_id, region_photo(image, region, EVAL_SIZE), int(image.gt_class),
+            metrics.box_mask(gt_boxes, (EVAL_SIZE, EVAL_SIZE)), maps,
+            {k: int(results[k].pred_class) for k in maps},
+            {k: int(results[k].target_class) for k in maps}))
     metric_rows = [] if image.gt_class is None else [
         _metric_row(engine, image, m, results[m.key], maps[m.key], gt_boxes, method,
                     faithfulness_steps) for m in shown]
@@ -141,12 +150,13 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
                     model_keys: Sequence[str] | None = None,
                     faithfulness_steps: int = FAITHFULNESS_STEPS,
                     target: Target = GROUND_TRUTH,
-                    progress: Callable[[int, int], None] | None = None
+                    progress: Callable[[int, int], None] | None = None,
+                    arrays: Callable[[ImageArrays], None] | None = None
                     ) -> tuple[list[MetricRow], list[AgreementRow]]:
     """Metric and agreement rows for images already in memory (the app, the report). Maps
     explain ``target``: by default the ground truth, and for unlabelled images each model's
     prediction (or the fallback class of ``Target.ground_truth_or``). ``progress(done, total)``
-    is called after each image."""
+    is called after each image; ``arrays`` as in ``image_rows``."""
     models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
     results = engine.compute(images, method, target, [m.key for m in models])
     metric_rows, agreement_rows = [], []
@@ -154,7 +164,7 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
         per_model = {m.key: results[(image.key, m.key)] for m in models
                      if (image.key, m.key) in results}
         rows, pairs = image_rows(engine, image, per_model, models, method.key,
-                                 faithfulness_steps)
+                                 faithfulness_steps, arrays)
         metric_rows += rows
         agreement_rows += pairs
         if progress is not None:
@@ -201,6 +211,7 @@ class EvaluationReport:
     agreement_rows: list[AgreementRow] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     computed_images: int = 0
+    map_files: list[Path] = field(default_factory=list)  # --save-maps: one .npz per model
 
 
 def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMethod,
@@ -208,11 +219,14 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                    batch_size: int = 16, resume: bool = False,
                    faithfulness_steps: int = FAITHFULNESS_STEPS,
                    rank: int = 0, world_size: int = 1, progress: bool = True,
+                   save_maps: bool = False,
                    stop_after_batches: int | None = None) -> EvaluationReport:
     """Evaluate ``dataset`` into ``out`` (CSV) and its agreement CSV. Work is split in fixed
     chunks of ``batch_size`` images; a chunk is redone whole if any of its rows is missing, so a
-    resumed run computes exactly what an uninterrupted one would. ``stop_after_batches``
-    simulates an interruption (tests)."""
+    resumed run computes exactly what an uninterrupted one would. ``save_maps`` also writes each
+    model's maps as ``map_export`` describes: after each chunk's rows, and merged once all rows
+    are written (a chunk whose rows exist but whose maps do not is redone for its maps).
+    ``stop_after_batches`` simulates an interruption (tests)."""
     from torch.utils.data import DistributedSampler
     from tqdm import tqdm
 
@@ -257,18 +271,27 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
                dynamic_ncols=True)
     batches = 0
+    writer = MapWriter(out) if save_maps else None
+    if writer is not None and not resume:
+        writer.clear(f"{rank:03d}-")
     for start in range(0, len(shard), batch_size):
         chunk = shard[start:start + batch_size]
-        if not all(complete(s) for s in chunk):
+        shard_name = f"{rank:03d}-{start:08d}"  # this process's chunk, named to sort in order
+        if (not all(complete(s) for s in chunk)
+                or (writer is not None and not writer.has(shard_name))):
             images = []
             for sample in chunk:
                 try:
                     images.append(image_from_sample(sample))
                 except ImageLoadError as exc:
                     report.skipped.append((str(sample.path), str(exc)))
-            new = evaluate_images(engine, images, method, keys, faithfulness_steps)
+            kept: list[ImageArrays] = []
+            new = evaluate_images(engine, images, method, keys, faithfulness_steps,
+                                  arrays=kept.append if writer is not None else None)
             for (path, row_type), rows in zip(tables, new):
                 _append(part(path), [r for r in rows if r.key() not in done], row_type)
+            if writer is not None:  # after the rows: they are the result, the maps an extra
+                writer.write(shard_name, kept, keys)
             report.computed_images += len(images)
             batches += 1
         bar.update(len(chunk))
@@ -290,4 +313,6 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         _write_all(path, rows, row_type)
         finished.append(rows)
     report.rows, report.agreement_rows = finished
+    if writer is not None:
+        report.map_files = writer.merge([s.image_id for s in samples], keys)
     return report

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from safe_io.imagenet_val import Box
 from scaled_models.preprocessing import CropBox
@@ -57,6 +58,13 @@ def map_in_region(raw_map: np.ndarray, crop_box: CropBox, region: CropBox,
     return cv2.warpAffine(raw_map.astype(np.float32), matrix, (size, size),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
+    """The photo's region as size×size RGB uint8 (bicubic): what every panel of a grid row
+    shows, and the ``x_batch`` of ``cam evaluate --save-maps``."""
+    crop = image.image.resize((size, size), Image.Resampling.BICUBIC, box=region)
+    return np.asarray(crop.convert("RGB"))
 
 
 def pixel_centres(region: CropBox, size: int) -> tuple[np.ndarray, np.ndarray]:

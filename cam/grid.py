@@ -17,8 +17,8 @@ from scaled_models.zoo import LoadedModel
 
 from .engine import CamResult
 from .figure import FigureRow, FigureSpec
-from .geometry import boxes_in_region, image_region, map_in_region
-from .overlay import draw_boxes, normalise, overlay, region_photo
+from .geometry import boxes_in_region, image_region, map_in_region, region_photo
+from .overlay import draw_boxes, normalise, overlay
 from .style import RenderStyle
 from .typeset import fit, font, join_words, wrap_words
 

@@ -6,9 +6,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from scaled_models.preprocessing import CropBox
-
-from .inputs import CamImage
 from .metrics import minmax
 from .style import COLORMAPS, NORMALISATIONS
 
@@ -45,12 +42,6 @@ def overlay(photo: np.ndarray, map01: np.ndarray, colormap: str = "jet",
     """Blend the colourised map over the photo: alpha is the map's weight."""
     blended = (1 - alpha) * photo.astype(np.float32) + alpha * colorize(map01, colormap)
     return np.uint8(np.clip(blended, 0, 255))
-
-
-def region_photo(image: CamImage, region: CropBox, size: int) -> np.ndarray:
-    """The photo's region as size×size RGB (the same region every panel of the row shows)."""
-    crop = image.image.resize((size, size), Image.Resampling.BICUBIC, box=region)
-    return np.asarray(crop.convert("RGB"))
 
 
 def draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from cam.evaluate import agreement_path
@@ -85,7 +86,8 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     out = tmp_path / "r.csv"
     proc = _evaluate(["--val-dir", str(val_sample), "--limit", "4", "--out", str(out),
                       "--checkpoints", str(tmp_path / "none"), "--family", "lite",
-                      "--models", "baseline,compound", "--faithfulness-steps", "2", "--quiet"])
+                      "--models", "baseline,compound", "--faithfulness-steps", "2", "--quiet",
+                      "--save-maps"])
     assert proc.returncode == 0, proc.stderr
     rows = read_rows(out, MetricRow)
     assert len(rows) == 8 and out.read_text().startswith(METRIC_CSV_HEADER + "\n")
@@ -110,11 +112,28 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     assert "compound − baseline, GT-known Loc:" in proc.stdout and "[95 % CI]" in proc.stdout
     for plot in (out.with_suffix(".png"), out.with_suffix(".agreement.png")):
         assert plot.read_bytes().startswith(b"\x89PNG")
+    # --save-maps: one .npz per model, read back as Quantus takes its arguments; Arras et al.'s
+    # relevance mass accuracy (Quantus' RelevanceMassAccuracy: relevance inside the mask over
+    # all relevance), on the ReLU'd map, is the CSV's energy in box.
+    assert sorted(p.name for p in tmp_path.glob("r.maps.*")) == [
+        "r.maps.baseline.npz", "r.maps.compound.npz"]
+    for model in ("baseline", "compound"):
+        arrays = np.load(tmp_path / f"r.maps.{model}.npz")
+        x, y, a, s = (arrays[k] for k in ("x_batch", "y_batch", "a_batch", "s_batch"))
+        assert x.shape == (4, 3, 224, 224) and 0 <= x.min() and x.max() <= 1
+        assert a.shape == s.shape == (4, 1, 224, 224) and s.dtype == bool
+        model_rows = [r for r in rows if r.model == model]
+        assert list(arrays["image_ids"]) == [r.image_id for r in model_rows]
+        assert list(y) == [r.gt_class for r in model_rows]
+        assert list(arrays["predictions"]) == [r.pred_class for r in model_rows]
+        for row, amap, mask in zip(model_rows, a, s):
+            relu = np.maximum(amap, 0)
+            assert abs(relu[mask].sum() / relu.sum() - row.energy_in_box) < 1e-6
 
 
-def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
+def test_killed_run_resumes_to_the_same_csv_and_maps(val_sample, tmp_path):
     args = ["--val-dir", str(val_sample), "--limit", "8", "--batch-size", "2",
-            "--checkpoints", str(tmp_path / "none"), *FAST]
+            "--checkpoints", str(tmp_path / "none"), "--save-maps", *FAST]
     full = tmp_path / "full.csv"
     assert _evaluate([*args, "--out", str(full)]).returncode == 0
 
@@ -138,6 +157,12 @@ def test_killed_run_resumes_to_the_same_csv(val_sample, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert killed.read_text() == full.read_text()
     assert agreement_path(killed).read_text() == agreement_path(full).read_text()
+    resumed_maps = np.load(tmp_path / "killed.maps.baseline.npz")
+    full_maps = np.load(tmp_path / "full.maps.baseline.npz")
+    assert sorted(resumed_maps.files) == sorted(full_maps.files)
+    for key in full_maps.files:
+        np.testing.assert_array_equal(resumed_maps[key], full_maps[key])
+    assert not (tmp_path / "killed.maps.parts").exists()
 
 
 def test_corrupt_file_in_val_dir_is_skipped_and_reported(val_sample, tmp_path):

@@ -1,0 +1,170 @@
+"""``cam evaluate --save-maps``: every model's maps as arrays other tools read.
+
+One compressed ``OUT.maps.<model>.npz`` per model holds what that model's CSV rows were computed
+from, on the grid those rows use (each image's common region at ``EVAL_SIZE`` px, ``geometry``),
+laid out as Quantus' metrics take their arguments:
+
+- ``x_batch`` N×3×224×224 float32: the common region of the photo, RGB in [0, 1] (not any
+  model's normalised input: the region every model is scored on);
+- ``y_batch`` N int64: the ground-truth class; ``predictions`` N int64: the model's top-1;
+  ``target_class`` N int64: the class its map explains (the ground truth, as in the CSV);
+- ``a_batch`` N×1×224×224 float32: the map as computed (raw values, not normalised), resampled
+  onto the region;
+- ``s_batch`` N×1×224×224 bool: the union of the ground-truth boxes (``metrics.box_mask``);
+- ``image_ids`` N str: the CSV's ``image_id``, in the CSV's order.
+
+So ``energy_in_box`` of a CSV row is ``relu(a)[s].sum() / relu(a).sum()`` of its arrays.
+
+While a run goes, each chunk of images is written as a shard of plain ``.npy`` files under
+``OUT.maps.parts/`` (renamed into place whole, so a killed run leaves whole shards, and a
+resumed one redoes only chunks without one). At the end the shards are merged into the ``.npz``
+files image by image, so memory holds one image, not the dataset; then the shards are removed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .agreement import EVAL_SIZE
+
+# Per-image arrays shared by every model's file, and those of one model.
+_SHARED = ("image_ids", "x_batch", "y_batch", "s_batch")
+_PER_MODEL = ("a_batch", "predictions", "target_class")
+
+
+@dataclass(frozen=True)
+class ImageArrays:
+    """One image's arrays on its common region: what ``evaluate`` scored it on."""
+
+    image_id: str
+    photo: np.ndarray  # 224×224×3 uint8 RGB of the common region
+    gt_class: int
+    box_mask: np.ndarray  # 224×224 bool
+    maps: dict[str, np.ndarray]  # model key → 224×224 float32 map
+    predictions: dict[str, int]
+    targets: dict[str, int]
+
+
+def maps_path(out: Path, model_key: str) -> Path:
+    """``r.csv`` → ``r.maps.<model>.npz``."""
+    return out.with_name(f"{out.stem}.maps.{model_key}.npz")
+
+
+def parts_folder(out: Path) -> Path:
+    """``r.csv`` → ``r.maps.parts/``, where a run's shards wait to be merged."""
+    return out.with_name(f"{out.stem}.maps.parts")
+
+
+class MapWriter:
+    """Writes shards of ``ImageArrays`` as a run goes, and merges them into one ``.npz`` per
+    model at its end."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.folder = parts_folder(out)
+
+    def clear(self, prefix: str) -> None:
+        """Forget the shards whose names start with ``prefix`` (one process's, in a fresh run:
+        a killed earlier run's shards must not join this run's files)."""
+        if self.folder.is_dir():
+            for shard in self.folder.iterdir():
+                if shard.name.startswith((prefix, f".{prefix}")):
+                    shutil.rmtree(shard, ignore_errors=True)
+
+    def has(self, shard: str) -> bool:
+        """Whether shard ``shard`` was written whole (by this run or an interrupted one)."""
+        return (self.folder / shard).is_dir()
+
+    def write(self, shard: str, images: Sequence[ImageArrays], model_keys: Sequence[str]
+              ) -> None:
+        """One chunk's arrays, in a folder renamed into place once complete."""
+        tmp = self.folder / f".{shard}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "image_ids.npy", np.array([i.image_id for i in images], dtype=str))
+        np.save(tmp / "x_batch.npy", np.stack([i.photo.transpose(2, 0, 1).astype(np.float32) / 255
+                                               for i in images]))
+        np.save(tmp / "y_batch.npy", np.array([i.gt_class for i in images], dtype=np.int64))
+        np.save(tmp / "s_batch.npy", np.stack([i.box_mask[None] for i in images]))
+        for key in model_keys:
+            scored = [i for i in images if key in i.maps]
+            np.save(tmp / f"{key}.ids.npy", np.array([i.image_id for i in scored], dtype=str))
+            np.save(tmp / f"{key}.a_batch.npy",
+                    np.stack([i.maps[key][None].astype(np.float32) for i in scored])
+                    if scored else np.zeros((0, 1, EVAL_SIZE, EVAL_SIZE), np.float32))
+            np.save(tmp / f"{key}.predictions.npy",
+                    np.array([i.predictions[key] for i in scored], dtype=np.int64))
+            np.save(tmp / f"{key}.target_class.npy",
+                    np.array([i.targets[key] for i in scored], dtype=np.int64))
+        shutil.rmtree(self.folder / shard, ignore_errors=True)
+        os.replace(tmp, self.folder / shard)
+
+    def merge(self, order: Sequence[str], model_keys: Sequence[str]) -> list[Path]:
+        """One ``.npz`` per model of every image its shards hold, in ``order`` (image ids),
+        then the shards removed. Returns the files written."""
+        shards = sorted(p for p in self.folder.iterdir() if p.is_dir() and
+                        not p.name.startswith(".")) if self.folder.is_dir() else []
+        rank = {image_id: i for i, image_id in enumerate(order)}
+        written = []
+        for key in model_keys:
+            # (image id) → (shard, row in the shard's shared arrays, row in the model's arrays)
+            where: dict[str, tuple[Path, int, int]] = {}
+            for shard in shards:
+                shared_rows = {i: r for r, i in enumerate(np.load(shard / "image_ids.npy"))}
+                for row, image_id in enumerate(np.load(shard / f"{key}.ids.npy")):
+                    where[str(image_id)] = (shard, shared_rows[image_id], row)
+            ids = sorted(where, key=lambda i: rank.get(i, len(rank)))
+            if ids:
+                written.append(self._merge_model(key, ids, where))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return written
+
+    def _merge_model(self, key: str, ids: list[str],
+                     where: dict[str, tuple[Path, int, int]]) -> Path:
+        path = maps_path(self.out, key)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                self._member(archive, "image_ids", np.array(ids, dtype=str))
+                for name in _SHARED[1:]:
+                    self._stream(archive, name, ids, where,
+                                 lambda shard, rows, n=name: (shard / f"{n}.npy", rows[0]))
+                for name in _PER_MODEL:
+                    self._stream(archive, name, ids, where,
+                                 lambda shard, rows, n=name: (shard / f"{key}.{n}.npy", rows[1]))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @staticmethod
+    def _member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+        with archive.open(f"{name}.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array(fh, array)
+
+    @staticmethod
+    def _stream(archive: zipfile.ZipFile, name: str, ids: list[str],
+                where: dict[str, tuple[Path, int, int]], locate) -> None:
+        """Member ``name``: the header for len(ids) rows, then each image's row read from its
+        shard (memory-mapped), so the whole array is never in memory."""
+        opened: dict[Path, np.ndarray] = {}
+        rows = []
+        for image_id in ids:
+            shard, shared_row, model_row = where[image_id]
+            file, row = locate(shard, (shared_row, model_row))
+            if file not in opened:
+                opened[file] = np.load(file, mmap_mode="r")
+            rows.append((opened[file], row))
+        first = rows[0][0]
+        header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
+                  "shape": (len(ids), *first.shape[1:])}
+        with archive.open(f"{name}.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_2_0(fh, header)
+            for array, row in rows:
+                fh.write(np.ascontiguousarray(array[row]).tobytes())
