@@ -211,7 +211,9 @@ class EvaluationReport:
     agreement_rows: list[AgreementRow] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     computed_images: int = 0
-    map_files: list[Path] = field(default_factory=list)  # --save-maps: one .npz per model
+    # --save-maps: merges the run's maps into one .npz per model and returns the files; the
+    # caller calls it once the results (CSVs, summary) are written, since the maps are an extra
+    write_maps: Callable[[], list[Path]] | None = None
 
 
 def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMethod,
@@ -223,9 +225,10 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                    stop_after_batches: int | None = None) -> EvaluationReport:
     """Evaluate ``dataset`` into ``out`` (CSV) and its agreement CSV. Work is split in fixed
     chunks of ``batch_size`` images; a chunk is redone whole if any of its rows is missing, so a
-    resumed run computes exactly what an uninterrupted one would. ``save_maps`` also writes each
-    model's maps as ``map_export`` describes: after each chunk's rows, and merged once all rows
-    are written (a chunk whose rows exist but whose maps do not is redone for its maps).
+    resumed run computes exactly what an uninterrupted one would. ``save_maps`` also keeps each
+    model's maps as ``map_export`` describes, shard by shard after each chunk's rows, and
+    returns their merge as ``write_maps``; a chunk whose rows exist but whose maps do not has
+    its maps made again without its rows (no deletion curves, the costly part).
     ``stop_after_batches`` simulates an interruption (tests)."""
     from torch.utils.data import DistributedSampler
     from tqdm import tqdm
@@ -242,7 +245,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     options = {"family": engine.zoo.family.name, "method": method.key,
                "faithfulness_steps": faithfulness_steps,
                "cam_threshold_step": metrics.CAM_THRESHOLD_STEP,
-               "deletion_fill": "normalised zero (mean colour)",
+               "metric_definitions": metrics.DEFINITIONS_VERSION,
                "weights": {m.key: m.provenance.sha256 for m in models}}
     if resume:
         _check_resume(out, options)
@@ -271,14 +274,14 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
                dynamic_ncols=True)
     batches = 0
-    writer = MapWriter(out) if save_maps else None
-    if writer is not None and not resume:
-        writer.clear(f"{rank:03d}-")
+    writer = MapWriter(out)
+    if not resume:  # an earlier run's maps never join this run's, --save-maps or not
+        writer.clear(rank, world_size)
     for start in range(0, len(shard), batch_size):
         chunk = shard[start:start + batch_size]
-        shard_name = f"{rank:03d}-{start:08d}"  # this process's chunk, named to sort in order
-        if (not all(complete(s) for s in chunk)
-                or (writer is not None and not writer.has(shard_name))):
+        shard_name = writer.shard_name(rank, start)
+        rows_done = all(complete(s) for s in chunk)
+        if not rows_done or (save_maps and not writer.has(shard_name)):
             images = []
             for sample in chunk:
                 try:
@@ -286,11 +289,13 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                 except ImageLoadError as exc:
                     report.skipped.append((str(sample.path), str(exc)))
             kept: list[ImageArrays] = []
-            new = evaluate_images(engine, images, method, keys, faithfulness_steps,
-                                  arrays=kept.append if writer is not None else None)
-            for (path, row_type), rows in zip(tables, new):
-                _append(part(path), [r for r in rows if r.key() not in done], row_type)
-            if writer is not None:  # after the rows: they are the result, the maps an extra
+            new = evaluate_images(engine, images, method, keys,
+                                  0 if rows_done else faithfulness_steps,
+                                  arrays=kept.append if save_maps else None)
+            if not rows_done:
+                for (path, row_type), rows in zip(tables, new):
+                    _append(part(path), [r for r in rows if r.key() not in done], row_type)
+            if save_maps:  # after the rows: they are the result, the maps an extra
                 writer.write(shard_name, kept, keys)
             report.computed_images += len(images)
             batches += 1
@@ -313,6 +318,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         _write_all(path, rows, row_type)
         finished.append(rows)
     report.rows, report.agreement_rows = finished
-    if writer is not None:
-        report.map_files = writer.merge([s.image_id for s in samples], keys)
+    if save_maps:
+        order = [s.image_id for s in samples]
+        report.write_maps = lambda: writer.merge(order, keys)
     return report

@@ -37,6 +37,10 @@ RISE_BLUR_SIGMA = 5.0
 # thresholds δ in percent.
 CAM_THRESHOLD_STEP = 0.001
 MAXBOXACC_IOUS: tuple[int, ...] = (30, 50, 70)
+# Raised whenever a definition here changes what a metric returns (2: deletion to the mean colour,
+# insertion from RISE's blur, MaxBoxAccV2 by the reference's rules), so that ``--resume`` never
+# adds rows to rows measured otherwise.
+DEFINITIONS_VERSION = 2
 
 
 def _xyxy(box: BoxLike) -> tuple[float, float, float, float]:
@@ -156,14 +160,17 @@ def cam_thresholds(step: float = CAM_THRESHOLD_STEP) -> np.ndarray:
 
 def _best_iou_per_tau(norm: np.ndarray, gts: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """For each τ: max IoU between any box of the reference's ``scoremap2bbox`` and any GT box
-    (rules in ``maxboxacc_per_iou``)."""
-    image = (norm.astype(np.float32) * 255).astype(np.uint8)  # truncated, as the reference
+    (rules in ``maxboxacc_per_iou``). The uint8 mask depends on τ only through ``int(τ·max)``,
+    at most 256 values, so each distinct mask is traced once (1000 τ share about 255)."""
+    image = (norm * 255).astype(np.uint8)  # float64, truncated, as the reference
     top = int(image.max())
     h, w = image.shape
+    levels = np.array([int(tau * top) for tau in taus])
+    distinct, level_of_tau = np.unique(levels, return_inverse=True)
     boxes: list[tuple[int, int, int, int]] = []
     owner: list[int] = []
-    for i, tau in enumerate(taus):
-        contours, _ = cv2.findContours((image > int(tau * top)).astype(np.uint8), cv2.RETR_TREE,
+    for i, level in enumerate(distinct):
+        contours, _ = cv2.findContours((image > level).astype(np.uint8), cv2.RETR_TREE,
                                        cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
             x, y, bw, bh = cv2.boundingRect(contour)
@@ -172,11 +179,11 @@ def _best_iou_per_tau(norm: np.ndarray, gts: np.ndarray, taus: np.ndarray) -> np
         if not contours:  # the reference's box for an empty mask
             boxes.append((0, 0, 0, 0))
             owner.append(i)
-    best = np.zeros(len(taus))
+    best = np.zeros(len(distinct))
     if len(gts):
         ious = _iou_matrix(np.array(boxes, dtype=np.float64), gts).max(axis=1)
         np.maximum.at(best, np.array(owner), ious)
-    return best
+    return best[level_of_tau]
 
 
 def best_iou_per_threshold(cam: np.ndarray, gt_boxes: Iterable[BoxLike],
@@ -214,10 +221,12 @@ def maxboxacc_per_iou(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[I
     ``MaxBoxAcc(δ) = max_τ BoxAcc(τ, δ)`` — one τ for the whole dataset, not one per image.
 
     Where this departs from the paper's prose (a mask ``map >= τ`` on the float map, tight
-    boxes), it follows the code, so that numbers compare with published ones. The one
-    difference left is the caller's: ``cam evaluate`` maps GT boxes onto each image's common
-    region as exact (fractional) pixel boxes, where the reference truncates resized boxes to
-    integers.
+    boxes), it follows the code, so that numbers compare with published ones. What differs is
+    the caller's choice of grid, not this function: ``cam evaluate`` scores each image on its
+    models' common region (the crop every model saw) at 224 px rather than the whole image
+    resized to 224, maps the GT boxes onto it as exact (fractional) pixel boxes where the
+    reference truncates resized boxes to integers, clips them to the region, and leaves out an
+    image whose boxes all fall outside it.
     """
     if len(cams) != len(gt_boxes_per_image):
         raise ValueError(f"{len(cams)} maps but {len(gt_boxes_per_image)} GT box lists")
@@ -235,20 +244,26 @@ def maxboxacc_from_hits(hits: Sequence[np.ndarray],
     return {int(d): float(acc.max()) for d, acc in zip(iou_thresholds, box_acc)}
 
 
-def maxboxacc_v2_of_resamples(hits: np.ndarray, indices: np.ndarray) -> np.ndarray:
+def stack_hits(hits: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-image ``box_hits`` (δ × τ each) as one δ × n × τ float32 array, each δ's n × τ block
+    contiguous: the form ``maxboxacc_v2_of_resamples`` multiplies, made once per dataset rather
+    than once per batch of bootstrap resamples."""
+    return np.ascontiguousarray(np.stack([np.asarray(h, dtype=bool) for h in hits], axis=1),
+                                dtype=np.float32)
+
+
+def maxboxacc_v2_of_resamples(stacked: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """MaxBoxAccV2 of resampled datasets, for bootstrap intervals: each row of ``indices``
-    (B × n) picks n images (with repeats) from ``hits`` (n × δ × τ, the per-image ``box_hits``),
-    and for each resample and each δ the best τ is chosen anew, exactly as
-    ``maxboxacc_from_hits`` does on one dataset. Returns B fractions; the row ``arange(n)``
-    gives the dataset's own MaxBoxAccV2."""
-    correct = np.asarray(hits, dtype=np.float64)
-    n = len(correct)
+    (B × n) picks n images (with repeats) from ``stacked`` (``stack_hits`` of the n images), and
+    for each resample and each δ the best τ is chosen anew, exactly as ``maxboxacc_from_hits``
+    does on one dataset. Returns B fractions; the row ``arange(n)`` gives the dataset's own
+    MaxBoxAccV2."""
+    n = stacked.shape[1]
     rows = np.repeat(np.arange(len(indices)), indices.shape[1])
-    counts = np.zeros((len(indices), n))
+    counts = np.zeros((len(indices), n), dtype=np.float32)
     np.add.at(counts, (rows, indices.ravel()), 1.0)  # how often each image is drawn
-    per_delta = [(counts @ correct[:, d, :]).max(axis=1) / indices.shape[1]
-                 for d in range(correct.shape[1])]
-    return np.mean(per_delta, axis=0)
+    per_delta = [(counts @ block).max(axis=1) / indices.shape[1] for block in stacked]
+    return np.mean(per_delta, axis=0, dtype=np.float64)
 
 
 def maxboxacc_v2(cams: Sequence[np.ndarray], gt_boxes_per_image: Sequence[Iterable[BoxLike]],
@@ -337,10 +352,10 @@ def rise_blur_kernel() -> np.ndarray:
 
 def rise_blur(image: np.ndarray, fill: Sequence[float]) -> np.ndarray:
     """RISE's insertion canvas for an H×W×3 image: each channel convolved with
-    ``rise_blur_kernel`` as RISE convolves the *normalised* input, with zero padding. Zero in
-    normalised space is ``fill`` (the normalisation's mean colour) here, and the kernel sums to
-    1, so blurring ``image - fill`` with zero padding and adding ``fill`` back is exactly the
-    normalised-space blur, mapped back: edge pixels are drawn towards the mean colour."""
+    ``rise_blur_kernel`` as RISE convolves the *normalised* input ``(x - fill) / std``, with
+    zero padding. Convolution is linear, so mapping that result back (``· std + fill``) is
+    blurring ``image - fill`` with zero padding and adding ``fill``, whatever the std: edge
+    pixels are drawn towards the mean colour, as RISE's are towards normalised zero."""
     img = np.asarray(image, dtype=np.float32)
     base = np.asarray(fill, dtype=np.float32).reshape(1, 1, -1)
     kernel = rise_blur_kernel().astype(np.float32)

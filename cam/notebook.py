@@ -249,7 +249,10 @@ def _from_pil(picture: Image.Image, position: int) -> CamImage:
     name = Path(getattr(picture, "filename", "") or f"image {position}.png").name
     buffer = io.BytesIO()
     try:
-        rgb_like = picture if picture.mode in ("1", "L", "LA", "P", "RGB", "RGBA") else \
+        # PNG stores these modes as they are (16-bit included), so the decoder scales them as it
+        # scales a 16-bit file; convert() would clip 16-bit values at 255.
+        stored = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16", "I;16B")
+        rgb_like = picture if picture.mode in stored else \
             picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
         rgb_like.save(buffer, format="PNG", compress_level=1)
     except (OSError, ValueError) as exc:

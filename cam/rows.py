@@ -9,7 +9,7 @@ CSV agree on one schema instead of retyping column names and re-parsing strings.
 Text written from a row reads back to a row that writes the same text: floats keep
 ``FLOAT_DIGITS`` decimals, flags are ``0``/``1`` and a missing value (no box, no faithfulness
 pass) is the empty cell. An image's MaxBoxAccV2 hits (a δ × τ boolean array, 3 × 1000) are kept
-exactly, as runs of τ indices: ``0:512 530:532/40:301/`` is hit for τ indices 0–511 and 530–531
+exactly, as runs of τ indices: ``0:512 530:532/40:301/-`` is hit for τ indices 0–511 and 530–531
 at δ = 30, 40–300 at δ = 50, never at δ = 70.
 """
 from __future__ import annotations
@@ -40,10 +40,26 @@ INTEGER = Codec(str, int)
 REAL = Codec(lambda value: f"{value:.{FLOAT_DIGITS}f}", float)
 FLAG = Codec(lambda value: str(int(value)), lambda text: bool(int(text)))
 Runs = tuple[tuple[int, ...], ...]  # per δ: start, stop, start, stop … of the hit τ indices
-RUNS = Codec(lambda runs: "/".join(" ".join(f"{a}:{b}" for a, b in zip(r[::2], r[1::2]))
-                                   for r in runs) if runs else "",
-             lambda text: tuple(tuple(int(v) for run in group.split() for v in run.split(":"))
-                                for group in text.split("/")) if text else ())
+
+
+def _write_runs(runs: Runs) -> str:
+    return "/".join(" ".join(f"{a}:{b}" for a, b in zip(r[::2], r[1::2])) or "-" for r in runs)
+
+
+def _read_runs(text: str) -> Runs:
+    if not text:
+        return ()
+    groups = []
+    for group in text.split("/"):
+        bounds = () if group == "-" else tuple(
+            int(v) for run in group.split() for v in run.split(":", 1))
+        if len(bounds) % 2 or any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"box_hits {text!r} is not runs of increasing start:stop indices")
+        groups.append(bounds)
+    return tuple(groups)
+
+
+RUNS = Codec(_write_runs, _read_runs)  # a δ without hits is "-", no boxes at all ""
 
 
 def optional(codec: Codec) -> Codec:
@@ -148,7 +164,11 @@ def hits_to_runs(hits: np.ndarray) -> Runs:
 
 
 def runs_to_hits(runs: Runs, thresholds: int) -> np.ndarray:
-    """``hits_to_runs`` undone: the δ × ``thresholds`` boolean array."""
+    """``hits_to_runs`` undone: the δ × ``thresholds`` boolean array. Runs past the grid (a
+    CSV made on another threshold grid) are refused."""
+    if any(bounds and bounds[-1] > thresholds for bounds in runs):
+        raise ValueError(f"box_hits {runs} reach past {thresholds} thresholds: made on another "
+                         "threshold grid")
     hits = np.zeros((len(runs), thresholds), dtype=bool)
     for row, bounds in zip(hits, runs):
         for start, stop in zip(bounds[::2], bounds[1::2]):
@@ -169,7 +189,15 @@ def read_rows(path: Path, row_type: type[Row]) -> list[Row]:
         raise ValueError(f"{path}: not a {row_type.__name__} CSV of this scalecam version "
                          f"(no column {', '.join(missing)}); evaluate again into a new file")
     last = row_type.columns()[-1]
-    return [row_type.from_csv_row(r) for r in reader if r.get(last) is not None]
+    rows = []
+    for line, record in enumerate(reader, start=2):
+        if record.get(last) is None:
+            continue
+        try:
+            rows.append(row_type.from_csv_row(record))
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {line}: {exc}") from None
+    return rows
 
 
 def write_csv(fh: TextIO, rows: Iterable[CsvRow], row_type: type[CsvRow],

@@ -171,10 +171,11 @@ def _box_hits(rows: list[MetricRow]) -> dict[str, np.ndarray]:
 def _maxboxacc(hits: dict[str, np.ndarray]) -> Interval | None:
     if not hits:
         return None
-    matrix = np.stack(list(hits.values()))
-    point = float(metrics.maxboxacc_v2_of_resamples(matrix, np.arange(len(matrix))[None])[0])
-    return bootstrap_ci(lambda idx: metrics.maxboxacc_v2_of_resamples(matrix, idx),
-                        len(matrix), point=point, seed=SEED)
+    stacked = metrics.stack_hits(list(hits.values()))
+    n = stacked.shape[1]
+    point = float(metrics.maxboxacc_v2_of_resamples(stacked, np.arange(n)[None])[0])
+    return bootstrap_ci(lambda idx: metrics.maxboxacc_v2_of_resamples(stacked, idx),
+                        n, point=point, seed=SEED)
 
 
 def _maxboxacc_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]
@@ -182,7 +183,8 @@ def _maxboxacc_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]
     shared = [i for i in a if i in b]
     if not shared:
         return None
-    ma, mb = np.stack([a[i] for i in shared]), np.stack([b[i] for i in shared])
+    ma = metrics.stack_hits([a[i] for i in shared])
+    mb = metrics.stack_hits([b[i] for i in shared])
 
     def difference(idx: np.ndarray) -> np.ndarray:
         return (metrics.maxboxacc_v2_of_resamples(ma, idx)

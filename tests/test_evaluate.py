@@ -16,6 +16,7 @@ import pytest
 
 from cam.evaluate import agreement_path
 from cam.geometry import boxes_in_region
+from cam.map_export import ImageArrays, MapWriter
 from cam.rows import AgreementRow, MetricRow, hits_to_runs, read_rows, runs_to_hits, write_csv
 from safe_io.imagenet_val import Box
 
@@ -47,7 +48,7 @@ METRIC_CSV_HEADER = (
     "energy_in_box,deletion_auc,insertion_auc,deletion_auc_norm,insertion_auc_norm,box_hits")
 REAL_METRIC_LINE = (
     "ILSVRC2012_val_00000001,baseline,cam,lite,65,65,65,0.160076,0.160076,0,1,1,0,0,0.405191,1,"
-    "0.498149,0.012594,0.048601,0.078678,0.303616,78:772/297:372/")
+    "0.498149,0.012594,0.048601,0.078678,0.303616,78:772/297:372/-")
 
 
 def test_row_schema_round_trips_a_real_row_through_csv_text():
@@ -172,12 +173,16 @@ def test_corrupt_file_in_val_dir_is_skipped_and_reported(val_sample, tmp_path):
     (wnid_dir / "ILSVRC2012_val_99999999.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not really")
     out = tmp_path / "r.csv"
     proc = _evaluate(["--val-dir", str(tmp_path / "val"), "--out", str(out),
-                      "--checkpoints", str(tmp_path / "none"), *FAST])
+                      "--checkpoints", str(tmp_path / "none"), "--batch-size", "1",
+                      "--save-maps", *FAST])
     assert proc.returncode == 0, proc.stderr
     assert "skipped" in proc.stderr and "ILSVRC2012_val_99999999" in proc.stderr
     assert "Traceback" not in proc.stderr
     rows = list(csv.DictReader(out.open()))
     assert [r["image_id"] for r in rows] == ["ILSVRC2012_val_00000001"]
+    # the corrupt file's chunk holds no image: its maps are an empty shard, not a crash
+    assert list(np.load(tmp_path / "r.maps.baseline.npz")["image_ids"]) == [
+        "ILSVRC2012_val_00000001"]
 
 
 def test_two_process_gloo_run_merges_rows(val_sample, tmp_path):
@@ -231,3 +236,34 @@ def test_a_results_csv_of_another_version_is_refused_by_name(tmp_path):
                    + REAL_METRIC_LINE.rsplit(",", 1)[0] + ",0.242 0.242\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"old\.csv: not a MetricRow CSV .*no column box_hits"):
         read_rows(old, MetricRow)
+
+
+def _arrays(image_id: str, value: float, gt: int = 3) -> ImageArrays:
+    photo = np.full((224, 224, 3), int(value * 10), dtype=np.uint8)
+    mask = np.zeros((224, 224), dtype=bool)
+    mask[:10, :10] = True
+    return ImageArrays(image_id, photo, gt, mask, {"baseline": np.full((224, 224), value,
+                                                                      np.float32)},
+                       {"baseline": gt}, {"baseline": gt})
+
+
+def test_map_shards_of_an_earlier_run_never_join_a_fresh_one(tmp_path):
+    """A killed two-process run left shards of processes 0 and 1; a fresh one-process run
+    clears both before writing, so its maps are its own; a chunk without a usable image is an
+    empty shard; the merge follows the dataset's order and writes the photo in [0, 1]."""
+    out = tmp_path / "r.csv"
+    stale = MapWriter(out)
+    stale.write(MapWriter.shard_name(1, 0), [_arrays("b", 7.0)], ["baseline"])
+    stale.write(MapWriter.shard_name(0, 0), [_arrays("a", 7.0)], ["baseline"])
+    fresh = MapWriter(out)
+    fresh.clear(rank=0, world_size=1)
+    assert not fresh.has(MapWriter.shard_name(0, 0)) and not fresh.has(MapWriter.shard_name(1, 0))
+    fresh.write(MapWriter.shard_name(0, 0), [_arrays("b", 2.0), _arrays("a", 1.0)], ["baseline"])
+    fresh.write(MapWriter.shard_name(0, 2), [], ["baseline"])  # every image unreadable
+    (path,) = fresh.merge(["a", "b", "c"], ["baseline"])
+    maps = np.load(path)
+    assert list(maps["image_ids"]) == ["a", "b"]
+    assert [float(a.max()) for a in maps["a_batch"]] == [1.0, 2.0]
+    assert maps["x_batch"].dtype == np.float32 and maps["x_batch"][0].max() == np.float32(10 / 255)
+    assert maps["s_batch"].shape == (2, 1, 224, 224) and maps["s_batch"][0].sum() == 100
+    assert not (tmp_path / "r.maps.parts").exists()

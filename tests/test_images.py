@@ -485,27 +485,38 @@ def test_reducing_in_strips_equals_pillows_reduce(mode, bands):
                               np.asarray(image.reduce(factor)))
 
 
-def test_a_huge_decode_waits_for_the_heavy_step_and_an_ordinary_one_does_not(tmp_path):
-    """One memory-heavy step at a time per process: while another thread holds ``HEAVY_STEP``
-    (a gradient CAM, another huge decode), an image over 16 megapixels waits to be decoded; an
-    ordinary photo does not wait."""
+def test_a_huge_decode_holds_the_heavy_step_and_an_ordinary_one_does_not(tmp_path, monkeypatch):
+    """One memory-heavy step at a time per process: an image over 16 megapixels is decoded while
+    holding ``HEAVY_STEP`` (so a gradient CAM or another huge decode waits for it), an ordinary
+    photo without it. Checked from another thread, as a waiting step would see the lock."""
+    import safe_io.images as images_module
     from safe_io.heavy import HEAVY_STEP
 
+    def held_elsewhere() -> bool:
+        taken: list[bool] = []
+
+        def probe() -> None:
+            got = HEAVY_STEP.acquire(blocking=False)
+            if got:
+                HEAVY_STEP.release()
+            taken.append(not got)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return taken[0]
+
+    seen: list[tuple[tuple[int, int], bool]] = []
+    real = images_module._decode
+
+    def watched(img, max_side):
+        seen.append((img.size, held_elsewhere()))
+        return real(img, max_side)
+
+    monkeypatch.setattr(images_module, "_decode", watched)
     big = tmp_path / "big.png"
     Image.new("L", (4100, 4000)).save(big)  # 16.4 megapixels, a few KB on disk
-    done: dict[str, tuple[int, int]] = {}
-
-    def decode(name: str, path: Path) -> None:
-        done[name] = load_image(path).size
-
-    threads = {name: threading.Thread(target=decode, args=(name, path), daemon=True)
-               for name, path in (("big", big), ("photo", REAL_JPEG))}
-    with HEAVY_STEP:
-        for thread in threads.values():
-            thread.start()
-        threads["photo"].join(timeout=120)
-        assert done.get("photo") == Image.open(REAL_JPEG).size
-        threads["big"].join(timeout=3)
-        assert threads["big"].is_alive() and "big" not in done
-    threads["big"].join(timeout=120)
-    assert done["big"] == (4096, round(4000 * 4096 / 4100))
+    assert load_image(big).size == (4096, round(4000 * 4096 / 4100))
+    assert load_image(REAL_JPEG).size == Image.open(REAL_JPEG).size
+    assert seen == [((4100, 4000), True), (Image.open(REAL_JPEG).size, False)]
+    assert not held_elsewhere()  # and it is let go afterwards

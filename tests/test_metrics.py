@@ -191,7 +191,8 @@ def test_maxboxacc_scale_invariant_and_constant_map():
 
 def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
     """Contour boxes of all 1000 thresholds are scored against the GT boxes in one vectorised IoU
-    per image, not one per contour (the seconds are in `python -m cam bench`)."""
+    per image, not one per contour, and each distinct mask is traced once: int(τ·255) takes the
+    255 values 0…254 over τ = 0, 0.001, …, 0.999 (the seconds are in `python -m cam bench`)."""
     import cam.metrics as metrics_module
 
     rng = np.random.default_rng(0)
@@ -212,7 +213,7 @@ def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
     monkeypatch.setattr(cv2, "findContours", contours)
     v2 = maxboxacc_v2(cams, gts)
     assert 0.0 <= v2 <= 1.0
-    assert calls == {"iou": 50, "contours": 50 * 1000}
+    assert calls == {"iou": 50, "contours": 50 * 255}
 
 
 # --- pointing game -----------------------------------------------------------------------------
@@ -304,7 +305,7 @@ def test_deletion_uneven_steps_is_exact_for_a_linear_score():
     assert (d, i) == pytest.approx((0.5, 0.5), abs=1e-9)
 
 
-def test_deletion_fills_with_the_mean_colour_and_insertion_starts_from_risess_blur():
+def test_deletion_fills_with_the_mean_colour_and_insertion_starts_from_rises_blur():
     # steps = 10 → 11 frames per curve, batch_size 4 → calls of 4, 4, 3 for each curve.
     # Deletion goes image → the fill colour (not black); insertion goes RISE's blur → image.
     # RISE's blur, as its evaluation.py does it: normalise, conv2d with its gkern(11, 5) and zero
@@ -351,13 +352,14 @@ def test_deletion_insertion_rejects_bad_inputs():
 def test_maxboxacc_v2_of_resamples_matches_the_dataset_definition():
     """On the identity resample it equals MaxBoxAccV2 of the dataset; on a resample that draws
     image 0 twice it equals MaxBoxAccV2 of that duplicated dataset."""
-    from cam.metrics import maxboxacc_from_hits, maxboxacc_v2_of_resamples
+    from cam.metrics import maxboxacc_from_hits, maxboxacc_v2_of_resamples, stack_hits
 
     rng = np.random.default_rng(3)
     hits = rng.random((5, 3, 100)) < 0.4
-    identity = maxboxacc_v2_of_resamples(hits, np.arange(5)[None])[0]
+    stacked = stack_hits(list(hits))
+    identity = maxboxacc_v2_of_resamples(stacked, np.arange(5)[None])[0]
     assert identity == pytest.approx(np.mean(list(maxboxacc_from_hits(list(hits)).values())))
     drawn = np.array([[0, 0, 2, 3, 4]])
     duplicated = list(hits[[0, 0, 2, 3, 4]])
-    assert maxboxacc_v2_of_resamples(hits, drawn)[0] == pytest.approx(
+    assert maxboxacc_v2_of_resamples(stacked, drawn)[0] == pytest.approx(
         np.mean(list(maxboxacc_from_hits(duplicated).values())))

@@ -114,9 +114,10 @@ def _box_acc_from_the_reference(maps, boxes, step=0.001):
     taus = np.arange(0, 1, step)
     right = np.zeros((3, len(taus)))
     for cam, gts in zip(maps, boxes):
+        cam = cam.astype(np.float64)  # the reference's maps are float64
         lo, hi = cam.min(), cam.max()
-        scaled = ((cam - lo) / (hi - lo) if hi > lo else np.zeros_like(cam)).astype(np.float32)
-        image = np.floor(scaled * np.float32(255)).astype(np.uint8)
+        scaled = (cam - lo) / (hi - lo) if hi > lo else np.zeros_like(cam)
+        image = np.floor(scaled * 255).astype(np.uint8)
         height, width = image.shape
         gt = torch.tensor([[x1, y1, x2 + 1, y2 + 1] for x1, y1, x2, y2 in gts], dtype=torch.float64)
         for t, tau in enumerate(taus):
