@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,22 @@ def lite_engine(lite_zoo):
     from cam.engine import CamEngine
 
     return CamEngine(lite_zoo)
+
+
+def heavy_step_held_elsewhere() -> bool:
+    """Whether another thread holds ``safe_io.heavy.HEAVY_STEP`` now: what a heavy step about to
+    start would find (asked from a fresh thread, since the lock is reentrant)."""
+    from safe_io.heavy import HEAVY_STEP
+
+    taken: list[bool] = []
+
+    def probe() -> None:
+        got = HEAVY_STEP.acquire(blocking=False)
+        if got:
+            HEAVY_STEP.release()
+        taken.append(not got)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return taken[0]

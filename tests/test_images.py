@@ -32,7 +32,7 @@ from safe_io.images import (
 )
 from safe_io.paths import SAMPLE_IMAGES
 
-from .conftest import REPO
+from .conftest import REPO, heavy_step_held_elsewhere
 
 SHARED = Path(os.environ.get("SCALECAM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_JPEG = SHARED / "imagenet_val_sample" / "ILSVRC2012_val_00000001.JPEG"
@@ -490,27 +490,11 @@ def test_a_huge_decode_holds_the_heavy_step_and_an_ordinary_one_does_not(tmp_pat
     holding ``HEAVY_STEP`` (so a gradient CAM or another huge decode waits for it), an ordinary
     photo without it. Checked from another thread, as a waiting step would see the lock."""
     import safe_io.images as images_module
-    from safe_io.heavy import HEAVY_STEP
-
-    def held_elsewhere() -> bool:
-        taken: list[bool] = []
-
-        def probe() -> None:
-            got = HEAVY_STEP.acquire(blocking=False)
-            if got:
-                HEAVY_STEP.release()
-            taken.append(not got)
-
-        thread = threading.Thread(target=probe)
-        thread.start()
-        thread.join()
-        return taken[0]
-
     seen: list[tuple[tuple[int, int], bool]] = []
     real = images_module._decode
 
     def watched(img, max_side):
-        seen.append((img.size, held_elsewhere()))
+        seen.append((img.size, heavy_step_held_elsewhere()))
         return real(img, max_side)
 
     monkeypatch.setattr(images_module, "_decode", watched)
@@ -519,4 +503,4 @@ def test_a_huge_decode_holds_the_heavy_step_and_an_ordinary_one_does_not(tmp_pat
     assert load_image(big).size == (4096, round(4000 * 4096 / 4100))
     assert load_image(REAL_JPEG).size == Image.open(REAL_JPEG).size
     assert seen == [((4100, 4000), True), (Image.open(REAL_JPEG).size, False)]
-    assert not held_elsewhere()  # and it is let go afterwards
+    assert not heavy_step_held_elsewhere()  # and it is let go afterwards

@@ -16,7 +16,7 @@ from cam.inputs import image_from_path, image_from_sample
 from cam.methods import EXACT, get_method
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 
-from .conftest import REPO, SAMPLE_IMAGES
+from .conftest import REPO, SAMPLE_IMAGES, heavy_step_held_elsewhere
 
 METHODS = [EXACT, *(get_method(k) for k in ("gradcam", "gradcam++", "xgradcam", "hirescam",
                                             "layercam", "eigencam"))]
@@ -85,28 +85,12 @@ def test_a_gradient_cam_holds_the_heavy_step_and_the_exact_cam_does_not(lite_zoo
     """A gradient method's batch (up to ~1 GB of activations) runs holding ``HEAVY_STEP``, so it
     never overlaps a near-limit decode or another gradient batch; the exact CAM, one forward
     pass, runs without it. Checked from another thread, as a waiting step would see the lock."""
-    from safe_io.heavy import HEAVY_STEP
-
-    def held_elsewhere() -> bool:
-        taken: list[bool] = []
-
-        def probe() -> None:
-            got = HEAVY_STEP.acquire(blocking=False)
-            if got:
-                HEAVY_STEP.release()
-            taken.append(not got)
-
-        thread = threading.Thread(target=probe)
-        thread.start()
-        thread.join()
-        return taken[0]
-
     seen: list[tuple[str, bool]] = []
     for name in ("exact_cam", "library_cam"):
         real = getattr(engine_module, name)
 
         def watched(*args, _real=real, _name=name, **kwargs):
-            seen.append((_name, held_elsewhere()))
+            seen.append((_name, heavy_step_held_elsewhere()))
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(engine_module, name, watched)
