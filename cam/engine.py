@@ -2,9 +2,11 @@
 
 What each method computes lives in ``methods``; which class a map explains in ``targets``. The
 engine adds what a shared server needs: models stay loaded; maps are cached by (image content,
-model weights, method, explained class); a per-model lock makes the shared models safe to use
-from several threads (Streamlit sessions), since gradient methods register hooks on them; an
-out-of-memory error on the GPU retries in smaller batches, then on the CPU.
+model weights, method, explained class); the shared models are safe to use from several threads
+(Streamlit sessions): grad-cam library methods register hooks on the canonical networks, and run
+one at a time (``safe_io.heavy``), while the exact CAM and the deletion curves use BN-folded
+copies under a per-model lock, so a long Score-CAM never holds up another session's exact CAM of
+the same model; an out-of-memory error on the GPU retries in smaller batches, then on the CPU.
 """
 from __future__ import annotations
 
@@ -215,7 +217,9 @@ class CamEngine:
             with self._locks[key]:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
                 return self._exact_with_precision(fast, batch, classes, key)
-        with HEAVY_STEP, self._locks[key]:
+        # HEAVY_STEP alone: library methods are the only users of the canonical networks, and
+        # this lock already runs them one at a time; the per-model lock guards the folded copies
+        with HEAVY_STEP:
             return library_cam(canonical, batch.to(device), classes, method)
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],

@@ -100,6 +100,37 @@ def test_a_gradient_cam_holds_the_heavy_step_and_the_exact_cam_does_not(lite_zoo
     assert seen == [("exact_cam", False), ("library_cam", True)]
 
 
+def test_an_exact_cam_is_not_held_up_by_a_library_method_on_the_same_model(lite_zoo, images,
+                                                                           monkeypatch):
+    """Score-CAM on one photo holds its model for many minutes (919 s for the 448 px model in
+    the serve bench, where an export session's exact CAMs of that model then waited past its
+    30-minute limit). The library method hooks the canonical network; the exact CAM runs on the
+    BN-folded copy, so it must finish while a library method is still running."""
+    inside, finish = threading.Event(), threading.Event()
+    real = engine_module.library_cam
+
+    def slow_library_cam(*args, **kwargs):
+        inside.set()
+        finish.wait(timeout=600)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "library_cam", slow_library_cam)
+    engine = CamEngine(lite_zoo, cache_mb=0, autocast=False)
+    slow = threading.Thread(target=engine.compute,
+                            args=(images[:1], get_method("gradcam"), PREDICTED, ["resolution"]),
+                            daemon=True)
+    slow.start()
+    assert inside.wait(timeout=300)
+    done: list[int] = []
+    quick = threading.Thread(target=lambda: done.append(len(engine.compute(
+        images[:1], EXACT, PREDICTED, ["resolution"]))), daemon=True)
+    quick.start()
+    quick.join(timeout=300)
+    finish.set()
+    slow.join(timeout=300)
+    assert done == [1], "the exact CAM waited for the library method on the same model"
+
+
 def test_out_of_memory_retries_smaller_batches_then_cpu(lite_zoo, images, monkeypatch):
     expected = CamEngine(lite_zoo, cache_mb=0).compute(images, EXACT, PREDICTED, ["baseline"])
     real = engine_module.exact_cam
