@@ -16,7 +16,7 @@ from cam.evaluate import QUICK_FAITHFULNESS_STEPS, evaluate_images
 from cam.inputs import CamImage
 from cam.memory import release_memory
 from cam.rows import AgreementRow, MetricRow, write_csv
-from cam.summary import Summary, summarize
+from cam.summary import Lineup, Summary, summarize
 from cam.summary_plots import summary_plot
 from cam.summary_text import agreement_markdown, metrics_markdown, sentences_markdown
 from cam.targets import Target, TargetMode
@@ -47,7 +47,7 @@ def compute(engine: CamEngine, images: list[CamImage], choices: Choices, steps: 
                                           steps, agreement_target(choices), progress=progress)
     finally:
         release_memory()
-    summaries = summarize(rows, agreement)
+    summaries = summarize(rows, agreement, Lineup.of([m.column for m in engine.zoo.models]))
     return rows, agreement, summaries[0] if summaries else None
 
 

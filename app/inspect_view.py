@@ -38,7 +38,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     dx, dy = xs[1] - xs[0], ys[1] - ys[0]
     pandas_ready()
     fig = make_subplots(rows=1, cols=len(models), shared_xaxes="all", shared_yaxes="all",
-                        subplot_titles=[m.spec.short_label for m in models],
+                        subplot_titles=[m.column.short_label for m in models],
                         horizontal_spacing=0.02)
     for col, (model, values, raw_values) in enumerate(zip(models, shown, raw), start=1):
         fig.add_trace(go.Image(z=photo, x0=xs[0], dx=dx, y0=ys[0], dy=dy, hoverinfo="skip"),
@@ -60,7 +60,7 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     st.markdown("**Top-5 predictions** (green: the image's label)")
     for column, model in zip(st.columns(len(models)), models):
         with column:
-            st.plotly_chart(top5_chart(model.spec.short_label, row.results[model.key].top5,
+            st.plotly_chart(top5_chart(model.column.short_label, row.results[model.key].top5,
                                        row.image.gt_class),
                             key=f"inspect_top5_{model.key}", config=CHART_CONFIG)
 

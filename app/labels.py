@@ -19,8 +19,16 @@ class Widget(NamedTuple):
 
 
 # sidebar
+LADDER = Widget("ladder", "Compare")
 FAMILY = Widget("family", "Weight family")
+BROUGHT = Widget("brought", "Your models")
 MODELS = Widget("models", "Models (paper order)")
+
+
+def models_key(ladder: str) -> str:
+    """The models selector's key: one per ladder (their columns differ), Table 7's the plain
+    one."""
+    return MODELS.key if ladder == "table7" else f"{MODELS.key}_{ladder}"
 METHOD = Widget("method", "CAM method")
 TARGET_MODE = Widget("target_mode", "Target class")
 PREDICTED_MODE, GROUND_TRUTH_MODE, ONE_CLASS_MODE = (

@@ -30,8 +30,13 @@ def main() -> None:
     settings = load_settings()
     engine, choices = sidebar(settings)
     st.title("scalecam: where do scaled EfficientNets look?")
-    st.caption("Class activation maps of the five Table 7 models of Tan & Le (ICML 2019), "
-               "side by side: baseline, depth ×4, width ×2, resolution ×2 and compound scaling.")
+    if choices.ladder.name == "table7":
+        st.caption("Class activation maps of the five Table 7 models of Tan & Le (ICML 2019), "
+                   "side by side: baseline, depth ×4, width ×2, resolution ×2 and compound "
+                   "scaling.")
+    else:
+        st.caption(f"Class activation maps of the {choices.ladder.name} ladder, side by side: "
+                   f"{choices.ladder.description}.")
     if engine is None:
         st.stop()
     models_panel(engine)

@@ -16,9 +16,12 @@ from cam.figure import FigureSpec, make_figure
 from cam.inputs import CamImage
 from cam.memory import release_memory
 from cam.methods import EXACT, CamMethod, forward_passes_per_image
-from cam.report import PROVENANCE_HEADERS, SHA256_HEADER, provenance_cells
-from scaled_models.provenance import provenance_rows
-from scaled_models.table7 import MODEL_KEYS
+from scaled_models.provenance import (
+    SHA256_HEADER,
+    provenance_cells,
+    provenance_headers,
+    provenance_rows,
+)
 
 
 def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method: CamMethod
@@ -39,18 +42,20 @@ def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method: Ca
 
 
 def models_panel(engine: CamEngine) -> None:
-    """Table 7 beside what runs: the report's provenance rows and the models' top-1, as a
+    """The paper beside what runs: the report's provenance rows and the models' top-1, as a
     Markdown table (a dataframe would import pandas and pyarrow, a second the first page would
     wait for)."""
-    with st.expander("Models: Table 7 beside what this build runs", expanded=False):
-        shown = [i for i, h in enumerate(PROVENANCE_HEADERS) if h != SHA256_HEADER]
-        headers = [*(PROVENANCE_HEADERS[i] for i in shown), "paper top-1",
-                   "top-1 of these weights"]
+    ladder = engine.zoo.ladder
+    title = ("Models: Table 7 beside what this build runs" if ladder.name == "table7"
+             else f"Models: the {ladder.name} ladder beside the paper's rows")
+    with st.expander(title, expanded=False):
+        all_headers = provenance_headers(ladder)
+        shown = [i for i, h in enumerate(all_headers) if h != SHA256_HEADER]
+        headers = [*(all_headers[i] for i in shown), "paper top-1", "top-1 of these weights"]
         lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
         for row in provenance_rows(engine.zoo):
-            report_cells = provenance_cells(row)
-            cells = [*(report_cells[i] for i in shown), f"{row.spec.paper_top1:.1f}",
-                     row.top1_text]
+            report_cells = provenance_cells(row, ladder)
+            cells = [*(report_cells[i] for i in shown), row.paper_top1_text, row.top1_text]
             lines.append("| " + " | ".join(plain(c) for c in cells) + " |")
         st.markdown("\n".join(lines))
 
@@ -60,7 +65,7 @@ def unavailable_notice(engine: CamEngine, keys: Sequence[str]) -> None:
     for model in engine.zoo.models:
         if model.key in keys and not model.available:
             prov = model.provenance
-            st.markdown(f"**{model.spec.short_label}** is unavailable: "
+            st.markdown(f"**{model.column.short_label}** is unavailable: "
                         f"{plain(prov.unavailable_reason)}. To make it:")
             st.code(prov.make_available, language="bash")
 
@@ -68,7 +73,7 @@ def unavailable_notice(engine: CamEngine, keys: Sequence[str]) -> None:
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
                    ) -> FigureSpec | None:
     """All maps for the grid, with visible per-model progress; errors in place."""
-    keys = [k for k in MODEL_KEYS if k in choices.models]
+    keys = list(choices.models)
     if choices.method.slow:
         st.info(plain(slow_method_wait(engine, keys, len(images), choices.method)))
     with st.status("Computing class activation maps…", expanded=False) as status:

@@ -17,8 +17,10 @@ from safe_io.paths import (
     SAMPLE_IMAGES,
     check_file_under_roots,
 )
+from scaled_models.brought import BroughtSpec
 from scaled_models.family import FAMILIES, WeightFamily
-from scaled_models.zoo import load_zoo
+from scaled_models.ladders import Ladder
+from scaled_models.zoo import ZooRequest, load_requested
 
 T = TypeVar("T")
 
@@ -26,14 +28,21 @@ IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
 
 
-@st.cache_resource(show_spinner="Loading the Table 7 models (once per server process)…",
-                   max_entries=len(FAMILIES),
-                   hash_funcs={type(f): lambda family: family.name for f in FAMILIES.values()})
-def get_engine(family: WeightFamily, checkpoints: str) -> CamEngine:
-    """One engine per concrete family for the whole server (the checkpoints folder is the
-    operator's, so no visitor can load a second set): models load once and stay on the device;
-    every session shares them (the engine is thread-safe). A family is cached by its name."""
-    return CamEngine(load_zoo(family, checkpoints))
+ENGINES = 6  # engines kept: a ladder's models and one visitor's brought ones each
+
+
+@st.cache_resource(show_spinner="Loading the models (once per server process)…",
+                   max_entries=ENGINES,
+                   hash_funcs={**{type(f): lambda family: family.name for f in FAMILIES.values()},
+                               Ladder: lambda ladder: ladder.name})
+def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec, ...],
+               checkpoints: str) -> CamEngine:
+    """One engine per (family, ladder, brought models) for the whole server (the checkpoints
+    folder is the operator's, so no visitor can load a second set), loaded when a visitor
+    first picks it: models load once and stay on the device; every session shares them (the
+    engine is thread-safe). A family and a ladder are cached by their names."""
+    return CamEngine(load_requested(ZooRequest(family, "", ladder, tuple(family.bindings(ladder)),
+                                               brought, checkpoints)))
 
 
 @st.cache_resource(show_spinner=False)

@@ -16,42 +16,73 @@ from cam.methods import METHODS, CamMethod
 from cam.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
 from cam.targets import GROUND_TRUTH, PREDICTED, Target
 from safe_io.imagenet import CLASS_NAMES, class_index_of
-from scaled_models.family import FAMILIES
-from scaled_models.table7 import MODEL_KEYS
-from scaled_models.weights import resolve_family
-from scaled_models.zoo import device_label
+from scaled_models.family import families_for
+from scaled_models.ladders import DEFAULT_LADDER, LADDERS, Ladder
+from scaled_models.zoo import ZooRequest, device_label, zoo_request
 
 
 @dataclass(frozen=True)
 class Choices:
-    """What the visitor chose, resolved once: model keys in paper order, the method and target
-    objects, and the drawing style."""
+    """What the visitor chose, resolved once: the ladder, model keys in the ladder's order
+    (then the models the visitor brought), the method and target objects, and the drawing
+    style."""
 
     models: tuple[str, ...]
     method: CamMethod
     target: Target
     style: RenderStyle
+    ladder: Ladder = DEFAULT_LADDER
+
+
+def _request(ladder: Ladder) -> ZooRequest | None:
+    """The family and the brought models the visitor asked for, resolved (``None`` after an
+    error shown in place: the page keeps working with what it has)."""
+    requested = st.sidebar.selectbox(
+        labels.FAMILY.label, ["auto", *(f.name for f in families_for(ladder))],
+        key=labels.FAMILY.key,
+        help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
+             "offline Lite stand-ins (the ResNets for the resnet ladder)")
+    brought = st.sidebar.text_input(
+        labels.BROUGHT.label, key=labels.BROUGHT.key, placeholder="torchvision:resnet152",
+        help="comma-separated, each a column after the ladder's: torchvision:NAME[.WEIGHTS] "
+             "(e.g. torchvision:resnet152.IMAGENET1K_V2), timm:NAME (from this server's "
+             "Hugging Face cache). Weights the server cannot find are named with the command "
+             "that fetches them.")
+    tokens = [t.strip() for t in brought.split(",") if t.strip()]
+    try:
+        return zoo_request(requested, ladder, ",".join(["all", *tokens]))
+    except ValueError as exc:
+        st.sidebar.error(plain(exc))
+    if tokens:  # the family alone, without the brought models that failed
+        try:
+            return zoo_request(requested, ladder)
+        except ValueError:
+            return None
+    return None
 
 
 def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
     """Model and CAM controls; returns the engine and the visitor's choices."""
     st.sidebar.title("scalecam")
-    requested = st.sidebar.selectbox(
-        labels.FAMILY.label, ["auto", *FAMILIES], key=labels.FAMILY.key,
-        help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
-             "offline Lite stand-ins")
+    ladder = st.sidebar.selectbox(labels.LADDER.label, list(LADDERS.values()),
+                                  key=labels.LADDER.key, format_func=lambda lad: lad.title,
+                                  help="which scaled models are compared, side by side")
+    st.sidebar.caption(plain(ladder.description))
+    request = _request(ladder)
     engine = None
-    try:
-        family, reason = resolve_family(requested)
-        engine = get_engine(family, str(settings.checkpoints))
-        st.sidebar.caption(f"{labels.FAMILY_CAPTION} **{family.name}** — {plain(reason)}. "
-                           f"Device: **{device_label(engine.device)}**. Checkpoints: "
-                           f"{plain(settings.checkpoints)} (set by the operator).")
-    except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
-        st.sidebar.error(f"Could not load the models: {plain(exc)}")
+    if request is not None:
+        try:
+            engine = get_engine(request.family, ladder, request.brought,
+                                str(settings.checkpoints))
+            st.sidebar.caption(
+                f"{labels.FAMILY_CAPTION} **{request.family.name}** — "
+                f"{plain(request.family_reason)}. Device: **{device_label(engine.device)}**. "
+                f"Checkpoints: {plain(settings.checkpoints)} (set by the operator).")
+        except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
+            st.sidebar.error(f"Could not load the models: {plain(exc)}")
+    keys = [m.key for m in engine.zoo.models] if engine is not None else []
     models = st.sidebar.multiselect(
-            labels.MODELS.label, list(MODEL_KEYS), default=list(MODEL_KEYS),
-            key=labels.MODELS.key)
+            labels.MODELS.label, keys, default=keys, key=labels.models_key(ladder.name))
     method = st.sidebar.selectbox(labels.METHOD.label, list(METHODS.values()),
                                   key=labels.METHOD.key, format_func=lambda m: m.menu_label)
     if method.slow:
@@ -80,4 +111,5 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
         dpi=st.sidebar.select_slider(labels.DPI.label, EXPORT_DPIS, DEFAULT_STYLE.dpi,
                                      key=labels.DPI.key,
                                      help="the same default as python -m cam figure"))
-    return engine, Choices(tuple(k for k in MODEL_KEYS if k in models), method, target, style)
+    return engine, Choices(tuple(k for k in keys if k in models), method, target, style,
+                           ladder)

@@ -26,24 +26,33 @@ from cam.methods import EXACT
 from cam.style import RenderStyle
 from cam.targets import PREDICTED
 from safe_io.paths import SAMPLE_IMAGES
-from scaled_models.zoo import LoadedModel, ModelZoo, device_label, measured_cost
+from scaled_models.zoo import ModelZoo, device_label, measured_cost
 
 
 def complete_zoo(zoo: ModelZoo) -> tuple[ModelZoo, list[str]]:
-    """A copy of ``zoo`` where unavailable roles run random-init networks (benchmarks only)."""
+    """A copy of ``zoo`` where unavailable columns run random-init networks of their
+    architecture (benchmarks only); a column no network stands for (the ResNet ladder's
+    compound one) is left out."""
     models, random_init = [], []
+    bindings = zoo.family.bindings(zoo.ladder)
     for model in zoo.models:
         if model.available:
             models.append(model)
             continue
-        binding = zoo.family.role(model.key)
+        binding = bindings.get(model.key)
+        if binding is None or (binding.weights is None and binding.column.spec is None):
+            continue
         net = binding.arch.build().eval().requires_grad_(False).to(zoo.device)
-        preprocessing = zoo.family.preprocessing(binding.resolution)
+        preprocessing = (binding.weights.preprocessing.at_resolution(binding.resolution)
+                         if binding.weights is not None
+                         else zoo.family.preprocessing(binding.resolution))
         provenance = replace(model.provenance, available=True, source="random init (benchmark)")
-        models.append(LoadedModel(model.spec, provenance, net, preprocessing, model.params,
-                                  model.macs, *measured_cost(binding.arch, binding.resolution)))
+        models.append(replace(model, provenance=provenance, net=net,
+                              preprocessing=preprocessing,
+                              run_params=measured_cost(binding.arch, binding.resolution)[0],
+                              run_macs=measured_cost(binding.arch, binding.resolution)[1]))
         random_init.append(model.key)
-    return ModelZoo(zoo.family, zoo.family_reason, zoo.device, models), random_init
+    return replace(zoo, models=models), random_init
 
 
 def bench_images(count: int) -> list[CamImage]:

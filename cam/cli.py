@@ -3,6 +3,7 @@ measure it, write a report, time the engine. Every argument is checked before an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -14,7 +15,7 @@ from scaled_models.provenance import (
     TABLE_HELP,
     add_table_arguments,
 )
-from scaled_models.zoo import add_zoo_arguments, device_label, zoo_from_args
+from scaled_models.zoo import add_zoo_arguments, device_label, request_from_args, zoo_from_args
 
 from .engine import ModelRun
 from .evaluate import FAITHFULNESS_STEPS, QUICK_FAITHFULNESS_STEPS
@@ -188,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from scaled_models.distributed import init_distributed
 
     from .evaluate import ResumeMismatch, agreement_path, run_evaluation
-    from .summary import summarize
+    from .summary import Lineup, summarize
     from .summary_plots import agreement_plot, summary_plot
     from .summary_text import summary_markdown
 
@@ -205,7 +206,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for path, reason in dataset.skipped[:20]:
             _log(f"  skipped {path}: {reason}")
     if dist.world > 1:  # one GPU (or the CPU) per process
-        args.device = str(dist.device)
+        args.zoo = dataclasses.replace(args.zoo, device=dist.device)
     engine = _engine(args, verbose=dist.is_main)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     outputs = []
@@ -236,7 +237,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not report.rows:
             _log(f"error: no image of {args.val_dir} could be evaluated, so {out} is empty")
             return 1
-        for summary in summarize(report.rows, report.agreement_rows):
+        lineup = Lineup.of([m.column for m in engine.zoo.models])
+        for summary in summarize(report.rows, report.agreement_rows, lineup):
             print(summary_markdown(summary) + "\n")
             out.with_suffix(".summary.json").write_text(
                 json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
@@ -264,7 +266,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_images
     from .inputs import image_from_sample
     from .report import build_report
-    from .summary import summarize
+    from .summary import Lineup, summarize
 
     dataset = _val_dataset(args)
     if dataset is None:
@@ -291,7 +293,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         measured += len(chunk)
         bar.update(len(samples[start:start + args.batch_size]))
     bar.close()
-    summaries = summarize(rows, agreement)
+    summaries = summarize(rows, agreement, Lineup.of([m.column for m in engine.zoo.models]))
     labelled = summaries[0].n_labelled if summaries else 0
     notes = notes + [f"Metrics: {labelled} labelled of the {measured} images read from "
                      f"{args.val_dir}; the grid "
@@ -446,4 +448,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "preset", None) and not getattr(args, "val_dir", None):
         parser.error("--preset figure7 picks its images from --val-dir: give --val-dir")
+    request_from_args(parser, args)
     return args.func(args)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from safe_io.heavy import HEAVY_STEP
+from scaled_models.architectures import CamNet
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
@@ -108,11 +109,17 @@ class CamEngine:
         self.autocast_checks: dict[str, dict] = {}
         self._maps = BoundedCache(int(cache_mb * 2**20), _result_bytes)
         self._inputs = BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
-        self._locks = {m.key: threading.RLock() for m in zoo.models}
         # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
-        # plain forward); gradient methods hook the canonical networks.
-        self._fast = {m.key: fold_batchnorm(m.net).to(memory_format=torch.channels_last)
-                      for m in zoo.available()}
+        # plain forward); gradient methods hook the canonical networks. Columns that share a
+        # network (ResNet-50 and ResNet-50 at 448 px) share its copy and the copy's lock.
+        folded: dict[int, tuple[torch.nn.Module, threading.RLock]] = {}
+        for model in zoo.available():
+            if id(model.net) not in folded:
+                folded[id(model.net)] = (
+                    fold_batchnorm(model.net).to(memory_format=torch.channels_last),
+                    threading.RLock())
+        self._fast = {m.key: folded[id(m.net)][0] for m in zoo.available()}
+        self._locks = {m.key: folded[id(m.net)][1] for m in zoo.available()}
         self._cpu_fallback: dict[str, tuple] = {}
 
     @property
@@ -124,14 +131,25 @@ class CamEngine:
         self._maps.clear()
         self._inputs.clear()
 
+    @staticmethod
+    def cannot_run(model: LoadedModel, method: CamMethod) -> str | None:
+        """Why ``method`` is not defined for ``model`` (the exact CAM needs features → GAP →
+        one linear layer), or ``None`` when it runs."""
+        if method == EXACT and not isinstance(model.net, CamNet):
+            return model.net.why_not_exact
+        return None
+
     def compute(self, images: Sequence[CamImage], method: CamMethod = EXACT,
                 target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
                 progress: Callable[[ModelRun], None] | None = None
                 ) -> dict[tuple[str, str], CamResult]:
-        """Maps keyed by (image key, model key) for every available selected model."""
+        """Maps keyed by (image key, model key) for every available selected model that
+        ``method`` is defined for (``cannot_run`` says why not)."""
         results: dict[tuple[str, str], CamResult] = {}
         for model in self.zoo.available():
             if model_keys is not None and model.key not in model_keys:
+                continue
+            if self.cannot_run(model, method):
                 continue
             start = time.perf_counter()
             todo = []

@@ -24,7 +24,7 @@ import torch
 from safe_io.imagenet_val import ValDataset, ValSample
 from safe_io.images import ImageLoadError
 from safe_io.storage import atomic_write, write_json
-from scaled_models.table7 import MODEL_KEYS
+from scaled_models.ladders import DEFAULT_LADDER
 from scaled_models.zoo import LoadedModel
 
 from . import metrics
@@ -69,6 +69,7 @@ def _check_resume(out: Path, options: dict) -> None:
                                  "only runs that wrote one, or start afresh without --resume")
         return
     saved = json.loads(path.read_text(encoding="utf-8"))
+    saved.setdefault("ladder", DEFAULT_LADDER.name)  # runs from before ladders were Table 7's
     differs = [f"{name} ({saved.get(name)} then, {value} now)" for name, value in options.items()
                if saved.get(name) != value]
     if differs:
@@ -146,6 +147,13 @@ def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult]
     return metric_rows, agreement_rows
 
 
+def runnable(engine: CamEngine, method: CamMethod, model_keys: Sequence[str] | None = None
+             ) -> list[LoadedModel]:
+    """The selected models that have weights and that ``method`` is defined for."""
+    return [m for m in engine.zoo.available() if (model_keys is None or m.key in model_keys)
+            and not engine.cannot_run(m, method)]
+
+
 def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMethod,
                     model_keys: Sequence[str] | None = None,
                     faithfulness_steps: int = FAITHFULNESS_STEPS,
@@ -157,7 +165,7 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
     explain ``target``: by default the ground truth, and for unlabelled images each model's
     prediction (or the fallback class of ``Target.ground_truth_or``). ``progress(done, total)``
     is called after each image; ``arrays`` as in ``image_rows``."""
-    models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
+    models = runnable(engine, method, model_keys)
     results = engine.compute(images, method, target, [m.key for m in models])
     metric_rows, agreement_rows = [], []
     for done, image in enumerate(images, 1):
@@ -187,11 +195,12 @@ def _append(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
         os.fsync(fh.fileno())
 
 
-def _canonical(rows: list[Row], samples: Sequence[ValSample]) -> list[Row]:
-    """One row per key (the last one read), in the dataset's image order and paper model
+def _canonical(rows: list[Row], samples: Sequence[ValSample], model_order: Sequence[str]
+               ) -> list[Row]:
+    """One row per key (the last one read), in the dataset's image order and the ladder's model
     order."""
     order = {s.image_id: i for i, s in enumerate(samples)}
-    models = {k: i for i, k in enumerate(MODEL_KEYS)}
+    models = {k: i for i, k in enumerate(model_order)}
     unique = {r.key(): r for r in rows}
     return sorted(unique.values(), key=lambda r: (
         order.get(r.image_id, 1 << 30), r.method,
@@ -234,7 +243,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     from tqdm import tqdm
 
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
-    models = [m for m in engine.zoo.available() if model_keys is None or m.key in model_keys]
+    models = runnable(engine, method, model_keys)
     keys = [m.key for m in models]
     tables: tuple[tuple[Path, type[CsvRow]], ...] = (
         (out, MetricRow), (agreement_path(out), AgreementRow))
@@ -242,7 +251,8 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     def part(path: Path, r: int = rank) -> Path:
         return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
 
-    options = {"family": engine.zoo.family.name, "method": method.key,
+    options = {"family": engine.zoo.family.name, "ladder": engine.zoo.ladder.name,
+               "method": method.key,
                "faithfulness_steps": faithfulness_steps,
                "cam_threshold_step": metrics.CAM_THRESHOLD_STEP,
                "metric_definitions": metrics.DEFINITIONS_VERSION,
@@ -314,11 +324,12 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         for r in range(world_size if world_size > 1 else 0):
             merged += read_rows(part(path, r), row_type)
             part(path, r).unlink(missing_ok=True)
-        rows = _canonical(merged, samples)
+        rows = _canonical(merged, samples, [m.key for m in engine.zoo.models])
         _write_all(path, rows, row_type)
         finished.append(rows)
     report.rows, report.agreement_rows = finished
     if save_maps:
         order = [s.image_id for s in samples]
-        report.write_maps = lambda: writer.merge(order, keys)
+        provenance = {m.key: m.summary() for m in models}
+        report.write_maps = lambda: writer.merge(order, keys, provenance)
     return report

@@ -4,10 +4,11 @@ and Figure 7's own selection of images (the preset)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from safe_io.imagenet import class_index_of, class_label
 from safe_io.imagenet_val import ValDataset, ValSample
+from scaled_models.ladders import DEFAULT_LADDER, Ladder
 from scaled_models.zoo import LoadedModel
 
 from .engine import CamEngine, CamResult, ModelRun
@@ -39,6 +40,8 @@ class FigureSpec:
     family: str
     title: str = ""
     caption: str = ""
+    ladder: Ladder = DEFAULT_LADDER
+    not_run: dict[str, str] = field(default_factory=dict)  # model key → why the method cannot
 
 
 def make_figure(engine: CamEngine, images: Sequence[CamImage], method: CamMethod = EXACT,
@@ -50,12 +53,16 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: CamMethod
     results = engine.compute(images, method, target, [m.key for m in models], progress)
     rows = [FigureRow(image, {m.key: results[(image.key, m.key)] for m in models
                               if (image.key, m.key) in results}) for image in images]
-    family = engine.zoo.family
+    family, ladder = engine.zoo.family, engine.zoo.ladder
     default_title = f"{method.label} — target: {target.label} — {family.name} family " \
-                    f"({family.blocks})"
+                    f"({family.blocks})" + ("" if ladder == DEFAULT_LADDER
+                                           else f" — {ladder.name} ladder")
+    not_run = {m.key: why for m in models if m.available
+               for why in [engine.cannot_run(m, method)] if why}
     return FigureSpec(models, rows, method, target, family.name,
                       title=default_title if title is None else title,
-                      caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).")
+                      caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).",
+                      ladder=ladder, not_run=not_run)
 
 
 # Figure 7's rows (Tan & Le 2019): a bakeshop and a maze.

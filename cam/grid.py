@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from safe_io.imagenet import class_label
-from scaled_models.weights import Provenance
+from scaled_models.paper import Scaling
 from scaled_models.zoo import LoadedModel
 
 from .engine import CamResult
@@ -75,15 +75,33 @@ def _caption(result: CamResult, gt: int | None) -> tuple[str, tuple[int, int, in
     return (f"✓ {text}", _GOOD) if result.pred_class == gt else (f"✗ {text}", _BAD)
 
 
-def unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Image:
-    """One grey panel for a whole unavailable column: why, and the command that fills it. The
+@dataclass(frozen=True)
+class GreyColumn:
+    """What a column without maps says: its title, why, and what fills it."""
+
+    title: str
+    reason: str
+    fix: str | None
+
+    @classmethod
+    def of(cls, model: LoadedModel, not_run: str | None = None) -> GreyColumn | None:
+        """For a model without weights, or one the method is not defined for; else ``None``."""
+        if not model.available:
+            prov = model.provenance
+            return cls("unavailable", prov.unavailable_reason or "", prov.make_available)
+        if not_run:
+            return cls("not for this method", not_run, None)
+        return None
+
+
+def unavailable_column(width: int, height: int, grey: GreyColumn) -> Image.Image:
+    """One grey panel for a whole column without maps: why, and the command that fills it. The
     text shrinks until all of it fits (a one-row panel is short), so the command is never cut."""
-    prov = model.provenance
     canvas = Image.new("RGB", (width, height), (236, 236, 236))
     draw = ImageDraw.Draw(canvas)
     scale = 1.0
     while True:
-        lines = _unavailable_lines(prov, width, scale)
+        lines = _unavailable_lines(grey, width, scale)
         line_h = [round(f.size * 1.3) for _, f, _ in lines]
         if sum(line_h) + width // 12 <= height or scale < 0.3:
             break
@@ -95,7 +113,7 @@ def unavailable_column(width: int, height: int, model: LoadedModel) -> Image.Ima
     return canvas
 
 
-def _unavailable_lines(prov: Provenance, width: int, scale: float) -> list[tuple]:
+def _unavailable_lines(grey: GreyColumn, width: int, scale: float) -> list[tuple]:
     """(text, font, colour) of an unavailable panel: wrapped at the usual font sizes, drawn
     ``scale`` times smaller (so shrinking never rewraps the text)."""
     sizes = {"title": max(10, width // 10), "body": max(9, width // 15),
@@ -107,26 +125,41 @@ def _unavailable_lines(prov: Provenance, width: int, scale: float) -> list[tuple
                 "mono": font(max(6, round(sizes["mono"] * factor)), mono=True)}
 
     wrap, draw = fonts(1.0), fonts(scale)
-    lines = [("unavailable", "title", _BAD)]
-    lines += [(t, "body", _MUTED) for t in wrap_words(prov.unavailable_reason or "",
-                                                      wrap["body"], width * 0.9)]
-    if prov.make_available:
+    lines = [(grey.title, "title", _BAD)]
+    lines += [(t, "body", _MUTED) for t in wrap_words(grey.reason, wrap["body"], width * 0.9)]
+    if grey.fix:
         lines += [("", "body", _MUTED), ("To make it:", "body", _INK)]
-        lines += [(t, "mono", _INK) for t in wrap_words(prov.make_available, wrap["mono"],
-                                                        width * 0.9)]
+        lines += [(t, "mono", _INK) for t in wrap_words(grey.fix, wrap["mono"], width * 0.9)]
     return [(text, draw[kind], colour) for text, kind, colour in lines]
 
 
+NO_PAPER_ROW = {Scaling.BROUGHT: "your model", Scaling.BASELINE: "baseline (not in the paper)",
+                Scaling.COMPOUND: "compound (not in the paper)"}
+
+
 def header_lines(model: LoadedModel) -> list[str]:
-    """Column header: label; Table 7's cost, measured beside the paper's, at Table 7's
-    resolution; what the weights are; and what actually runs (its resolution and MACs)."""
-    prov, spec = model.provenance, model.spec
-    lines = [spec.short_label, f"Table 7 at {spec.paper_resolution} px:",
-             f"{model.macs / 1e9:.2f}G MACs (paper {spec.paper_flops})"]
+    """Column header: label; the paper's row beside our count (a Table 7 role: Table 7's cost,
+    measured, at Table 7's resolution; another ladder's column: the paper row it is set beside
+    and its depth, width and resolution counted against the ladder's baseline); what the
+    weights are; and what actually runs (its resolution and MACs), with their top-1."""
+    prov, column = model.provenance, model.column
+    if column.spec is not None:
+        spec = column.spec
+        lines = [spec.short_label, f"Table 7 at {spec.paper_resolution} px:",
+                 f"{model.macs / 1e9:.2f}G MACs (paper {spec.paper_flops})"]
+    else:
+        lines = [column.short_label, column.paper.short if column.paper is not None
+                 else NO_PAPER_ROW.get(column.scales, "not in the paper")]
+        if model.scaled is not None:
+            lines.append(f"counted: {model.scaled.text()}")
     if not prov.available:
         return lines + ["UNAVAILABLE"]
     lines += [prov.headline, f"runs: {prov.resolution} px, {model.run_macs / 1e9:.2f}G MACs"]
-    return lines + ([prov.judged.short()] if prov.judged else [])
+    if prov.judged:
+        return lines + [prov.judged.short()]
+    if column.spec is None and prov.top1 is not None:
+        return lines + [f"top-1 {prov.top1:.1f} ({prov.top1_source})"]
+    return lines
 
 
 @dataclass(frozen=True)
@@ -212,10 +245,11 @@ def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | Non
             draw.text((x, lay.title_h + (i + 0.6) * spacing),
                       fit(text, fnt, size + pad, draw), fill=colour, anchor="mm", font=fnt)
     for c, model in enumerate(spec.models, start=1):
-        if not model.available and spec.rows:
+        grey = GreyColumn.of(model, spec.not_run.get(model.key))
+        if grey is not None and spec.rows:
             top = lay.row_y(0)
             column_h = lay.row_y(len(spec.rows)) - pad - top
-            canvas.paste(unavailable_column(size, column_h, model), (lay.column_x(c), top))
+            canvas.paste(unavailable_column(size, column_h, grey), (lay.column_x(c), top))
     for panel in panels:
         x, y = lay.column_x(columns.index(panel.column)), lay.row_y(panel.row)
         canvas.paste(Image.fromarray(panel.pixels), (x, y))

@@ -14,6 +14,7 @@ def manifest(spec: FigureSpec, style: RenderStyle) -> dict:
     return {
         "scalecam_figure": 1,
         "family": spec.family,
+        "ladder": spec.ladder.name,
         "method": spec.method.key,
         "method_label": spec.method.label,
         "method_reference": spec.method.reference,
@@ -22,8 +23,7 @@ def manifest(spec: FigureSpec, style: RenderStyle) -> dict:
         "style": {"colormap": style.colormap, "alpha": style.alpha,
                   "normalisation": style.normalisation, "show_boxes": style.show_boxes,
                   "dpi": style.dpi, "panel_px": style.panel_px},
-        "models": [m.summary() | {"preprocessing": m.provenance.preprocessing}
-                   for m in spec.models],
+        "models": [m.summary() for m in spec.models],
         "images": [_image_record(row, spec) for row in spec.rows],
     }
 
@@ -40,7 +40,7 @@ def _image_record(row: FigureRow, spec: FigureSpec) -> dict:
         if result is None:
             record["panels"][model.key] = {
                 "available": False,
-                "reason": model.provenance.unavailable_reason}
+                "reason": spec.not_run.get(model.key) or model.provenance.unavailable_reason}
             continue
         record["panels"][model.key] = {
             "available": True, "target_class": result.target_class,

@@ -11,7 +11,9 @@ laid out as Quantus' metrics take their arguments:
 - ``a_batch`` N×1×224×224 float32: the map as computed (raw values, not normalised), resampled
   onto the region;
 - ``s_batch`` N×1×224×224 bool: the union of the ground-truth boxes (``metrics.box_mask``);
-- ``image_ids`` N str: the CSV's ``image_id``, in the CSV's order.
+- ``image_ids`` N str: the CSV's ``image_id``, in the CSV's order;
+- ``provenance`` str: what the model is, as JSON (``python -m scaled_models table --json``'s
+  record: weights file, sha256, recipe, preprocessing, the paper row it is set beside).
 
 So ``energy_in_box`` of a CSV row is ``relu(a)[s].sum() / relu(a).sum()`` of its arrays.
 
@@ -23,7 +25,9 @@ are removed. Each image costs about 0.85 MB per model uncompressed (photo, map, 
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable, Sequence
@@ -52,9 +56,15 @@ class ImageArrays:
     targets: dict[str, int]
 
 
+def file_safe(model_key: str) -> str:
+    """A model key as part of a file name: a brought model's key (``torchvision:resnet152.
+    IMAGENET1K_V2``, ``timm:resnet50=/path/w.pth``) has characters no file name may hold."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", model_key)
+
+
 def maps_path(out: Path, model_key: str) -> Path:
     """``r.csv`` → ``r.maps.<model>.npz``."""
-    return out.with_name(f"{out.stem}.maps.{model_key}.npz")
+    return out.with_name(f"{out.stem}.maps.{file_safe(model_key)}.npz")
 
 
 def parts_folder(out: Path) -> Path:
@@ -112,19 +122,23 @@ class MapWriter:
                                              bool))
         for key in model_keys:
             scored = [i for i in images if key in i.maps]
-            np.save(tmp / f"{key}.ids.npy", np.array([i.image_id for i in scored], dtype=str))
-            np.save(tmp / f"{key}.a_batch.npy", stacked([i.maps[key][None] for i in scored],
-                                                        (1, *grid), np.float32))
-            np.save(tmp / f"{key}.predictions.npy",
+            name = file_safe(key)
+            np.save(tmp / f"{name}.ids.npy", np.array([i.image_id for i in scored], dtype=str))
+            np.save(tmp / f"{name}.a_batch.npy", stacked([i.maps[key][None] for i in scored],
+                                                         (1, *grid), np.float32))
+            np.save(tmp / f"{name}.predictions.npy",
                     np.array([i.predictions[key] for i in scored], dtype=np.int64))
-            np.save(tmp / f"{key}.target_class.npy",
+            np.save(tmp / f"{file_safe(key)}.target_class.npy",
                     np.array([i.targets[key] for i in scored], dtype=np.int64))
         shutil.rmtree(self.folder / shard, ignore_errors=True)
         os.replace(tmp, self.folder / shard)
 
-    def merge(self, order: Sequence[str], model_keys: Sequence[str]) -> list[Path]:
+    def merge(self, order: Sequence[str], model_keys: Sequence[str],
+              provenance: dict[str, dict] | None = None) -> list[Path]:
         """One ``.npz`` per model of every image its shards hold, in ``order`` (image ids),
-        then the shards removed. Returns the files written."""
+        then the shards removed; ``provenance[key]`` (what the model is: file, sha256,
+        recipe, preprocessing) goes in as the JSON string ``provenance``. Returns the files
+        written."""
         shards = sorted(p for p in self.folder.iterdir() if p.is_dir() and
                         not p.name.startswith(".")) if self.folder.is_dir() else []
         rank = {image_id: i for i, image_id in enumerate(order)}
@@ -134,28 +148,32 @@ class MapWriter:
             where: dict[str, tuple[Path, int, int]] = {}
             for shard in shards:
                 shared_rows = {i: r for r, i in enumerate(np.load(shard / "image_ids.npy"))}
-                for row, image_id in enumerate(np.load(shard / f"{key}.ids.npy")):
+                for row, image_id in enumerate(np.load(shard / f"{file_safe(key)}.ids.npy")):
                     where[str(image_id)] = (shard, shared_rows[image_id], row)
             ids = sorted(where, key=lambda i: rank.get(i, len(rank)))
             if ids:
-                written.append(self._merge_model(key, ids, where))
+                written.append(self._merge_model(key, ids, where,
+                                                 (provenance or {}).get(key)))
         shutil.rmtree(self.folder, ignore_errors=True)
         return written
 
     def _merge_model(self, key: str, ids: list[str],
-                     where: dict[str, tuple[Path, int, int]]) -> Path:
+                     where: dict[str, tuple[Path, int, int]], provenance: dict | None) -> Path:
         path = maps_path(self.out, key)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 self._member(archive, "image_ids", np.array(ids, dtype=str))
+                if provenance is not None:
+                    self._member(archive, "provenance", np.array(json.dumps(provenance)))
                 for name in _SHARED[1:]:
                     self._stream(archive, name, ids, where,
                                  lambda shard, rows, n=name: (shard / f"{n}.npy", rows[0]),
                                  _photo_in_unit_range if name == "x_batch" else None)
                 for name in _PER_MODEL:
                     self._stream(archive, name, ids, where,
-                                 lambda shard, rows, n=name: (shard / f"{key}.{n}.npy", rows[1]))
+                                 lambda shard, rows, n=name: (
+                                     shard / f"{file_safe(key)}.{n}.npy", rows[1]))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from scaled_models.architectures import CamNet
+from scaled_models.architectures import CamNet, LibraryNet
 
 if TYPE_CHECKING:
     from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
@@ -81,10 +81,29 @@ def get_method(key: str) -> CamMethod:
         raise ValueError(f"unknown CAM method {key!r}; choose from {', '.join(METHODS)}") from None
 
 
-def forward_passes_per_image(method: CamMethod, net: CamNet) -> int:
+def forward_passes_per_image(method: CamMethod, net: CamNet | LibraryNet) -> int:
     """Images the network runs per explained image: one, or for a slow method one masked or
-    ablated copy per channel of the feature map it explains (``net.fc`` reads that map)."""
-    return net.fc.in_features if method.slow else 1
+    ablated copy per channel of the feature map it explains (``net.fc`` reads that map; a
+    ``LibraryNet``'s is counted on a small probe)."""
+    if not method.slow:
+        return 1
+    if isinstance(net, CamNet):
+        return net.fc.in_features
+    parameter = next(net.parameters())
+    with torch.inference_mode():
+        probe = torch.zeros(1, 3, 64, 64, dtype=parameter.dtype, device=parameter.device)
+        return _feature_channels(net, probe)
+
+
+def _feature_channels(net: LibraryNet, probe: torch.Tensor) -> int:
+    """Channels of the feature map the library's methods explain, read by a forward hook."""
+    seen: list[int] = []
+    handle = net.features.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[1]))
+    try:
+        net(probe)
+    finally:
+        handle.remove()
+    return seen[-1]
 
 
 def exact_cam(net: CamNet, batch: torch.Tensor, classes: list[int | None],

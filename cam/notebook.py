@@ -31,9 +31,9 @@ from PIL import Image
 from safe_io.imagenet import class_label
 from safe_io.images import ImageLoadError
 from scaled_models.family import WeightFamily
-from scaled_models.table7 import parse_model_keys
-from scaled_models.weights import checkpoints_root, requested_reason, resolve_family
-from scaled_models.zoo import load_zoo
+from scaled_models.ladders import DEFAULT_LADDER, Ladder
+from scaled_models.weights import checkpoints_root
+from scaled_models.zoo import ZooRequest, load_requested, zoo_request
 
 from .engine import CamEngine, CamResult, ModelRun
 from .export import png_bytes, save_figure
@@ -63,8 +63,8 @@ class CompareRow:
     image_index: int  # position in ``CompareResult.images`` (the order given; a folder: sorted)
     image_id: str  # the name the grid shows (file stem, ILSVRC id, or the PIL image's file name)
     image_key: str  # the image's content hash: with ``model_key``, the key of ``maps``
-    model_key: str  # Table 7 role: baseline, depth, width, resolution, compound
-    model_label: str  # Table 7's words for the role
+    model_key: str  # the column: a Table 7 role (baseline, …), a ladder's key, a brought model
+    model_label: str  # the column's words
     prediction: int  # top-1 ImageNet class index
     prediction_label: str  # … in words
     probability: float  # its softmax probability
@@ -100,6 +100,7 @@ class CompareResult:
     unavailable: tuple[UnavailableModel, ...]  # selected models without weights, paper order
     family: str  # the weight family that ran
     family_reason: str  # why that family (``auto`` says what it found)
+    ladder: Ladder  # which models were compared
     method: CamMethod
     target: Target
     spec: FigureSpec  # what the grid shows: models with provenance, rows of CamResults
@@ -154,21 +155,27 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
             method: str | CamMethod = EXACT, *, target: str | int | Target = PREDICTED,
             models: str | Sequence[str] | None = None, style: RenderStyle | None = None,
             checkpoints: str | os.PathLike | None = None, device: str | None = None,
-            progress: Callable[[ModelRun], None] | None = None) -> CompareResult:
+            progress: Callable[[ModelRun], None] | None = None,
+            ladder: str | Ladder = DEFAULT_LADDER) -> CompareResult:
     """Every selected Table 7 model's class activation map of ``images``, as ``python -m cam
     figure`` computes and draws them.
 
     - ``images``: paths (files, or folders as ``--images`` takes them) and/or PIL images, or one
       of them. A PIL image is used as it is (no EXIF rotation), named by its file if it has one.
     - ``family``: ``"auto"`` (the paper's EfficientNets when B0's weights are at hand, else the
-      offline Lite stand-ins), a family name (``"lite"``, ``"efficientnet"``) or a family.
+      offline Lite stand-ins; the ResNets for the ``resnet`` ladder), a family name
+      (``"lite"``, ``"efficientnet"``, ``"resnet"``) or a family.
     - ``method``: a key of ``cam.METHODS`` (``"cam"``, the exact CAM the paper used;
       ``"gradcam"``, …) or a ``CamMethod``.
     - ``target``: ``"predicted"`` (each model's top-1), ``"gt"``, a class index, wnid or name,
       or a ``Target``.
-    - ``models``: Table 7 keys (``"baseline,compound"`` or a list; default all five).
+    - ``models``: the ladder's column keys (``"baseline,compound"`` or a list; default all),
+      and models you bring: ``"torchvision:resnet152.IMAGENET1K_V2"``, ``"timm:NAME"``,
+      ``"torchvision:resnet50=weights.pth"``, each a column after the ladder's.
     - ``style``: how the grid is drawn (default ``NOTEBOOK_STYLE``, the CLI's at 100 DPI).
     - ``checkpoints``, ``device``: as ``--checkpoints`` and ``--device``.
+    - ``ladder``: ``"table7"`` (Figure 7's five models, the default), ``"resnet"`` (Table 3's
+      ResNet-50 scaled by published ResNets) or ``"compound"`` (Lite0 → Lite2, B0 → B7).
 
     A model without weights does not run: it is listed in ``unavailable`` (with the command that
     makes it) and drawn as a grey column. Raises ``ValueError`` (``ImageLoadError`` for a
@@ -176,24 +183,25 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
     """
     method = method if isinstance(method, CamMethod) else get_method(method)
     target = _target(target)
-    keys = _model_keys(models)
-    chosen, reason = ((family, requested_reason(family)) if isinstance(family, WeightFamily)
-                      else resolve_family(family))
+    request = zoo_request(family, ladder, models if models is None or isinstance(models, str)
+                          else ",".join(models), checkpoints, device)
     style = NOTEBOOK_STYLE if style is None else style
     pictures = _read_images(images)
-    engine = _engine(chosen, reason, checkpoints, device)
+    engine = _engine(request)
+    keys = [*request.keys, *(brought.text for brought in request.brought)]
     spec = make_figure(engine, pictures, method, target, keys, progress)
     grid = compose_grid(spec, style)
     return CompareResult(
         images=tuple(pictures), rows=tuple(_rows(spec)),
         maps=MappingProxyType({(row.image.key, key): result for row in spec.rows
                                for key, result in row.results.items()}),
-        unavailable=tuple(UnavailableModel(m.key, m.spec.label,
+        unavailable=tuple(UnavailableModel(m.key, m.column.label,
                                            m.provenance.unavailable_reason or "no weights",
                                            m.provenance.make_available or "")
                           for m in spec.models if not m.available),
-        family=chosen.name, family_reason=reason, method=method, target=target, spec=spec,
-        style=style, grid=grid, figure=_figure(grid, style.dpi))
+        family=request.family.name, family_reason=request.family_reason,
+        ladder=request.ladder, method=method, target=target, spec=spec, style=style, grid=grid,
+        figure=_figure(grid, style.dpi))
 
 
 # --- the entry's checks: each choice resolved once, with the project's own messages ------------
@@ -204,15 +212,6 @@ def _target(target: str | int | Target) -> Target:
     if isinstance(target, int):
         return Target.of_class(target)
     return parse_target(target)
-
-
-def _model_keys(models: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    if models is None:
-        return None
-    try:
-        return parse_model_keys(models if isinstance(models, str) else ",".join(models))
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
 
 
 def _read_images(images: ImageInput | Sequence[ImageInput]) -> list[CamImage]:
@@ -262,19 +261,21 @@ def _from_pil(picture: Image.Image, position: int) -> CamImage:
 
 # --- models kept between calls -----------------------------------------------------------------
 
-_ENGINES: dict[tuple[str, str, str], CamEngine] = {}
+_ENGINES: dict[tuple, CamEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def _engine(family: WeightFamily, reason: str, checkpoints: str | os.PathLike | None,
-            device: str | None) -> CamEngine:
-    """One engine per (family, checkpoints folder, device), loaded on first use (all five roles,
-    so a later call with other ``models`` loads nothing) and kept, maps cached, until
-    ``clear_models()``."""
-    key = (family.name, str(checkpoints_root(checkpoints).resolve()), device or "auto")
+def _engine(request: ZooRequest) -> CamEngine:
+    """One engine per (family, ladder, brought models, checkpoints folder, device), loaded on
+    first use (every column of the ladder, so a later call with other ``models`` loads nothing)
+    and kept, maps cached, until ``clear_models()``."""
+    key = (request.family.name, request.ladder.name, request.brought,
+           str(checkpoints_root(request.checkpoints).resolve()), str(request.device))
     with _ENGINES_LOCK:
         if key not in _ENGINES:
-            _ENGINES[key] = CamEngine(load_zoo(family, checkpoints, None, device, reason))
+            every = dataclasses.replace(request, keys=tuple(request.family.bindings(
+                request.ladder)))
+            _ENGINES[key] = CamEngine(load_requested(every))
         return _ENGINES[key]
 
 
@@ -296,7 +297,7 @@ def _rows(spec: FigureSpec) -> list[CompareRow]:
                 continue
             rows.append(CompareRow(
                 image_index=index, image_id=row.image.image_id, image_key=row.image.key,
-                model_key=model.key, model_label=model.spec.label,
+                model_key=model.key, model_label=model.column.label,
                 prediction=result.pred_class, prediction_label=class_label(result.pred_class),
                 probability=result.pred_prob, target_class=result.target_class,
                 target_probability=result.target_prob, ground_truth=gt,

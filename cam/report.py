@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from scaled_models.architectures import MAC_COUNTING
-from scaled_models.provenance import MISSING, ProvenanceRow, giga, provenance_rows
+from scaled_models.ladders import TABLE7_LADDER
+from scaled_models.provenance import provenance_cells, provenance_headers, provenance_rows
 from scaled_models.zoo import ModelZoo
 
 from .agreement import EVAL_SIZE, TOP_FRACTION
@@ -25,20 +26,6 @@ from .summary_plots import agreement_plot, summary_plot
 from .summary_text import comparison_sentences, interval_text, no_metrics_text
 
 _SENTENCES_PER_PAGE = 28
-
-
-SHA256_HEADER = "sha256"  # the weights file's hash: the PDF has room for it, the app's panel not
-PROVENANCE_HEADERS = ("Model", "Table 7", "MACs (paper)", "status", "what the weights are",
-                      "runs", SHA256_HEADER)
-
-
-def provenance_cells(row: ProvenanceRow) -> list[str]:
-    """One role's cells under ``PROVENANCE_HEADERS``: what the paper specifies beside what this
-    report ran."""
-    return [row.spec.short_label, row.table7, f"{giga(row.macs)} ({row.spec.paper_flops})",
-            row.status, row.what_it_is,
-            f"{row.run_resolution} px, {giga(row.run_macs)}" if row.available else MISSING,
-            (row.sha256 or "")[:12]]
 
 
 def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
@@ -53,7 +40,9 @@ def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
     buffer = io.BytesIO()
     with PdfPages(buffer) as pdf:
         for number, page in enumerate(grid_pages(spec, style), start=1):
-            fig = _page(plt, "Figure 7, reproduced" + (f" (page {number})" if number > 1 else ""))
+            title = ("Figure 7, reproduced" if zoo.ladder == TABLE7_LADDER
+                     else f"Figure 7's layout: the {zoo.ladder.name} ladder")
+            fig = _page(plt, title + (f" (page {number})" if number > 1 else ""))
             _image(fig, page, (0.03, 0.04, 0.94, 0.86))
             pdf.savefig(fig)
             plt.close(fig)
@@ -90,10 +79,15 @@ def _image(fig, image: Image.Image | bytes, box: tuple[float, float, float, floa
 def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
     ax = fig.add_axes((0.03, 0.25, 0.94, 0.63))
     ax.set_axis_off()
-    rows = [[_wrapped(cell, width) for cell, width in zip(row, (14, 22, 12, 11, 70, 14, 12))]
-            for row in map(provenance_cells, provenance_rows(zoo))]
-    table = ax.table(cellText=rows, colLabels=list(PROVENANCE_HEADERS), loc="upper left",
-                     cellLoc="left", colWidths=[0.09, 0.13, 0.08, 0.07, 0.43, 0.11, 0.09])
+    table7 = zoo.ladder == TABLE7_LADDER
+    # characters per line and share of the page of each column (another ladder adds one: the
+    # depth, width and resolution counted against its baseline)
+    layout = ((14, 0.09), (22, 0.13), (12, 0.08)) + (() if table7 else ((12, 0.08),)) + \
+        ((11, 0.07), (70 if table7 else 60, 0.43 if table7 else 0.35), (14, 0.11), (12, 0.09))
+    rows = [[_wrapped(cell, width) for cell, (width, _) in zip(cells, layout)]
+            for cells in (provenance_cells(row, zoo.ladder) for row in provenance_rows(zoo))]
+    table = ax.table(cellText=rows, colLabels=list(provenance_headers(zoo.ladder)),
+                     loc="upper left", cellLoc="left", colWidths=[share for _, share in layout])
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     cells = table.get_celld()
@@ -104,10 +98,19 @@ def _provenance_table(fig, zoo: ModelZoo, notes: list[str]) -> None:
         cell.set_height(0.035 * row_lines[r] + 0.015 if r else 0.05)
         if r == 0:
             cell.set_text_props(weight="bold")
-    text = [f"Family: {zoo.family.name} — {zoo.family.description} ({zoo.family_reason}).",
-            f"MACs: {MAC_COUNTING}, of Table 7's architecture (the paper's SE/SiLU blocks) at "
-            "Table 7's resolution, beside the paper's FLOPs; 'runs' is what this family's "
-            "network costs at the resolution it ran."] + list(notes)
+    text = [f"Family: {zoo.family.name} — {zoo.family.description} ({zoo.family_reason})."]
+    if table7:
+        text.append(f"MACs: {MAC_COUNTING}, of Table 7's architecture (the paper's SE/SiLU "
+                    "blocks) at Table 7's resolution, beside the paper's FLOPs; 'runs' is what "
+                    "this family's network costs at the resolution it ran.")
+    else:
+        text.append(f"Ladder {zoo.ladder.name}: {zoo.ladder.description}. MACs: "
+                    f"{MAC_COUNTING}, of the network that runs, beside the FLOPs the paper "
+                    "prints for the row the column is set beside; 'counted vs baseline': "
+                    "residual blocks (d), channels of the last stage's last spatial "
+                    "convolution (w) and input pixels per side (r), over the ladder's "
+                    "baseline.")
+    text += list(notes)
     fig.text(0.03, 0.2, "\n".join(_wrapped(t, 170) for t in text), fontsize=7.5, va="top")
 
 

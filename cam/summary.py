@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaled_models.table7 import MODEL_KEYS
+from scaled_models.ladders import TABLE7_COLUMNS, Column
+from scaled_models.paper import Scaling
 
 from . import metrics
 from .agreement import AGREEMENT_MEASURES, pair_name, summarize_agreement
@@ -35,9 +36,32 @@ from .stats import (
     paired_difference,
 )
 
-BASELINE, COMPOUND = MODEL_KEYS[0], MODEL_KEYS[-1]
-SINGLE_DIMENSION = MODEL_KEYS[1:-1]  # depth, width, resolution
 SEED = 0
+
+
+@dataclass(frozen=True)
+class Lineup:
+    """The models a summary reports, in their ladder's order, and what each scales: which one
+    every other is compared with (the baseline) and which compound models are compared with
+    which single-dimension ones."""
+
+    keys: tuple[str, ...]
+    scales: tuple[Scaling, ...]
+
+    @classmethod
+    def of(cls, columns: Sequence[Column]) -> Lineup:
+        return cls(tuple(c.key for c in columns), tuple(c.scales for c in columns))
+
+    def order(self, present: set[str]) -> list[str]:
+        """``present`` in the ladder's order; keys it does not list (rows of another run)
+        after them, sorted."""
+        return [k for k in self.keys if k in present] + sorted(present - set(self.keys))
+
+    def scaling(self, key: str) -> Scaling | None:
+        return dict(zip(self.keys, self.scales)).get(key)
+
+
+TABLE7_LINEUP = Lineup.of(TABLE7_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -73,12 +97,15 @@ METRICS: tuple[Metric, ...] = (
 FAITHFULNESS_RANKED_ON = ("deletion_auc_norm", "insertion_auc_norm")
 
 
-def comparisons(models: list[str]) -> list[tuple[str, str]]:
-    """(A, B) pairs reported as A − B: each model against the baseline, then the compound model
-    against each single-dimension model, among the models present."""
-    pairs = [(m, BASELINE) for m in models if m != BASELINE and BASELINE in models]
-    if COMPOUND in models:
-        pairs += [(COMPOUND, m) for m in SINGLE_DIMENSION if m in models]
+def comparisons(models: list[str], lineup: Lineup = TABLE7_LINEUP) -> list[tuple[str, str]]:
+    """(A, B) pairs reported as A − B, among the models present: each model against the
+    ladder's baseline, then each compound model against each single-dimension one (Figure 7's
+    question: does scaling all three beat scaling one?)."""
+    baselines = [m for m in models if lineup.scaling(m) == Scaling.BASELINE]
+    pairs = [(m, baselines[0]) for m in models if baselines and m != baselines[0]]
+    singles = [m for m in models if (lineup.scaling(m) or Scaling.BROUGHT).single_dimension]
+    for compound in (m for m in models if lineup.scaling(m) == Scaling.COMPOUND):
+        pairs += [(compound, m) for m in singles]
     return pairs
 
 
@@ -197,20 +224,20 @@ def _maxboxacc_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]
                             interval.confidence)
 
 
-def summarize(rows: Sequence[MetricRow], agreement_rows: Sequence[AgreementRow] = ()
-              ) -> list[Summary]:
+def summarize(rows: Sequence[MetricRow], agreement_rows: Sequence[AgreementRow] = (),
+              lineup: Lineup = TABLE7_LINEUP) -> list[Summary]:
     """One ``Summary`` per CAM method found in the rows (agreement alone is enough: unlabelled
-    images have no metric rows)."""
+    images have no metric rows), its models in ``lineup``'s order and compared as it says."""
     methods = list(dict.fromkeys(r.method for r in [*rows, *agreement_rows]))
     return [_summarize_method(method, [r for r in rows if r.method == method],
-                              [r for r in agreement_rows if r.method == method])
+                              [r for r in agreement_rows if r.method == method], lineup)
             for method in methods]
 
 
-def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[AgreementRow]
-                      ) -> Summary:
+def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[AgreementRow],
+                      lineup: Lineup) -> Summary:
     present = {r.model for r in rows} | {m for r in agreement_rows for m in (r.model_a, r.model_b)}
-    models = [m for m in MODEL_KEYS if m in present]
+    models = lineup.order(present)
     by_model = {m: [r for r in rows if r.model == m] for m in models}
     per_metric = {m: {metric.column: _values(by_model[m], metric.column) for metric in METRICS
                       if not metric.dataset_level} for m in models}
@@ -226,7 +253,7 @@ def _summarize_method(method: str, rows: list[MetricRow], agreement_rows: list[A
             summary_metrics[model][metric.column] = (
                 bootstrap_mean_ci(values, seed=SEED) if values else None)
     differences: dict[tuple[str, str], dict[str, PairedDifference]] = {}
-    for a, b in comparisons(models):
+    for a, b in comparisons(models, lineup):
         differences[(a, b)] = {}
         for metric in METRICS:
             if metric.dataset_level:

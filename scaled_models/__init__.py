@@ -1,5 +1,5 @@
 """Table 7 of the EfficientNet paper as data, its architectures, and honest weight sources."""
-from . import efficientnet, lite  # noqa: F401 - importing a family module registers it
+from . import efficientnet, lite, resnet  # noqa: F401 - importing a family module registers it
 from .family import FAMILIES, WeightFamily, WeightsUnavailable, get_family
 from .table7 import MODEL_KEYS, TABLE7, ModelSpec, spec_for
 from .weights import Provenance

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .provenance import TABLE_DESCRIPTION, TABLE_HELP, add_table_arguments
+from .zoo import request_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     table = sub.add_parser("table", help=TABLE_HELP, description=TABLE_DESCRIPTION)
     add_table_arguments(table)
     args = parser.parse_args(argv)
+    request_from_args(parser, args)
     return args.func(args)
 
 

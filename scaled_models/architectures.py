@@ -70,6 +70,21 @@ class CamNet(nn.Module):
         return self.fc(self.dropout(feats.mean((2, 3)))), feats
 
 
+class LibraryNet(nn.Module):
+    """A classifier that is not features → GAP → one linear layer (VGG, ConvNeXt, MobileNetV3):
+    the grad-cam library's methods explain it at ``features`` (its last convolutional body);
+    the exact CAM of Zhou et al. is not defined for it, and ``why_not_exact`` says so."""
+
+    def __init__(self, model: nn.Module, features: nn.Module, why_not_exact: str) -> None:
+        super().__init__()
+        self.model = model
+        self.features = features  # a module inside ``model``: the library's target layer
+        self.why_not_exact = why_not_exact
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
 @dataclass(frozen=True)
 class Architecture:
     """What is built: a family's blocks with width/depth multipliers (and the dropout the
@@ -83,10 +98,14 @@ class Architecture:
     dropout: float
     # builder(arch, stochastic_depth=…, bn_momentum=…): a randomly initialised CamNet of arch
     builder: Callable[..., CamNet] = field(repr=False)
+    name: str = ""  # a published network's own name ("ResNet-152"), where it has one
 
     @property
     def description(self) -> str:
-        return f"{self.family} w={self.width:g} d={self.depth:g} ({self.blocks})"
+        coefficients = f"w={self.width:g} d={self.depth:g}"
+        if self.name:
+            return f"{self.name} ({self.family}: {self.blocks}, {coefficients})"
+        return f"{self.family} {coefficients} ({self.blocks})"
 
     def build(self, *, stochastic_depth: float = 0.0, bn_momentum: float | None = None
               ) -> CamNet:
@@ -137,3 +156,22 @@ def count_macs(net: nn.Module, resolution: int) -> int:
 
 def count_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+@dataclass(frozen=True)
+class NetShape:
+    """What depth and width scaling change, counted on a built network: its residual blocks
+    (the repeats depth multiplies) and the channels of its last stage's last spatial
+    convolution (the ones width multiplies: an MBConv's depthwise convolution, a bottleneck's
+    3×3)."""
+
+    blocks: int
+    channels: int
+
+
+def measure_shape(stages: list[nn.Module]) -> NetShape:
+    """``NetShape`` of a network given its stages (``WeightFamily.stages``): counted, not read
+    from any coefficient, so rounding (``make_divisible``, ``ceil``) shows."""
+    last_spatial = [m for m in stages[-1].modules()
+                    if isinstance(m, nn.Conv2d) and m.kernel_size[0] > 1]
+    return NetShape(sum(len(stage) for stage in stages), last_spatial[-1].out_channels)

@@ -20,10 +20,11 @@ from torch import nn
 from .architectures import B0_STAGES, NUM_CLASSES, Architecture, CamNet
 from .derived_facts import shipped
 from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
+from .ladders import COMPOUND_LADDER, TABLE7_LADDER, Column, Ladder
+from .paper import TABLE2, Scaling
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .table7 import spec_for
 
-_OFFLINE_HINT = "run once with internet access, or copy the file into the torch hub cache"
 _failed_downloads: dict[str, str] = {}  # url -> reason: an offline machine tries each file once
 
 
@@ -41,7 +42,7 @@ def _locate_or_download(url: str, download: bool = True) -> Path:
     if os.environ.get("SCALECAM_OFFLINE") or not download:
         why = "SCALECAM_OFFLINE is set" if download else "no download was asked for"
         raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and {why}",
-                                 _OFFLINE_HINT)
+                                 fetch_hint(url))
     if url not in _failed_downloads:
         print(f"downloading {url} into {cached.parent}", file=sys.stderr, flush=True)
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -52,8 +53,15 @@ def _locate_or_download(url: str, download: bool = True) -> Path:
             _failed_downloads[url] = str(getattr(exc, "reason", exc))
     if url in _failed_downloads:
         raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and the download "
-                                 f"failed ({_failed_downloads[url]})", _OFFLINE_HINT)
+                                 f"failed ({_failed_downloads[url]})", fetch_hint(url))
     return cached
+
+
+def fetch_hint(url: str) -> str:
+    """The command that fetches a published file on a connected machine, and where it goes on
+    this one (torchvision reads a file in the hub cache under its published name)."""
+    return (f"curl -LO {url} (on a machine with internet access; scalecam there downloads it "
+            f"itself), then copy {Path(url).name} to {hub_cache_file(url)}")
 
 
 def _wrap_torchvision(model_name: str) -> CamNet:
@@ -62,6 +70,16 @@ def _wrap_torchvision(model_name: str) -> CamNet:
 
     net = tvm.get_model(model_name, weights=None)
     return CamNet(net.features, net.classifier[-1], net.classifier[0].p)
+
+
+def _build_as_published(arch: Architecture, *, stochastic_depth: float = 0.0,
+                        bn_momentum: float | None = None) -> CamNet:
+    """torchvision's own network for ``arch`` (its BatchNorm settings included: B5–B7's
+    weights were made with eps 1e-3), for inference only."""
+    if stochastic_depth or bn_momentum is not None:
+        raise ValueError(f"{arch.name} is built as torchvision publishes it, for inference; "
+                         "train through the family's own architecture instead")
+    return _wrap_torchvision(f"efficientnet_{arch.name.rsplit('-', 1)[-1].lower()}")
 
 
 def torchvision_weights(family: WeightFamily, model_name: str,
@@ -82,7 +100,7 @@ def torchvision_weights(family: WeightFamily, model_name: str,
         source=f"torchvision {type(enum).__name__}.{enum.name}", preprocessing=preprocessing,
         top1=enum.meta["_metrics"]["ImageNet-1K"]["acc@1"],
         locate=partial(_locate_or_download, enum.url),
-        install_hint=f"{_OFFLINE_HINT} ({hub_cache_file(enum.url)})",
+        install_hint=fetch_hint(enum.url),
         arch=arch, builder=partial(_wrap_torchvision, model_name), url=enum.url)
 
 
@@ -94,6 +112,7 @@ class EfficientNetFamily(WeightFamily):
     stand_in = False
     crop_pct = 0.875
     mean, std = IMAGENET_MEAN, IMAGENET_STD
+    ladders = (TABLE7_LADDER, COMPOUND_LADDER)
 
     @staticmethod
     def build(arch: Architecture, *, stochastic_depth: float = 0.0,
@@ -135,6 +154,26 @@ class EfficientNetFamily(WeightFamily):
             stand_ins=("resolution",), native_resolution=("compound",),
             notes={"compound": f"EfficientNet-B3 (w={b3.arch.width:g}, d={b3.arch.depth:g}) "
                                f"weights, trained at {b3.preprocessing.resolution} px"})
+
+    def bindings(self, ladder: Ladder) -> dict[str, RoleBinding]:
+        if ladder == COMPOUND_LADDER:
+            return self._compound_ladder
+        return super().bindings(ladder)
+
+    @cached_property
+    def _compound_ladder(self) -> dict[str, RoleBinding]:
+        """B0 → B7 as torchvision publishes them (``IMAGENET1K_V1``: one family of weights),
+        each at the resolution its weights are evaluated at, beside Table 2's row."""
+        bindings = {}
+        for name, row in TABLE2.items():
+            arch = Architecture(self.name, self.blocks, row.width, row.depth, 0.0,
+                                _build_as_published, name=f"EfficientNet-{name}")
+            weights = torchvision_weights(self, f"efficientnet_{name.lower()}", arch=arch)
+            column = Column(name.lower(), f"EfficientNet-{name}", f"EfficientNet-{name}",
+                            Scaling.BASELINE if name == "B0" else Scaling.COMPOUND, row)
+            bindings[column.key] = RoleBinding(column, arch, weights.preprocessing.resolution,
+                                               weights)
+        return bindings
 
     def published_locator(self, key: str) -> tuple[Callable[..., Path], str]:
         """From the shipped facts while they match this code and torch/torchvision

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from .architectures import Architecture, CamNet
+from .ladders import TABLE7_LADDER, Column, Ladder
 from .preprocessing import Preprocessing
-from .table7 import TABLE7, ModelSpec
+from .table7 import TABLE7
 
 
 class WeightsUnavailable(RuntimeError):
@@ -61,13 +62,15 @@ class PublishedWeights:
 
 @dataclass(frozen=True)
 class RoleBinding:
-    """What fills one Table 7 role in one family when no checkpoint exists: an architecture, the
-    resolution it runs at, and published weights (``None``: nobody publishes this model).
+    """What fills one column of a ladder in one family when no checkpoint exists: an
+    architecture, the resolution it runs at, and published weights (``None``: nobody publishes
+    this model).
 
-    ``stand_in`` says the weights were trained for another configuration than the role's (e.g.
-    B0's weights evaluated at 448 px, or Lite2 for the compound model), and ``note`` how."""
+    ``stand_in`` says the weights were trained for another configuration than the column's
+    (e.g. B0's weights evaluated at 448 px, or Lite2 for the compound model), and ``note``
+    how."""
 
-    spec: ModelSpec
+    column: Column
     arch: Architecture
     resolution: int
     weights: PublishedWeights | None = None
@@ -76,18 +79,20 @@ class RoleBinding:
 
     @property
     def key(self) -> str:
-        return self.spec.key
+        return self.column.key
 
 
 class WeightFamily(ABC):
     """One architecture style and its weights. Subclasses set the class attributes and
-    implement ``build`` (a static method) and ``stages``; ``roles`` binds each Table 7 row."""
+    implement ``build`` (a static method) and ``stages``; ``roles`` binds each Table 7 row
+    (empty for a family without Table 7's networks), ``bindings`` every ladder it fills."""
 
     name: str  # CLI/app choice and the checkpoints sub-folder
     description: str  # one line for selectors and tables
     blocks: str  # e.g. "MBConv + SE, SiLU"
     stand_in: bool  # the whole family only stands in for the paper's networks
     crop_pct: float  # preprocessing for checkpoints that record none
+    ladders: tuple[Ladder, ...] = (TABLE7_LADDER,)  # the ladders ``bindings`` fills
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
@@ -126,6 +131,17 @@ class WeightFamily(ABC):
     @abstractmethod
     def roles(self) -> dict[str, RoleBinding]:
         """Each Table 7 key → its binding in this family, in paper order."""
+
+    def bindings(self, ladder: Ladder) -> dict[str, RoleBinding]:
+        """Each column key of ``ladder`` → its binding in this family, baseline first (empty:
+        this family does not fill the ladder). Table 7's ladder is ``roles``; a family that
+        fills other ladders extends this."""
+        return dict(self.roles) if ladder == TABLE7_LADDER else {}
+
+    def fills(self, ladder: Ladder) -> bool:
+        """Whether this family has columns for ``ladder``, said by its ``ladders`` (building
+        the bindings may import torchvision: seconds the first screen does not wait for)."""
+        return ladder in self.ladders
 
     @property
     @abstractmethod
@@ -173,7 +189,8 @@ class WeightFamily(ABC):
             if stand_in and not note and resolution != weights.preprocessing.resolution:
                 note = (f"test-time resolution, not retrained: {weights.name}'s weights (trained "
                         f"at {weights.preprocessing.resolution} px) run at {resolution} px")
-            bindings[spec.key] = RoleBinding(spec, arch, resolution, weights, stand_in, note)
+            bindings[spec.key] = RoleBinding(Column.of_table7(spec), arch, resolution, weights,
+                                             stand_in, note)
         return bindings
 
     def __repr__(self) -> str:
@@ -192,12 +209,17 @@ def register_family(cls: type[WeightFamily]) -> type[WeightFamily]:
 def paper_family() -> WeightFamily:
     """The family with the paper's own blocks: Table 7's costs are counted on it, the paper
     recipe trains it, and ``auto`` prefers it when its baseline's weights can be had."""
-    return next(f for f in FAMILIES.values() if not f.stand_in)
+    return next(f for f in FAMILIES.values() if not f.stand_in and f.roles)
 
 
 def offline_family() -> WeightFamily:
     """The first stand-in family: what ``auto`` falls back to without the paper's weights."""
     return next(f for f in FAMILIES.values() if f.stand_in)
+
+
+def families_for(ladder: Ladder) -> list[WeightFamily]:
+    """The families that fill ``ladder``, in registration order."""
+    return [family for family in FAMILIES.values() if family.fills(ladder)]
 
 
 def get_family(name: str | WeightFamily) -> WeightFamily:

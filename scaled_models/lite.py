@@ -25,6 +25,8 @@ from torch import nn
 
 from .architectures import B0_STAGES, NUM_CLASSES, Architecture, CamNet, make_divisible
 from .family import PublishedWeights, RoleBinding, WeightFamily, WeightsUnavailable, register_family
+from .ladders import COMPOUND_LADDER, TABLE7_LADDER, Column, Ladder
+from .paper import Scaling
 from .preprocessing import TF_LITE_MEAN, TF_LITE_STD
 
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280  # fixed in Lite whatever the width
@@ -160,6 +162,7 @@ class LiteFamily(WeightFamily):
     stand_in = True
     crop_pct = 0.875
     mean, std = TF_LITE_MEAN, TF_LITE_STD
+    ladders = (TABLE7_LADDER, COMPOUND_LADDER)
 
     @staticmethod
     def build(arch: Architecture, *, stochastic_depth: float = 0.0,
@@ -232,6 +235,24 @@ class LiteFamily(WeightFamily):
                    "compound": f"EfficientNet-Lite2 (w={lite2.arch.width:g}, "
                                f"d={lite2.arch.depth:g}, {lite2.preprocessing.resolution} px): "
                                "the nearest compound-scaled Lite with public weights"})
+
+    def bindings(self, ladder: Ladder) -> dict[str, RoleBinding]:
+        if ladder == COMPOUND_LADDER:
+            return self._compound_ladder
+        return super().bindings(ladder)
+
+    @cached_property
+    def _compound_ladder(self) -> dict[str, RoleBinding]:
+        """Lite0 → Lite1 → Lite2, each at its release's resolution. The paper has no Lite
+        rows (Lite came later, without SE and with ReLU6): the columns quote none."""
+        bindings = {}
+        for n in _LITE_RELEASES:
+            weights = self.release(n)
+            column = Column(f"lite{n}", f"EfficientNet-Lite{n}", f"Lite{n}",
+                            Scaling.BASELINE if n == 0 else Scaling.COMPOUND, None)
+            bindings[column.key] = RoleBinding(column, weights.arch,
+                                               weights.preprocessing.resolution, weights)
+        return bindings
 
     @cached_property
     def catalogue(self) -> list[PublishedWeights]:

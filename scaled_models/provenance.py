@@ -1,4 +1,4 @@
-"""What each Table 7 model is, stated once: one typed row per role, which every table formats.
+"""What each model is, stated once: one typed row per column, which every table formats.
 
 The command lines' ``table``, the report's PDF page and the app's models panel show the same
 facts in different shapes; they all format these rows and none recomputes a fact. The ``table``
@@ -14,21 +14,21 @@ import sys
 from dataclasses import dataclass
 
 from .architectures import MAC_COUNTING
-from .table7 import ModelSpec
+from .ladders import TABLE7_LADDER, Column, Ladder
 from .weights import Provenance
-from .zoo import LoadedModel, ModelZoo, add_zoo_arguments, zoo_from_args
+from .zoo import LoadedModel, ModelZoo, Scaled, add_zoo_arguments, zoo_from_args
 
 MISSING = "—"  # a cell with nothing to say (an unavailable model has no run, no top-1)
 
 
 @dataclass(frozen=True)
 class ProvenanceRow:
-    """One Table 7 role: what the paper specifies beside what this build loaded for it."""
+    """One column: what the paper specifies beside what this build loaded for it."""
 
     key: str
-    spec: ModelSpec  # Table 7's row: coefficients, resolution, the paper's FLOPs and top-1
-    params: int  # of Table 7's architecture (the paper's SE/SiLU blocks, the row's coefficients)
-    macs: int  # … at Table 7's resolution: what the paper's FLOPs column measures
+    column: Column  # its words, what it scales, the paper's row it is set beside
+    params: int | None  # of Table 7's architecture (the paper's SE/SiLU blocks): Table 7 only
+    macs: int | None  # … at Table 7's resolution: what the paper's FLOPs column measures
     status: str  # one word: published / adapted / distilled / trained / stand-in / unavailable
     headline: str  # the weights in a few words
     what_it_is: str  # the weights in a sentence (and how they do on unseen images), or why none
@@ -39,16 +39,35 @@ class ProvenanceRow:
     top1: float | None  # of these weights, measured on ``top1_source``
     top1_source: str | None
     sha256: str | None  # of the weights file
+    scaled: Scaled | None  # counted against the ladder's baseline (not for Table 7's rows)
 
     @property
     def table7(self) -> str:
-        """E.g. "w=1, d=1, r=2, 448 px"."""
-        return f"{self.spec.coefficients}, {self.spec.paper_resolution} px"
+        """Table 7's words for the row, e.g. "w=1, d=1, r=2, 448 px"; a column of another
+        ladder: the paper's row it is set beside, e.g. "Table 3 d=4", or a dash."""
+        spec, paper = self.column.spec, self.column.paper
+        if spec is not None:
+            return f"{spec.coefficients}, {spec.paper_resolution} px"
+        return f"{paper.table} {paper.coefficients}" if paper is not None else MISSING
+
+    @property
+    def cost_text(self) -> str:
+        """MACs beside the paper's FLOPs: of Table 7's architecture for a Table 7 row, else of
+        the network that runs (its paper row's FLOPs, where there is one, beside)."""
+        paper = self.column.paper
+        macs = self.macs if self.column.spec is not None else self.run_macs
+        counted = giga(macs) if macs is not None else MISSING
+        return f"{counted} ({paper.flops})" if paper is not None else counted
 
     @property
     def top1_text(self) -> str:
         """E.g. "75.1 (published)", or a dash when nobody measured these weights."""
         return MISSING if self.top1 is None else f"{self.top1:.1f} ({self.top1_source})"
+
+    @property
+    def paper_top1_text(self) -> str:
+        paper = self.column.paper
+        return MISSING if paper is None else f"{paper.top1:.1f}"
 
 
 def giga(count: int) -> str:
@@ -68,41 +87,92 @@ def _what_it_is(prov: Provenance) -> str:
 def _row(model: LoadedModel) -> ProvenanceRow:
     prov = model.provenance
     return ProvenanceRow(
-        key=model.key, spec=model.spec, params=model.params, macs=model.macs,
+        key=model.key, column=model.column, params=model.params, macs=model.macs,
         status=prov.status, headline=prov.headline, what_it_is=_what_it_is(prov),
         make_available=prov.make_available, available=prov.available,
         run_resolution=prov.resolution, run_macs=model.run_macs, top1=prov.top1,
-        top1_source=prov.top1_source, sha256=prov.sha256)
+        top1_source=prov.top1_source, sha256=prov.sha256, scaled=model.scaled)
 
 
 def provenance_rows(zoo: ModelZoo) -> list[ProvenanceRow]:
-    """One row per loaded role, in paper order."""
+    """One row per loaded column, in the ladder's order."""
     return [_row(model) for model in zoo.models]
 
 
+SHA256_HEADER = "sha256"  # the weights file's hash: the PDF has room for it, the app's panel not
+
+
+def provenance_headers(ladder: Ladder) -> tuple[str, ...]:
+    """The headers of ``provenance_cells``: Table 7's words for Table 7, else the paper row's,
+    and how much the network is scaled, counted."""
+    if ladder == TABLE7_LADDER:
+        return ("Model", "Table 7", "MACs (paper)", "status", "what the weights are", "runs",
+                SHA256_HEADER)
+    return ("Model", "paper row", "MACs (paper FLOPs)", "counted vs baseline", "status",
+            "what the weights are", "runs", SHA256_HEADER)
+
+
+def provenance_cells(row: ProvenanceRow, ladder: Ladder) -> list[str]:
+    """One column's cells under ``provenance_headers(ladder)``: what the paper specifies beside
+    what was run (the report's page and the app's models panel)."""
+    runs = f"{row.run_resolution} px, {giga(row.run_macs)}" if row.available else MISSING
+    cells = [row.column.short_label, row.table7, row.cost_text]
+    if ladder != TABLE7_LADDER:
+        cells.append(row.scaled.text() if row.scaled is not None else MISSING)
+    return cells + [row.status, row.what_it_is, runs, (row.sha256 or "")[:12]]
+
+
 def format_table(zoo: ModelZoo) -> str:
-    """Two Markdown tables: Table 7 beside our measurement of the same architectures, then what
-    this family loads for each role; notes say what each model is and how to fill a gap."""
+    """Markdown: for Table 7, the table beside our measurement of the same architectures, then
+    what this family loads for each role; for another ladder, each column beside the paper's
+    row it quotes. Notes say what each model is and how to fill a gap."""
     rows = provenance_rows(zoo)
-    lines = ["Table 7 of Tan & Le (ICML 2019), measured on the paper's architectures:", "",
-             "| Model | Coefficients | Params | MACs measured | Paper FLOPs | Paper top-1 |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {row.spec.label} | {row.table7} | {row.params / 1e6:.2f}M | {giga(row.macs)} "
-              f"| {row.spec.paper_flops} | {row.spec.paper_top1:.1f} |" for row in rows]
-    lines += ["", f"What the '{zoo.family.name}' family loads ({zoo.family.description}):", "",
-              "| Model | Status | What it is | Runs at | Run MACs | Top-1 of these weights |",
-              "|---|---|---|---|---|---|"]
-    for row in rows:
-        runs, cost = ((f"{row.run_resolution} px", giga(row.run_macs)) if row.available
-                      else (MISSING, MISSING))
-        lines.append(f"| {row.spec.short_label} | {row.status} | {row.headline} | {runs} | "
-                     f"{cost} | {row.top1_text} |")
-    notes = [f"Family: {zoo.family.name} ({zoo.family_reason}); device: {zoo.device}.",
-             f"MACs: {MAC_COUNTING}, on Table 7's architecture (channels make_divisible 8, "
-             "repeats ceil); the paper's FLOPs are printed beside them unchanged."]
+    lines = []
+    if zoo.ladder == TABLE7_LADDER:
+        lines += ["Table 7 of Tan & Le (ICML 2019), measured on the paper's architectures:", "",
+                  "| Model | Coefficients | Params | MACs measured | Paper FLOPs | Paper top-1 |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {row.column.label} | {row.table7} | {row.params / 1e6:.2f}M | "
+                  f"{giga(row.macs)} | {row.column.paper.flops} | {row.column.paper.top1:.1f} |"
+                  for row in rows if row.column.spec is not None]
+        lines += ["", f"What the '{zoo.family.name}' family loads ({zoo.family.description}):",
+                  "", "| Model | Status | What it is | Runs at | Run MACs | "
+                  "Top-1 of these weights |", "|---|---|---|---|---|---|"]
+        for row in rows:
+            runs, cost = ((f"{row.run_resolution} px", giga(row.run_macs)) if row.available
+                          else (MISSING, MISSING))
+            lines.append(f"| {row.column.short_label} | {row.status} | {row.headline} | {runs} "
+                         f"| {cost} | {row.top1_text} |")
+    else:
+        lines += [f"The {zoo.ladder.name} ladder: {zoo.ladder.description}; filled by the "
+                  f"'{zoo.family.name}' family ({zoo.family.description}):", "",
+                  "| Column | Scales | Paper row | Paper FLOPs, top-1 | Counted vs baseline | "
+                  "Status | What it is | Runs at | Run MACs | Top-1 of these weights |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            paper = row.column.paper
+            runs, cost = ((f"{row.run_resolution} px", giga(row.run_macs)) if row.available
+                          else (MISSING, MISSING))
+            lines.append(
+                f"| {row.column.short_label} | {row.column.scales.value} | "
+                f"{paper.label if paper else MISSING} | "
+                f"{f'{paper.flops}, {paper.top1:.1f}' if paper else MISSING} | "
+                f"{row.scaled.text() if row.scaled else MISSING} | {row.status} | "
+                f"{row.headline} | {runs} | {cost} | {row.top1_text} |")
+    notes = [f"Family: {zoo.family.name} ({zoo.family_reason}); device: {zoo.device}."]
+    if zoo.ladder == TABLE7_LADDER:
+        notes.append(f"MACs: {MAC_COUNTING}, on Table 7's architecture (channels "
+                     "make_divisible 8, repeats ceil); the paper's FLOPs are printed beside "
+                     "them unchanged.")
+    else:
+        notes.append(f"MACs: {MAC_COUNTING}, of the network that runs, at the resolution it "
+                     "runs at; counted vs baseline: residual blocks (d), channels of the last "
+                     "stage's last spatial convolution (w) and input pixels per side (r), each "
+                     "over the ladder's baseline, counted on the built networks.")
     notes += [f"{row.key}: {row.what_it_is}" if row.available
-              else f"{row.key}: unavailable: {row.what_it_is}. To make it available: "
-                   f"{row.make_available}" for row in rows]
+              else f"{row.key}: unavailable: {row.what_it_is}" + (
+                  f". To make it available: {row.make_available}" if row.make_available else "")
+              for row in rows]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
@@ -114,11 +184,13 @@ def table_text(zoo: ModelZoo, as_json: bool = False) -> str:
     return format_table(zoo)
 
 
-TABLE_HELP = "print Table 7 beside this build's measurements"
+TABLE_HELP = "print a ladder (default: Table 7) beside this build's measurements"
 TABLE_DESCRIPTION = ("Table 7's rows (coefficients, the paper's FLOPs and top-1) beside the MACs "
                      "measured on the same architectures, and what this build loads for each "
                      "role: the weights, their status and recipe, or why a role is unavailable "
-                     "and the command that fills it.")
+                     "and the command that fills it. With --ladder resnet or compound, each "
+                     "column beside the paper row it quotes (Table 3, Table 2), with its depth, "
+                     "width and resolution counted against the ladder's baseline.")
 
 
 def add_table_arguments(table: argparse.ArgumentParser) -> None:

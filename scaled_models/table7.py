@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .paper import PaperRow, Scaling
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -24,6 +26,17 @@ class ModelSpec:
     @property
     def coefficients(self) -> str:
         return f"w={self.width:g}, d={self.depth:g}, r={self.paper_resolution / 224:.2g}"
+
+    @property
+    def scales(self) -> Scaling:
+        """What the row scales: Table 7's keys are the scalings' own names."""
+        return Scaling(self.key)
+
+    @property
+    def paper_row(self) -> PaperRow:
+        """The row as a ``PaperRow``, the form every ladder's column quotes."""
+        return PaperRow("Table 7", self.label, self.paper_flops, self.paper_top1, self.width,
+                        self.depth, round(self.paper_resolution / 224, 3))
 
 
 TABLE7: tuple[ModelSpec, ...] = (

@@ -29,9 +29,11 @@ from .family import (
     RoleBinding,
     WeightFamily,
     WeightsUnavailable,
+    families_for,
     offline_family,
     paper_family,
 )
+from .ladders import DEFAULT_LADDER, Ladder
 from .preprocessing import Preprocessing
 
 CHECKPOINT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth")
@@ -159,14 +161,22 @@ def load_published(weights: PublishedWeights, net: CamNet | None = None) -> tupl
     return net.eval(), path
 
 
-def resolve_family(requested: str) -> tuple[WeightFamily, str]:
-    """A family's name, or ``auto`` → ``efficientnet`` when B0's weights can be had, else
-    ``lite``; with the reason. Called once, where the request is read (a command line's
-    ``--family``, the app's selector): everything below takes the family itself."""
+def resolve_family(requested: str, ladder: Ladder = DEFAULT_LADDER) -> tuple[WeightFamily, str]:
+    """A family's name, or ``auto``, for ``ladder``; with the reason. ``auto`` is the one family
+    that fills a ladder only one fills (the ResNets), else ``efficientnet`` when B0's weights
+    can be had, else the offline ``lite``. Called once, where the request is read (a command
+    line's ``--family``, the app's selector): everything below takes the family itself."""
+    fillers = families_for(ladder)
     if requested in FAMILIES:
-        return FAMILIES[requested], requested_reason(FAMILIES[requested])
+        family = FAMILIES[requested]
+        if family not in fillers:
+            raise ValueError(f"the {family.name} family has no models for the {ladder.name} "
+                             f"ladder; choose {' or '.join(['auto', *(f.name for f in fillers)])}")
+        return family, requested_reason(family)
     if requested != "auto":
         raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
+    if len(fillers) == 1:
+        return fillers[0], f"auto: the only family with models for the {ladder.name} ladder"
     paper, offline = paper_family(), offline_family()
     ok, why = paper.published_available("baseline")
     if ok:
@@ -192,12 +202,19 @@ def train_command(family: WeightFamily, key: str, root: Path) -> str:
             f"--recipe {default_recipe(key)} --data IMAGES_DIR --out {root}")
 
 
+SharedNets = dict[tuple[str, Architecture], tuple[CamNet, Path]]
+"""Published networks already loaded by one zoo, by (weights source, architecture): two columns
+of the same weights (ResNet-50 and ResNet-50 at 448 px) share one network in memory."""
+
+
 def load_weights(family: WeightFamily, key: str,
-                 checkpoints: str | os.PathLike | None = None) -> LoadedWeights:
-    """The weights for one role of one family, or why there are none and how to get them.
+                 checkpoints: str | os.PathLike | None = None, ladder: Ladder = DEFAULT_LADDER,
+                 shared: SharedNets | None = None) -> LoadedWeights:
+    """The weights for one column of one of a family's ladders, or why there are none and how
+    to get them.
 
     The one place a ``WeightsUnavailable`` becomes an unavailable role."""
-    binding = family.role(key)
+    binding = family.bindings(ladder)[key]
     root = checkpoints_root(checkpoints)
     user_file = find_checkpoint(root, family.name, key)
     shipped_file = find_checkpoint(BUNDLED_CHECKPOINTS, family.name, key)
@@ -205,20 +222,24 @@ def load_weights(family: WeightFamily, key: str,
     try:
         if checkpoint is not None:
             return _load_checkpoint(family, binding, checkpoint)
+        if binding.weights is None and binding.column.spec is None:
+            raise WeightsUnavailable(binding.note or f"nobody publishes weights for "
+                                                     f"{binding.column.label}")
         if binding.weights is None:
             raise WeightsUnavailable(
-                f"nobody publishes weights for {binding.spec.label}; no checkpoint at "
+                f"nobody publishes weights for {binding.column.label}; no checkpoint at "
                 f"{root / family.name / (key + '.safetensors')}",
                 train_command(family, key, root))
-        return _load_role_published(family, binding)
+        return _load_role_published(family, binding, shared)
     except WeightsUnavailable as exc:
         source = (f"checkpoint {checkpoint.name}" if checkpoint is not None
                   else binding.weights.source if binding.weights is not None else "none")
         reason = f"checkpoint refused: {exc}" if checkpoint is not None else exc.reason
         fix = exc.make_available or (binding.weights.install_hint if binding.weights else "")
         if checkpoint is not None:
-            fix = f"replace or remove {checkpoint}; to make it again: " + \
-                train_command(family, key, root)
+            fix = f"replace or remove {checkpoint}" + (
+                f"; to make it again: {train_command(family, key, root)}"
+                if binding.column.spec is not None else "")
         return LoadedWeights(Provenance(
             family=family.name, key=key, available=False, source=source,
             architecture=binding.arch.description, resolution=binding.resolution,
@@ -228,9 +249,16 @@ def load_weights(family: WeightFamily, key: str,
             unavailable_reason=reason, make_available=fix), binding.arch, None, None)
 
 
-def _load_role_published(family: WeightFamily, binding: RoleBinding) -> LoadedWeights:
+def _load_role_published(family: WeightFamily, binding: RoleBinding,
+                         shared: SharedNets | None = None) -> LoadedWeights:
     weights = binding.weights
-    net, path = load_published(weights, binding.arch.build())
+    memo_key = (weights.source, binding.arch)
+    if shared is not None and memo_key in shared:
+        net, path = shared[memo_key]
+    else:
+        net, path = load_published(weights, binding.arch.build())
+        if shared is not None:
+            shared[memo_key] = (net, path)
     preprocessing = weights.preprocessing.at_resolution(binding.resolution)
     stand_in = family.stand_in or binding.stand_in
     native = binding.resolution == weights.preprocessing.resolution
@@ -266,13 +294,16 @@ def read_checkpoint_metadata(path: Path) -> dict:
 
 def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> LoadedWeights:
     metadata = read_checkpoint_metadata(path)
-    arch = family.architecture(binding.spec.width, binding.spec.depth)  # what Table 7 asks
+    spec = binding.column.spec
+    # what the column asks: Table 7's architecture for a Table 7 role, else the binding's
+    arch = family.architecture(spec.width, spec.depth) if spec is not None else binding.arch
     recorded = metadata.get("architecture") or {}
     if recorded and (recorded.get("width"), recorded.get("depth")) != (arch.width, arch.depth):
         raise WeightsUnavailable(f"{path}: trained for w={recorded.get('width')} "
                                  f"d={recorded.get('depth')}, but {family.name}/{binding.key} "
                                  f"is w={arch.width:g} d={arch.depth:g}")
-    resolution = int(metadata.get("image_size") or binding.spec.paper_resolution)
+    resolution = int(metadata.get("image_size")
+                     or (spec.paper_resolution if spec is not None else binding.resolution))
     pre = metadata.get("preprocessing") or {}
     preprocessing = Preprocessing.from_crop_pct(
         resolution, float(pre.get("crop_pct", family.crop_pct)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,12 +17,27 @@ import torch
 
 from safe_io.storage import write_json
 
-from .architectures import Architecture, CamNet, count_macs, count_params
+from .architectures import (
+    Architecture,
+    CamNet,
+    NetShape,
+    count_macs,
+    count_params,
+    measure_shape,
+)
+from .brought import (
+    BroughtSpec,
+    brought_column,
+    is_brought,
+    load_brought_weights,
+    parse_brought,
+)
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
-from .family import FAMILIES, WeightFamily, paper_family
+from .family import FAMILIES, RoleBinding, WeightFamily, paper_family
+from .ladders import DEFAULT_LADDER, LADDERS, TABLE7_LADDER, Column, Ladder, get_ladder
 from .preprocessing import Preprocessing
-from .table7 import MODEL_KEYS, TABLE7, ModelSpec, parse_model_keys, spec_for
-from .weights import Provenance, load_weights, requested_reason, resolve_family
+from .table7 import MODEL_KEYS, TABLE7
+from .weights import Provenance, SharedNets, load_weights, requested_reason, resolve_family
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -67,7 +82,8 @@ def count_cost(arch: Architecture, resolution: int) -> tuple[int, int]:
 
 
 def _cost_key(arch: Architecture, resolution: int) -> str:
-    return f"{arch.family} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
+    named = f"{arch.name} " if arch.name else ""
+    return f"{named}{arch.family} w={arch.width} d={arch.depth} p={arch.dropout} r={resolution}"
 
 
 def shown_architectures() -> list[tuple[Architecture, int]]:
@@ -91,22 +107,41 @@ def write_derived_facts(path: Path = SHIPPED_FACTS) -> None:
     write_json(path, {"code": code_version(), "costs": costs, "published": published})
 
 
+@dataclass(frozen=True)
+class Scaled:
+    """How much deeper, wider and higher-resolution a column's network is than its ladder's
+    baseline, counted on both built networks (``architectures.NetShape``), so that what the
+    rounding and the publishers did shows: B3 is w=1.2 d=1.4 on paper and has 26 blocks to
+    B0's 16 (d=1.62 counted)."""
+
+    depth: float  # residual blocks / the baseline's
+    width: float  # last-stage spatial channels / the baseline's
+    resolution: float  # input pixels per side / the baseline's
+
+    def text(self) -> str:
+        """E.g. "d=3.12 w=1 r=1", as a header prints it."""
+        return " ".join(f"{name}={value:.3g}" for name, value in
+                        (("d", self.depth), ("w", self.width), ("r", self.resolution)))
+
+
 @dataclass
 class LoadedModel:
-    """One Table 7 role as loaded: its spec, its provenance, and the network if available."""
+    """One column as loaded: what the column is, its provenance, and the network if available."""
 
-    spec: ModelSpec
+    column: Column
     provenance: Provenance
     net: CamNet | None
     preprocessing: Preprocessing | None
-    params: int  # Table 7's architecture (the paper's SE/SiLU blocks, the row's coefficients)
-    macs: int  # … at Table 7's resolution: what the paper's FLOPs column measures
+    params: int | None  # Table 7's architecture (the paper's SE/SiLU blocks) for a Table 7 role
+    macs: int | None  # … at Table 7's resolution: what the paper's FLOPs column measures
     run_params: int | None  # the network actually loaded in this family (None: none is)
     run_macs: int | None  # … at the resolution it runs at
+    arch: Architecture | None = None  # what was built (or would be, for an unavailable column)
+    scaled: Scaled | None = None  # counted against the ladder's baseline (not for Table 7)
 
     @property
     def key(self) -> str:
-        return self.spec.key
+        return self.column.key
 
     @property
     def available(self) -> bool:
@@ -114,20 +149,28 @@ class LoadedModel:
 
     def summary(self) -> dict:
         """One flat record per model: what `python -m scaled_models table --json` prints."""
-        prov = self.provenance
+        prov, column, paper = self.provenance, self.column, self.column.paper
         return {
-            "key": self.key, "label": self.spec.label, "family": prov.family,
-            "coefficients": self.spec.coefficients, "architecture": prov.architecture,
-            "resolution": self.spec.paper_resolution, "run_resolution": prov.resolution,
+            "key": self.key, "label": column.label, "family": prov.family,
+            "scales": column.scales.value,
+            "paper_table": paper.table if paper else None,
+            "paper_row": paper.label if paper else None,
+            "coefficients": (column.spec.coefficients if column.spec is not None
+                             else paper.coefficients if paper else None),
+            "architecture": prov.architecture,
+            "resolution": column.spec.paper_resolution if column.spec else None,
+            "run_resolution": prov.resolution,
             "params": self.params, "macs": self.macs,
             "run_params": self.run_params, "run_macs": self.run_macs,
-            "paper_flops": self.spec.paper_flops, "paper_top1": self.spec.paper_top1,
+            "measured_vs_baseline": asdict(self.scaled) if self.scaled else None,
+            "paper_flops": paper.flops if paper else None,
+            "paper_top1": paper.top1 if paper else None,
             "top1": prov.top1, "top1_source": prov.top1_source,
             "judged": prov.judged.sentence() if prov.judged else None,
             "weights_source": prov.source, "available": prov.available,
             "stand_in": prov.stand_in, "trained_for_config": prov.trained_for_config,
             "status": prov.status, "recipe": prov.recipe, "sha256": prov.sha256,
-            "file": prov.file, "notes": list(prov.notes),
+            "file": prov.file, "preprocessing": prov.preprocessing, "notes": list(prov.notes),
             "unavailable_reason": prov.unavailable_reason,
             "make_available": prov.make_available,
         }
@@ -139,6 +182,7 @@ class ModelZoo:
     family_reason: str
     device: torch.device
     models: list[LoadedModel]
+    ladder: Ladder = DEFAULT_LADDER
 
     def available(self) -> list[LoadedModel]:
         return [m for m in self.models if m.available]
@@ -149,69 +193,197 @@ class ModelZoo:
                 return model
         raise KeyError(f"model {key!r} was not loaded")
 
+    @property
+    def baseline(self) -> str:
+        """The key every paired difference is taken against: the ladder's first column."""
+        return next(iter(self.family.bindings(self.ladder)))
+
 
 def load_model(family: WeightFamily, key: str,
                checkpoints: str | os.PathLike | None = None,
-               device: torch.device | str = "cpu") -> LoadedModel:
-    """One role of one family."""
-    spec = spec_for(key)
-    loaded = load_weights(family, key, checkpoints)
-    params, macs = measured_cost(paper_family().architecture(spec.width, spec.depth),
-                                 spec.paper_resolution)
+               device: torch.device | str = "cpu", ladder: Ladder = DEFAULT_LADDER,
+               shared: SharedNets | None = None) -> LoadedModel:
+    """One column of one of a family's ladders."""
+    bindings = family.bindings(ladder)
+    binding = bindings[key]
+    loaded = load_weights(family, key, checkpoints, ladder, shared)
+    spec = binding.column.spec
+    params, macs = (measured_cost(paper_family().architecture(spec.width, spec.depth),
+                                  spec.paper_resolution) if spec is not None else (None, None))
     # What nothing runs is not counted: the first screen waits for every count.
     run_params, run_macs = (measured_cost(loaded.arch, loaded.provenance.resolution)
                             if loaded.net is not None else (None, None))
     net = loaded.net
     if net is not None:
         net = net.to(device).eval().requires_grad_(False)
-    return LoadedModel(spec, loaded.provenance, net, loaded.preprocessing, params, macs,
-                       run_params, run_macs)
+    # Table 7's headers print the table's own coefficients; other ladders count theirs, for
+    # the networks there are (a column nobody publishes has none to count).
+    counted = loaded.net is not None or binding.weights is not None
+    scaled = (scaled_from(family, loaded.arch, loaded.provenance.resolution,
+                          next(iter(bindings.values())))
+              if ladder != TABLE7_LADDER and counted else None)
+    return LoadedModel(binding.column, loaded.provenance, net, loaded.preprocessing, params,
+                       macs, run_params, run_macs, loaded.arch, scaled)
+
+
+def scaled_from(family: WeightFamily, arch: Architecture, resolution: int,
+                base: RoleBinding) -> Scaled:
+    """``arch`` at ``resolution`` counted against the ladder's baseline binding ``base``."""
+    shape, base_shape = _shape(family, arch), _shape(family, base.arch)
+    return Scaled(round(shape.blocks / base_shape.blocks, 3),
+                  round(shape.channels / base_shape.channels, 3),
+                  round(resolution / base.resolution, 3))
+
+
+@lru_cache(maxsize=None)
+def _shape(family: WeightFamily, arch: Architecture) -> NetShape:
+    return measure_shape(family.stages(_meta_network(arch)))
 
 
 def load_zoo(family: WeightFamily, checkpoints: str | os.PathLike | None = None,
              keys: tuple[str, ...] | list[str] | None = None,
-             device: torch.device | str | None = None, reason: str | None = None) -> ModelZoo:
-    """Every requested role (default: all five) of one family, in paper order. ``reason`` says
-    why this family (``resolve_family``'s answer); by default, that it was asked for."""
+             device: torch.device | str | None = None, reason: str | None = None,
+             ladder: Ladder = DEFAULT_LADDER) -> ModelZoo:
+    """Every requested column (default: all) of one family's ``ladder``, in the ladder's order.
+    ``reason`` says why this family (``resolve_family``'s answer); by default, that it was
+    asked for. Columns of the same published weights share one network."""
     target = pick_device(str(device) if device is not None else None)
-    wanted = [k for k in MODEL_KEYS if keys is None or k in keys]
-    models = [load_model(family, key, checkpoints, target) for key in wanted]
-    return ModelZoo(family, reason or requested_reason(family), target, models)
+    shared: SharedNets = {}
+    wanted = [k for k in family.bindings(ladder) if keys is None or k in keys]
+    models = [load_model(family, key, checkpoints, target, ladder, shared) for key in wanted]
+    return ModelZoo(family, reason or requested_reason(family), target, models, ladder)
+
+
+@dataclass(frozen=True)
+class ZooRequest:
+    """Which models to load, every name resolved and checked once, before anything loads: the
+    family (and why), the ladder, its columns in the ladder's order, and the models a user
+    brought (``brought.BroughtSpec``), in the order given."""
+
+    family: WeightFamily
+    family_reason: str
+    ladder: Ladder
+    keys: tuple[str, ...]
+    brought: tuple[BroughtSpec, ...] = ()
+    checkpoints: str | None = None
+    device: torch.device | None = None
+
+
+def zoo_request(family: str | WeightFamily = "auto", ladder: str | Ladder = DEFAULT_LADDER,
+                models: str | None = None, checkpoints: str | os.PathLike | None = None,
+                device: str | None = None) -> ZooRequest:
+    """Resolve what a command line, the app or a notebook asked for; ``ValueError`` naming the
+    option and listing the choices when something is not one. ``models`` is comma-separated:
+    the ladder's column keys (or ``all``), and models one brings (``brought.parse_brought``)."""
+    ladder = get_ladder(ladder)
+    if isinstance(family, WeightFamily):
+        chosen, reason = family, requested_reason(family)
+        if not family.fills(ladder):
+            raise ValueError(f"the {family.name} family has no models for the {ladder.name} "
+                             "ladder")
+    else:
+        chosen, reason = resolve_family(family, ladder)
+    columns = tuple(chosen.bindings(ladder))
+    keys, brought = [], []
+    tokens = [t.strip() for t in (models or "all").split(",")]
+    if not any(tokens):
+        raise ValueError(f"--models names no model; choose from all, {', '.join(columns)}, or "
+                         "bring one (torchvision:NAME, timm:NAME, ARCH=FILE)")
+    for token in filter(None, tokens):
+        if token == "all":
+            keys += columns
+        elif is_brought(token):
+            brought.append(parse_brought(token))
+        elif token in columns:
+            keys.append(token)
+        else:
+            raise ValueError(f"unknown model {token!r} in the {ladder.name} ladder of the "
+                             f"{chosen.name} family; choose from all, {', '.join(columns)}, or "
+                             "bring one (torchvision:NAME[.WEIGHTS], timm:NAME, ARCH=FILE)")
+    return ZooRequest(chosen, reason, ladder, tuple(k for k in columns if k in keys),
+                      tuple(dict.fromkeys(brought)),
+                      None if checkpoints is None else str(checkpoints), checked_device(device))
+
+
+def checked_device(requested: str | None) -> torch.device | None:
+    """``--device`` as a torch device that exists here (``None``: pick the best one found), or
+    ``ValueError`` naming it and saying why not."""
+    if requested in (None, "", "auto"):
+        return None
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"--device {requested!r} is not a device ({exc}); choose cpu, cuda, "
+                         "cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested}: this machine has no CUDA device; use cpu")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {requested}: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {requested}: this machine has no MPS device; use cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {requested}: scalecam runs on cpu, cuda or mps")
+    return device
+
+
+def load_requested(request: ZooRequest) -> ModelZoo:
+    """The zoo a ``ZooRequest`` names: the ladder's columns, then the models brought."""
+    zoo = load_zoo(request.family, request.checkpoints, request.keys, request.device,
+                   request.family_reason, request.ladder)
+    zoo.models += [load_brought(spec, zoo.device) for spec in request.brought]
+    return zoo
+
+
+def load_brought(spec: BroughtSpec, device: torch.device) -> LoadedModel:
+    """A model the user brought, as a column after the ladder's."""
+    loaded = load_brought_weights(spec)
+    run_params, run_macs = (measured_cost(loaded.arch, loaded.provenance.resolution)
+                            if loaded.net is not None else (None, None))
+    net = loaded.net
+    if net is not None:
+        net = net.to(device).eval().requires_grad_(False)
+    return LoadedModel(brought_column(spec), loaded.provenance, net, loaded.preprocessing, None,
+                       None, run_params, run_macs, loaded.arch, None)
 
 
 def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The model-selection flags every scalecam CLI shares."""
-    parser.add_argument("--family", default="auto", type=_family,
+    """The model-selection flags every scalecam CLI shares. They are resolved together, after
+    parsing and before anything loads, by ``request_from_args``."""
+    parser.add_argument("--ladder", default=DEFAULT_LADDER.name, choices=list(LADDERS),
+                        help="which models are compared: " + "; ".join(
+                            f"{ladder.name}: {ladder.title}" for ladder in LADDERS.values())
+                        + f" (default: {DEFAULT_LADDER.name})")
+    parser.add_argument("--family", default="auto",
                         metavar="{" + ",".join(["auto", *FAMILIES]) + "}",
-                        help="weight family; auto = efficientnet when B0's weights can be had, "
-                             "else the offline Lite stand-ins (default: auto)")
+                        help="weight family; auto = the one family of a ladder only one fills, "
+                             "else efficientnet when B0's weights can be had, else the offline "
+                             "Lite stand-ins (default: auto)")
     parser.add_argument("--checkpoints", default=None,
                         help="checkpoints root holding <family>/<key>.safetensors "
                              "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
-    parser.add_argument("--models", type=_model_keys, default=MODEL_KEYS,
-                        help="comma-separated Table 7 keys (default: all five: "
-                             + ",".join(MODEL_KEYS) + ")")
+    parser.add_argument("--models", default="all",
+                        help="comma-separated column keys of the ladder (table7: "
+                             + ",".join(MODEL_KEYS) + "), and models you bring: "
+                             "torchvision:NAME[.WEIGHTS] (e.g. torchvision:resnet152."
+                             "IMAGENET1K_V2), timm:NAME (from the Hugging Face cache), "
+                             "ARCH=FILE (a .safetensors/.pth state dict of torchvision:NAME or "
+                             "timm:NAME) (default: all of the ladder's)")
     parser.add_argument("--device", default=None,
                         help="cuda, mps or cpu (default: the best one found)")
 
 
-def _family(text: str) -> tuple[WeightFamily, str]:
-    """--family resolved when the arguments are parsed, once: the family and why it was
-    chosen."""
+def request_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Resolve ``add_zoo_arguments``'s options into ``args.zoo`` (a ``ZooRequest``), or stop
+    with the parser's usage error naming the option: before any model loads."""
     try:
-        return resolve_family(text)
+        args.zoo = zoo_request(args.family, args.ladder, args.models, args.checkpoints,
+                               args.device)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _model_keys(text: str) -> tuple[str, ...]:
-    """--models checked when the arguments are parsed, before anything loads."""
-    try:
-        return parse_model_keys(text)
-    except KeyError as exc:
-        raise argparse.ArgumentTypeError(exc.args[0]) from None
+        parser.error(str(exc))
 
 
 def zoo_from_args(args: argparse.Namespace) -> ModelZoo:
-    family, reason = args.family
-    return load_zoo(family, args.checkpoints, args.models, args.device, reason)
+    return load_requested(args.zoo)

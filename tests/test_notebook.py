@@ -141,7 +141,8 @@ def test_pil_images_give_the_maps_of_their_files_and_models_stay_loaded(example)
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "gradcamx"}, "unknown CAM method 'gradcamx'; choose from cam, gradcam, "),
     ({"family": "b7"}, "unknown family 'b7'; choose auto, "),
-    ({"models": "baseline,huge"}, "unknown model 'huge'; choose from baseline, depth"),
+    ({"models": "baseline,huge"}, "unknown model 'huge' in the table7 ladder of the lite "
+                                  "family; choose from all, baseline, depth"),
     ({"target": "no such class at all"}, "is not 'predicted', 'gt', a class index"),
 ])
 def test_unknown_choices_are_refused_with_the_choices(kwargs, message):

@@ -211,9 +211,9 @@ def _text_lines(panel: Image.Image) -> int:
 def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
     """A one-row export's panel is square; the reason and the command must still fit whole,
     as many text lines as on a panel tall enough for any text."""
-    from cam.grid import unavailable_column
+    from cam.grid import GreyColumn, unavailable_column
 
-    width = next(m for m in lite_zoo.models if m.key == "width")
+    width = GreyColumn.of(next(m for m in lite_zoo.models if m.key == "width"))
     tall = _text_lines(unavailable_column(300, 3000, width))
     assert tall >= 8  # title, reason, "To make it:", the command's lines
     assert _text_lines(unavailable_column(300, 300, width)) == tall

@@ -110,18 +110,18 @@ def test_table_cli_text_prints_paper_beside_measured(tmp_path):
 def test_every_table_formats_the_same_provenance_rows(lite_zoo):
     """The table command's text, the report's PDF table and the app's panel all format one typed
     row per model (``scaled_models.provenance``), so no two of them can disagree on a fact."""
-    from cam.report import provenance_cells
-    from scaled_models.provenance import format_table, provenance_rows
+    from scaled_models.provenance import format_table, provenance_cells, provenance_rows
 
     rows = provenance_rows(lite_zoo)
     assert [row.key for row in rows] == [s.key for s in TABLE7]
     text = format_table(lite_zoo)
     for row, model in zip(rows, lite_zoo.models):
-        assert (row.spec, row.macs, row.run_macs) == (model.spec, model.macs, model.run_macs)
-        assert provenance_cells(row)[:5] == [row.spec.short_label, row.table7,
-                                             f"{row.macs / 1e9:.2f}G ({row.spec.paper_flops})",
-                                             row.status, row.what_it_is]
-        assert f"| {row.spec.short_label} | {row.status} | {row.headline} |" in text
+        spec = model.column.spec
+        assert (row.column, row.macs, row.run_macs) == (model.column, model.macs, model.run_macs)
+        assert provenance_cells(row, lite_zoo.ladder)[:5] == [
+            spec.short_label, f"{spec.coefficients}, {spec.paper_resolution} px",
+            f"{row.macs / 1e9:.2f}G ({spec.paper_flops})", row.status, row.what_it_is]
+        assert f"| {spec.short_label} | {row.status} | {row.headline} |" in text
         assert f"- {row.key}: " in text and row.what_it_is in text
 
 

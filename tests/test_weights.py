@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from scaled_models import WeightsUnavailable, get_family, load_model, load_zoo
 from scaled_models.weights import read_state_dict, resolve_family
-from scaled_models.zoo import add_zoo_arguments
+from scaled_models.zoo import add_zoo_arguments, request_from_args
 
 LITE, EFFICIENTNET = get_family("lite"), get_family("efficientnet")
 
@@ -100,16 +100,28 @@ def _hub_file(model: str) -> str:
     return Path(weights.url).name
 
 
-def test_family_is_resolved_once_when_the_arguments_are_parsed(capsys):
-    """--family becomes the family itself (and why) at parse time; nothing below resolves a
-    name again, and an unknown name stops the command before anything loads."""
+def _parsed(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_zoo_arguments(parser)
-    assert parser.parse_args(["--family", "lite"]).family == (LITE, "family 'lite' was requested")
-    assert parser.parse_args([]).family == resolve_family("auto")
+    args = parser.parse_args(list(argv))
+    request_from_args(parser, args)
+    return args
+
+
+def test_family_is_resolved_once_when_the_arguments_are_parsed(capsys):
+    """--family becomes the family itself (and why) once the arguments are parsed, for the
+    ladder asked for; nothing below resolves a name again, and an unknown name, or a family
+    without the ladder, stops the command before anything loads."""
+    zoo = _parsed("--family", "lite").zoo
+    assert (zoo.family, zoo.family_reason) == (LITE, "family 'lite' was requested")
+    assert (_parsed().zoo.family, _parsed().zoo.family_reason) == resolve_family("auto")
+    assert _parsed("--ladder", "resnet").zoo.family.name == "resnet"
     with pytest.raises(SystemExit):
-        parser.parse_args(["--family", "resnet"])
-    assert "argument --family: unknown family 'resnet'" in capsys.readouterr().err
+        _parsed("--family", "resnet50")
+    assert "unknown family 'resnet50'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parsed("--family", "lite", "--ladder", "resnet")
+    assert "the lite family has no models for the resnet ladder" in capsys.readouterr().err
 
 
 def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
