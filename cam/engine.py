@@ -110,16 +110,14 @@ class CamEngine:
         self._maps = BoundedCache(int(cache_mb * 2**20), _result_bytes)
         self._inputs = BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
         # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
-        # plain forward); gradient methods hook the canonical networks. Columns that share a
-        # network (ResNet-50 and ResNet-50 at 448 px) share its copy and the copy's lock.
-        folded: dict[int, tuple[torch.nn.Module, threading.RLock]] = {}
+        # plain forward), made when a model is first asked for one (seconds each, for models
+        # a visitor may never pick); gradient methods hook the canonical networks. Columns that
+        # share a network (ResNet-50 and ResNet-50 at 448 px) share its copy and its lock.
+        slots: dict[int, _Folded] = {}
         for model in zoo.available():
-            if id(model.net) not in folded:
-                folded[id(model.net)] = (
-                    fold_batchnorm(model.net).to(memory_format=torch.channels_last),
-                    threading.RLock())
-        self._fast = {m.key: folded[id(m.net)][0] for m in zoo.available()}
-        self._locks = {m.key: folded[id(m.net)][1] for m in zoo.available()}
+            slots.setdefault(id(model.net), _Folded(model.net))
+        self._folded = {m.key: slots[id(m.net)] for m in zoo.available()}
+        self._locks = {key: slot.lock for key, slot in self._folded.items()}
         self._cpu_fallback: dict[str, tuple] = {}
 
     @property
@@ -184,7 +182,8 @@ class CamEngine:
             x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
             x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
             with self._locks[model_key], torch.inference_mode():
-                logits = self._fast[model_key](x.contiguous(memory_format=torch.channels_last))
+                logits = self._folded[model_key].net()(
+                    x.contiguous(memory_format=torch.channels_last))
                 out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
         return np.concatenate(out)
 
@@ -230,11 +229,11 @@ class CamEngine:
 
     def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None],
              method: CamMethod, device: torch.device, key: str):
-        canonical, fast = nets
+        canonical, folded = nets
         if method == EXACT:
             with self._locks[key]:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
-                return self._exact_with_precision(fast, batch, classes, key)
+                return self._exact_with_precision(folded.net(), batch, classes, key)
         # HEAVY_STEP alone: library methods are the only users of the canonical networks, and
         # this lock already runs them one at a time; the per-model lock guards the folded copies
         with HEAVY_STEP:
@@ -263,7 +262,7 @@ class CamEngine:
     def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
                        classes: list[int | None], method: CamMethod):
         """Out of device memory: retry in halves, then on the CPU, saying so in the notes."""
-        nets = (model.net, self._fast[model.key])
+        nets = (model.net, self._folded[model.key])
         try:
             return (*self._run(nets, batch, classes, method, self.device, model.key), ())
         except torch.OutOfMemoryError:
@@ -283,9 +282,26 @@ class CamEngine:
     def _cpu_nets(self, model: LoadedModel) -> tuple:
         """CPU copies for the out-of-memory fallback, made once per model when first needed."""
         if model.key not in self._cpu_fallback:
-            self._cpu_fallback[model.key] = (copy.deepcopy(model.net).cpu(),
-                                             copy.deepcopy(self._fast[model.key]).cpu())
+            canonical = copy.deepcopy(model.net).cpu()
+            self._cpu_fallback[model.key] = (canonical, _Folded(canonical))
         return self._cpu_fallback[model.key]
+
+
+class _Folded:
+    """A network's BN-folded channels_last copy, made on first use under its lock (which also
+    serialises the exact CAMs that run on it)."""
+
+    def __init__(self, canonical: torch.nn.Module) -> None:
+        self.lock = threading.RLock()
+        self._canonical = canonical
+        self._net: torch.nn.Module | None = None
+
+    def net(self) -> torch.nn.Module:
+        with self.lock:
+            if self._net is None:
+                self._net = fold_batchnorm(self._canonical).to(
+                    memory_format=torch.channels_last)
+            return self._net
 
 
 def _release_device_memory(device: torch.device) -> None:

@@ -62,8 +62,9 @@ class BroughtSpec:
 
 
 def is_brought(token: str) -> bool:
-    """Whether a ``--models`` token names a brought model rather than a ladder's column."""
-    return token.startswith(tuple(f"{library}:" for library in LIBRARIES)) or "=" in token
+    """Whether a ``--models`` token names a brought model (``LIBRARY:NAME``, ``ARCH=FILE``)
+    rather than a ladder's column."""
+    return ":" in token or "=" in token
 
 
 def parse_brought(text: str) -> BroughtSpec:

@@ -149,7 +149,7 @@ def test_out_of_memory_retries_smaller_batches_then_cpu(lite_zoo, images, monkey
         assert "smaller batches" in got.notes[-1]
 
     def fails_unless_fallback(net, batch, wanted):
-        if not any(net is pair[1] for pair in engine._cpu_fallback.values()):
+        if not any(net is pair[1].net() for pair in engine._cpu_fallback.values()):
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(net, batch, wanted)
 
