@@ -49,6 +49,7 @@ from safe_io.argtypes import (
     positive_int,
 )
 from safe_io.paths import SAMPLE_IMAGES
+from scaled_models.ladders import LADDERS
 from scaled_models.table7 import MODEL_KEYS
 
 if TYPE_CHECKING:  # selenium is imported late: the module imports without it
@@ -63,8 +64,9 @@ CLASS_WORKLOAD = "cam-class"
 EXPORT_WORKLOAD = "export"
 SCORE_CAM_WORKLOAD = "score-cam-448"  # the slowest, largest request: Score-CAM at 448 px
 LARGE_PNG_WORKLOAD = "large-png"  # an upload just under the decoder's pixel limit
+RESNET_WORKLOAD = "resnet"  # the resnet ladder: five ResNets (0.76 GB of weights) resident
 WORKLOADS = LIBRARY_METHODS + (CLASS_WORKLOAD, EXPORT_WORKLOAD, SCORE_CAM_WORKLOAD,
-                               LARGE_PNG_WORKLOAD)
+                               LARGE_PNG_WORKLOAD, RESNET_WORKLOAD)
 # 10000×9999 = 99.99 megapixels, just under safe_io.images' 100-megapixel limit; RGBA so that the
 # decoder also composites it on white
 LARGE_PNG_SIZE = (10_000, 9_999)
@@ -413,7 +415,9 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
       it accepts, and the PNG, PDF and panel zip downloaded (each made on the click);
     - ``score-cam-448``: one bundled photo, the resolution model alone, then Score-CAM (one
       forward pass per feature channel at 448 px: minutes on a CPU);
-    - ``large-png``: ``large_png`` (a 10000×9999 RGBA PNG) uploaded beside the bundled photos.
+    - ``large-png``: ``large_png`` (a 10000×9999 RGBA PNG) uploaded beside the bundled photos;
+    - ``resnet``: the resnet ladder chosen (its files must be in the server's torch hub cache,
+      e.g. ``--server-env TORCH_HOME=…``, for its networks to load and cost memory).
     """
     steps = [Step("open page", lambda d: d.get(url), lambda d, _: maps_ready(d))]
     if workload in LIBRARY_METHODS:
@@ -460,6 +464,10 @@ def workload_steps(workload: str, url: str, uploads: Sequence[Path],
                  lambda d: keep_only(d, labels.MODELS, PAGE.slow_model, len(MODEL_KEYS)),
                  lambda d, _: maps_ready(d) and one_model in status_text(d)),
             Step(f"method {label}", lambda d: choose(d, labels.METHOD, label), _grid_changed)]
+    elif workload == RESNET_WORKLOAD:
+        title = LADDERS["resnet"].title
+        steps.append(Step(f"ladder {title}", lambda d: choose(d, labels.LADDER, title),
+                          _grid_changed))
     elif workload == LARGE_PNG_WORKLOAD:
         if large_png is None:
             raise ValueError(f"the {LARGE_PNG_WORKLOAD} workload needs the PNG to upload")

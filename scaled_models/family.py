@@ -209,7 +209,7 @@ def register_family(cls: type[WeightFamily]) -> type[WeightFamily]:
 def paper_family() -> WeightFamily:
     """The family with the paper's own blocks: Table 7's costs are counted on it, the paper
     recipe trains it, and ``auto`` prefers it when its baseline's weights can be had."""
-    return next(f for f in FAMILIES.values() if not f.stand_in and f.roles)
+    return next(f for f in FAMILIES.values() if not f.stand_in and f.fills(TABLE7_LADDER))
 
 
 def offline_family() -> WeightFamily:

@@ -135,9 +135,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
-    """Strict load whose error names the offending keys instead of a wall of text. A network
-    built on the meta device (``empty_network``) takes the file's tensors as they are, so it
-    is never randomly initialised first (seconds for a ResNet-152)."""
+    """Strict load whose error names the offending keys instead of a wall of text."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -152,20 +150,7 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> No
     if problems:
         raise WeightsUnavailable(f"{origin} does not fit this architecture — "
                                  + "; ".join(problems))
-    on_meta = any(t.is_meta for t in own.values())
-    net.load_state_dict(state, assign=on_meta)
-    if on_meta:
-        left = [name for name, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
-        if left:  # state a state dict does not hold (non-persistent buffers)
-            raise WeightsUnavailable(f"{origin}: {', '.join(left[:3])} cannot be loaded from "
-                                     "a state dict")
-        net.float()  # as a copy into fp32 parameters would have: a half-precision file
-
-
-def empty_network(arch: Architecture) -> CamNet:
-    """``arch`` built on the meta device, to be filled by ``load_into``."""
-    with torch.device("meta"):
-        return arch.build()
+    net.load_state_dict(state)
 
 
 def load_published(weights: PublishedWeights, net: CamNet | None = None) -> tuple[CamNet, Path]:
@@ -272,7 +257,7 @@ def _load_role_published(family: WeightFamily, binding: RoleBinding,
     if shared is not None and memo_key in shared:
         net, path = shared[memo_key]
     else:
-        net, path = load_published(weights, empty_network(binding.arch))
+        net, path = load_published(weights, binding.arch.build())
         if shared is not None:
             shared[memo_key] = (net, path)
     preprocessing = weights.preprocessing.at_resolution(binding.resolution)
@@ -325,7 +310,7 @@ def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> 
         resolution, float(pre.get("crop_pct", family.crop_pct)),
         tuple(pre.get("mean", family.mean)),
         tuple(pre.get("std", family.std)), pre.get("interpolation", "bicubic"))
-    net = empty_network(arch)
+    net = arch.build()
     state = read_state_dict(path)
     if metadata.get("base"):
         state = _on_base(family, metadata["base"], state, net, path)

@@ -385,3 +385,41 @@ def test_a_slow_method_says_how_long_it_will_take_before_it_starts(app):
            "(baseline: 1,280 forward passes per image)" in said
     assert "for 1 images on this server, estimated from its CAM timings" in said
     assert "1 images × 1 models" in _labels(app)
+
+
+def test_the_compound_ladder_shows_three_published_lite_columns(app):
+    from scaled_models.ladders import LADDERS
+
+    app.selectbox(key="ladder").set_value(LADDERS["compound"]).run()
+    _ok(app)
+    assert "6 images × 3 models: lite0, lite1, lite2" in _labels(app)
+    assert not app.code  # nothing to fill: every rung is published
+    panel = next(e for e in app.expander if "compound ladder" in e.label)
+    table = shown(panel.markdown[0].value)
+    assert "counted vs baseline" in table and "d=1.31 w=1.08 r=1.16" in table
+
+
+def test_the_resnet_ladder_without_its_files_names_each_file_and_its_command(monkeypatch,
+                                                                             tmp_path):
+    import torchvision.models as tvm
+
+    from scaled_models.ladders import LADDERS
+
+    at = _start(monkeypatch, tmp_path, TORCH_HOME=str(tmp_path / "torch"))
+    at.selectbox(key="ladder").set_value(LADDERS["resnet"]).run()
+    _ok(at)
+    commands = " ".join(c.value for c in at.code)
+    for weights in (tvm.ResNet50_Weights, tvm.ResNet101_Weights, tvm.ResNet152_Weights,
+                    tvm.Wide_ResNet50_2_Weights):
+        assert f"curl -LO {weights.IMAGENET1K_V2.url}" in commands
+    notices = " ".join(m.value for m in at.markdown)
+    assert "no published ResNet scales depth, width and resolution together" in notices
+    assert len(at.image) >= 1  # the grid: the photos and the grey columns
+
+
+def test_a_brought_model_that_cannot_be_had_is_named_and_the_page_keeps_working(app):
+    app.text_input(key="brought").set_value("torchvision:resnet5, torchvision:resnet18").run()
+    _ok(app)
+    assert any("torchvision has no classification model 'resnet5'" in e.value
+               for e in app.error)
+    assert "Maps ready" in _labels(app)  # the ladder's models still run
