@@ -161,7 +161,7 @@ def _torchvision(spec: BroughtSpec, arch: Architecture) -> LoadedWeights:
 
     published = tvm.get_model_weights(spec.name)
     enum = published[spec.weights] if spec.weights else published.DEFAULT
-    preprocessing = _from_transforms(enum.transforms())
+    preprocessing = Preprocessing.of_torchvision(enum.transforms())
     path = spec.file if spec.file is not None else _locate_or_download(enum.url)
     model = tvm.get_model(spec.name, weights=None)
     load_into(model, read_state_dict(path), str(path))
@@ -176,13 +176,6 @@ def _torchvision(spec: BroughtSpec, arch: Architecture) -> LoadedWeights:
         recipe = f"published: {source}"
         top1 = enum.meta["_metrics"]["ImageNet-1K"]["acc@1"]
     return _loaded(spec, arch, net, path, preprocessing, source, recipe, top1)
-
-
-def _from_transforms(transforms) -> Preprocessing:
-    """torchvision's ``ImageClassification`` transforms as scalecam's ``Preprocessing``."""
-    return Preprocessing(transforms.crop_size[0], transforms.resize_size[0],
-                         tuple(transforms.mean), tuple(transforms.std),
-                         transforms.interpolation.value)
 
 
 # --- timm --------------------------------------------------------------------------------------

@@ -84,20 +84,21 @@ def _build_as_published(arch: Architecture, *, stochastic_depth: float = 0.0,
 
 def torchvision_weights(family: WeightFamily, model_name: str,
                         weights_name: str = "IMAGENET1K_V1",
-                        arch: Architecture | None = None) -> PublishedWeights:
-    """One torchvision EfficientNet weights entry, described from its enum."""
+                        arch: Architecture | None = None,
+                        name: str | None = None) -> PublishedWeights:
+    """One torchvision weights entry, described from its enum; ``name`` is the network's
+    (default: an EfficientNet's, "EfficientNet-B3")."""
     import torchvision.models as tvm
 
     enum = tvm.get_model_weights(model_name)[weights_name]
-    transforms = enum.transforms()
-    preprocessing = Preprocessing(transforms.crop_size[0], transforms.resize_size[0],
-                                  tuple(transforms.mean), tuple(transforms.std),
-                                  transforms.interpolation.value)
-    variant = model_name.removeprefix("efficientnet_").replace("_", "-").upper()
+    if name is None:
+        variant = model_name.removeprefix("efficientnet_").replace("_", "-").upper()
+        name = f"EfficientNet-{variant}"
     return PublishedWeights(
-        family=family, name=f"EfficientNet-{variant}" + ("" if weights_name == "IMAGENET1K_V1"
-                                          else f" ({weights_name})"),
-        source=f"torchvision {type(enum).__name__}.{enum.name}", preprocessing=preprocessing,
+        family=family, name=name + ("" if weights_name == "IMAGENET1K_V1"
+                                    else f" ({weights_name})"),
+        source=f"torchvision {type(enum).__name__}.{enum.name}",
+        preprocessing=Preprocessing.of_torchvision(enum.transforms()),
         top1=enum.meta["_metrics"]["ImageNet-1K"]["acc@1"],
         locate=partial(_locate_or_download, enum.url),
         install_hint=fetch_hint(enum.url),

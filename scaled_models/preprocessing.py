@@ -38,6 +38,13 @@ class Preprocessing:
                       ) -> "Preprocessing":
         return cls(resolution, int(resolution / crop_pct), tuple(mean), tuple(std), interpolation)
 
+    @classmethod
+    def of_torchvision(cls, transforms) -> "Preprocessing":
+        """A torchvision ``Weights.transforms()`` (``ImageClassification``: resize, centre
+        crop, normalise) as this recipe: what the weights were evaluated with."""
+        return cls(transforms.crop_size[0], transforms.resize_size[0], tuple(transforms.mean),
+                   tuple(transforms.std), transforms.interpolation.value)
+
     def at_resolution(self, resolution: int) -> "Preprocessing":
         """The same recipe (crop fraction, normalisation) at another input size."""
         if resolution == self.resolution:

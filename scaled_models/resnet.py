@@ -120,7 +120,8 @@ class ResNetFamily(WeightFamily):
 
     @cached_property
     def _published(self) -> dict[str, PublishedWeights]:
-        return {key: torchvision_weights(self, model, WEIGHTS, arch=self._architecture(name))
+        return {key: torchvision_weights(self, model, WEIGHTS, arch=self._architecture(name),
+                                         name=name)
                 for key, model, name, _ in _COLUMNS}
 
     @cached_property

@@ -62,7 +62,7 @@ def student_for(family: WeightFamily, key: str, recipe: Recipe, seed: int
     from the family's *published* baseline, never from a local checkpoint, so every student
     starts from the same citable weights."""
     binding = family.role(key)
-    arch = family.architecture(binding.spec.width, binding.spec.depth)
+    arch = family.architecture(binding.column.spec.width, binding.column.spec.depth)
     if recipe.name == "paper":
         net = arch.build(stochastic_depth=recipe.stochastic_depth,
                          bn_momentum=recipe.bn_momentum)
