@@ -29,14 +29,14 @@ def main() -> None:
     configure_allocator()
     settings = load_settings()
     engine, choices = sidebar(settings)
-    st.title("scalecam: where do scaled EfficientNets look?")
+    st.title(f"scalecam: where do scaled {choices.ladder.networks} look?")
     if choices.ladder.name == "table7":
         st.caption("Class activation maps of the five Table 7 models of Tan & Le (ICML 2019), "
                    "side by side: baseline, depth ×4, width ×2, resolution ×2 and compound "
                    "scaling.")
     else:
-        st.caption(f"Class activation maps of the {choices.ladder.name} ladder, side by side: "
-                   f"{choices.ladder.description}.")
+        st.caption(f"Class activation maps side by side — {choices.ladder.title}. "
+                   f"{choices.ladder.description}")
     if engine is None:
         st.stop()
     models_panel(engine)

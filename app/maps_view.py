@@ -65,9 +65,13 @@ def unavailable_notice(engine: CamEngine, keys: Sequence[str]) -> None:
     for model in engine.zoo.models:
         if model.key in keys and not model.available:
             prov = model.provenance
-            st.markdown(f"**{model.column.short_label}** is unavailable: "
-                        f"{plain(prov.unavailable_reason)}. To make it:")
-            st.code(prov.make_available, language="bash")
+            if prov.make_available:
+                st.markdown(f"**{model.column.short_label}** is unavailable: "
+                            f"{plain(prov.unavailable_reason)}. To make it:")
+                st.code(prov.make_available, language="bash")
+            else:
+                st.markdown(f"**{model.column.short_label}** is unavailable: "
+                            f"{plain(prov.unavailable_reason)}.")
 
 
 def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices

@@ -43,7 +43,8 @@ def _request(ladder: Ladder) -> ZooRequest | None:
         help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
              "offline Lite stand-ins (the ResNets for the resnet ladder)")
     brought = st.sidebar.text_input(
-        labels.BROUGHT.label, key=labels.BROUGHT.key, placeholder="torchvision:resnet152",
+        labels.BROUGHT.label, key=labels.BROUGHT.key,
+        placeholder="e.g. torchvision:wide_resnet101_2.IMAGENET1K_V2",
         help="comma-separated, each a column after the ladder's: torchvision:NAME[.WEIGHTS] "
              "(e.g. torchvision:resnet152.IMAGENET1K_V2), timm:NAME (from this server's "
              "Hugging Face cache). Weights the server cannot find are named with the command "
@@ -81,8 +82,11 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
         except Exception as exc:  # noqa: BLE001 - shown in place; the page keeps working
             st.sidebar.error(f"Could not load the models: {plain(exc)}")
     keys = [m.key for m in engine.zoo.models] if engine is not None else []
+    names = {m.key: m.column.short_label for m in engine.zoo.models} if engine else {}
     models = st.sidebar.multiselect(
-            labels.MODELS.label, keys, default=keys, key=labels.models_key(ladder.name))
+            labels.MODELS.label, keys, default=keys, key=labels.models_key(ladder.name),
+            # Table 7's keys are its words; another ladder's columns are named as in the grid
+            format_func=(str if ladder == DEFAULT_LADDER else names.get))
     method = st.sidebar.selectbox(labels.METHOD.label, list(METHODS.values()),
                                   key=labels.METHOD.key, format_func=lambda m: m.menu_label)
     if method.slow:

@@ -54,15 +54,18 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: CamMethod
     rows = [FigureRow(image, {m.key: results[(image.key, m.key)] for m in models
                               if (image.key, m.key) in results}) for image in images]
     family, ladder = engine.zoo.family, engine.zoo.ladder
-    default_title = f"{method.label} — target: {target.label} — {family.name} family " \
-                    f"({family.blocks})" + ("" if ladder == DEFAULT_LADDER
-                                           else f" — {ladder.name} ladder")
+    default_title = (f"{method.label} — target: {target.label} — {family.name} family "
+                     f"({family.blocks})" if ladder == DEFAULT_LADDER
+                     else f"{ladder.title} — {method.label} — target: {target.label} — "
+                          f"{family.name} family")
+    caption = (f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019)." if ladder ==
+               DEFAULT_LADDER else f"Figure 7's layout (Tan & Le, 2019) for another ladder: "
+                                   f"{ladder.description}")
     not_run = {m.key: why for m in models if m.available
                for why in [engine.cannot_run(m, method)] if why}
     return FigureSpec(models, rows, method, target, family.name,
                       title=default_title if title is None else title,
-                      caption=f"Layout of {PAPER_CAPTION.split('. ')[0]} (Tan & Le, 2019).",
-                      ladder=ladder, not_run=not_run)
+                      caption=caption, ladder=ladder, not_run=not_run)
 
 
 # Figure 7's rows (Tan & Le 2019): a bakeshop and a maze.

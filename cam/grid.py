@@ -151,7 +151,7 @@ def header_lines(model: LoadedModel) -> list[str]:
         lines = [column.short_label, column.paper.short if column.paper is not None
                  else NO_PAPER_ROW.get(column.scales, "not in the paper")]
         if model.scaled is not None:
-            lines.append(f"counted: {model.scaled.text()}")
+            lines.append(f"counted: {model.scaled.text(digits=2)}")
     if not prov.available:
         return lines + ["UNAVAILABLE"]
     lines += [prov.headline, f"runs: {prov.resolution} px, {model.run_macs / 1e9:.2f}G MACs"]

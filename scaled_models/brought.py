@@ -39,11 +39,13 @@ from .weights import (
     CHECKPOINT_SUFFIXES,
     STATUS_PUBLISHED,
     STATUS_UNAVAILABLE,
+    STATUS_UNVERIFIED,
     LoadedWeights,
     Provenance,
     file_sha256,
     load_into,
     read_state_dict,
+    unverified_reason,
 )
 
 LIBRARIES = ("torchvision", "timm")
@@ -157,7 +159,7 @@ def _raw_model(spec: BroughtSpec) -> nn.Module:
 def _torchvision(spec: BroughtSpec, arch: Architecture) -> LoadedWeights:
     import torchvision.models as tvm
 
-    from .efficientnet import _locate_or_download
+    from .efficientnet import _locate_or_download, sha256_prefix
 
     published = tvm.get_model_weights(spec.name)
     enum = published[spec.weights] if spec.weights else published.DEFAULT
@@ -173,8 +175,12 @@ def _torchvision(spec: BroughtSpec, arch: Architecture) -> LoadedWeights:
         top1 = None
     else:
         source = f"torchvision {type(enum).__name__}.{enum.name}"
-        recipe = f"published: {source}"
-        top1 = enum.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        unverified = unverified_reason(source, sha256_prefix(enum.url), path, file_sha256(path))
+        recipe = unverified or f"published: {source}"
+        top1 = None if unverified else enum.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        if unverified:
+            return _loaded(spec, arch, net, path, preprocessing, source, recipe, None,
+                           STATUS_UNVERIFIED)
     return _loaded(spec, arch, net, path, preprocessing, source, recipe, top1)
 
 
@@ -233,15 +239,16 @@ def _timm_cached_file(name: str, cfg: dict) -> Path:
 # --- the forms the CAMs use ------------------------------------------------------------------
 
 def _loaded(spec: BroughtSpec, arch: Architecture, net: nn.Module, path: Path,
-            preprocessing: Preprocessing, source: str, recipe: str, top1: float | None
-            ) -> LoadedWeights:
+            preprocessing: Preprocessing, source: str, recipe: str, top1: float | None,
+            status: str | None = None) -> LoadedWeights:
     notes = () if isinstance(net, CamNet) else (net.why_not_exact,)
+    status = status or (STATUS_PUBLISHED if spec.file is None else "local file")
     return LoadedWeights(Provenance(
         family=spec.library, key=spec.text, available=True, source=source,
         architecture=arch.description, resolution=preprocessing.resolution,
-        trained_for_config=True, stand_in=False,
-        status=STATUS_PUBLISHED if spec.file is None else "local file",
-        headline=f"brought: {spec.name}", recipe=recipe, file=str(path),
+        trained_for_config=True, stand_in=False, status=status,
+        headline=f"{'unverified' if status == STATUS_UNVERIFIED else 'brought'}: {spec.name}",
+        recipe=recipe, file=str(path),
         sha256=file_sha256(path), preprocessing=preprocessing.as_dict(), top1=top1,
         top1_source="published" if top1 is not None else None, notes=notes),
         arch, net, preprocessing)

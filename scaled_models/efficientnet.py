@@ -41,27 +41,34 @@ def _locate_or_download(url: str, download: bool = True) -> Path:
         return cached
     if os.environ.get("SCALECAM_OFFLINE") or not download:
         why = "SCALECAM_OFFLINE is set" if download else "no download was asked for"
-        raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and {why}",
-                                 fetch_hint(url))
+        raise WeightsUnavailable(_not_here(cached, why), fetch_hint(url))
     if url not in _failed_downloads:
         print(f"downloading {url} into {cached.parent}", file=sys.stderr, flush=True)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        hash_prefix = cached.stem.rsplit("-", 1)[-1]  # torchvision names files <name>-<sha256[:8]>
         try:
-            torch.hub.download_url_to_file(url, str(cached), hash_prefix, progress=False)
+            torch.hub.download_url_to_file(url, str(cached), sha256_prefix(url), progress=False)
         except Exception as exc:  # noqa: BLE001 - offline machines fail here; that is a reason
             _failed_downloads[url] = str(getattr(exc, "reason", exc))
     if url in _failed_downloads:
-        raise WeightsUnavailable(f"{cached.name} is not in the torch hub cache and the download "
-                                 f"failed ({_failed_downloads[url]})", fetch_hint(url))
+        raise WeightsUnavailable(
+            _not_here(cached, f"the download failed ({_failed_downloads[url]})"), fetch_hint(url))
     return cached
 
 
+def sha256_prefix(url: str) -> str:
+    """torchvision names its files ``<name>-<first hex digits of their sha256>.pth``."""
+    return Path(url).stem.rsplit("-", 1)[-1]
+
+
 def fetch_hint(url: str) -> str:
-    """The command that fetches a published file on a connected machine, and where it goes on
-    this one (torchvision reads a file in the hub cache under its published name)."""
-    return (f"curl -LO {url} (on a machine with internet access; scalecam there downloads it "
-            f"itself), then copy {Path(url).name} to {hub_cache_file(url)}")
+    """The one command that fetches a published file to where torchvision reads it (its name in
+    the hub cache): on a machine with internet access, then copied to the same path here."""
+    return f"curl -L --create-dirs -o {hub_cache_file(url)} {url}"
+
+
+def _not_here(cached: Path, why: str) -> str:
+    return (f"{cached.name} is not in the torch hub cache and {why}: fetch it on a machine with "
+            f"internet access and copy it to {cached}")
 
 
 def _wrap_torchvision(model_name: str) -> CamNet:
@@ -86,23 +93,24 @@ def torchvision_weights(family: WeightFamily, model_name: str,
                         weights_name: str = "IMAGENET1K_V1",
                         arch: Architecture | None = None,
                         name: str | None = None) -> PublishedWeights:
-    """One torchvision weights entry, described from its enum; ``name`` is the network's
-    (default: an EfficientNet's, "EfficientNet-B3")."""
+    """One torchvision weights entry, described from its enum; ``name`` is what headers call
+    it (default: an EfficientNet's, "EfficientNet-B3", with the weights' name unless V1)."""
     import torchvision.models as tvm
 
     enum = tvm.get_model_weights(model_name)[weights_name]
     if name is None:
         variant = model_name.removeprefix("efficientnet_").replace("_", "-").upper()
-        name = f"EfficientNet-{variant}"
+        name = f"EfficientNet-{variant}" + ("" if weights_name == "IMAGENET1K_V1"
+                                            else f" ({weights_name})")
     return PublishedWeights(
-        family=family, name=name + ("" if weights_name == "IMAGENET1K_V1"
-                                    else f" ({weights_name})"),
+        family=family, name=name,
         source=f"torchvision {type(enum).__name__}.{enum.name}",
         preprocessing=Preprocessing.of_torchvision(enum.transforms()),
         top1=enum.meta["_metrics"]["ImageNet-1K"]["acc@1"],
         locate=partial(_locate_or_download, enum.url),
         install_hint=fetch_hint(enum.url),
-        arch=arch, builder=partial(_wrap_torchvision, model_name), url=enum.url)
+        arch=arch, builder=partial(_wrap_torchvision, model_name), url=enum.url,
+        sha256_prefix=sha256_prefix(enum.url))
 
 
 @register_family

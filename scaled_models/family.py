@@ -54,6 +54,7 @@ class PublishedWeights:
     arch: Architecture | None = None
     builder: Callable[[], CamNet] | None = None
     url: str | None = None  # where the publisher serves the file, when it is a download
+    sha256_prefix: str | None = None  # what the published file's sha256 starts with, if known
 
     def build(self) -> CamNet:
         """An untrained network these weights fit."""

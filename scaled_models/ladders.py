@@ -46,23 +46,26 @@ class Ladder:
     """A named comparison. Which families fill it is theirs to say (``family.families_for``)."""
 
     name: str
-    title: str  # a selector's words
+    title: str  # a selector's words, short enough for a sidebar
     description: str  # one sentence: what is compared, from which paper table
+    networks: str = "networks"  # what the page calls them: "where do scaled … look?"
 
 
 TABLE7_LADDER = Ladder(
-    "table7", "Table 7: B0 scaled by depth, width, resolution, compound",
+    "table7", "Table 7: EfficientNet-B0 scaled",
     "Figure 7's five models: EfficientNet-B0 scaled one dimension at a time (depth ×4, width "
-    "×2, resolution ×2) and all three at once (compound), Table 7 of Tan & Le (2019)")
+    "×2, resolution ×2) and all three at once (compound), Table 7 of Tan & Le (2019).",
+    "EfficientNets")
 RESNET_LADDER = Ladder(
-    "resnet", "ResNet-50 scaled (Table 3): deeper, wider, higher resolution",
-    "Table 3's ResNet-50 row filled with published ResNets trained by one recipe (torchvision "
-    "IMAGENET1K_V2): deeper ResNet-101 and ResNet-152, wider Wide ResNet-50-2, ResNet-50 at "
-    "twice the resolution")
+    "resnet", "Table 3: ResNet-50 scaled",
+    "Table 3's ResNet-50 row filled with published ResNets of one training recipe "
+    "(torchvision IMAGENET1K_V2): deeper ResNet-101 and ResNet-152, wider Wide ResNet-50-2, "
+    "and ResNet-50 at twice the resolution.", "ResNets")
 COMPOUND_LADDER = Ladder(
-    "compound", "Compound ladder: each rung all three dimensions",
-    "the compound-scaled networks themselves, each rung scaling depth, width and resolution "
-    "together from the baseline (Lite0 → Lite2 offline, B0 → B7 with torchvision's weights)")
+    "compound", "Compound ladder: B0 → B7",
+    "The compound-scaled networks themselves, each rung scaling depth, width and resolution "
+    "together from the baseline: Lite0 → Lite2 offline, B0 → B7 with torchvision's weights.",
+    "EfficientNets")
 
 LADDERS: dict[str, Ladder] = {ladder.name: ladder for ladder in
                               (TABLE7_LADDER, RESNET_LADDER, COMPOUND_LADDER)}

@@ -49,8 +49,10 @@ class PaperRow:
                  (("w", self.width), ("d", self.depth), ("r", self.resolution))
                  if value is not None]
         if not given:
-            return "coefficients not printed"
-        scaled = [(name, value) for name, value in given if value != 1] or given
+            return "(coefficients not printed)"
+        scaled = [(name, value) for name, value in given if value != 1]
+        if not scaled:
+            return "baseline"
         return ", ".join(f"{name}={value:g}" for name, value in scaled)
 
     @property
@@ -63,7 +65,8 @@ class PaperRow:
 
 # Table 3, "Scaling Up MobileNets and ResNet": the ResNet-50 rows.
 TABLE3_RESNET: dict[Scaling, PaperRow] = {
-    Scaling.BASELINE: PaperRow("Table 3", "Baseline ResNet-50 (He et al., 2016)", "4.1B", 76.0),
+    Scaling.BASELINE: PaperRow("Table 3", "Baseline ResNet-50 (He et al., 2016)", "4.1B", 76.0,
+                               width=1, depth=1, resolution=1),
     Scaling.DEPTH: PaperRow("Table 3", "Scale ResNet-50 by depth (d=4)", "16.2B", 78.1,
                             depth=4),
     Scaling.WIDTH: PaperRow("Table 3", "Scale ResNet-50 by width (w=2)", "14.7B", 77.7,

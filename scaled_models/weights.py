@@ -44,6 +44,7 @@ CHECKPOINT_FORMAT = 1  # the "scalecam_checkpoint" version written into checkpoi
 
 # One word per kind of model, for headers and tables (``Provenance.status``).
 STATUS_PUBLISHED, STATUS_STAND_IN, STATUS_UNAVAILABLE = "published", "stand-in", "unavailable"
+STATUS_UNVERIFIED = "unverified"  # a file under a published name whose bytes are not that file
 _RECIPE_STATUS = {"match": "adapted", "fixres": "adapted", "distill": "distilled",
                   "paper": "trained"}
 
@@ -263,6 +264,8 @@ def _load_role_published(family: WeightFamily, binding: RoleBinding,
     preprocessing = weights.preprocessing.at_resolution(binding.resolution)
     stand_in = family.stand_in or binding.stand_in
     native = binding.resolution == weights.preprocessing.resolution
+    digest = file_sha256(path)
+    status = STATUS_STAND_IN if binding.stand_in else STATUS_PUBLISHED
     if binding.stand_in:
         recipe = f"stand-in: {binding.note}"
         headline = (f"stand-in: {weights.name}" if native
@@ -270,16 +273,31 @@ def _load_role_published(family: WeightFamily, binding: RoleBinding,
     else:
         recipe = f"published: {weights.source}"
         headline = f"published {weights.name}"
+    unverified = unverified_reason(weights.source, weights.sha256_prefix, path, digest)
+    if unverified:  # loaded as torchvision would, said as what it is
+        status, headline = STATUS_UNVERIFIED, f"unverified {weights.name} file"
+        recipe = f"{unverified}. {recipe}" if binding.stand_in else unverified
     return LoadedWeights(Provenance(
         family=family.name, key=binding.key, available=True, source=weights.source,
         architecture=binding.arch.description, resolution=binding.resolution,
-        trained_for_config=not binding.stand_in, stand_in=stand_in,
-        status=STATUS_STAND_IN if binding.stand_in else STATUS_PUBLISHED, headline=headline,
-        recipe=recipe,
-        file=str(path), sha256=file_sha256(path), preprocessing=preprocessing.as_dict(),
-        top1=weights.top1 if native else None,  # published top-1 holds where it was measured
-        top1_source="published" if native else None,
+        trained_for_config=not binding.stand_in and not unverified, stand_in=stand_in,
+        status=status, headline=headline, recipe=recipe,
+        file=str(path), sha256=digest, preprocessing=preprocessing.as_dict(),
+        # published top-1 holds where it was measured, for the published file
+        top1=weights.top1 if native and not unverified else None,
+        top1_source="published" if native and not unverified else None,
         notes=(binding.note,) if binding.note else ()), binding.arch, net, preprocessing)
+
+
+def unverified_reason(source: str, prefix: str | None, path: Path, digest: str) -> str | None:
+    """Why a file under a published name is not the published file (its sha256 does not start
+    with ``prefix``, as the name says it does), or ``None``. torchvision itself loads such a
+    file without a word; scalecam loads it too, and says it is not what it is named."""
+    if prefix is None or digest.startswith(prefix):
+        return None
+    return (f"{path.name} is named as {source}'s file, but its sha256 ({digest[:12]}…) "
+            f"does not start with {prefix} as the published file's does: not the published "
+            "weights (their top-1 does not apply)")
 
 
 def read_checkpoint_metadata(path: Path) -> dict:

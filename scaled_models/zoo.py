@@ -118,9 +118,9 @@ class Scaled:
     width: float  # last-stage spatial channels / the baseline's
     resolution: float  # input pixels per side / the baseline's
 
-    def text(self) -> str:
-        """E.g. "d=3.12 w=1 r=1", as a header prints it."""
-        return " ".join(f"{name}={value:.3g}" for name, value in
+    def text(self, digits: int = 3) -> str:
+        """E.g. "d=3.12 w=1 r=1" (a grid header, narrower: ``digits=2``, "d=3.1 w=1 r=1")."""
+        return " ".join(f"{name}={value:.{digits}g}" for name, value in
                         (("d", self.depth), ("w", self.width), ("r", self.resolution)))
 
 

@@ -411,7 +411,7 @@ def test_the_resnet_ladder_without_its_files_names_each_file_and_its_command(mon
     commands = " ".join(c.value for c in at.code)
     for weights in (tvm.ResNet50_Weights, tvm.ResNet101_Weights, tvm.ResNet152_Weights,
                     tvm.Wide_ResNet50_2_Weights):
-        assert f"curl -LO {weights.IMAGENET1K_V2.url}" in commands
+        assert f" {weights.IMAGENET1K_V2.url}" in commands and "curl -L" in commands
     notices = " ".join(m.value for m in at.markdown)
     assert "no published ResNet scales depth, width and resolution together" in notices
     assert len(at.image) >= 1  # the grid: the photos and the grey columns

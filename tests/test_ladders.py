@@ -74,16 +74,22 @@ def test_the_resnet_ladder_loads_every_published_network_and_no_compound_one(res
     # the resolution column is ResNet-50's own network at twice its resolution, not a copy
     assert models["resnet50_r2"].net is models["resnet50"].net
     assert "test-time resolution, not retrained" in models["resnet50_r2"].provenance.recipe
+    bindings = get_family("resnet").bindings(RESNET_LADDER)
     for key, weights in V2.items():
         prov = models[key].provenance
         # what the weights are comes from torchvision's enum: file, top-1, preprocessing
         transforms = weights.transforms()
         assert Path(prov.file).name == Path(weights.url).name
-        assert prov.top1 == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        assert bindings[key].weights.top1 == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
         assert (prov.preprocessing["resolution"], prov.preprocessing["resize_size"]) == (
             transforms.crop_size[0], transforms.resize_size[0])
         assert prov.preprocessing["interpolation"] == transforms.interpolation.value
-        assert prov.sha256 == hashlib.sha256(Path(prov.file).read_bytes()).hexdigest()
+        digest = hashlib.sha256(Path(prov.file).read_bytes()).hexdigest()
+        assert prov.sha256 == digest
+        # these files are random stand-ins under the published names: torchvision would load
+        # them without a word; scalecam loads them and says they are not the published bytes
+        assert (prov.status, prov.top1) == ("unverified", None)
+        assert f"does not start with {Path(weights.url).stem.rsplit('-', 1)[1]}" in prov.recipe
     r2 = models["resnet50_r2"].preprocessing
     assert (r2.resolution, r2.resize_size) == (448, 464)  # 2 × (224 of 232), crop kept
 
@@ -133,6 +139,19 @@ def test_the_exact_cam_of_a_resnet_is_layer4_weighted_by_fc(resnet_home, tmp_pat
                                atol=1e-3 * np.abs(by_hand).max())
 
 
+def test_a_file_is_published_only_if_its_sha256_starts_as_its_name_says(tmp_path):
+    """torchvision names a file <name>-<first 8 hex digits of its sha256>.pth."""
+    from scaled_models.weights import unverified_reason
+
+    path = tmp_path / "resnet50-00000000.pth"
+    path.write_bytes(b"not the published bytes")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert unverified_reason("torchvision X", digest[:8], path, digest) is None
+    other = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
+    reason = unverified_reason("torchvision X", other, path, digest)
+    assert f"does not start with {other}" in reason and path.name in reason
+
+
 def test_a_truncated_or_foreign_file_disables_only_its_own_column(tmp_path, monkeypatch):
     home = tmp_path / "home"
     for name in ("resnet50", "wide_resnet50_2"):
@@ -169,9 +188,9 @@ def test_without_the_files_every_column_is_grey_with_the_command_that_fetches_it
         if model["key"] == "compound":
             continue
         url = V2[model["key"].removesuffix("_r2")].url
-        assert f"curl -LO {url}" in model["make_available"]
-        assert str(tmp_path / "empty" / "hub" / "checkpoints" / Path(url).name) in \
-            model["make_available"]
+        destination = tmp_path / "empty" / "hub" / "checkpoints" / Path(url).name
+        assert model["make_available"] == f"curl -L --create-dirs -o {destination} {url}"
+        assert f"copy it to {destination}" in model["unavailable_reason"]
     assert Image.open(out).size[0] > 0
 
 

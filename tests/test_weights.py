@@ -137,7 +137,8 @@ def test_efficientnet_family_from_torch_hub_cache(tmp_path, monkeypatch):
     family, reason = resolve_family("auto")
     assert family.name == "efficientnet" and "B0's weights are available" in reason
     model = load_model(EFFICIENTNET, "baseline", tmp_path / "none")
-    assert model.provenance.trained_for_config and not model.provenance.stand_in
+    # a random file under the published name: loaded, and said not to be the published bytes
+    assert model.provenance.status == "unverified" and not model.provenance.stand_in
     assert model.provenance.source == "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"
     x = torch.randn(1, 3, 224, 224)
     assert torch.allclose(model.net(x), reference(x), atol=1e-4)
