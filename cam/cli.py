@@ -20,6 +20,8 @@ from .engine import ModelRun
 from .evaluate import FAITHFULNESS_STEPS, QUICK_FAITHFULNESS_STEPS
 from .figure import PRESETS
 from .methods import EXACT, METHODS, CamMethod, get_method
+from .sanity import GRANULARITIES
+from .sanity import SEED as SANITY_SEED
 from .style import COLORMAPS, DEFAULT_STYLE, DPI_RANGE, NORMALISATIONS, RenderStyle
 from .targets import Target, parse_target
 
@@ -208,7 +210,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.device = str(dist.device)
     engine = _engine(args, verbose=dist.is_main)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    outputs = []
+    outputs, sanity_reports = [], []
     for i, method in enumerate(args.method):
         out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method.key}.csv")
         start = time.perf_counter()
@@ -221,6 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ResumeMismatch as exc:
             _log(f"error: {exc}")
             return 2
+        sanity = _run_sanity(args, engine, dataset, out, method, dist) if args.sanity else None
         for path, reason in report.skipped:
             _log(f"skipped {path}: {reason}")
         if dist.is_main and report.computed_images:
@@ -228,7 +231,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             models = len(engine.zoo.available())
             _log(f"{method.key}: {report.computed_images} images × {models} models in "
                  f"{seconds:.1f} s ({report.computed_images / seconds:.2f} images/s)")
+        if sanity is False:
+            return 2
         outputs.append((out, report))
+        if sanity is not None:
+            sanity_reports.append((out, sanity))
     dist.close()
     if not dist.is_main:
         return 0
@@ -245,7 +252,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
               f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
               f"{out.with_suffix('.agreement.png')}")
-    for out, report in outputs:  # the maps last: the results above stand if this fails
+    for out, sanity in sanity_reports:
+        _write_sanity(out, sanity)
+    for out, report in outputs + sanity_reports:  # the maps last: the results above stand
         if report.write_maps is not None:
             try:
                 print(f"wrote the maps: {', '.join(map(str, report.write_maps()))}")
@@ -254,6 +263,50 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                      f"above are complete, and --resume --save-maps writes the maps again")
                 return 1
     return 0
+
+
+def _run_sanity(args: argparse.Namespace, engine, dataset, out: Path, method: CamMethod, dist):
+    """``--sanity``: the sanity checks of the same images beside ``out`` (``sanity_run``); the
+    report, or ``False`` after saying why a resume was refused."""
+    from .evaluate import ResumeMismatch
+    from .sanity_run import run_sanity
+
+    start = time.perf_counter()
+    try:
+        report = run_sanity(engine, dataset, out, method, limit=args.limit,
+                            batch_size=args.batch_size, resume=args.resume,
+                            seed=args.sanity_seed, granularity=args.sanity_steps,
+                            rank=dist.rank, world_size=dist.world, save_maps=args.save_maps,
+                            progress=dist.is_main and not args.quiet)
+    except ResumeMismatch as exc:
+        _log(f"error: {exc}")
+        return False
+    if dist.is_main and report.computed_images:
+        per_model = ", ".join(f"{k} {s / report.computed_images:.2f} s/image"
+                              for k, s in report.seconds.items())
+        _log(f"{method.key} sanity checks: {report.computed_images} images in "
+             f"{time.perf_counter() - start:.1f} s ({per_model})")
+    return report
+
+
+def _write_sanity(out: Path, report) -> None:
+    """The sanity summary: printed, as JSON and as the cascade-curve PNG."""
+    import json
+
+    from .sanity_plots import cascade_plot
+    from .sanity_run import sanity_path, sanity_summary_path
+    from .sanity_summary import summarize_sanity
+    from .sanity_text import sanity_markdown
+
+    if not report.rows:
+        return
+    summary = summarize_sanity(report.rows)
+    print(sanity_markdown(summary) + "\n")
+    json_path = sanity_summary_path(out)
+    json_path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
+    png = json_path.with_name(f"{out.stem}.sanity.png")
+    png.write_bytes(cascade_plot(summary))
+    print(f"wrote {sanity_path(out)} ({len(report.rows)} rows), {json_path} and {png}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -361,6 +414,15 @@ def _add_measure_arguments(parser: argparse.ArgumentParser, steps: int, steps_wh
                         help="deletion/insertion curve steps, 0 skips them (default: "
                              f"%(default)s{steps_why})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--sanity", action="store_true",
+                        help="also run the sanity checks (cascading randomisation, eMPRT, "
+                             "random logit) on the same images")
+    parser.add_argument("--sanity-seed", type=int, default=SANITY_SEED,
+                        help="seed of the randomised weights and the random class "
+                             "(default: %(default)s)")
+    parser.add_argument("--sanity-steps", choices=GRANULARITIES, default=GRANULARITIES[0],
+                        help="a map after every randomised block, or only after each stage "
+                             "(for Score-CAM and Ablation-CAM; default: %(default)s)")
     add_zoo_arguments(parser)
 
 
