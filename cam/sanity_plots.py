@@ -1,14 +1,25 @@
-"""The sanity checks drawn (matplotlib): the cascade curve of each model and method, as in
-Adebayo et al.'s Figure 4 (similarity with the trained map after each randomisation step, with
-its 95 % interval), for ``cam evaluate --sanity``, the report and the notebook."""
+"""The sanity checks drawn: the cascade curve of each model and method, as in Adebayo et al.'s
+Figure 4 (similarity with the trained map after each randomisation step, with its 95 %
+interval; matplotlib), for ``cam evaluate --sanity`` and the report; and one image's maps through
+the cascade in their Figure 2 layout (PIL), for the app and the notebook."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
+from .geometry import region_photo
+from .inputs import CamImage
 from .methods import METHODS
+from .metrics import minmax
+from .overlay import overlay
+from .sanity import CascadeMaps
 from .sanity_summary import PASS_BELOW, SanitySummary
+from .style import RenderStyle
+from .typeset import fit, font
 
 
 def cascade_plot(summary: SanitySummary, measure: str = "spearman_abs") -> bytes:
@@ -63,3 +74,32 @@ def cascade_plot(summary: SanitySummary, measure: str = "spearman_abs") -> bytes
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def cascade_grid(image: CamImage, maps: Sequence[CascadeMaps], style: RenderStyle,
+                 panel: int = 96) -> Image.Image:
+    """Adebayo et al.'s Figure 2 layout for one image: one row per model, the photo (the
+    model's crop), its trained map, then its map after each recorded cascade step, left to
+    right as the network is randomised from the top; each map min-max scaled on its own and
+    drawn over the crop in ``style``'s colormap and opacity."""
+    label_width, header = 110, 34
+    columns = max(len(m.steps) for m in maps) + 2
+    canvas = Image.new("RGB", (label_width + columns * panel, header + len(maps) * panel),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    small, bold = font(11), font(12, bold=True)
+    longest = max(maps, key=lambda m: len(m.steps))
+    for col, name in enumerate(["photo", "trained", *(s.label for s in longest.steps)]):
+        draw.text((label_width + col * panel + panel / 2, header - 4),
+                  fit(name, small, panel - 4, draw), fill="black", font=small, anchor="md")
+    for row, model_maps in enumerate(maps):
+        top = header + row * panel
+        draw.text((6, top + panel / 2), fit(model_maps.model_key, bold, label_width - 8, draw),
+                  fill="black", font=bold, anchor="lm")
+        photo = region_photo(image, model_maps.crop_box, panel)
+        canvas.paste(Image.fromarray(photo), (label_width, top))
+        for col, raw in enumerate([model_maps.trained, *model_maps.randomised], start=1):
+            shown = minmax(cv2.resize(raw, (panel, panel), interpolation=cv2.INTER_LINEAR))
+            canvas.paste(Image.fromarray(overlay(photo, shown, style.colormap, style.alpha)),
+                         (label_width + col * panel, top))
+    return canvas
