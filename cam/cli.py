@@ -309,6 +309,26 @@ def _write_sanity(out: Path, report) -> None:
     print(f"wrote {sanity_path(out)} ({len(report.rows)} rows), {json_path} and {png}")
 
 
+def _report_sanity(args: argparse.Namespace, engine, samples):
+    """``report --sanity``: the checks of the report's images, summarised for its page."""
+    from .inputs import image_from_sample
+    from .sanity import cascade_maps, sanity_row
+    from .sanity_summary import summarize_sanity
+
+    rows = []
+    for start in range(0, len(samples), args.batch_size):
+        images = []
+        for sample in samples[start:start + args.batch_size]:
+            try:
+                images.append(image_from_sample(sample))
+            except ValueError as exc:
+                _log(f"skipped {exc}")
+        for model in engine.zoo.available():
+            rows += [sanity_row(m, engine.zoo.family.name) for m in cascade_maps(
+                engine, images, model, args.method, args.sanity_seed, args.sanity_steps)]
+    return summarize_sanity(rows)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -345,12 +365,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar.update(len(samples[start:start + args.batch_size]))
     bar.close()
     summaries = summarize(rows, agreement)
+    sanity = _report_sanity(args, engine, samples) if args.sanity else None
     labelled = summaries[0].n_labelled if summaries else 0
     notes = notes + [f"Metrics: {labelled} labelled of the {measured} images read from "
                      f"{args.val_dir}; the grid "
                      f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
     pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
-                       notes)
+                       notes, sanity)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(pdf)
     print(f"wrote {args.out} ({len(pdf) / 1e6:.1f} MB)")

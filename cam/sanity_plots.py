@@ -36,8 +36,8 @@ def cascade_plot(summary: SanitySummary, measure: str = "spearman_abs") -> bytes
         raise ValueError("no sanity rows to draw")
     columns = min(len(methods), 4)
     rows = -(-len(methods) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.8 * rows), dpi=150,
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, columns, figsize=(max(4.8, 3.6 * columns), 2.8 * rows + 0.3),
+                             dpi=150, squeeze=False, sharey=True)
     models = list(dict.fromkeys(e.model for e in summary.entries))
     colours = dict(zip(models, plt.get_cmap("viridis")(np.linspace(0.1, 0.8, len(models)))))
     for ax, method in zip(axes.flat, methods):
@@ -56,7 +56,7 @@ def cascade_plot(summary: SanitySummary, measure: str = "spearman_abs") -> bytes
         ax.axhline(0, lw=0.5, color="0.6")
         ticks = [0, 1, 2, len(longest)] if len(longest) > 2 else list(range(len(longest) + 1))
         names = ["trained", *longest]
-        ax.set_xticks(ticks, [names[t] for t in ticks], fontsize=6.5)
+        ax.set_xticks(ticks, [names[t] for t in ticks], fontsize=6, rotation=45, ha="right")
         ax.set_title(METHODS[method].label if method in METHODS else method, fontsize=8)
         ax.set_ylim(-1.02, 1.02)
         ax.tick_params(labelsize=6.5)
@@ -67,8 +67,9 @@ def cascade_plot(summary: SanitySummary, measure: str = "spearman_abs") -> bytes
              "ssim": "SSIM"}[measure]
     for ax in axes[:, 0]:
         ax.set_ylabel(f"{label} with the trained map", fontsize=7)
-    fig.suptitle("Cascading randomisation, top (fc) to bottom (stem): mean with 95 % CI; "
-                 f"dotted: pass threshold {PASS_BELOW}", fontsize=8)
+    fig.suptitle("Cascading randomisation, top (fc) to bottom (stem; last point: the whole\n"
+                 f"network random): mean with 95 % CI; dotted: pass threshold {PASS_BELOW}",
+                 fontsize=7)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

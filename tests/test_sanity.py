@@ -208,3 +208,28 @@ def test_evaluate_sanity_resumes_refuses_other_options_and_exports_the_maps(val_
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "granularity (stages then, blocks now)" in proc.stderr
     assert (tmp_path / "r.sanity.csv").read_text() == before
+
+
+def test_the_notebook_gives_one_images_cascade_as_arrays(baseline, lite_engine):
+    """``cam.cascade``: the trained map is the exact CAM written out (Σ_k w_k^c A_k of the
+    predicted class), and there is one raw map per stage-completing step, fc to stem."""
+    from cam import cascade
+    from cam.inputs import image_from_path
+
+    from .conftest import SAMPLE_IMAGES
+
+    photo = SAMPLE_IMAGES / "chelsea.png"
+    result = cascade(photo, family="lite", method="cam", models="baseline",
+                     granularity="stages")
+    maps = result.maps["baseline"]
+    assert [s.label for s in maps.steps][:2] == ["fc", "head"] and maps.steps[-1].label == "stem"
+    assert len(maps.randomised) == len(maps.steps) == len(result.scores["baseline"].ssim)
+    image = image_from_path(photo)
+    with torch.no_grad():
+        logits, features = baseline.net.forward_with_features(
+            lite_engine.preprocess(image, baseline.preprocessing)[None])
+    predicted = int(logits.argmax())
+    assert maps.target_class == predicted
+    by_hand = torch.einsum("chw,c->hw", features[0], baseline.net.fc.weight[predicted]).numpy()
+    np.testing.assert_allclose(maps.trained, by_hand, rtol=1e-4, atol=1e-4)
+    assert result.grid.size[0] > result.grid.size[1]  # a row of panels for the one model
