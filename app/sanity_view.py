@@ -60,8 +60,8 @@ def verdict_sentence(results: list[CascadeMaps]) -> str:
                      f"On this image, {method} does not pass both checks for "
                      f"{', '.join(failing)}")
     return ("; ".join(parts) + f" (pass: below {PASS_BELOW} after full randomisation, and "
-            "for the random class). One image decides nothing: `python -m cam evaluate "
-            "--sanity` gives the 95 % intervals over a folder. " + CHECKS_MEANING)
+            "for the random class). One image decides nothing: python -m cam evaluate "
+            "--sanity gives the 95 % intervals over a folder. " + CHECKS_MEANING)
 
 
 def curve(results: list[CascadeMaps]) -> go.Figure:
@@ -78,6 +78,7 @@ def curve(results: list[CascadeMaps]) -> go.Figure:
     figure.update_layout(height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          title="Similarity with the trained map (Spearman ρ, |map|)",
                          xaxis_title="cascade step (top → bottom)", yaxis_range=[-1, 1.05],
+                         legend={"orientation": "h", "y": -0.25},
                          modebar={"orientation": "v"})
     return figure
 
