@@ -69,7 +69,8 @@ def maps_ready_label(seconds: float, images: int, models: Sequence[str], source:
 
 
 # results
-RESULT_TABS = INSPECT_TAB, EVALUATE_TAB, EXPORT_TAB = ("Inspect", "Evaluate", "Export")
+RESULT_TABS = INSPECT_TAB, EVALUATE_TAB, EXPORT_TAB, SANITY_TAB = ("Inspect", "Evaluate", "Export",
+                                                                 "Sanity checks")
 
 
 class Download(NamedTuple):

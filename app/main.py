@@ -1,7 +1,8 @@
 """scalecam in the browser: Figure 7 of the EfficientNet paper on your own images.
 
 Only the page's order lives here: sidebar (``sidebar``), images (``images_view``), the grid
-(``maps_view``), then the Inspect, Evaluate and Export tabs; shared caches are in ``resources``.
+(``maps_view``), then the Inspect, Evaluate, Export and Sanity checks tabs; shared caches are
+in ``resources``.
 Loading, CAMs, rendering, metrics, statistics and reports are the ``scaled_models`` and ``cam``
 libraries, the same code as the command line.
 """
@@ -11,7 +12,7 @@ import dataclasses
 
 import streamlit as st
 
-from app import evaluate_view, export_view, inspect_view, labels
+from app import evaluate_view, export_view, inspect_view, labels, sanity_view
 from app.images_view import choose_images
 from app.maps_view import compute_figure, models_panel, unavailable_notice
 from app.settings import load_settings
@@ -58,13 +59,15 @@ def main() -> None:
                "prediction nobody should trust. ✓/✗: the prediction against the image's label.")
     if st.session_state.get("preset_used"):
         st.caption(f"Paper: {PAPER_CAPTION}")
-    inspect_tab, evaluate_tab, export_tab = st.tabs(list(labels.RESULT_TABS))
+    inspect_tab, evaluate_tab, export_tab, sanity_tab = st.tabs(list(labels.RESULT_TABS))
     with inspect_tab:
         inspect_view.render(spec, style)
     with evaluate_tab:
         evaluate_view.render(engine, images, choices)
     with export_tab:
         export_view.render(engine, spec, style, settings, choices)
+    with sanity_tab:
+        sanity_view.render(engine, images, choices)
 
 
 main()

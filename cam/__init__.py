@@ -18,6 +18,7 @@ from .inputs import CamImage, collect_images, image_from_bytes, image_from_path
 from .manifest import manifest
 from .methods import EXACT, METHODS, CamMethod
 from .notebook import CompareResult, CompareRow, compare
+from .sanity_notebook import CascadeResult, cascade
 from .style import RenderStyle
 from .targets import GROUND_TRUTH, PREDICTED, Target, TargetMode, parse_target
 
@@ -25,4 +26,4 @@ __all__ = ["EXACT", "GROUND_TRUTH", "METHODS", "PREDICTED", "CamEngine", "CamMet
            "Target", "TargetMode", "parse_target", "make_figure", "ImageLoadError", "load_image",
            "CamImage", "collect_images", "image_from_bytes", "image_from_path", "FigureSpec",
            "RenderStyle", "compose_grid", "manifest", "pdf_bytes", "save_figure", "compare",
-           "CompareResult", "CompareRow"]
+           "CompareResult", "CompareRow", "cascade", "CascadeResult"]

@@ -21,6 +21,8 @@ from .engine import ModelRun
 from .evaluate import FAITHFULNESS_STEPS, QUICK_FAITHFULNESS_STEPS
 from .figure import PRESETS
 from .methods import EXACT, METHODS, CamMethod, get_method
+from .sanity import GRANULARITIES
+from .sanity import SEED as SANITY_SEED
 from .style import COLORMAPS, DEFAULT_STYLE, DPI_RANGE, NORMALISATIONS, RenderStyle
 from .targets import Target, parse_target
 
@@ -209,7 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.zoo = dataclasses.replace(args.zoo, device=dist.device)
     engine = _engine(args, verbose=dist.is_main)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    outputs = []
+    outputs, sanity_reports = [], []
     for i, method in enumerate(args.method):
         out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method.key}.csv")
         start = time.perf_counter()
@@ -222,6 +224,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ResumeMismatch as exc:
             _log(f"error: {exc}")
             return 2
+        sanity = _run_sanity(args, engine, dataset, out, method, dist) if args.sanity else None
         for path, reason in report.skipped:
             _log(f"skipped {path}: {reason}")
         if dist.is_main and report.computed_images:
@@ -229,7 +232,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             models = len(engine.zoo.available())
             _log(f"{method.key}: {report.computed_images} images × {models} models in "
                  f"{seconds:.1f} s ({report.computed_images / seconds:.2f} images/s)")
+        if sanity is False:
+            return 2
         outputs.append((out, report))
+        if sanity is not None:
+            sanity_reports.append((out, sanity))
     dist.close()
     if not dist.is_main:
         return 0
@@ -247,7 +254,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
               f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
               f"{out.with_suffix('.agreement.png')}")
-    for out, report in outputs:  # the maps last: the results above stand if this fails
+    for out, sanity in sanity_reports:
+        _write_sanity(out, sanity, [m.key for m in engine.zoo.models])
+    for out, report in outputs + sanity_reports:  # the maps last: the results above stand
         if report.write_maps is not None:
             try:
                 print(f"wrote the maps: {', '.join(map(str, report.write_maps()))}")
@@ -256,6 +265,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                      f"above are complete, and --resume --save-maps writes the maps again")
                 return 1
     return 0
+
+
+def _run_sanity(args: argparse.Namespace, engine, dataset, out: Path, method: CamMethod, dist):
+    """``--sanity``: the sanity checks of the same images beside ``out`` (``sanity_run``); the
+    report, or ``False`` after saying why a resume was refused."""
+    from .evaluate import ResumeMismatch
+    from .sanity_run import run_sanity
+
+    start = time.perf_counter()
+    try:
+        report = run_sanity(engine, dataset, out, method, limit=args.limit,
+                            batch_size=args.batch_size, resume=args.resume,
+                            seed=args.sanity_seed, granularity=args.sanity_steps,
+                            rank=dist.rank, world_size=dist.world, save_maps=args.save_maps,
+                            progress=dist.is_main and not args.quiet)
+    except ResumeMismatch as exc:
+        _log(f"error: {exc}")
+        return False
+    if dist.is_main and report.computed_images:
+        per_model = ", ".join(f"{k} {s / report.computed_images:.2f} s/image"
+                              for k, s in report.seconds.items())
+        _log(f"{method.key} sanity checks: {report.computed_images} images in "
+             f"{time.perf_counter() - start:.1f} s ({per_model})")
+    return report
+
+
+def _write_sanity(out: Path, report, model_order: list[str]) -> None:
+    """The sanity summary: printed, as JSON and as the cascade-curve PNG."""
+    import json
+
+    from .sanity_plots import cascade_plot
+    from .sanity_run import sanity_path, sanity_summary_path
+    from .sanity_summary import summarize_sanity
+    from .sanity_text import sanity_markdown
+
+    if not report.rows:
+        return
+    summary = summarize_sanity(report.rows, model_order)
+    print(sanity_markdown(summary) + "\n")
+    json_path = sanity_summary_path(out)
+    json_path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
+    png = json_path.with_name(f"{out.stem}.sanity.png")
+    png.write_bytes(cascade_plot(summary))
+    print(f"wrote {sanity_path(out)} ({len(report.rows)} rows), {json_path} and {png}")
+
+
+def _report_sanity(args: argparse.Namespace, engine, samples):
+    """``report --sanity``: the checks of the report's images, summarised for its page."""
+    from scaled_models.architectures import CamNet
+
+    from .evaluate import runnable
+    from .inputs import image_from_sample
+    from .sanity import cascade_maps, sanity_row
+    from .sanity_summary import summarize_sanity
+
+    rows = []
+    for start in range(0, len(samples), args.batch_size):
+        images = []
+        for sample in samples[start:start + args.batch_size]:
+            try:
+                images.append(image_from_sample(sample))
+            except ValueError as exc:
+                _log(f"skipped {exc}")
+        for model in runnable(engine, args.method):
+            if isinstance(model.net, CamNet):  # the cascade walks a CamNet's layers
+                rows += [sanity_row(m, engine.zoo.family.name) for m in cascade_maps(
+                    engine, images, model, args.method, args.sanity_seed, args.sanity_steps)]
+    return summarize_sanity(rows, [m.key for m in engine.zoo.models])
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -294,12 +371,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar.update(len(samples[start:start + args.batch_size]))
     bar.close()
     summaries = summarize(rows, agreement, Lineup.of([m.column for m in engine.zoo.models]))
+    sanity = _report_sanity(args, engine, samples) if args.sanity else None
     labelled = summaries[0].n_labelled if summaries else 0
     notes = notes + [f"Metrics: {labelled} labelled of the {measured} images read from "
                      f"{args.val_dir}; the grid "
                      f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
     pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
-                       notes)
+                       notes, sanity)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(pdf)
     print(f"wrote {args.out} ({len(pdf) / 1e6:.1f} MB)")
@@ -363,6 +441,15 @@ def _add_measure_arguments(parser: argparse.ArgumentParser, steps: int, steps_wh
                         help="deletion/insertion curve steps, 0 skips them (default: "
                              f"%(default)s{steps_why})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--sanity", action="store_true",
+                        help="also run the sanity checks (cascading randomisation, eMPRT, "
+                             "random logit) on the same images")
+    parser.add_argument("--sanity-seed", type=int, default=SANITY_SEED,
+                        help="seed of the randomised weights and the random class "
+                             "(default: %(default)s)")
+    parser.add_argument("--sanity-steps", choices=GRANULARITIES, default=GRANULARITIES[0],
+                        help="a map after every randomised block, or only after each stage "
+                             "(for Score-CAM and Ablation-CAM; default: %(default)s)")
     add_zoo_arguments(parser)
 
 

@@ -20,6 +20,9 @@ from scaled_models.zoo import ModelZoo
 from .agreement import EVAL_SIZE, TOP_FRACTION
 from .export import SHEET_INCHES, grid_pages
 from .figure import FigureSpec
+from .sanity_plots import cascade_plot
+from .sanity_summary import SanitySummary
+from .sanity_text import sanity_markdown
 from .style import RenderStyle
 from .summary import Summary
 from .summary_plots import agreement_plot, summary_plot
@@ -29,8 +32,10 @@ _SENTENCES_PER_PAGE = 28
 
 
 def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
-                 summary: Summary | None, notes: list[str] = ()) -> bytes:
-    """The PDF bytes of the report."""
+                 summary: Summary | None, notes: list[str] = (),
+                 sanity: SanitySummary | None = None) -> bytes:
+    """The PDF bytes of the report; with ``sanity``, a page of the sanity checks (the cascade
+    curve per model and method, and the table with the verdicts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,6 +59,13 @@ def build_report(spec: FigureSpec, style: RenderStyle, zoo: ModelZoo,
             for fig in _summary_pages(plt, summary):
                 pdf.savefig(fig)
                 plt.close(fig)
+        if sanity is not None and sanity.entries:
+            fig = _page(plt, "Sanity checks: do the maps depend on the weights and the class?")
+            _image(fig, cascade_plot(sanity), (0.03, 0.36, 0.94, 0.54))
+            fig.text(0.03, 0.33, _wrapped_lines(sanity_markdown(sanity), 190), fontsize=6,
+                     va="top", family="monospace")
+            pdf.savefig(fig)
+            plt.close(fig)
         info = pdf.infodict()
         info["Title"] = "scalecam report: Figure 7 of Tan & Le (ICML 2019), measured"
         info["Creator"] = "scalecam"
@@ -150,6 +162,11 @@ def _summary_pages(plt, summary: Summary) -> list:
         "itself is exactly 1).", 170), fontsize=7.5, va="top")
     pages.append(fig)
     return pages
+
+
+def _wrapped_lines(text: str, width: int) -> str:
+    """Each line of ``text`` wrapped on its own (a table's rows stay rows)."""
+    return "\n".join(_wrapped(line, width) if line else "" for line in text.splitlines())
 
 
 def _wrapped(text: str, width: int) -> str:

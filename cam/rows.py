@@ -1,7 +1,8 @@
 """The rows an evaluation produces, typed, and the one place that knows their CSV form.
 
-A ``MetricRow`` (one image scored with one model) and an ``AgreementRow`` (one image's maps of two
-models compared) are what ``evaluate`` makes, ``--resume`` reads back, and ``summary`` and the
+A ``MetricRow`` (one image scored with one model), an ``AgreementRow`` (one image's maps of two
+models compared) and a ``SanityRow`` (one image's sanity checks with one model and method, made
+by ``sanity_run``) are what ``evaluate`` makes, ``--resume`` reads back, and ``summary`` and the
 app summarise. Each field's column name is the field's name, and its codec says how the field is
 written as CSV text and read back, so the writer, the resume reader and every reader of a results
 CSV agree on one schema instead of retyping column names and re-parsing strings.
@@ -60,6 +61,10 @@ def _read_runs(text: str) -> Runs:
 
 
 RUNS = Codec(_write_runs, _read_runs)  # a δ without hits is "-", no boxes at all ""
+# a sequence of reals (one per cascade step), space-separated; a constant map's nan as "nan"
+REALS = Codec(lambda values: " ".join(REAL.write(v) for v in values),
+              lambda text: tuple(float(v) for v in text.split()))
+WORDS = Codec("|".join, lambda text: tuple(text.split("|")) if text else ())
 
 
 def optional(codec: Codec) -> Codec:
@@ -151,6 +156,33 @@ class AgreementRow(CsvRow):
     class_b: int = _column(INTEGER)
     spearman: float = _column(REAL)
     top20_iou: float = _column(REAL)
+
+
+@dataclass(frozen=True)
+class SanityRow(CsvRow):
+    """One image's sanity checks for one model and method (``sanity``): the trained model's
+    predicted class every cascade map explains, the random class of the random-logit check, and
+    per recorded cascade step (``steps``, in cascade order: ``fc``, ``head``, ``block n``, …,
+    ``stem``) the similarity of the randomised network's map with the trained one's."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("image_id", "model", "method")
+
+    image_id: str = _column(TEXT)
+    model: str = _column(TEXT)
+    method: str = _column(TEXT)
+    family: str = _column(TEXT)
+    seed: int = _column(INTEGER)
+    target_class: int = _column(INTEGER)
+    target_prob: float = _column(REAL)
+    random_class: int = _column(INTEGER)
+    steps: tuple[str, ...] = _column(WORDS)
+    spearman_abs: tuple[float, ...] = _column(REALS)
+    spearman: tuple[float, ...] = _column(REALS)
+    ssim: tuple[float, ...] = _column(REALS)
+    entropy_trained: float = _column(REAL)
+    entropy_randomised: float = _column(REAL)
+    emprt: float = _column(REAL)
+    random_logit_ssim: float = _column(REAL)
 
 
 def hits_to_runs(hits: np.ndarray) -> Runs:

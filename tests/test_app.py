@@ -423,3 +423,26 @@ def test_a_brought_model_that_cannot_be_had_is_named_and_the_page_keeps_working(
     assert any("torchvision has no classification model 'resnet5'" in e.value
                for e in app.error)
     assert "Maps ready" in _labels(app)  # the ladder's models still run
+
+
+def test_sanity_tab_randomises_copies_and_leaves_the_resident_models_alone(app, tmp_path):
+    """The Sanity checks tab on the first sample photo: the cascade's maps, the curve and the
+    sentence; afterwards the page's own engine (the one every session shares: its map cache
+    holds the grid) still has the published weights, compared with a fresh load."""
+    import torch
+
+    from app.resources import get_engine
+    from app.settings import load_settings
+    from scaled_models import get_family, load_zoo
+
+    app.radio(key="sanity_steps").set_value("every stage").run()
+    app.button(key="run_sanity").click().run()
+    _ok(app)
+    text = shown(" ".join(m.value for m in app.markdown))
+    assert "both checks" in text and "Adebayo" in text
+    assert any(c.key == "sanity_curve" for c in app.get("plotly_chart"))
+    engine = get_engine(get_family("lite"), str(load_settings().checkpoints))
+    assert len(engine._maps) > 0  # the page's engine, not a new one
+    fresh = load_zoo(get_family("lite"), tmp_path / "none", keys=("baseline",)).models[0].net
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(engine.zoo.get("baseline").net.state_dict()[name], value), name
