@@ -131,8 +131,29 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def non_finite_values(state: dict[str, torch.Tensor]) -> str | None:
+    """``None`` when every floating-point value of ``state`` is finite, else what is not, in
+    words ("4,507,974 of 4,652,008 values are NaN or infinite, in 212 tensors (e.g. fc.weight)").
+    A network with one NaN weight gives NaN logits and maps: such weights are never written
+    (``scaled_models.train``) and never loaded (``load_into``)."""
+    bad_tensors, bad, total = [], 0, 0
+    for key, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        count = tensor.numel() - int(torch.isfinite(tensor).sum())
+        total += tensor.numel()
+        if count:
+            bad += count
+            bad_tensors.append(key)
+    if not bad:
+        return None
+    return (f"{bad:,} of {total:,} values are NaN or infinite, in {len(bad_tensors)} "
+            f"tensor{'s' if len(bad_tensors) > 1 else ''} (e.g. {bad_tensors[0]})")
+
+
 def load_into(net: CamNet, state: dict[str, torch.Tensor], origin: str) -> None:
-    """Strict load whose error names the offending keys instead of a wall of text."""
+    """Strict load whose error names the offending keys instead of a wall of text; weights
+    that are not all finite are refused, naming how many are not."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -147,6 +168,9 @@ def load_into(net: CamNet, state: dict[str, torch.Tensor], origin: str) -> None:
     if problems:
         raise WeightsUnavailable(f"{origin} does not fit this architecture — "
                                  + "; ".join(problems))
+    broken = non_finite_values(state)
+    if broken:
+        raise WeightsUnavailable(f"{origin}: not usable weights: {broken}")
     net.load_state_dict(state)
 
 
