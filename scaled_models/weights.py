@@ -13,6 +13,7 @@ adapted model ships in a few MB.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -83,6 +84,25 @@ class LoadedWeights:
 def checkpoints_root(path: str | os.PathLike | None = None) -> Path:
     """``--checkpoints`` if given, else ``$SCALECAM_CHECKPOINTS``, else ``checkpoints/``."""
     return Path(path or os.environ.get("SCALECAM_CHECKPOINTS") or DEFAULT_CHECKPOINTS)
+
+
+def check_checkpoints(path: str | os.PathLike) -> None:
+    """A checkpoints folder as given (it may not exist yet: then no local checkpoint is used),
+    never an empty value or a file; ``ValueError`` otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
+        raise ValueError(f"checkpoints must name a folder, got {path!r} (leave it out for "
+                         "$SCALECAM_CHECKPOINTS or checkpoints/)")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"checkpoints {os.fspath(path)} is a file, not a folder")
+
+
+def checkpoints_argument(text: str) -> str:
+    """--checkpoints checked when the arguments are parsed (``check_checkpoints``)."""
+    try:
+        check_checkpoints(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def find_checkpoint(root: Path, family: str, key: str) -> Path | None:

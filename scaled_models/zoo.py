@@ -19,16 +19,23 @@ from safe_io.storage import write_json
 
 from .architectures import Architecture, CamNet, count_macs, count_params
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
+from .devices import device_argument, usable_device
 from .family import FAMILIES, WeightFamily, paper_family
 from .preprocessing import Preprocessing
 from .table7 import MODEL_KEYS, TABLE7, ModelSpec, parse_model_keys, spec_for
-from .weights import Provenance, load_weights, requested_reason, resolve_family
+from .weights import (
+    Provenance,
+    checkpoints_argument,
+    load_weights,
+    requested_reason,
+    resolve_family,
+)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """``requested`` if given, else CUDA, then Apple MPS, then CPU."""
+    """``requested`` if given (``usable_device``), else CUDA, then Apple MPS, then CPU."""
     if requested and requested != "auto":
-        return torch.device(requested)
+        return usable_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -185,14 +192,14 @@ def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         metavar="{" + ",".join(["auto", *FAMILIES]) + "}",
                         help="weight family; auto = efficientnet when B0's weights can be had, "
                              "else the offline Lite stand-ins (default: auto)")
-    parser.add_argument("--checkpoints", default=None,
+    parser.add_argument("--checkpoints", default=None, type=checkpoints_argument,
                         help="checkpoints root holding <family>/<key>.safetensors "
                              "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--models", type=_model_keys, default=MODEL_KEYS,
                         help="comma-separated Table 7 keys (default: all five: "
                              + ",".join(MODEL_KEYS) + ")")
-    parser.add_argument("--device", default=None,
-                        help="cuda, mps or cpu (default: the best one found)")
+    parser.add_argument("--device", default=None, type=device_argument,
+                        help="cuda, cuda:N, mps or cpu (default: the best one found)")
 
 
 def _family(text: str) -> tuple[WeightFamily, str]:
