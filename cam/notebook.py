@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import numbers
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +31,15 @@ from PIL import Image
 
 from safe_io.imagenet import class_label
 from safe_io.images import ImageLoadError
+from scaled_models.devices import usable_device
 from scaled_models.family import WeightFamily
 from scaled_models.table7 import parse_model_keys
-from scaled_models.weights import checkpoints_root, requested_reason, resolve_family
+from scaled_models.weights import (
+    check_checkpoints,
+    checkpoints_root,
+    requested_reason,
+    resolve_family,
+)
 from scaled_models.zoo import load_zoo
 
 from .engine import CamEngine, CamResult, ModelRun
@@ -174,12 +181,18 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
     makes it) and drawn as a grey column. Raises ``ValueError`` (``ImageLoadError`` for a
     picture) naming the bad file or listing the valid choices, before any model loads.
     """
-    method = method if isinstance(method, CamMethod) else get_method(method)
+    method = _method(method)
     target = _target(target)
     keys = _model_keys(models)
     chosen, reason = ((family, requested_reason(family)) if isinstance(family, WeightFamily)
-                      else resolve_family(family))
-    style = NOTEBOOK_STYLE if style is None else style
+                      else resolve_family(_text("family", family)))
+    style = _style(style)
+    if checkpoints is not None:
+        check_checkpoints(checkpoints)
+    if device is not None:
+        device = str(usable_device(_text("device", device)))
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a function of a ModelRun, got {progress!r}")
     pictures = _read_images(images)
     engine = _engine(chosen, reason, checkpoints, device)
     spec = make_figure(engine, pictures, method, target, keys, progress)
@@ -198,21 +211,52 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
 
 # --- the entry's checks: each choice resolved once, with the project's own messages ------------
 
+def _text(name: str, value: object) -> str:
+    """A choice given by name must be text (a number or a list there is a slip)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a name (text), got {value!r}")
+    return value
+
+
+def _method(method: str | CamMethod) -> CamMethod:
+    return method if isinstance(method, CamMethod) else get_method(_text("method", method))
+
+
 def _target(target: str | int | Target) -> Target:
+    """A ``Target``, a class index (any integer type, numpy's included) or text; a float or
+    a bool is refused rather than rounded (``3.5`` is no class)."""
     if isinstance(target, Target):
         return target
-    if isinstance(target, int):
-        return Target.of_class(target)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return Target.of_class(int(target))
+    if not isinstance(target, str):
+        raise ValueError(f"target {target!r} is not 'predicted', 'gt', a class index (a whole "
+                         "number 0..999), a wnid or an ImageNet class name")
     return parse_target(target)
 
 
 def _model_keys(models: str | Sequence[str] | None) -> tuple[str, ...] | None:
     if models is None:
         return None
+    if not isinstance(models, str) and not (
+            isinstance(models, Sequence) and all(isinstance(m, str) for m in models)):
+        raise ValueError(f"models must be Table 7 keys, as 'baseline,compound' or a list of "
+                         f"them, got {models!r}")
     try:
         return parse_model_keys(models if isinstance(models, str) else ",".join(models))
     except KeyError as exc:
         raise ValueError(exc.args[0]) from None
+
+
+def _style(style: RenderStyle | None) -> RenderStyle:
+    """The drawing style, checked before any map is computed (``RenderStyle`` checks its
+    fields when it is made)."""
+    if style is None:
+        return NOTEBOOK_STYLE
+    if not isinstance(style, RenderStyle):
+        raise ValueError(f"style must be a cam.RenderStyle, e.g. RenderStyle(dpi=300) or "
+                         f"RenderStyle(colormap='viridis'), got {style!r}")
+    return style
 
 
 def _read_images(images: ImageInput | Sequence[ImageInput]) -> list[CamImage]:
