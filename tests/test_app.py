@@ -385,3 +385,18 @@ def test_a_slow_method_says_how_long_it_will_take_before_it_starts(app):
            "(baseline: 1,280 forward passes per image)" in said
     assert "for 1 images on this server, estimated from its CAM timings" in said
     assert "1 images × 1 models" in _labels(app)
+
+
+def test_a_family_with_no_model_available_says_so_instead_of_maps_ready(monkeypatch, tmp_path):
+    """#32 item 12: the efficientnet family offline (nothing in the torch hub cache) said "Maps
+    ready in 0.00 s (6 images × 0 models: ; all maps from cache)"."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    at = _start(monkeypatch, tmp_path)
+    at.selectbox(key="family").set_value("efficientnet").run()
+    _ok(at)
+    label = _labels(at)
+    assert "Maps ready" not in label and "0 models" not in label
+    assert ("No maps: none of the selected models (baseline, depth, width, resolution, "
+            "compound) is available in the efficientnet family") in label
+    # why each is unavailable, and the command that fills it, stand above the grid
+    assert sum(m.value.endswith("To make it:") for m in at.markdown) == 5 and len(at.code) == 5
