@@ -410,21 +410,37 @@ def _line_of_nth(text: str, tag: str, n: int) -> int:
     return lines[n]
 
 
-@pytest.mark.parametrize("n, field, value", [(1, "xmin", "abc"), (2, "ymax", "4.5e"),
-                                             (2, "name", "n0919")])
-def test_a_bad_later_object_is_named_at_its_own_line(tmp_path, truth, n, field, value):
-    """#32 item 11: the line named for a bad second or third <object> was the first one's."""
+@pytest.mark.parametrize("n, edit, tag, problem", [
+    (2, "no bndbox", "<name>", "the <object> of n04485082 has no <bndbox>"),
+    (1, "empty ymin", "<bndbox>", "box coordinates must be 4 numbers"),
+    (1, "negative xmin", "<bndbox>", "is not x1 <= x2, y1 <= y2 with non-negative"),
+])
+def test_a_bad_later_object_is_named_at_its_own_line(tmp_path, truth, n, edit, tag, problem):
+    """#32 item 11: the line named for a bad second or third <object> was the first one's
+    (every object names the same class, and an empty or valid-looking value is found first in
+    the first object)."""
     _link_images(tmp_path)
     xml_dir = shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
-    xml = xml_dir / "ILSVRC2012_val_00000059.xml"  # three objects
+    xml = xml_dir / "ILSVRC2012_val_00000059.xml"  # three objects of n04485082
     text = xml.read_text()
-    parts = text.split(f"<{field}>")
-    parts[n + 1] = value + parts[n + 1][parts[n + 1].index("<"):]
-    xml.write_text(f"<{field}>".join(parts))
+    objects = text.split("<object>")  # [head, first, second, third]
+    if edit == "no bndbox":
+        body = objects[n + 1]
+        objects[n + 1] = body[:body.index("<bndbox>")] + body[body.index("</bndbox>") + 9:]
+    elif edit == "empty ymin":
+        body = objects[n + 1]
+        start, end = body.index("<ymin>") + 6, body.index("</ymin>")
+        objects[n + 1] = body[:start] + body[end:]
+    else:
+        body = objects[n + 1]
+        start, end = body.index("<xmin>") + 6, body.index("</xmin>")
+        objects[n + 1] = body[:start] + "-5" + body[end:]
+    xml.write_text("<object>".join(objects))
     with pytest.raises(AnnotationError) as info:
         open_val_dir(tmp_path)
-    where = f"{xml}, line {_line_of_nth(text, f'<{field}>', n)}:"
-    assert str(info.value).startswith(where), (str(info.value), where)
+    where = f"{xml}, line {_line_of_nth(text, tag, n)}: "
+    assert str(info.value).startswith(where) and problem in str(info.value), (
+        str(info.value), where)
 
 
 def test_a_box_reaching_past_its_image_is_refused(tmp_path, truth):
