@@ -160,4 +160,5 @@ def save_figure(spec: FigureSpec, style: RenderStyle, out: str | os.PathLike
 
 
 def _write(path: Path, data: bytes) -> None:
+    """``data`` as ``path``, whole or not at all (``StorageError`` names the file if not)."""
     atomic_write(path, lambda p: p.write_bytes(data))

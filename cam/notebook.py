@@ -179,7 +179,9 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
 
     A model without weights does not run: it is listed in ``unavailable`` (with the command that
     makes it) and drawn as a grey column. Raises ``ValueError`` (``ImageLoadError`` for a
-    picture) naming the bad file or listing the valid choices, before any model loads.
+    picture) naming the bad file or value or listing the valid choices, before any model loads:
+    also for a value of the wrong type (``target=3.5``, ``style="big"``, ``models=","``) or a
+    device this machine lacks.
     """
     method = _method(method)
     target = _target(target)
@@ -219,6 +221,7 @@ def _text(name: str, value: object) -> str:
 
 
 def _method(method: str | CamMethod) -> CamMethod:
+    """A ``CamMethod``, or the key of one (``get_method`` lists the keys)."""
     return method if isinstance(method, CamMethod) else get_method(_text("method", method))
 
 
