@@ -77,11 +77,11 @@ def _methods(text: str) -> list[CamMethod]:
 def _output(*suffixes: str):
     def check(text: str) -> Path:
         path = Path(non_empty(text))
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
         if path.suffix.lower() not in suffixes:
             raise argparse.ArgumentTypeError(
                 f"{path.name}: the file name must end in {' or '.join(suffixes)}")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{path} is a folder, not a file name")
         try:  # before any work: a command must be able to keep what it makes
             check_writable(path.parent)
         except StorageError as exc:
