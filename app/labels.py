@@ -49,6 +49,7 @@ MAX_GRID_ENV = "SCALECAM_MAX_GRID_IMAGES"
 # the maps' status box
 MAPS_READY = "Maps ready"
 MAPS_FAILED = "CAM computation failed"
+NO_MAPS = "No maps"
 
 
 def images_shown(count: int) -> str:
@@ -66,6 +67,13 @@ def maps_ready_label(seconds: float, images: int, models: Sequence[str], source:
     from the parts the scripts wait for."""
     return (f"{MAPS_READY} in {seconds:.2f} s {images_shown(images)}"
             f"{models_shown(models)[1:]} {source})")
+
+
+def no_model_ran_label(family: str, models: Sequence[str]) -> str:
+    """The status when none of the selected models has weights: no maps, and where to read
+    why (each unavailable model's reason and command stand above the grid)."""
+    return (f"{NO_MAPS}: none of the selected models ({', '.join(models)}) is available in the "
+            f"{family} family; why, and the command that makes each, are below")
 
 
 # results

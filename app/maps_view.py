@@ -105,10 +105,14 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
         ran = [run.model_key for run in runs]
         skipped = [k for k in keys if k not in ran]
         computed = sum(run.computed for run in runs)
-        source = f"{computed} maps computed" if computed else "all maps from cache"
-        label = labels.maps_ready_label(time.perf_counter() - start, len(images), ran, source)
-        if skipped:
-            label += f" — not run: {', '.join(skipped)} (unavailable)"
+        if ran:
+            source = f"{computed} maps computed" if computed else "all maps from cache"
+            label = labels.maps_ready_label(time.perf_counter() - start, len(images), ran,
+                                            source)
+            if skipped:
+                label += f" — not run: {', '.join(skipped)} (unavailable)"
+        else:  # nothing ran: no time, no count, no cache to speak of
+            label = labels.no_model_ran_label(engine.zoo.family.name, skipped)
         status.update(label=label, state="complete")
     notes = {n for row in spec.rows for r in row.results.values() for n in r.notes}
     for note in sorted(notes):

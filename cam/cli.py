@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from pathlib import Path
 
-from safe_io.argtypes import comma_separated, positive_int
+from safe_io.argtypes import (
+    comma_separated,
+    finite_number,
+    non_empty,
+    positive_int,
+    whole_number,
+)
+from safe_io.storage import (
+    StorageError,
+    atomic_write,
+    check_writable,
+    free_bytes,
+    free_space,
+)
 from scaled_models.provenance import (
     TABLE_DESCRIPTION,
     TABLE_HELP,
@@ -26,6 +38,9 @@ from .sanity import SEED as SANITY_SEED
 from .style import COLORMAPS, DEFAULT_STYLE, DPI_RANGE, NORMALISATIONS, RenderStyle
 from .targets import Target, parse_target
 
+MAX_FAITHFULNESS_STEPS = 64  # deletion/insertion steps; more only cost forward passes
+MAX_BENCH_IMAGES = 64  # the bench runs its images as one batch: 8 take 1.7 GB on a CPU
+
 
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -38,25 +53,9 @@ def _progress(run: ModelRun) -> None:
 
 # --- argument types: a bad value stops the command before anything is computed ---------------
 
-def _opacity(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
-    return value
-
-
-def _dpi(text: str) -> int:
-    value = int(text)
-    if not DPI_RANGE[0] <= value <= DPI_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be {DPI_RANGE[0]}..{DPI_RANGE[1]}, got {text}")
-    return value
-
-
-def _steps(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be 0..64 (0 skips the curves), got {text}")
-    return value
+_opacity = finite_number(0.0, 1.0)
+_dpi = whole_number(*DPI_RANGE)
+_steps = whole_number(0, MAX_FAITHFULNESS_STEPS)  # 0 skips the curves
 
 
 def _target(text: str) -> Target:
@@ -80,19 +79,23 @@ def _methods(text: str) -> list[CamMethod]:
 
 def _output(*suffixes: str):
     def check(text: str) -> Path:
-        path = Path(text)
+        path = Path(non_empty(text))
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
         if path.suffix.lower() not in suffixes:
             raise argparse.ArgumentTypeError(
                 f"{path.name}: the file name must end in {' or '.join(suffixes)}")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{path} is a folder, not a file name")
+        try:  # before any work: a command must be able to keep what it makes
+            check_writable(path.parent)
+        except StorageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return path
     check.__name__ = "output file"
     return check
 
 
 def _folder(text: str) -> Path:
-    path = Path(text)
+    path = Path(non_empty(text))
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: no such folder")
     return path
@@ -166,7 +169,11 @@ def cmd_figure(args: argparse.Namespace) -> int:
     if grid is None:
         return 1
     _, spec, _ = grid
-    written, manifest_path = save_figure(spec, _style(args), args.out)
+    try:
+        written, manifest_path = save_figure(spec, _style(args), args.out)
+    except OSError as exc:
+        _log(f"error: {exc}")
+        return 1
     if len(written) > 1:
         _log(f"the grid is too large for one PNG: split into {len(written)} files")
     print(f"wrote {', '.join(map(str, written))} and {manifest_path} ({len(spec.rows)} images "
@@ -186,14 +193,9 @@ def _val_dataset(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
     from scaled_models.distributed import init_distributed
 
-    from .evaluate import ResumeMismatch, agreement_path, run_evaluation
-    from .summary import Lineup, summarize
-    from .summary_plots import agreement_plot, summary_plot
-    from .summary_text import summary_markdown
+    from .evaluate import ResumeMismatch, run_evaluation
 
     dataset = _val_dataset(args)
     if dataset is None:
@@ -201,6 +203,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not len(dataset):
         _log(f"error: {args.val_dir} holds no labelled image to evaluate")
         return 1
+    if args.save_maps and not _room_for_maps(args, len(dataset.samples[:args.limit])):
+        return 2
     dist = init_distributed(args.device)
     if dist.is_main:
         _log(f"{len(dataset)} images ({dataset.layout} layout) in {args.val_dir}"
@@ -210,7 +214,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if dist.world > 1:  # one GPU (or the CPU) per process
         args.zoo = dataclasses.replace(args.zoo, device=dist.device)
     engine = _engine(args, verbose=dist.is_main)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     outputs, sanity_reports = [], []
     for i, method in enumerate(args.method):
         out = args.out if i == 0 else args.out.with_name(f"{args.out.stem}.{method.key}.csv")
@@ -224,6 +227,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ResumeMismatch as exc:
             _log(f"error: {exc}")
             return 2
+        except OSError as exc:  # a full disk mid-run: the rows written so far stand
+            _log(f"error: {exc}. {_rows_kept(out, dist.rank, dist.world)}")
+            return 1
         sanity = _run_sanity(args, engine, dataset, out, method, dist) if args.sanity else None
         for path, reason in report.skipped:
             _log(f"skipped {path}: {reason}")
@@ -244,16 +250,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not report.rows:
             _log(f"error: no image of {args.val_dir} could be evaluated, so {out} is empty")
             return 1
-        lineup = Lineup.of([m.column for m in engine.zoo.models])
-        for summary in summarize(report.rows, report.agreement_rows, lineup):
-            print(summary_markdown(summary) + "\n")
-            out.with_suffix(".summary.json").write_text(
-                json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
-            out.with_suffix(".png").write_bytes(summary_plot(summary))
-            out.with_suffix(".agreement.png").write_bytes(agreement_plot(summary))
-        print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
-              f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
-              f"{out.with_suffix('.agreement.png')}")
+        try:
+            _write_summaries(out, report, engine.zoo)
+        except OSError as exc:
+            _log(f"error: {exc}. The rows are complete in {out}; run again with --resume to "
+                 "write the summary and plots without computing anything")
+            return 1
     for out, sanity in sanity_reports:
         _write_sanity(out, sanity, [m.key for m in engine.zoo.models])
     for out, report in outputs + sanity_reports:  # the maps last: the results above stand
@@ -335,6 +337,63 @@ def _report_sanity(args: argparse.Namespace, engine, samples):
     return summarize_sanity(rows, [m.key for m in engine.zoo.models])
 
 
+def _room_for_maps(args: argparse.Namespace, images: int) -> bool:
+    """Whether --out's folder has room for the --save-maps shards of ``images`` images and the
+    selected models (the least they need), said before any model loads."""
+    from .map_export import shard_bytes
+
+    models = len(args.zoo.keys) + len(args.zoo.brought)
+    needed = shard_bytes(images, models) * len(args.method)
+    free = free_bytes(args.out.parent)
+    if free is None or free >= needed:
+        return True
+    _log(f"error: --save-maps: the maps of {images} images × {models} models need at "
+         f"least {needed / 1e6:,.0f} MB in {args.out.parent} while the run goes, and there is "
+         f"{free_space(args.out.parent)}: free some space, pass --limit, or leave out "
+         "--save-maps")
+    return False
+
+
+def _rows_kept(out: Path, rank: int, world: int) -> str:
+    """What a run that stopped on a write error keeps, in words."""
+    from .rows import MetricRow, read_rows
+
+    written = out if world == 1 else out.with_name(f"{out.name}.part{rank}")
+    try:
+        rows = len(read_rows(written, MetricRow))
+    except (OSError, ValueError):
+        rows = 0
+    if not rows:
+        return "No row was written."
+    return (f"The {rows} rows written so far are kept in {written}: free some space and run "
+            "again with --resume to compute only the rest")
+
+
+def _write_summaries(out: Path, report, zoo) -> None:
+    """The summary printed (the zoo's models in its ladder's order, compared as the ladder
+    says), and written beside the CSV as JSON and two plots."""
+    import json
+
+    from .evaluate import agreement_path
+    from .summary import Lineup, summarize
+    from .summary_plots import agreement_plot, summary_plot
+    from .summary_text import summary_markdown
+
+    def write(path: Path, data: bytes) -> None:
+        atomic_write(path, lambda p: p.write_bytes(data))
+
+    lineup = Lineup.of([m.column for m in zoo.models])
+    for summary in summarize(report.rows, report.agreement_rows, lineup):
+        print(summary_markdown(summary) + "\n")
+        write(out.with_suffix(".summary.json"),
+              (json.dumps(summary.as_json(), indent=2) + "\n").encode("utf-8"))
+        write(out.with_suffix(".png"), summary_plot(summary))
+        write(out.with_suffix(".agreement.png"), agreement_plot(summary))
+    print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
+          f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
+          f"{out.with_suffix('.agreement.png')}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -378,8 +437,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                      f"shows {len(spec.rows)} image(s), target: {args.target.label}."]
     pdf = build_report(spec, _style(args), engine.zoo, summaries[0] if summaries else None,
                        notes, sanity)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(pdf)
+    try:
+        atomic_write(args.out, lambda p: p.write_bytes(pdf))
+    except OSError as exc:
+        _log(f"error: {exc}")
+        return 1
     print(f"wrote {args.out} ({len(pdf) / 1e6:.1f} MB)")
     return 0
 
@@ -403,7 +465,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _add_grid_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", nargs="+", metavar="PATH",
+    source.add_argument("--images", nargs="+", metavar="PATH", type=non_empty,
                         help="image files and/or folders (an ImageNet val folder brings its "
                              "labels and boxes)")
     source.add_argument("--preset", choices=PRESETS,
@@ -438,8 +500,8 @@ def _add_measure_arguments(parser: argparse.ArgumentParser, steps: int, steps_wh
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="only the first N images of --val-dir (default: all)")
     parser.add_argument("--faithfulness-steps", type=_steps, default=steps,
-                        help="deletion/insertion curve steps, 0 skips them (default: "
-                             f"%(default)s{steps_why})")
+                        help=f"deletion/insertion curve steps, 0..{MAX_FAITHFULNESS_STEPS}, "
+                             f"0 skips them (default: %(default)s{steps_why})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--sanity", action="store_true",
                         help="also run the sanity checks (cascading randomisation, eMPRT, "
@@ -511,8 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bare forward pass; with --serve, drive the real app "
                                        "with concurrent browser sessions and report the "
                                        "server's peak and idle memory.")
-    bench.add_argument("--images", type=positive_int, default=8,
-                       help="number of images (default: 8)")
+    bench.add_argument("--images", type=whole_number(1, MAX_BENCH_IMAGES), default=8,
+                       help=f"number of images, 1..{MAX_BENCH_IMAGES}, run as one batch "
+                            "(default: 8)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
     add_zoo_arguments(bench)

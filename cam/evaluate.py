@@ -23,7 +23,7 @@ import torch
 
 from safe_io.imagenet_val import ValDataset, ValSample
 from safe_io.images import ImageLoadError
-from safe_io.storage import atomic_write, write_json
+from safe_io.storage import atomic_write, write_failure, write_json
 from scaled_models.ladders import DEFAULT_LADDER
 from scaled_models.zoo import LoadedModel
 
@@ -183,16 +183,21 @@ def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMe
 # --- streaming, resumable, distributable runs ---------------------------------------------
 
 def _append(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
-    new = not path.is_file() or path.stat().st_size == 0
-    if path.is_file() and path.stat().st_size:
-        text = path.read_bytes()
-        if not text.endswith(b"\n"):  # drop a torn line before appending
-            with path.open("r+b") as fh:
-                fh.truncate(text.rfind(b"\n") + 1)
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        write_csv(fh, rows, row_type, header=new)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Rows added to a results CSV as a run goes (a torn last line dropped first); a failed
+    write raises ``StorageError`` naming the file and the room left."""
+    try:
+        new = not path.is_file() or path.stat().st_size == 0
+        if path.is_file() and path.stat().st_size:
+            text = path.read_bytes()
+            if not text.endswith(b"\n"):  # drop a torn line before appending
+                with path.open("r+b") as fh:
+                    fh.truncate(text.rfind(b"\n") + 1)
+        with path.open("a", newline="", encoding="utf-8") as fh:
+            write_csv(fh, rows, row_type, header=new)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_failure(path, exc) from exc
 
 
 def _canonical(rows: list[Row], samples: Sequence[ValSample], model_order: Sequence[str]

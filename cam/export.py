@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import zipfile
 from pathlib import Path
 
 from PIL import Image
 
+from safe_io.storage import atomic_write, write_json
+
 from .figure import FigureSpec
-from .grid import Panel, compose_grid, grid_layout, grid_pixels
+from .grid import GridLayout, Panel, compose_grid, grid_layout, grid_pixels
 from .manifest import manifest
 from .style import RenderStyle
 
@@ -40,12 +41,23 @@ def grid_pages(spec: FigureSpec, style: RenderStyle) -> list[Image.Image]:
             break
         fitted = dataclasses.replace(fitted, panel_inches=fitted.panel_inches * min(
             page_w / width, 1 - 1 / fitted.panel_px))
-    rows_per_page = max(1, (page_h - lay.height(0)) // (lay.size + lay.cap_h + lay.pad))
-    chunks = [spec.rows[i:i + rows_per_page] for i in range(0, len(spec.rows), rows_per_page)]
+
+    def split(lay: GridLayout) -> list:
+        rows_per_page = max(1, (page_h - lay.height(0)) // (lay.size + lay.cap_h + lay.pad))
+        return [spec.rows[i:i + rows_per_page] for i in range(0, len(spec.rows), rows_per_page)]
+
+    def page_title(number: int, count: int) -> str:
+        return spec.title + (f" — page {number} of {count}" if count > 1 else "")
+
+    chunks = split(lay)
+    if len(chunks) > 1:  # room for the longer titles that say the page (they may wrap)
+        lay = grid_layout(dataclasses.replace(spec, title=page_title(len(chunks), len(chunks))),
+                          fitted, columns)
+        chunks = split(lay)
     pages = []
     for number, rows in enumerate(chunks or [[]], start=1):
         last = number == len(chunks)
-        title = spec.title + (f" — page {number} of {len(chunks)}" if len(chunks) > 1 else "")
+        title = page_title(number, len(chunks))
         page_spec = dataclasses.replace(spec, rows=rows, title=title,
                                         caption=spec.caption if last else "")
         page_layout = lay if last else dataclasses.replace(lay, caption_lines=())
@@ -127,21 +139,26 @@ def _safe(text: str) -> str:
 def save_figure(spec: FigureSpec, style: RenderStyle, out: str | os.PathLike
                 ) -> tuple[list[Path], Path]:
     """Write the grid (PNG or paginated PDF, by suffix) and ``<out>.json`` beside it. A PNG too
-    large for one file becomes ``<out>``, ``<stem>-2.png``, … (the caller says so)."""
+    large for one file becomes ``<out>``, ``<stem>-2.png``, … (the caller says so). Each file
+    is written whole or not at all; a failed write raises ``StorageError`` naming it."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".pdf":
-        out.write_bytes(pdf_bytes(spec, style))
+        _write(out, pdf_bytes(spec, style))
         written = [out]
     elif suffix == ".png":
         written = []
         for number, part in enumerate(png_parts(spec, style), start=1):
             path = out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
-            path.write_bytes(png_bytes(part, style.dpi))
+            _write(path, png_bytes(part, style.dpi))
             written.append(path)
     else:
         raise ValueError(f"{out.name}: unsupported format {out.suffix!r}; use .png or .pdf")
     manifest_path = out.with_suffix(".json")
-    manifest_path.write_text(json.dumps(manifest(spec, style), indent=2), encoding="utf-8")
+    write_json(manifest_path, manifest(spec, style))
     return written, manifest_path
+
+
+def _write(path: Path, data: bytes) -> None:
+    """``data`` as ``path``, whole or not at all (``StorageError`` names the file if not)."""
+    atomic_write(path, lambda p: p.write_bytes(data))

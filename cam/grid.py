@@ -174,6 +174,7 @@ class GridLayout:
     cap_h: int
     caption_lines: tuple[str, ...]
     caption_line_h: int
+    title_line_h: int = 0  # the title wraps onto lines of this height, never cut short
 
     def column_x(self, column: int) -> int:
         return self.label_w + column * (self.size + self.pad)
@@ -206,8 +207,16 @@ def grid_layout(spec: FigureSpec, style: RenderStyle, columns: int) -> GridLayou
     cap_font = font(max(8, size // 14))
     width = label_w + columns * (size + pad) + pad
     caption = tuple(wrap_words(spec.caption, cap_font, width - 2 * pad))
-    return GridLayout(size, pad, label_w, round(size * 0.22) if spec.title else 0,
-                      round(size * 0.62), round(size * 0.14), caption, round(size * 0.1))
+    # a narrow grid (one model) wraps its title rather than cutting the family's name short
+    title = wrap_words(spec.title, _title_font(size), width - 2 * pad)
+    title_line_h = round(_title_font(size).size * 1.3)
+    title_h = round(size * 0.22) + (len(title) - 1) * title_line_h if title else 0
+    return GridLayout(size, pad, label_w, title_h, round(size * 0.62), round(size * 0.14),
+                      caption, round(size * 0.1), title_line_h)
+
+
+def _title_font(size: int) -> ImageFont.FreeTypeFont:
+    return font(max(9, size // 13), bold=True)
 
 
 def grid_pixels(spec: FigureSpec, style: RenderStyle) -> tuple[int, int]:
@@ -226,13 +235,15 @@ def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | Non
     columns = ["original"] + [m.key for m in spec.models]
     lay = grid_layout(spec, style, len(columns)) if layout is None else layout
     size, pad = lay.size, lay.pad
-    head_font, cap_font = font(max(9, size // 13), bold=True), font(max(8, size // 14))
+    head_font, cap_font = _title_font(size), font(max(8, size // 14))
     width = lay.column_x(len(columns)) + pad
     canvas = Image.new("RGB", (width, lay.height(len(spec.rows))), "white")
     draw = ImageDraw.Draw(canvas)
-    if spec.title:
-        draw.text((width / 2, lay.title_h / 2), fit(spec.title, head_font, width - 2 * pad, draw),
-                  fill=_INK, anchor="mm", font=head_font)
+    title = wrap_words(spec.title, head_font, width - 2 * pad)
+    first = lay.title_h / 2 - (len(title) - 1) * lay.title_line_h / 2
+    for i, text in enumerate(title):
+        draw.text((width / 2, first + i * lay.title_line_h), text, fill=_INK, anchor="mm",
+                  font=head_font)
     headers = [["Original", "input region"]] + [header_lines(m) for m in spec.models]
     # the models' header lines share one spacing, so that the same line aligns across columns
     slots = max(len(lines) for lines in headers[1:]) if spec.models else 0

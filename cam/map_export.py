@@ -25,6 +25,7 @@ are removed. Each image costs about 0.85 MB per model uncompressed (photo, map, 
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from safe_io.storage import write_failure
 
 from .agreement import EVAL_SIZE
 
@@ -60,6 +63,15 @@ def file_safe(model_key: str) -> str:
     """A model key as part of a file name: a brought model's key (``torchvision:resnet152.
     IMAGENET1K_V2``, ``timm:resnet50=/path/w.pth``) has characters no file name may hold."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", model_key)
+
+
+def shard_bytes(images: int, models: int) -> int:
+    """The least a run's shards take on disk before they are merged: per image its photo
+    (uint8) and box mask (bool), and per model its map (float32), on the 224 px grid. The
+    merged, compressed files come on top, so a folder with less room than this cannot hold
+    the maps (checked before any model runs)."""
+    pixels = EVAL_SIZE * EVAL_SIZE
+    return images * (pixels * (3 + 1) + models * pixels * 4)
 
 
 def maps_path(out: Path, model_key: str) -> Path:
@@ -103,8 +115,18 @@ class MapWriter:
 
     def write(self, shard: str, images: Sequence[ImageArrays], model_keys: Sequence[str]
               ) -> None:
-        """One chunk's arrays, in a folder renamed into place once complete."""
+        """One chunk's arrays, in a folder renamed into place once complete; a failed write
+        (a full disk) removes the partial folder and raises ``StorageError`` naming it."""
         tmp = self.folder / f".{shard}.tmp{os.getpid()}"
+        try:
+            self._write(tmp, shard, images, model_keys)
+        except OSError as exc:
+            raise write_failure(self.folder / shard, exc) from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write(self, tmp: Path, shard: str, images: Sequence[ImageArrays],
+               model_keys: Sequence[str]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         grid = (EVAL_SIZE, EVAL_SIZE)
@@ -113,22 +135,22 @@ class MapWriter:
             # a chunk may hold no usable image (all unreadable): empty arrays, not a crash
             return np.stack(arrays).astype(dtype) if arrays else np.zeros((0, *shape), dtype)
 
-        np.save(tmp / "image_ids.npy", np.array([i.image_id for i in images], dtype=str))
+        _save(tmp / "image_ids.npy", np.array([i.image_id for i in images], dtype=str))
         # the photo stays uint8 here (a quarter of the size); the merge writes it as [0, 1]
-        np.save(tmp / "x_batch.npy", stacked([i.photo.transpose(2, 0, 1) for i in images],
+        _save(tmp / "x_batch.npy", stacked([i.photo.transpose(2, 0, 1) for i in images],
                                              (3, *grid), np.uint8))
-        np.save(tmp / "y_batch.npy", np.array([i.gt_class for i in images], dtype=np.int64))
-        np.save(tmp / "s_batch.npy", stacked([i.box_mask[None] for i in images], (1, *grid),
+        _save(tmp / "y_batch.npy", np.array([i.gt_class for i in images], dtype=np.int64))
+        _save(tmp / "s_batch.npy", stacked([i.box_mask[None] for i in images], (1, *grid),
                                              bool))
         for key in model_keys:
             scored = [i for i in images if key in i.maps]
             name = file_safe(key)
-            np.save(tmp / f"{name}.ids.npy", np.array([i.image_id for i in scored], dtype=str))
-            np.save(tmp / f"{name}.a_batch.npy", stacked([i.maps[key][None] for i in scored],
-                                                         (1, *grid), np.float32))
-            np.save(tmp / f"{name}.predictions.npy",
-                    np.array([i.predictions[key] for i in scored], dtype=np.int64))
-            np.save(tmp / f"{file_safe(key)}.target_class.npy",
+            _save(tmp / f"{name}.ids.npy", np.array([i.image_id for i in scored], dtype=str))
+            _save(tmp / f"{name}.a_batch.npy", stacked([i.maps[key][None] for i in scored],
+                                                       (1, *grid), np.float32))
+            _save(tmp / f"{name}.predictions.npy",
+                  np.array([i.predictions[key] for i in scored], dtype=np.int64))
+            _save(tmp / f"{name}.target_class.npy",
                     np.array([i.targets[key] for i in scored], dtype=np.int64))
         shutil.rmtree(self.folder / shard, ignore_errors=True)
         os.replace(tmp, self.folder / shard)
@@ -162,22 +184,29 @@ class MapWriter:
         path = maps_path(self.out, key)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                self._member(archive, "image_ids", np.array(ids, dtype=str))
-                if provenance is not None:
-                    self._member(archive, "provenance", np.array(json.dumps(provenance)))
-                for name in _SHARED[1:]:
-                    self._stream(archive, name, ids, where,
-                                 lambda shard, rows, n=name: (shard / f"{n}.npy", rows[0]),
-                                 _photo_in_unit_range if name == "x_batch" else None)
-                for name in _PER_MODEL:
-                    self._stream(archive, name, ids, where,
-                                 lambda shard, rows, n=name: (
-                                     shard / f"{file_safe(key)}.{n}.npy", rows[1]))
+            self._merge_into(tmp, key, ids, where, provenance)
             os.replace(tmp, path)
+        except OSError as exc:
+            raise write_failure(path, exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
         return path
+
+    def _merge_into(self, tmp: Path, key: str, ids: list[str],
+                    where: dict[str, tuple[Path, int, int]], provenance: dict | None) -> None:
+        """One model's ``.npz`` written into ``tmp``, member by member."""
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            self._member(archive, "image_ids", np.array(ids, dtype=str))
+            if provenance is not None:
+                self._member(archive, "provenance", np.array(json.dumps(provenance)))
+            for name in _SHARED[1:]:
+                self._stream(archive, name, ids, where,
+                             lambda shard, rows, n=name: (shard / f"{n}.npy", rows[0]),
+                             _photo_in_unit_range if name == "x_batch" else None)
+            for name in _PER_MODEL:
+                self._stream(archive, name, ids, where,
+                             lambda shard, rows, n=name: (
+                                 shard / f"{file_safe(key)}.{n}.npy", rows[1]))
 
     @staticmethod
     def _member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
@@ -206,6 +235,15 @@ class MapWriter:
             np.lib.format.write_array_header_2_0(fh, header)
             for array, row in rows:
                 fh.write(np.ascontiguousarray(convert(array[row])).tobytes())
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through Python's own file writes, so that a full disk is an ``OSError`` with
+    its cause ("No space left on device"), where numpy's writer says only "problem writing
+    element …". A shard's arrays are a chunk's, a few MB."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    path.write_bytes(buffer.getvalue())
 
 
 def _photo_in_unit_range(photo: np.ndarray) -> np.ndarray:

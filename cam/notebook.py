@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import numbers
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +31,10 @@ from PIL import Image
 
 from safe_io.imagenet import class_label
 from safe_io.images import ImageLoadError
+from scaled_models.devices import usable_device
 from scaled_models.family import WeightFamily
 from scaled_models.ladders import DEFAULT_LADDER, Ladder
-from scaled_models.weights import checkpoints_root
+from scaled_models.weights import check_checkpoints, checkpoints_root
 from scaled_models.zoo import ZooRequest, load_requested, zoo_request
 
 from .engine import CamEngine, CamResult, ModelRun
@@ -179,13 +181,22 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
 
     A model without weights does not run: it is listed in ``unavailable`` (with the command that
     makes it) and drawn as a grey column. Raises ``ValueError`` (``ImageLoadError`` for a
-    picture) naming the bad file or listing the valid choices, before any model loads.
+    picture) naming the bad file or value or listing the valid choices, before any model loads:
+    also for a value of the wrong type (``target=3.5``, ``style="big"``, ``models=","``) or a
+    device this machine lacks.
     """
-    method = method if isinstance(method, CamMethod) else get_method(method)
+    method = _method(method)
     target = _target(target)
-    request = zoo_request(family, ladder, models if models is None or isinstance(models, str)
-                          else ",".join(models), checkpoints, device)
-    style = NOTEBOOK_STYLE if style is None else style
+    style = _style(style)
+    if checkpoints is not None:
+        check_checkpoints(checkpoints)
+    if device is not None:
+        device = str(usable_device(_text("device", device)))
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a function of a ModelRun, got {progress!r}")
+    request = zoo_request(family if isinstance(family, WeightFamily)
+                          else _text("family", family), ladder, _models(models), checkpoints,
+                          device)
     pictures = _read_images(images)
     engine = _engine(request)
     keys = [*request.keys, *(brought.text for brought in request.brought)]
@@ -206,12 +217,50 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
 
 # --- the entry's checks: each choice resolved once, with the project's own messages ------------
 
+def _text(name: str, value: object) -> str:
+    """A choice given by name must be text (a number or a list there is a slip)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a name (text), got {value!r}")
+    return value
+
+
+def _method(method: str | CamMethod) -> CamMethod:
+    """A ``CamMethod``, or the key of one (``get_method`` lists the keys)."""
+    return method if isinstance(method, CamMethod) else get_method(_text("method", method))
+
+
 def _target(target: str | int | Target) -> Target:
+    """A ``Target``, a class index (any integer type, numpy's included) or text; a float or
+    a bool is refused rather than rounded (``3.5`` is no class)."""
     if isinstance(target, Target):
         return target
-    if isinstance(target, int):
-        return Target.of_class(target)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return Target.of_class(int(target))
+    if not isinstance(target, str):
+        raise ValueError(f"target {target!r} is not 'predicted', 'gt', a class index (a whole "
+                         "number 0..999), a wnid or an ImageNet class name")
     return parse_target(target)
+
+
+def _models(models: str | Sequence[str] | None) -> str | None:
+    """``models`` as ``--models`` takes it (comma-separated), or ``ValueError``."""
+    if models is None or isinstance(models, str):
+        return models
+    if not (isinstance(models, Sequence) and all(isinstance(m, str) for m in models)):
+        raise ValueError(f"models must be column keys or brought models, as "
+                         f"'baseline,compound' or a list of them, got {models!r}")
+    return ",".join(models)
+
+
+def _style(style: RenderStyle | None) -> RenderStyle:
+    """The drawing style, checked before any map is computed (``RenderStyle`` checks its
+    fields when it is made)."""
+    if style is None:
+        return NOTEBOOK_STYLE
+    if not isinstance(style, RenderStyle):
+        raise ValueError(f"style must be a cam.RenderStyle, e.g. RenderStyle(dpi=300) or "
+                         f"RenderStyle(colormap='viridis'), got {style!r}")
+    return style
 
 
 def _read_images(images: ImageInput | Sequence[ImageInput]) -> list[CamImage]:

@@ -91,6 +91,9 @@ GROUND_TRUTH = Target(TargetMode.GROUND_TRUTH)
 def parse_target(text: str) -> Target:
     """``predicted`` | ``gt`` | a class index, wnid or unique class name (or name fragment)."""
     value = text.strip()
+    if not value:
+        raise ValueError("target is empty: give 'predicted', 'gt', a class index, a wnid or an "
+                         "ImageNet class name")
     if value.lower() in ("predicted", "pred", "top1"):
         return PREDICTED
     if value.lower() in ("gt", "ground-truth", "ground_truth", "label"):

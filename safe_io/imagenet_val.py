@@ -276,19 +276,25 @@ def _read_xml(path: Path) -> tuple[str, tuple[Box, ...], str]:
     width, height = root.findtext("size/width"), root.findtext("size/height")
     size = ((float(width), float(height)) if width and height and _is_number(width)
             and _is_number(height) else None)
-    for obj in root.iter("object"):
+    # where each <object> starts, so that a message about the second one names its own line
+    starts = [m.start() for m in re.finditer(rb"<object[\s>]", data)]
+    for number, obj in enumerate(root.iter("object")):
+        start = starts[number] if number < len(starts) else 0
         name = (obj.findtext("name") or "").strip()
-        where = f"{path}, line {_line_of(data, '<name>', name)}"
+        where = f"{path}, line {_line_of(data, '<name>', name, start)}"
         wnids.add(_known_wnid(name, where))
         bndbox = obj.find("bndbox")
         if bndbox is None:
             raise AnnotationError(f"{where}: the <object> of {name} has no <bndbox>")
         values = [bndbox.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")]
         bad = next((v for v in values if v is None or not _is_number(v)), "")
-        box_where = f"{path}, line {_line_of(data, '<bndbox>', bad or '')}"
+        box_where = f"{path}, line {_line_of(data, '<bndbox>', bad or '', start)}"
         box = _box(values, box_where)
-        if size is not None and (box.x1 >= size[0] or box.y1 >= size[1]):
-            raise AnnotationError(f"{box_where}: box {values} lies outside the "
+        # Boxes are inclusive pixel boxes (0 .. size - 1); one that ends on ``size`` itself is
+        # ILSVRC's 1-based counting and is kept, one that reaches further is not this image's
+        if size is not None and (box.x1 >= size[0] or box.y1 >= size[1]
+                                 or box.x2 > size[0] or box.y2 > size[1]):
+            raise AnnotationError(f"{box_where}: box {values} reaches outside the "
                                   f"{size[0]:g}×{size[1]:g} image its <size> declares")
         boxes.append(box)
     if len(wnids) != 1:
@@ -343,11 +349,12 @@ def _read_lines(path: Path) -> list[str]:
         raise AnnotationError(f"{path}, line {line}: not UTF-8 text") from None
 
 
-def _line_of(data: bytes, after: str, needle: str) -> int:
-    """Line number of ``needle`` at or after the first ``after``: XML errors point at a line
-    although ElementTree keeps no line numbers."""
-    start = data.find(after.encode())
-    position = data.find(needle.encode(), max(start, 0)) if needle else start
+def _line_of(data: bytes, after: str, needle: str, start: int = 0) -> int:
+    """Line number of ``needle`` at or after the first ``after`` from byte ``start`` (the
+    element the message is about): XML errors point at a line although ElementTree keeps no
+    line numbers."""
+    found = data.find(after.encode(), start)
+    position = data.find(needle.encode(), max(found, 0)) if needle else found
     return data.count(b"\n", 0, max(position, 0)) + 1
 
 

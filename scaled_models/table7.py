@@ -63,10 +63,15 @@ def spec_for(key: str) -> ModelSpec:
 
 
 def parse_model_keys(text: str | None) -> tuple[str, ...]:
-    """``'baseline,depth'`` → keys in paper order; ``None``/``'all'`` → all five."""
-    if not text or text == "all":
+    """``'baseline,depth'`` → keys in paper order; ``None``/``'all'`` → all five. A text that
+    names no model (``''``, ``','``) is refused like an unknown key: it would draw a grid
+    without a single model column."""
+    if text is None or text.strip() == "all":
         return MODEL_KEYS
     wanted = {k.strip() for k in text.split(",") if k.strip()}
+    if not wanted:
+        raise KeyError(f"no model named in {text!r}; choose from {', '.join(MODEL_KEYS)} "
+                       "(comma-separated) or all")
     for key in wanted:
         spec_for(key)
     return tuple(k for k in MODEL_KEYS if k in wanted)

@@ -13,6 +13,7 @@ adapted model ships in a few MB.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -89,6 +90,25 @@ def checkpoints_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("SCALECAM_CHECKPOINTS") or DEFAULT_CHECKPOINTS)
 
 
+def check_checkpoints(path: str | os.PathLike) -> None:
+    """A checkpoints folder as given (it may not exist yet: then no local checkpoint is used),
+    never an empty value or a file; ``ValueError`` otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
+        raise ValueError(f"checkpoints must name a folder, got {path!r} (leave it out for "
+                         "$SCALECAM_CHECKPOINTS or checkpoints/)")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"checkpoints {os.fspath(path)} is a file, not a folder")
+
+
+def checkpoints_argument(text: str) -> str:
+    """--checkpoints checked when the arguments are parsed (``check_checkpoints``)."""
+    try:
+        check_checkpoints(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def find_checkpoint(root: Path, family: str, key: str) -> Path | None:
     for suffix in CHECKPOINT_SUFFIXES:
         candidate = root / family / f"{key}{suffix}"
@@ -135,8 +155,29 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def non_finite_values(state: dict[str, torch.Tensor]) -> str | None:
+    """``None`` when every floating-point value of ``state`` is finite, else what is not, in
+    words ("4,507,974 of 4,652,008 values are NaN or infinite, in 212 tensors (e.g. fc.weight)").
+    A network with one NaN weight gives NaN logits and maps: such weights are never written
+    (``scaled_models.train``) and never loaded (``load_into``)."""
+    bad_tensors, bad, total = [], 0, 0
+    for key, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        count = tensor.numel() - int(torch.isfinite(tensor).sum())
+        total += tensor.numel()
+        if count:
+            bad += count
+            bad_tensors.append(key)
+    if not bad:
+        return None
+    return (f"{bad:,} of {total:,} values are NaN or infinite, in {len(bad_tensors)} "
+            f"tensor{'s' if len(bad_tensors) > 1 else ''} (e.g. {bad_tensors[0]})")
+
+
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
-    """Strict load whose error names the offending keys instead of a wall of text."""
+    """Strict load whose error names the offending keys instead of a wall of text; weights
+    that are not all finite are refused, naming how many are not."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -151,6 +192,9 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> No
     if problems:
         raise WeightsUnavailable(f"{origin} does not fit this architecture — "
                                  + "; ".join(problems))
+    broken = non_finite_values(state)
+    if broken:
+        raise WeightsUnavailable(f"{origin}: not usable weights: {broken}")
     net.load_state_dict(state)
 
 

@@ -33,17 +33,25 @@ from .brought import (
     parse_brought,
 )
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
+from .devices import device_argument, usable_device
 from .family import FAMILIES, RoleBinding, WeightFamily, paper_family
 from .ladders import DEFAULT_LADDER, LADDERS, TABLE7_LADDER, Column, Ladder, get_ladder
 from .preprocessing import Preprocessing
 from .table7 import MODEL_KEYS, TABLE7
-from .weights import Provenance, SharedNets, load_weights, requested_reason, resolve_family
+from .weights import (
+    Provenance,
+    SharedNets,
+    checkpoints_argument,
+    load_weights,
+    requested_reason,
+    resolve_family,
+)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """``requested`` if given, else CUDA, then Apple MPS, then CPU."""
+    """``requested`` if given (``usable_device``), else CUDA, then Apple MPS, then CPU."""
     if requested and requested != "auto":
-        return torch.device(requested)
+        return usable_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -285,10 +293,11 @@ def zoo_request(family: str | WeightFamily = "auto", ladder: str | Ladder = DEFA
         chosen, reason = resolve_family(family, ladder)
     columns = tuple(chosen.bindings(ladder))
     keys, brought = [], []
-    tokens = [t.strip() for t in (models or "all").split(",")]
+    tokens = [t.strip() for t in ("all" if models is None else models).split(",")]
     if not any(tokens):
-        raise ValueError(f"--models names no model; choose from all, {', '.join(columns)}, or "
-                         "bring one (torchvision:NAME, timm:NAME, ARCH=FILE)")
+        raise ValueError(f"no model named in {models!r}; choose from {', '.join(columns)} "
+                         "(comma-separated) or all, or bring one (torchvision:NAME, timm:NAME, "
+                         "ARCH=FILE)")
     for token in filter(None, tokens):
         if token == "all":
             keys += columns
@@ -302,31 +311,8 @@ def zoo_request(family: str | WeightFamily = "auto", ladder: str | Ladder = DEFA
                              "bring one (torchvision:NAME[.WEIGHTS], timm:NAME, ARCH=FILE)")
     return ZooRequest(chosen, reason, ladder, tuple(k for k in columns if k in keys),
                       tuple(dict.fromkeys(brought)),
-                      None if checkpoints is None else str(checkpoints), checked_device(device))
-
-
-def checked_device(requested: str | None) -> torch.device | None:
-    """``--device`` as a torch device that exists here (``None``: pick the best one found), or
-    ``ValueError`` naming it and saying why not."""
-    if requested in (None, "", "auto"):
-        return None
-    try:
-        device = torch.device(requested)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"--device {requested!r} is not a device ({exc}); choose cpu, cuda, "
-                         "cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {requested}: this machine has no CUDA device; use cpu")
-    if device.type == "cuda" and device.index is not None \
-            and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {requested}: this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                     and torch.backends.mps.is_available()):
-        raise ValueError(f"--device {requested}: this machine has no MPS device; use cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {requested}: scalecam runs on cpu, cuda or mps")
-    return device
+                      None if checkpoints is None else str(checkpoints),
+                      None if device in (None, "", "auto") else usable_device(device))
 
 
 def load_requested(request: ZooRequest) -> ModelZoo:
@@ -361,7 +347,7 @@ def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         help="weight family; auto = the one family of a ladder only one fills, "
                              "else efficientnet when B0's weights can be had, else the offline "
                              "Lite stand-ins (default: auto)")
-    parser.add_argument("--checkpoints", default=None,
+    parser.add_argument("--checkpoints", default=None, type=checkpoints_argument,
                         help="checkpoints root holding <family>/<key>.safetensors "
                              "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--models", default="all",
@@ -371,8 +357,8 @@ def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                              "IMAGENET1K_V2), timm:NAME (from the Hugging Face cache), "
                              "ARCH=FILE (a .safetensors/.pth state dict of torchvision:NAME or "
                              "timm:NAME) (default: all of the ladder's)")
-    parser.add_argument("--device", default=None,
-                        help="cuda, mps or cpu (default: the best one found)")
+    parser.add_argument("--device", default=None, type=device_argument,
+                        help="cuda, cuda:N, mps or cpu (default: the best one found)")
 
 
 def request_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -446,3 +446,18 @@ def test_sanity_tab_randomises_copies_and_leaves_the_resident_models_alone(app, 
     fresh = load_zoo(get_family("lite"), tmp_path / "none", keys=("baseline",)).models[0].net
     for name, value in fresh.state_dict().items():
         assert torch.equal(engine.zoo.get("baseline").net.state_dict()[name], value), name
+
+
+def test_a_family_with_no_model_available_says_so_instead_of_maps_ready(monkeypatch, tmp_path):
+    """#32 item 12: the efficientnet family offline (nothing in the torch hub cache) said "Maps
+    ready in 0.00 s (6 images × 0 models: ; all maps from cache)"."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    at = _start(monkeypatch, tmp_path)
+    at.selectbox(key="family").set_value("efficientnet").run()
+    _ok(at)
+    label = _labels(at)
+    assert "Maps ready" not in label and "0 models" not in label
+    assert ("No maps: none of the selected models (baseline, depth, width, resolution, "
+            "compound) is available in the efficientnet family") in label
+    # why each is unavailable, and the command that fills it, stand above the grid
+    assert sum(m.value.endswith("To make it:") for m in at.markdown) == 5 and len(at.code) == 5

@@ -18,8 +18,8 @@ FIGURE = ["figure", "--images", str(SAMPLE_IMAGES), "--out", "fig.png"]
 @pytest.mark.parametrize("extra, message", [
     (["--alpha", "7"], "--alpha: must be a number from 0 to 1"),
     (["--alpha", "nan"], "--alpha: must be a number from 0 to 1"),
-    (["--dpi", "-5"], "--dpi: must be 50..600"),
-    (["--dpi", "5000"], "--dpi: must be 50..600"),
+    (["--dpi", "-5"], "--dpi: must be a whole number from 50 to 600"),
+    (["--dpi", "5000"], "--dpi: must be a whole number from 50 to 600"),
     (["--colormap", "bogus"], "--colormap: invalid choice: 'bogus'"),
     (["--batch-size", "0"], "--batch-size: must be a positive whole number"),
     (["--target", "unicorn"], "--target: target 'unicorn' is not"),
@@ -156,3 +156,83 @@ def test_bad_serve_bench_arguments_stop_at_parse_time(extra, message, capsys):
         build_parser().parse_args(["bench", "--serve", *extra])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# --- #32: every option of every command, given a bad value --------------------------------------
+
+_FIG = ["figure", "--images", str(SAMPLE_IMAGES), "--out", "fig.png"]
+_EVAL = ["evaluate", "--val-dir", str(SAMPLE_IMAGES), "--out", "r.csv"]
+_REPORT = ["report", "--val-dir", str(SAMPLE_IMAGES), "--images", str(SAMPLE_IMAGES), "--out",
+           "r.pdf"]
+_TRAIN = ["--model", "width", "--data", str(SAMPLE_IMAGES)]
+_NO_CUDA = "cuda" if not __import__("torch").cuda.is_available() else "cuda:999"
+
+# (command line, the option it gets wrong): a bad value of every option of every command
+SWEEP = [
+    *[(["figure", "--images", "", "--out", "fig.png"], "--images"),
+      (["figure", "--preset", "figure8", "--out", "fig.png"], "--preset")],
+    *[(_FIG + [option, value], option) for option, values in {
+        "--method": ["gradcam3", ""], "--target": ["unicorn", "", "1000", "-1"],
+        "--dpi": ["-5", "5000", "abc", "nan", "300.5"], "--colormap": ["bogus", ""],
+        "--alpha": ["7", "nan", "-0.1", "abc", "inf"], "--normalisation": ["bogus"],
+        "--batch-size": ["0", "-1", "1.5", ""], "--val-dir": ["", "/no/such/folder"],
+        "--out": ["fig.jpg", "", "."], "--family": ["resnet", ""],
+        "--checkpoints": ["", str(SAMPLE_IMAGES / "coffee.png")],
+        "--models": ["", ",", "baseline,huge"], "--device": ["tpu", _NO_CUDA, ""],
+    }.items() for value in values],
+    *[(_EVAL + [option, value], option) for option, values in {
+        "--val-dir": ["", "/no/such/folder"], "--method": ["cam,bad", "", ","],
+        "--batch-size": ["0"], "--out": ["r.txt", ""], "--limit": ["0", "-3", "all"],
+        "--faithfulness-steps": ["-1", "65", "nan"], "--models": [","], "--device": ["tpu"],
+    }.items() for value in values],
+    *[(_REPORT + [option, value], option) for option, values in {
+        "--out": ["r.png"], "--faithfulness-steps": ["99"], "--limit": ["abc"],
+        "--target": [""], "--alpha": ["2"],
+    }.items() for value in values],
+    *[(["bench", option, value], option) for option, values in {
+        "--images": ["0", "1000", "many"], "--sessions": ["0"], "--idle-seconds": ["nan", "-1"],
+        "--workloads": ["bogus", ""], "--export-images": ["0"], "--step-timeout": ["-1", "inf"],
+        "--phase-timeout": ["nan"], "--server-env": ["FOO", "=1"], "--device": ["tpu"],
+    }.items() for value in values],
+    *[(["table", option, value], option) for option, values in {
+        "--family": ["b7"], "--models": [","], "--device": ["tpu"], "--checkpoints": [""],
+    }.items() for value in values],
+    *[(["train", *_TRAIN, option, value], option) for option, values in {
+        "--model": ["huge"], "--data": [""], "--eval-dir": [""], "--holdout": ["1", "-0.5", "x"],
+        "--out": [""], "--recipe": ["fast"], "--family": ["b7"], "--teacher": [""],
+        "--epochs": ["0", "nan"], "--batch-size": ["0"], "--image-size": ["8", "99999"],
+        "--lr": ["nan", "-1", "inf", "100"], "--temperature": ["0", "nan", "1e9"],
+        "--workers": ["-1", "two"], "--seed": ["-1", "1e3"], "--precision": ["fp16"],
+        "--device": ["tpu", _NO_CUDA], "--limit-steps": ["0"], "--stop-after": ["-1"],
+        "--eval-every": ["0"], "--log-dir": [""],
+    }.items() for value in values],
+]
+
+
+def sweep_message(argv: list[str]) -> tuple[int | str | None, str]:
+    """(exit code, what the command printed) for one command line, run in this process up to
+    where it stops: the argument check."""
+    import contextlib
+    import io
+
+    from scaled_models.train.cli import main as train_main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
+        if argv[0] == "train":
+            train_main(argv[1:])
+        else:
+            main(argv)
+    return stop.value.code, err.getvalue()
+
+
+@pytest.mark.parametrize("argv, option", SWEEP, ids=[" ".join(a[-2:]) for a, _ in SWEEP])
+def test_a_bad_value_of_any_option_is_a_message_naming_it(argv, option, tmp_path,
+                                                         monkeypatch):
+    """Out of range, not finite, the wrong type or empty: every option stops its command with
+    argparse's exit status 2 and a line naming the option, before any model loads."""
+    monkeypatch.chdir(tmp_path)
+    code, printed = sweep_message(argv)
+    assert code == 2, printed
+    assert f"error: argument {option}" in printed or f"error: {option}" in printed, printed
+    assert "Traceback" not in printed

@@ -399,6 +399,70 @@ def test_every_malformed_box_file_is_reported_at_once(tmp_path, truth):
     message = str(info.value)
     assert message.startswith(f"3 box files in {xml_dir} are malformed:")
     assert f"{no_box}, line 14: the <object> of n01751748 has no <bndbox>" in message
-    assert (f"{outside}, line 18: box ['4500', '49', '4999', '162'] lies outside the 500×375 "
+    assert (f"{outside}, line 18: box ['4500', '49', '4999', '162'] reaches outside the 500×375 "
             "image its <size> declares") in message
     assert f"{broken}, line 11: not valid XML" in message
+
+
+def _line_of_nth(text: str, tag: str, n: int) -> int:
+    """The 1-based line of the n-th (0-based) occurrence of ``tag``, read off the file's lines."""
+    lines = [number for number, line in enumerate(text.splitlines(), 1) if tag in line]
+    return lines[n]
+
+
+@pytest.mark.parametrize("n, edit, tag, problem", [
+    (2, "no bndbox", "<name>", "the <object> of n04485082 has no <bndbox>"),
+    (1, "empty ymin", "<bndbox>", "box coordinates must be 4 numbers"),
+    (1, "negative xmin", "<bndbox>", "is not x1 <= x2, y1 <= y2 with non-negative"),
+])
+def test_a_bad_later_object_is_named_at_its_own_line(tmp_path, truth, n, edit, tag, problem):
+    """#32 item 11: the line named for a bad second or third <object> was the first one's
+    (every object names the same class, and an empty or valid-looking value is found first in
+    the first object)."""
+    _link_images(tmp_path)
+    xml_dir = shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+    xml = xml_dir / "ILSVRC2012_val_00000059.xml"  # three objects of n04485082
+    text = xml.read_text()
+    objects = text.split("<object>")  # [head, first, second, third]
+    if edit == "no bndbox":
+        body = objects[n + 1]
+        objects[n + 1] = body[:body.index("<bndbox>")] + body[body.index("</bndbox>") + 9:]
+    elif edit == "empty ymin":
+        body = objects[n + 1]
+        start, end = body.index("<ymin>") + 6, body.index("</ymin>")
+        objects[n + 1] = body[:start] + body[end:]
+    else:
+        body = objects[n + 1]
+        start, end = body.index("<xmin>") + 6, body.index("</xmin>")
+        objects[n + 1] = body[:start] + "-5" + body[end:]
+    xml.write_text("<object>".join(objects))
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    where = f"{xml}, line {_line_of_nth(text, tag, n)}: "
+    assert str(info.value).startswith(where) and problem in str(info.value), (
+        str(info.value), where)
+
+
+def test_a_box_reaching_past_its_image_is_refused(tmp_path, truth):
+    """#32 item 11: xmax=99999 in a 500 px image was accepted unclipped; the README says a box
+    outside its image is refused. One ending on the image's size (ILSVRC's 1-based counting)
+    stays."""
+    _link_images(tmp_path)
+    xml_dir = shutil.copytree(SAMPLE / "bbox_xml", tmp_path / "bbox_xml")
+    xml = xml_dir / "ILSVRC2012_val_00000059.xml"  # 500×375, three objects
+    text = xml.read_text()
+    root = ET.fromstring(text)
+    assert (root.findtext("size/width"), root.findtext("size/height")) == ("500", "375")
+    second = root.findall("object")[1].find("bndbox/xmax").text
+    edited = text.split("<xmax>")
+    edited[2] = edited[2].replace(f"{second}</xmax>", "500</xmax>", 1)
+    xml.write_text("<xmax>".join(edited))
+    kept = next(s for s in open_val_dir(tmp_path) if s.image_id == "ILSVRC2012_val_00000059")
+    assert kept.boxes[1].x2 == 500
+    edited[2] = edited[2].replace("500</xmax>", "99999</xmax>", 1)
+    xml.write_text("<xmax>".join(edited))
+    with pytest.raises(AnnotationError) as info:
+        open_val_dir(tmp_path)
+    line = _line_of_nth(text, "<bndbox>", 1)
+    assert str(info.value).startswith(f"{xml}, line {line}: box ")
+    assert "99999" in str(info.value) and "outside the 500×375 image" in str(info.value)

@@ -267,3 +267,62 @@ def test_map_shards_of_an_earlier_run_never_join_a_fresh_one(tmp_path):
     assert maps["x_batch"].dtype == np.float32 and maps["x_batch"][0].max() == np.float32(10 / 255)
     assert maps["s_batch"].shape == (2, 1, 224, 224) and maps["s_batch"][0].sum() == 100
     assert not (tmp_path / "r.maps.parts").exists()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "figure"])
+def test_an_unwritable_out_is_refused_before_any_model_loads(command, val_sample, tmp_path):
+    """#32 item 7: --out in a folder that cannot be made was a traceback after the models had
+    loaded (and, for evaluate, after every map was computed)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / ("r.csv" if command == "evaluate" else "fig.png")
+    source = (["--val-dir", str(val_sample), "--save-maps"] if command == "evaluate"
+              else ["--images", str(val_sample)])
+    env = dict(os.environ, SCALECAM_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "cam", command, *source, "--out", str(out),
+                           *FAST[:4]], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"argument --out: {blocker}: cannot write there" in proc.stderr
+    assert "Traceback" not in proc.stderr and "family lite" not in proc.stderr
+
+
+def test_maps_onto_a_full_disk_keep_the_rows_and_leave_no_partial_shard(val_sample, tmp_path):
+    """#32 item 7: the maps' shard of the first chunk cannot be written (past the file size
+    this process may write, as on a full disk): a message naming the shard and the room left,
+    the rows already written kept, no partial .tmp shard left behind; --resume then finishes
+    the run without computing those rows again."""
+    import resource
+
+    def limit() -> None:  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (250_000, 250_000))
+
+    out = tmp_path / "r.csv"
+    args = ["--val-dir", str(val_sample), "--limit", "4", "--batch-size", "2", "--out",
+            str(out), "--checkpoints", str(tmp_path / "none"), "--save-maps", *FAST]
+    proc = _evaluate(args, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    shard = tmp_path / "r.maps.parts" / "000-00000000"
+    assert f"error: {shard}: could not be written (File too large);" in proc.stderr
+    assert f"The 2 rows written so far are kept in {out}" in proc.stderr
+    assert "--resume" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list((tmp_path / "r.maps.parts").iterdir())  # no partial shard
+    first_rows = out.read_text()
+    resumed = _evaluate([*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert out.read_text().startswith(first_rows) and len(read_rows(out, MetricRow)) == 4
+    assert np.load(tmp_path / "r.maps.baseline.npz")["a_batch"].shape == (4, 1, 224, 224)
+
+
+def test_save_maps_without_room_for_them_is_refused_before_any_model_loads(val_sample, tmp_path,
+                                                                          monkeypatch, capsys):
+    """#32 item 7: a folder with less room than the maps' shards need is said before work."""
+    import cam.cli as cli
+
+    monkeypatch.setattr(cli, "free_bytes", lambda path: 1000, raising=False)
+    monkeypatch.setattr(cli, "_engine", lambda *a, **k: pytest.fail("models loaded"))
+    code = cli.main(["evaluate", "--val-dir", str(val_sample), "--out", str(tmp_path / "r.csv"),
+                     "--save-maps", *FAST])
+    error = capsys.readouterr().err
+    assert code == 2 and "--save-maps: the maps of 32 images × 1 models need at least" in error
+    assert "free some space, pass --limit, or leave out --save-maps" in error

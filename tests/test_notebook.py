@@ -189,3 +189,54 @@ def test_a_16_bit_pil_image_is_scaled_as_its_png_file_is_not_clipped():
     from_file = np.asarray(load_image(buffer.getvalue()))
     np.testing.assert_array_equal(np.asarray(picture.image), from_file)
     assert from_file[..., 0].flat[1000] == 62  # 16000 · 255 / 65535 = 62.3; clipping gives 255
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"target": 3.5}, "target 3.5 is not 'predicted', 'gt', a class index"),
+    ({"target": True}, "target True is not 'predicted', 'gt', a class index"),
+    ({"target": 1000}, "target class must be 0..999, got 1000"),
+    ({"target": ""}, "target is empty"),
+    ({"style": "big"}, "style must be a cam.RenderStyle"),
+    ({"models": ","}, "no model named in ','"),
+    ({"models": []}, "no model named in ''"),
+    ({"models": [1, 2]}, "models must be Table 7 keys"),
+    ({"method": 3}, "method must be a name"),
+    ({"device": "tpu"}, "device 'tpu' is not one of cpu, cuda, cuda:N, mps"),
+    ({"checkpoints": ""}, "checkpoints must name a folder"),
+    ({"progress": "yes"}, "progress must be a function"),
+])
+def test_wrong_types_and_empty_choices_are_refused_before_any_model_runs(kwargs, message):
+    """#32 items 8 and 9: target=3.5 was an AttributeError, style="big" one after the maps had
+    been computed, models="," a grid without model columns, device="tpu" a torch error."""
+    from cam import compare
+    from cam.notebook import _ENGINES
+
+    engines = dict(_ENGINES)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        compare(EXAMPLE_FILES[:1], **{"family": "lite", **kwargs})
+    assert _ENGINES == engines  # refused before any model loads
+
+
+def test_a_style_that_cannot_be_drawn_is_refused_when_it_is_made():
+    from cam import RenderStyle
+
+    with pytest.raises(ValueError, match="colormap 'bogus' is not one of jet"):
+        RenderStyle(colormap="bogus")
+    with pytest.raises(ValueError, match="alpha must be a number from 0 to 1, got nan"):
+        RenderStyle(alpha=float("nan"))
+    with pytest.raises(ValueError, match="dpi must be a whole number from 50 to 600"):
+        RenderStyle(dpi=5000)
+
+
+def test_a_numpy_integer_is_a_class_index(example):
+    """#32 item 9: np.int64(5) (what argmax gives) was an AttributeError. Class 5 (electric ray)
+    is what every map explains, checked against the model's own logits for that class."""
+    from cam import compare
+
+    result = compare(EXAMPLE_FILES[:1], family="lite", models="baseline", target=np.int64(5))
+    (row,) = result.rows
+    assert row.target_class == 5 and result.target.class_index == 5
+    model = result.spec.models[0]
+    with torch.no_grad():
+        logits = model.net(model.preprocessing(result.images[0].image)[None])
+    assert row.target_probability == pytest.approx(float(logits.softmax(1)[0, 5]), abs=2e-3)

@@ -217,3 +217,26 @@ def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
     tall = _text_lines(unavailable_column(300, 3000, width))
     assert tall >= 8  # title, reason, "To make it:", the command's lines
     assert _text_lines(unavailable_column(300, 300, width)) == tall
+
+
+def test_a_narrow_grid_wraps_its_title_instead_of_cutting_it(lite_engine):
+    """#32 item 12: a one-model Score-CAM figure's title was cut ("…lite famil…"). The same
+    title drawn over one model and over five (wide enough for one line) must leave the same
+    ink: wrapped, every word is there; cut short, a quarter of it was missing."""
+    from cam.figure import make_figure
+    from cam.grid import compose_grid, grid_layout
+    from cam.methods import get_method
+    from cam.style import RenderStyle
+
+    style = RenderStyle()
+
+    def title_ink(keys):
+        spec = make_figure(lite_engine, [], get_method("scorecam"), model_keys=keys)
+        band = np.asarray(compose_grid(spec, style).convert("L"))
+        band = band[:grid_layout(spec, style, 1 + len(spec.models)).title_h]
+        return int((band < 140).sum()), spec.title
+
+    narrow, title = title_ink(["resolution"])
+    wide, same_title = title_ink(None)
+    assert title == same_title and title.endswith("lite family (Lite: no SE, ReLU6)")
+    assert abs(narrow - wide) <= 0.03 * wide, (narrow, wide)

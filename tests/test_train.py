@@ -362,3 +362,241 @@ def test_a_run_whose_baseline_cannot_load_keeps_its_weights_and_says_what_was_no
     assert "efficientnet_b0" in meta["map_agreement"]["not_measured"]
     weights = (out / "efficientnet" / "width.safetensors").stat().st_mode & 0o777
     assert weights == (out / "efficientnet" / "width.json").stat().st_mode & 0o777
+
+
+# --- #32: bad input never becomes a bad model, a lost run or a traceback -----------------------
+
+def _argv(data, out, *extra) -> list[str]:
+    return ["--model", "width", "--family", "lite", "--recipe", "distill", "--data", str(data),
+            "--out", str(out), "--image-size", "64", "--epochs", "2", "--batch-size", "8",
+            "--workers", "0", *extra]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--temperature", "0"), ("--temperature", "-1"), ("--temperature", "inf"),
+    ("--lr", "nan"), ("--lr", "-0.1"), ("--lr", "1e400"), ("--workers", "-1"),
+    ("--workers", "two"), ("--holdout", "1"), ("--holdout", "nan"), ("--seed", "-1"),
+    ("--image-size", "0"), ("--epochs", "0"), ("--batch-size", "1.5"), ("--out", ""),
+])
+def test_numeric_and_empty_options_are_refused_when_parsed(option, value, tmp_path, capsys):
+    """Item 1: --temperature 0 made a checkpoint that was 97 % NaN, --lr nan and --workers -1
+    ended in torch tracebacks: each is now a parse error naming the option and the value."""
+    from scaled_models.train.cli import parse_args
+
+    argv = _argv(tmp_path, tmp_path / "ckpt")
+    argv += [option, value]
+    with pytest.raises(SystemExit) as stop:
+        parse_args(argv)
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: must " in error and "Traceback" not in error
+
+
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_epoch(tiny_imagenet, tmp_path,
+                                                                     monkeypatch, capsys):
+    """Item 1: a loss that turns NaN in epoch 2 (as --temperature 0 did from the first step)
+    stops the run with a message; the checkpoint stays epoch 1's, every weight finite, and the
+    log lists epoch 1 only."""
+    import scaled_models.train.loop as loop
+    from scaled_models.train.cli import main
+
+    real, calls = loop.loss_for, []
+
+    def diverging(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) > 3 else loss  # 3 steps per epoch
+
+    monkeypatch.setattr(loop, "loss_for", diverging)
+    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
+    out = tmp_path / "ckpt"
+    with pytest.raises(SystemExit) as stop:  # nothing judged: the loss is what is tested
+        main(_argv(tiny_imagenet / "train", out, "--holdout", "0"))
+    message = str(stop.value.code)
+    assert "epoch 2, step 4: the loss is nan" in message
+    assert f"Kept: {out / 'lite' / 'width.safetensors'}, the model after epoch 1" in message
+    assert json.loads((out / "lite" / "width.json").read_text())["epoch"] == 1
+    weights = load_file(str(out / "lite" / "width.safetensors"))
+    assert all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
+    log = (out / "logs" / "lite-width" / "epochs.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["1"]
+
+
+def test_weights_with_a_nan_are_never_written(tmp_path):
+    """Item 1: the last guard: export refuses weights that are not all finite."""
+    from scaled_models.train.state import export_weights
+
+    net = get_family("lite").architecture(1.0, 1.0).build()
+    with torch.no_grad():
+        net.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        export_weights(net, tmp_path, "baseline", {})
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def one_epoch_of_two(tiny_imagenet, tmp_path_factory) -> Path:
+    """A run stopped after epoch 1 of 2 (judged on the layout's val/), to continue or rerun."""
+    out = tmp_path_factory.mktemp("one-epoch") / "ckpt"
+    _train(tiny_imagenet, out, "--stop-after", "1")
+    return out
+
+
+def _copy_of(out: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(out, tmp_path / "ckpt"))
+
+
+def test_resume_refuses_other_images_to_judge_on(tiny_imagenet, one_epoch_of_two, tmp_path):
+    """Item 3: --resume with another --eval-dir compared top-1 on different images with the
+    start's, then crashed at save; with as many images it would have paired other photos
+    silently. The same 12 file names, re-encoded (other photos to the fingerprint)."""
+    out = _copy_of(one_epoch_of_two, tmp_path)
+    other = tmp_path / "other-val"
+    for path in sorted((tiny_imagenet / "val").glob("*/*.jpg")):
+        target = other / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(target, quality=60)
+    before = (out / "lite" / "width.safetensors").read_bytes()
+    proc = _fails(["-m", "scaled_models.train", *_argv(tiny_imagenet, out, "--resume",
+                                                        "--eval-dir", str(other))])
+    assert "--resume:" in proc.stderr and "images it is judged on" in proc.stderr
+    assert "Traceback" not in proc.stderr and "epoch 2/2" not in proc.stdout
+    assert (out / "lite" / "width.safetensors").read_bytes() == before
+
+
+def test_the_same_command_twice_into_one_out_is_refused_and_keeps_the_first(
+        tiny_imagenet, one_epoch_of_two, tmp_path):
+    """Item 4: a second run into the same --out without --resume appended another epoch 1 to
+    epochs.csv and overwrote the checkpoint without a word."""
+    out = _copy_of(one_epoch_of_two, tmp_path)
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = _fails(["-m", "scaled_models.train", *_argv(tiny_imagenet, out, "--stop-after", "1")])
+    assert f"{out / 'lite' / 'width.safetensors'} is there from an earlier run" in proc.stderr
+    assert "--resume" in proc.stderr and "another --out" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+
+
+def test_resume_with_nothing_saved_says_so_and_keeps_an_earlier_log(tiny_imagenet, tmp_path):
+    """Item 5: --resume with no saved state started from scratch silently (and appended to a
+    log left by a run that saved nothing)."""
+    out = tmp_path / "ckpt"
+    log = out / "logs" / "lite-width" / "epochs.csv"
+    log.parent.mkdir(parents=True)
+    log.write_text("epoch,steps,loss,eval_top1,images_per_s,lr\n1,3,0.5,,1.00,0.001\n")
+    proc = _train(tiny_imagenet / "train", out, "--resume", "--epochs", "1", "--limit-steps",
+                  "1", "--holdout", "0")
+    state = out / "lite" / "width.state.pt"
+    assert f"--resume: no saved training state at {state}" in proc.stdout
+    assert "starts from the first epoch" in proc.stdout
+    kept = log.with_name("epochs.1.csv")
+    assert kept.read_text().splitlines()[1] == "1,3,0.5,,1.00,0.001"
+    assert [line.split(",")[:2] for line in log.read_text().splitlines()[1:]] == [["1", "1"]]
+
+
+def _file_size_limit(limit: int):
+    import resource
+
+    def apply() -> None:  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_save_that_fails_names_the_file_and_the_free_space(tiny_imagenet, tmp_path):
+    """Item 6: a checkpoint that cannot be written (here, larger than the file size this
+    process may write: the disk-full path) was a RuntimeError from torch's writer."""
+    out = tmp_path / "ckpt"
+    env = dict(os.environ, SCALECAM_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "scaled_models.train",
+                           *_argv(tiny_imagenet / "train", out, "--epochs", "1",
+                                  "--limit-steps", "1", "--holdout", "0")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+                          preexec_fn=_file_size_limit(8_000_000))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    weights = out / "lite" / "width.safetensors"
+    assert f"error: {weights}: could not be written (File too large);" in proc.stderr
+    assert " free there" in proc.stderr and "Nothing was written" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not [p.name for p in (out / "lite").iterdir()]  # no torn or temporary file
+
+
+@pytest.mark.parametrize("layout, message", [
+    ("missing", "--eval-dir: {eval_dir}: not a folder"),
+    ("unlabelled", "--eval-dir: {eval_dir}: no ImageNet validation annotations found"),
+    ("unknown wnid", "--eval-dir: {eval_dir}/n99999999: 'n99999999' is not one of the 1000"),
+])
+def test_a_bad_eval_dir_is_named_before_any_model_loads(layout, message, tiny_imagenet,
+                                                        tmp_path, monkeypatch):
+    """Item 10: each was an AnnotationError traceback, after the student and teacher loaded."""
+    import scaled_models.train.run as run_module
+    from scaled_models.train.cli import main
+
+    eval_dir = tmp_path / "eval"
+    if layout != "missing":
+        folder = eval_dir / ("n99999999" if layout == "unknown wnid" else "")
+        folder.mkdir(parents=True)
+        shutil.copy(next((tiny_imagenet / "val").glob("*/*.jpg")), folder / "0.jpg")
+    monkeypatch.setattr(run_module, "student_for", lambda *a: pytest.fail("a model loaded"))
+    with pytest.raises(SystemExit) as stop:
+        main(_argv(tiny_imagenet / "train", tmp_path / "ckpt", "--eval-dir", str(eval_dir)))
+    assert str(stop.value.code).startswith(message.format(eval_dir=eval_dir))
+
+
+def test_data_with_one_folder_outside_the_imagenet_classes_is_named(tmp_path, monkeypatch):
+    """Item 10: one non-ImageNet wnid folder among known ones made the whole folder
+    unlabelled: trained without labels and judged on nothing, without a word."""
+    import scaled_models.train.run as run_module
+    from scaled_models.train.cli import main
+
+    monkeypatch.setattr(run_module, "student_for", lambda *a: pytest.fail("a model loaded"))
+    data = tmp_path / "photos"
+    for wnid, count in (("n01440764", 3), ("n01443537", 3), ("n99999999", 2)):
+        (data / wnid).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (40, 40), (30 * i, 0, 0)).save(data / wnid / f"{i}.jpg")
+    with pytest.raises(SystemExit) as stop:
+        main(_argv(data, tmp_path / "ckpt"))
+    message = str(stop.value.code)
+    assert message.startswith(f"--data {data}: 6 photos sit in ImageNet class (wnid) folders, "
+                              "but 2 sit in folders that are not one of the 1000")
+    assert "n99999999/ (2 photos)" in message
+
+
+def test_holdout_0_says_that_nothing_judges_the_model(tiny_imagenet, tmp_path):
+    """Item 10: --holdout 0 judged nothing, and neither the output nor the JSON said so
+    ("eval": null)."""
+    out = tmp_path / "ckpt"
+    proc = _run(["-m", "scaled_models.train",
+                 *_argv(tiny_imagenet / "train", out, "--holdout", "0", "--epochs", "1",
+                        "--limit-steps", "1")])
+    why = "--holdout 0 and no --eval-dir: nothing was held out to judge the model on"
+    assert f"judged on nothing: {why}" in proc.stdout and f"not judged: {why}" in proc.stdout
+    assert json.loads((out / "lite" / "width.json").read_text())["eval"] == {"not_judged": why}
+
+
+def test_an_unavailable_family_is_a_message_not_a_traceback(tiny_imagenet, tmp_path):
+    """Item 10: --family efficientnet offline (B0 not in the torch hub cache) was a
+    WeightsUnavailable traceback."""
+    proc = _fails(["-m", "scaled_models.train", "--model", "width", "--family", "efficientnet",
+                   "--data", str(tiny_imagenet), "--out", str(tmp_path / "ckpt"),
+                   "--image-size", "64", "--workers", "0"], TORCH_HOME=str(tmp_path / "hub"))
+    assert proc.stderr.startswith("error: ") and "efficientnet_b0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_states_the_recipe_each_role_gets(tmp_path):
+    """Item 12: --help said the resolution role's default recipe was fixres; the code uses
+    match. The help is compared with the recipe a run without --recipe resolves to."""
+    from scaled_models.distributed import Distributed
+    from scaled_models.table7 import MODEL_KEYS
+    from scaled_models.train.cli import config_from_args, parse_args
+
+    shown = subprocess.run([sys.executable, "-m", "scaled_models.train", "--help"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120).stdout
+    words = " ".join(shown.split("--recipe {")[2].split("--family")[0].split())
+    cpu = Distributed(0, 1, torch.device("cpu"))
+    for key in sorted(MODEL_KEYS, key=lambda k: k != "resolution"):  # the one it got wrong first
+        config = config_from_args(parse_args(["--model", key, "--family", "lite", "--data",
+                                              str(tmp_path)]), cpu)
+        said = next(part for part in words.split(";") if key in part.split(" for ")[1])
+        assert said.split(" for ")[0].split()[-1] == config.recipe.name, (key, words)

@@ -165,3 +165,49 @@ def test_a_bad_published_file_disables_its_own_roles_only(tmp_path, monkeypatch)
                       "compound": True}
     reason = zoo.get("baseline").provenance.unavailable_reason
     assert _hub_file("B0") in reason and "not a loadable" in reason
+
+
+def test_a_checkpoint_with_non_finite_weights_disables_its_own_role_only(tmp_path):
+    """#32 item 2: a checkpoint that was 97 % NaN loaded, and every map of its column (and the
+    first screen of an app reading the folder) failed with "map contains NaN". Now it is
+    refused at load time, in either family, like a truncated or foreign file: its role only,
+    with the file and what is wrong named; the grid draws the other columns."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO, SAMPLE_IMAGES
+
+    root = tmp_path / "ckpt"
+    lite0 = load_model(LITE, "baseline", tmp_path / "none").net.state_dict()
+    broken = {k: v.clone().contiguous() for k, v in lite0.items()}
+    broken["fc.weight"][:3, 0] = float("nan")
+    (root / "lite").mkdir(parents=True)
+    save_file(broken, str(root / "lite" / "baseline.safetensors"))
+    total = sum(v.numel() for v in broken.values() if v.is_floating_point())
+    width = EFFICIENTNET.architecture(2.0, 1.0).build().state_dict()
+    width["fc.bias"][7] = float("inf")
+    (root / "efficientnet").mkdir()
+    save_file({k: v.contiguous() for k, v in width.items()},
+              str(root / "efficientnet" / "width.safetensors"))
+
+    zoo = load_zoo(LITE, root)
+    assert {m.key: m.available for m in zoo.models} == {
+        "baseline": False, "depth": False, "width": False, "resolution": True, "compound": True}
+    reason = zoo.get("baseline").provenance.unavailable_reason
+    assert str(root / "lite" / "baseline.safetensors") in reason
+    assert f"3 of {total:,} values are NaN or infinite, in 1 tensor (e.g. fc.weight)" in reason
+    refused = load_model(EFFICIENTNET, "width", root).provenance
+    assert not refused.available and "width.safetensors" in refused.unavailable_reason
+    assert "1 of " in refused.unavailable_reason and "fc.bias" in refused.unavailable_reason
+
+    out = tmp_path / "fig.png"
+    proc = subprocess.run([sys.executable, "-m", "cam", "figure", "--family", "lite",
+                           "--checkpoints", str(root), "--images",
+                           str(SAMPLE_IMAGES / "chelsea.png"), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, SCALECAM_OFFLINE="1"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "baseline: unavailable" in proc.stderr and "NaN or infinite" in proc.stderr
+    panels = json.loads(out.with_suffix(".json").read_text())["images"][0]["panels"]
+    assert {key: panel["available"] for key, panel in panels.items()} == {
+        "baseline": False, "depth": False, "width": False, "resolution": True, "compound": True}

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from safe_io.argtypes import positive_int
+from safe_io.argtypes import finite_number, non_empty, positive_int, whole_number
 
+from ..devices import device_argument
 from ..distributed import Distributed, init_distributed
-from ..family import FAMILIES, paper_family
+from ..family import FAMILIES, WeightsUnavailable, paper_family
 from ..table7 import MODEL_KEYS, spec_for
 from ..weights import DEFAULT_CHECKPOINTS, default_recipe, resolve_family
 from .config import DEFAULT_HOLDOUT, TrainConfig, autocast_dtype
@@ -21,6 +22,14 @@ from .loop import adapt_at_resolution, train
 from .recipes import RECIPES
 from .run import build_run
 
+# Ranges of the numeric options, checked when they are parsed: outside them a run only makes a
+# bad model (a temperature of 0 divides the logits by zero: NaN weights) or a torch traceback.
+IMAGE_SIZES = (32, 1024)  # the networks downsample 32x; Table 7 goes to 448 px
+MAX_LR = 10.0  # every recipe's learning rate is below 1 per image batch
+MAX_TEMPERATURE = 100.0  # Hinton et al. use 1-20; T^2 scales the loss
+MAX_WORKERS = 256
+MAX_SEED = 2**32 - 1 - 1024  # numpy's seeds end at 2^32 - 1; each process adds its rank
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from . import __doc__ as package_doc
@@ -28,27 +37,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m scaled_models.train", description=package_doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, choices=MODEL_KEYS, help="the Table 7 role to make")
-    p.add_argument("--data", required=True,
+    p.add_argument("--data", required=True, type=non_empty,
                    help="a folder of photos, searched recursively (labelled when the photos sit "
                         "in wnid-named folders), or a train/ + val/ ImageNet layout")
-    p.add_argument("--eval-dir", default=None,
+    p.add_argument("--eval-dir", default=None, type=non_empty,
                    help="labelled images the model is not fit to, to judge it on (top-1 beside "
                         "its start and the baseline, map agreement), in any layout "
                         "safe_io.imagenet_val "
                         "reads (default: DATA/val when DATA has train/ and val/)")
-    p.add_argument("--holdout", type=float, default=None,
+    p.add_argument("--holdout", type=finite_number(0.0, 1.0, high_open=True), default=None,
                    help="judge the model on this fraction of DATA, held out of training by a "
                         f"seeded split recorded in the checkpoint (default: {DEFAULT_HOLDOUT} "
                         "when DATA is labelled and there is no --eval-dir, else 0; 0 judges on "
                         "nothing)")
-    p.add_argument("--out", default=str(DEFAULT_CHECKPOINTS),
+    p.add_argument("--out", default=str(DEFAULT_CHECKPOINTS), type=non_empty,
                    help="checkpoints root the app reads (default: %(default)s)")
     p.add_argument("--recipe", default=None, choices=list(RECIPES),
-                   help="default: fixres for the resolution role, distill for the others")
+                   help=f"default: {_default_recipes()}")
     p.add_argument("--family", default=None, choices=list(FAMILIES),
                    help="default: efficientnet for --recipe paper, else the family whose "
                         "baseline weights are available")
-    p.add_argument("--teacher", default="auto",
+    p.add_argument("--teacher", default="auto", type=non_empty,
                    help="distill only: auto (the strongest available model outside the grid), "
                         "a role, a published model (lite1, efficientnet_b4), timm:NAME or a "
                         "checkpoint (default: %(default)s)")
@@ -57,24 +66,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="images per process and step (default: " + _per_recipe("batch_size")
                         + ")")
-    p.add_argument("--image-size", type=positive_int, default=None,
-                   help="training resolution (default: the role's, Table 7)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: the recipe's, scaled with the global batch)")
+    p.add_argument("--image-size", type=whole_number(*IMAGE_SIZES), default=None,
+                   help=f"training resolution, {IMAGE_SIZES[0]}..{IMAGE_SIZES[1]} px (default: "
+                        "the role's, Table 7)")
+    p.add_argument("--lr", type=finite_number(0.0, MAX_LR), default=None,
+                   help=f"learning rate, 0..{MAX_LR:g} (default: the recipe's, scaled with the "
+                        "global batch)")
     p.add_argument("--fine-tune-classifier", action="store_true",
                    help="fixres only: also fine-tune the classifier, as FixRes does with the "
                         "full ImageNet training set (it overfits a few hundred photos)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="distillation temperature (default: " + _per_recipe("temperature")
-                        + ")")
-    p.add_argument("--workers", type=int, default=2, help="data loader processes (default: 2)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--temperature", type=finite_number(0.0, MAX_TEMPERATURE, low_open=True),
+                   default=None,
+                   help=f"distillation temperature, above 0 and up to {MAX_TEMPERATURE:g} "
+                        "(default: " + _per_recipe("temperature") + ")")
+    p.add_argument("--workers", type=whole_number(0, MAX_WORKERS), default=2,
+                   help=f"data loader processes, 0..{MAX_WORKERS} (default: 2)")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
                    help="random seed, of training and of the --holdout split (default: 0)")
     p.add_argument("--precision", choices=("auto", "fp32"), default="auto",
                    help="auto: bfloat16 autocast on GPUs and CPUs with native bfloat16 "
                         "(AVX512-BF16 or AMX), float16 on older GPUs, else float32 "
                         "(default: %(default)s)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: the best one found)")
+    p.add_argument("--device", default=None, type=device_argument,
+                   help="cuda, cuda:N or cpu (default: the best one found)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/FAMILY/KEY.state.pt")
     p.add_argument("--limit-steps", type=positive_int, default=None,
                    help="at most this many steps per epoch, for smoke runs (default: all)")
@@ -83,9 +97,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: run to --epochs)")
     p.add_argument("--eval-every", type=positive_int, default=1,
                    help="judge the model every N epochs; the last epoch always (default: 1)")
-    p.add_argument("--log-dir", default=None,
+    p.add_argument("--log-dir", default=None, type=non_empty,
                    help="CSV and TensorBoard logs (default: OUT/logs/FAMILY-KEY)")
     return p.parse_args(argv)
+
+
+def _default_recipes() -> str:
+    """Each role's default recipe for the help text, read from ``default_recipe`` itself (the
+    text once said fixres where the code used match)."""
+    roles: dict[str, list[str]] = {}
+    for key in MODEL_KEYS:
+        roles.setdefault(default_recipe(key), []).append(key)
+    return "; ".join(f"{recipe} for {', '.join(keys)}" for recipe, keys in roles.items())
 
 
 def _per_recipe(field_name: str) -> str:
@@ -123,10 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     dist = init_distributed(args.device)
     for seed_fn in (torch.manual_seed, random.seed, np.random.seed):
         seed_fn(args.seed + dist.rank)
-    run = build_run(config_from_args(args, dist), dist)
-    config = run.config
+    try:
+        return _run(config_from_args(args, dist), dist)
+    except WeightsUnavailable as exc:  # a published model (student start, teacher) is missing
+        fix = f"; to make it available: {exc.make_available}" if exc.make_available else ""
+        raise SystemExit(f"error: {exc.reason}{fix}") from None
+
+
+def _run(config: TrainConfig, dist: Distributed) -> int:
+    """Build the run (every input checked before the networks load), say what it is, train."""
+    run = build_run(config, dist)
     judged = (f"; judged on {run.judged_on.record['images']} {run.judged_on.record['kind']} "
-              f"images of {run.judged_on.record['folder']}" if run.judged_on else "")
+              f"images of {run.judged_on.record['folder']}" if run.judged_on
+              else f"; judged on nothing: {run.not_judged}")
     run.log(f"{config.recipe.name} {config.family.name}/{config.model}: {run.init['words']}; "
             f"{len(run.images)} photos from {run.images.root}{judged}"
             + (f"; teacher {run.teacher.name}" if run.teacher else ""))

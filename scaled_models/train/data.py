@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +124,29 @@ def find_images(root: Path) -> ImageSet:
             print(f"skipped {exc}", file=sys.stderr, flush=True)
     if not paths:
         raise SystemExit(f"{root}: none of its {len(found)} image files can be read")
-    labelled = all(is_wnid(p.parent.name) for p in paths)
-    labels = tuple(class_index_of(p.parent.name) for p in paths) if labelled else None
-    return ImageSet(root, tuple(paths), labels)
+    return ImageSet(root, tuple(paths), _labels(root, paths))
+
+
+def _labels(root: Path, paths: list[Path]) -> tuple[int, ...] | None:
+    """Each photo's class from its folder's wnid, or ``None`` when no photo sits in an ImageNet
+    class folder. A mix stops the run: treated as unlabelled, the photos that have a class
+    would lose it and the model would be judged on nothing, without a word."""
+    outside = Counter(p.parent for p in paths if not is_wnid(p.parent.name))
+    if not outside:
+        return tuple(class_index_of(p.parent.name) for p in paths)
+    if len(outside) == len({p.parent for p in paths}):
+        return None
+    shown = [f"{folder.relative_to(root).as_posix() if folder != root else '.'}/ "
+             f"({count} photo{'s' if count > 1 else ''})"
+             for folder, count in sorted(outside.items())]
+    if len(shown) > 5:
+        shown = shown[:5] + [f"and {len(shown) - 5} more folders"]
+    labelled = len(paths) - sum(outside.values())
+    raise SystemExit(
+        f"--data {root}: {labelled} photos sit in ImageNet class (wnid) folders, but "
+        f"{sum(outside.values())} sit in folders that are not one of the 1000 ImageNet-1k "
+        f"classes: {', '.join(shown)}. Move those out to train on labelled photos (and be "
+        "judged on them), or put every photo outside wnid folders to train without labels.")
 
 
 def training_images(data: Path) -> ImageSet:

@@ -45,3 +45,17 @@ def trim_epoch_log(folder: Path, epoch: int) -> None:
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= epoch]
     if kept != lines:
         atomic_write(path, lambda p: p.write_text("".join(kept)))
+
+
+def set_aside(folder: Path) -> Path | None:
+    """Keep an earlier run's log out of a fresh run's way: ``epochs.csv`` renamed to
+    ``epochs.1.csv`` (or the next free number), so the new log starts at its own epoch 1 and
+    the earlier rows stay. Returns the new name, or ``None`` when there was no log."""
+    path = folder / LOG_FILE
+    if not path.is_file():
+        return None
+    number = 1
+    while (kept := path.with_name(f"{path.stem}.{number}{path.suffix}")).exists():
+        number += 1
+    path.rename(kept)
+    return kept

@@ -22,7 +22,7 @@ from cam.agreement import (
 )
 from cam.inputs import CamImage, image_from_path, image_from_sample
 from cam.stats import PairedDifference, bootstrap_mean_ci, paired_difference
-from safe_io.imagenet_val import open_val_dir
+from safe_io.imagenet_val import AnnotationError, ValDataset, open_val_dir
 from safe_io.images import ImageLoadError
 
 from ..architectures import CamNet
@@ -33,10 +33,23 @@ from .data import HoldoutSplit, ImageSet, holdout_split
 Model = tuple[CamNet, Preprocessing]
 
 
-def eval_images(eval_dir: Path) -> list[CamImage]:
-    """The labelled images of an evaluation folder (any layout ``safe_io.imagenet_val``
-    reads); a file the decoder refuses is named and left out."""
-    dataset = open_val_dir(eval_dir)
+def eval_dataset(eval_dir: Path) -> ValDataset:
+    """``--eval-dir`` scanned (annotations only, no photo decoded), or a stop naming the option,
+    the folder and what is wrong with it (missing, unlabelled, an unknown wnid, no image)."""
+    try:
+        dataset = open_val_dir(eval_dir)
+    except (AnnotationError, OSError) as exc:
+        raise SystemExit(f"--eval-dir: {exc}") from None
+    if not dataset.samples:
+        raise SystemExit(f"--eval-dir: {eval_dir} holds no labelled image to judge the model on"
+                         + (f" ({len(dataset.skipped)} files without a label)"
+                            if dataset.skipped else ""))
+    return dataset
+
+
+def eval_images(dataset: ValDataset) -> list[CamImage]:
+    """The labelled images of an evaluation folder; a file the decoder refuses is named and
+    left out."""
     images = []
     for sample in dataset.samples:
         try:
@@ -44,7 +57,7 @@ def eval_images(eval_dir: Path) -> list[CamImage]:
         except ImageLoadError as exc:
             print(f"skipped {exc}", flush=True)
     if not images:
-        raise SystemExit(f"{eval_dir}: no usable labelled image to evaluate on")
+        raise SystemExit(f"--eval-dir: {dataset.root}: no usable labelled image to evaluate on")
     return images
 
 
@@ -68,35 +81,53 @@ def held_out_images(images: ImageSet) -> list[CamImage]:
 @dataclass(frozen=True)
 class EvaluationSet:
     """The labelled images a model is judged on, none of which it is fit to, and where they
-    come from (a held-out split of the training folder, or a separate folder)."""
+    come from (a held-out split of the training folder, or a separate folder). The images are
+    decoded in the main process only (elsewhere the list is empty); the record, with the
+    files' fingerprint, is the same in every process."""
 
     images: list[CamImage]
     record: dict
+
+    @property
+    def identity(self) -> str:
+        """What ``--resume`` compares: which files judge the model (a run judged on other
+        images cannot be continued under the same name: its start and trained top-1 would
+        pair different photos)."""
+        return f"{self.record['kind']} images, fingerprint {self.record['fingerprint'][:16]}"
 
 
 def evaluation_set(config: TrainConfig, found: ImageSet, decode: bool
                    ) -> tuple[ImageSet, HoldoutSplit | None, EvaluationSet | None]:
     """The training photos, the split they come from (if any) and what the model is judged on,
     from ``--holdout`` and ``--eval-dir``. Evaluation images are decoded only when ``decode``
-    (the main process); elsewhere the last value is ``None``."""
+    (the main process)."""
     if config.holdout and config.eval_dir is not None:
         raise SystemExit("--holdout and --eval-dir are two ways to choose the images a model "
                          "is judged on: give one (DATA with train/ and val/ is judged on val/)")
     fraction = config.holdout_fraction(found.labels is not None)
     if fraction:
         split = holdout_split(found, fraction, config.seed)
-        if not decode:
-            return split.train, split, None
-        images = held_out_images(split.held_out)
+        images = held_out_images(split.held_out) if decode else []
         return split.train, split, EvaluationSet(images, {  # the split: metadata's "data"
             "kind": "held-out", "folder": found.root.name, "path": str(found.root),
-            "images": len(images)})
-    if config.eval_dir is not None and decode:
-        images = eval_images(config.eval_dir)
+            "images": len(images), "fingerprint": split.held_out.fingerprint})
+    if config.eval_dir is not None:
+        dataset = eval_dataset(config.eval_dir)
+        listed = ImageSet(dataset.root, tuple(s.path for s in dataset.samples),
+                          tuple(s.class_index for s in dataset.samples))
+        images = eval_images(dataset) if decode else []
         return found, None, EvaluationSet(images, {
             "kind": "folder", "folder": config.eval_dir.name, "path": str(config.eval_dir),
-            "images": len(images)})
+            "images": len(images), "fingerprint": listed.fingerprint})
     return found, None, None
+
+
+def not_judged_reason(config: TrainConfig, found: ImageSet) -> str:
+    """Why a run has no images to judge its model on, in words for its log and checkpoint."""
+    if config.holdout == 0:
+        return "--holdout 0 and no --eval-dir: nothing was held out to judge the model on"
+    return (f"the photos of {found.root} are unlabelled (not in ImageNet wnid folders) and no "
+            "--eval-dir was given")
 
 
 @dataclass(frozen=True)

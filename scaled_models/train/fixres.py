@@ -27,7 +27,7 @@ from ..architectures import CamNet
 from ..preprocessing import Preprocessing
 from .config import TrainConfig
 from .data import CropDataset, ImageSet, normalise, skip_unreadable, test_time_crop
-from .recipes import reestimate_batchnorm
+from .recipes import NonFiniteLoss, reestimate_batchnorm
 from .teachers import Teacher
 
 
@@ -100,6 +100,9 @@ def fine_tune_head(config: TrainConfig, net: CamNet, features: torch.Tensor,
             logits = net.fc(net.dropout(head_norm(x).mean((2, 3))))
             loss = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(
                 targets[index].to(device), 1), reduction="batchmean", log_target=True)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"head fine-tuning, step {steps + 1}: the loss is "
+                                    f"{float(loss.detach())}, so the adaptation stopped")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

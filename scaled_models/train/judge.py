@@ -43,7 +43,10 @@ def evaluate(run: Run) -> Outcomes | None:
 
 def held_out(run: Run, trained: Outcomes | None) -> dict | None:
     """The checkpoint's record of how the model does on images it was not fit to, beside its
-    start and the baseline; ``None`` when nothing is judged."""
+    start and the baseline; ``{"not_judged": why}`` when the run has nothing to judge it on,
+    ``None`` for an epoch that was not due to be judged (``--eval-every``)."""
+    if run.judged_on is None:
+        return {"not_judged": run.not_judged}
     if trained is None or run.start_outcomes is None:
         return None
     return evaluation.comparison(trained, run.start_outcomes, run.baseline_outcomes,

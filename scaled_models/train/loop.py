@@ -10,12 +10,12 @@ from torch import nn
 
 from . import fixres
 from .data import normalise
-from .epoch_log import log_epoch
+from .epoch_log import log_epoch, set_aside
 from .evaluation import Outcomes
 from .judge import evaluate, judge_start, judged_words
-from .recipes import loss_for, mix
+from .recipes import NonFiniteLoss, loss_for, mix
 from .run import Run, channels_last
-from .save import resume, save
+from .save import kept_words, resume, save
 
 
 def train(run: Run) -> int:
@@ -24,13 +24,20 @@ def train(run: Run) -> int:
     config, dist = run.config, run.dist
     if config.resume and config.state_path.is_file():
         resume(run)
+    elif config.resume:
+        run.log(f"--resume: no saved training state at {config.state_path}, so this run starts "
+                "from the first epoch")
     if run.epoch == 0 and dist.is_main:
+        keep_earlier_log(run)
         judge_start(run)
     stop_at = min(config.epochs,
                   run.epoch + config.stop_after if config.stop_after else config.epochs)
     while run.epoch < stop_at:
         run.sampler.set_epoch(run.epoch)
-        loss, images_per_s = train_epoch(run)
+        try:
+            loss, images_per_s = train_epoch(run)
+        except NonFiniteLoss as exc:
+            raise SystemExit(f"error: {exc}. {kept_words(run)}") from None
         run.epoch += 1
         dist.barrier()
         judge_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
@@ -43,7 +50,8 @@ def train(run: Run) -> int:
     dist.barrier()
     dist.close()
     run.log(f"wrote {config.weights_path} ({run.step} steps, "
-            f"{run.images_seen} images seen, {run.wall_time_s:.0f} s)")
+            f"{run.images_seen} images seen, {run.wall_time_s:.0f} s)"
+            + (f"; not judged: {run.not_judged}" if run.not_judged else ""))
     return 0
 
 
@@ -92,6 +100,9 @@ def train_step(run: Run, crops: torch.Tensor, labels: torch.Tensor) -> tuple[flo
     with torch.autocast(device.type, dtype=config.autocast, enabled=config.autocast is not None):
         logits = run.model(inputs)
     loss = loss_for(config.recipe, logits, teacher_logits, labels, config.temperature)
+    if not torch.isfinite(loss):  # before the step: it would make every weight NaN
+        raise NonFiniteLoss(f"epoch {run.epoch + 1}, step {run.step + 1}: the loss is "
+                            f"{float(loss.detach())}, so training stopped before that step")
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.step(run.optimizer)
@@ -107,9 +118,14 @@ def adapt_at_resolution(run: Run) -> int:
     """The FixRes recipe: minutes on a CPU, so it runs whole (no --resume)."""
     if run.dist.world > 1:
         raise SystemExit("fixres runs in one process; it takes minutes on a CPU")
+    keep_earlier_log(run)
     judge_start(run)
-    adapted = fixres.adapt(run.config, run.student, run.images, run.preprocessing, run.teacher,
-                           run.optimizer, run.scheduler, run.steps_per_epoch, run.dist.device)
+    try:
+        adapted = fixres.adapt(run.config, run.student, run.images, run.preprocessing,
+                               run.teacher, run.optimizer, run.scheduler, run.steps_per_epoch,
+                               run.dist.device)
+    except NonFiniteLoss as exc:
+        raise SystemExit(f"error: {exc}. {kept_words(run)}") from None
     run.epoch = run.config.epochs
     run.step += adapted.steps
     run.images_seen += adapted.images_seen
@@ -120,8 +136,17 @@ def adapt_at_resolution(run: Run) -> int:
             f"{judged_words(run, trained)}")
     record_epoch(run, adapted.loss, run.images_seen / max(run.wall_time_s, 1e-9), trained)
     save(run, adapted.loss, trained)
-    run.log(f"wrote {run.config.weights_path} ({run.step} steps)")
+    run.log(f"wrote {run.config.weights_path} ({run.step} steps)"
+            + (f"; not judged: {run.not_judged}" if run.not_judged else ""))
     return 0
+
+
+def keep_earlier_log(run: Run) -> None:
+    """A run starting from its first epoch keeps an earlier log (of a run that saved no
+    checkpoint here) under another name instead of appending to it."""
+    kept = set_aside(run.config.log_dir)
+    if kept is not None:
+        run.log(f"the log of an earlier run is kept as {kept}")
 
 
 def record_epoch(run: Run, loss: float, images_per_s: float, trained: Outcomes | None) -> None:

@@ -20,6 +20,11 @@ MATCH_LR_PER_256 = 1.6e-3  # AdamW: 1e-4 for the default batch of 16
 MATCH_EPOCHS = 30
 
 
+class NonFiniteLoss(ArithmeticError):
+    """A training loss that is NaN or infinite: the step that would have applied it, and every
+    later one, would only make NaN weights, so the run stops and keeps its last saved epoch."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str

@@ -3,12 +3,13 @@ teacher, the photos and their loader, the optimiser and schedule, and the counte
 advances and a checkpoint records. The config says what was asked; the ``Run`` is what changes."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from safe_io.storage import StorageError, check_writable
 
 from ..distributed import Distributed
 from ..preprocessing import Preprocessing
@@ -22,7 +23,7 @@ from .data import (
     train_crop,
     training_images,
 )
-from .evaluation import EvaluationSet, Outcomes, evaluation_set
+from .evaluation import EvaluationSet, Outcomes, evaluation_set, not_judged_reason
 from .recipes import EMA_DECAY, lr_factor, make_optimizer, student_for, trainable_parameters
 from .teachers import Teacher, baseline_teacher, resolve_teacher
 
@@ -47,6 +48,7 @@ class Run:
     ema: torch.optim.swa_utils.AveragedModel | None
     scaler: torch.amp.GradScaler
     judged_on: EvaluationSet | None = None
+    not_judged: str | None = None  # why nothing judges the model, when nothing does
     base_state: dict | None = None  # FixRes writes only what differs from these weights
     ddp: nn.Module | None = None
     epoch: int = 0
@@ -74,10 +76,18 @@ class Run:
 
 
 def build_run(config: TrainConfig, dist: Distributed) -> Run:
+    """The run's state, its inputs checked first: the output folders can be written and hold
+    no other run, the photos and the images it is judged on can be read; only then are the
+    networks loaded."""
     if dist.is_main:  # before any work: a run must be able to keep what it makes
         ensure_writable(config.folder)
         ensure_writable(config.log_dir)
+    refuse_earlier_run(config)
     recipe, family = config.recipe, config.family
+    found = training_images(config.data)
+    if recipe.name == "paper" and found.labels is None:
+        raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)")
+    images, split, judged_on = evaluation_set(config, found, dist.is_main)
     adapts_resolution = recipe.name == "fixres"
     preprocessing = family.preprocessing(config.image_size)
     student, init = student_for(family, config.model, recipe, config.seed)
@@ -91,10 +101,6 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
     if teacher is not None:
         teacher.net.to(dist.device).eval().requires_grad_(False)
 
-    found = training_images(config.data)
-    if recipe.name == "paper" and found.labels is None:
-        raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)")
-    images, split, judged_on = evaluation_set(config, found, dist.is_main)
     crop = (test_time_crop(preprocessing) if recipe.crop == "test-time"
             else train_crop(preprocessing.resolution, recipe.autoaugment, recipe.crop_scale))
     dataset = CropDataset(images, crop)
@@ -121,7 +127,8 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
         ids = [dist.device.index] if dist.device.type == "cuda" else None
         ddp = nn.parallel.DistributedDataParallel(student, device_ids=ids)
     return Run(config, dist, student, init, preprocessing, teacher, images, split, loader,
-               sampler, steps, optimizer, scheduler, ema, scaler, judged_on, base_state, ddp)
+               sampler, steps, optimizer, scheduler, ema, scaler, judged_on,
+               None if judged_on else not_judged_reason(config, found), base_state, ddp)
 
 
 def channels_last(config: TrainConfig, device: torch.device) -> bool:
@@ -133,13 +140,32 @@ def channels_last(config: TrainConfig, device: torch.device) -> bool:
 def ensure_writable(folder: Path) -> None:
     """Create ``folder`` and write a file in it, or stop with the folder and the reason."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise SystemExit(f"{folder}: cannot write there ({exc.strerror or exc}); choose another "
-                         "--out or --log-dir") from None
+        check_writable(folder)
+    except StorageError as exc:
+        raise SystemExit(f"{exc}; choose another --out or --log-dir") from None
+
+
+def refuse_earlier_run(config: TrainConfig) -> None:
+    """Stop before a run mixes with an earlier one in the same folders: a fresh run would
+    overwrite that run's checkpoint and append a second epoch 1 to its log. ``--resume``
+    continues it (recipes that keep a training state), another ``--out`` keeps both. (An
+    earlier log without a checkpoint is kept beside the new one: ``epoch_log.set_aside``.)"""
+    earlier = [path for path in (config.weights_path, config.state_path) if path.is_file()]
+    if config.recipe.name == "fixres":
+        if config.resume:
+            raise SystemExit("--resume: fixres runs whole (minutes) and keeps no training state "
+                             "to continue from; run it without --resume")
+        if earlier:
+            raise SystemExit(f"{earlier[0]} is there from an earlier run: give another --out "
+                             "to keep both, or remove it to make it again")
+    elif config.resume:
+        if not config.state_path.is_file() and earlier:
+            raise SystemExit(f"--resume: {earlier[0]} is there but its training state "
+                             f"{config.state_path.name} is not, so the run cannot be continued "
+                             "and starting afresh would overwrite it: give another --out")
+    elif earlier:
+        raise SystemExit(f"{earlier[0]} is there from an earlier run: continue that run with "
+                         "--resume, or give another --out (a fresh folder) to keep both")
 
 
 def _teacher(config: TrainConfig) -> Teacher | None:

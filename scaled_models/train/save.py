@@ -12,16 +12,18 @@ from dataclasses import asdict
 
 import torch
 
-from safe_io.storage import write_json
+from safe_io.storage import StorageError, write_json
 
 from ..family import WeightsUnavailable
 from ..table7 import spec_for
+from ..weights import read_checkpoint_metadata
 from ..zoo import device_label
 from .epoch_log import trim_epoch_log
 from .evaluation import Outcomes
 from .judge import held_out, map_agreement
 from .run import Run
 from .state import (
+    NonFiniteWeights,
     export_weights,
     load_training_state,
     rng_state,
@@ -76,19 +78,13 @@ def save(run: Run, loss: float, trained: Outcomes | None) -> None:
     if not run.dist.is_main:
         return
     config = run.config
-    weights = export_weights(run.final_net, config.folder, config.model,
-                             metadata(run, loss, trained), run.base_state)
-    if config.recipe.name != "fixres":  # fixres: minutes on a CPU, it runs whole
-        save_training_state(config.state_path, {
-            "model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
-            "ema": run.ema.state_dict() if run.ema is not None else {}, "rng": rngs,
-            "epoch": run.epoch, "step": run.step, "images_seen": run.images_seen,
-            "wall_time_s": run.wall_time_s, "bn_images": run.bn_images,
-            "start_outcomes": asdict(run.start_outcomes) if run.start_outcomes else None,
-            "baseline_outcomes": (asdict(run.baseline_outcomes) if run.baseline_outcomes
-                                  else None),
-            "not_measured": dict(run.not_measured), "identity": identity(run)})
+    try:
+        weights = export_weights(run.final_net, config.folder, config.model,
+                                 metadata(run, loss, trained), run.base_state)
+        if config.recipe.name != "fixres":  # fixres: minutes on a CPU, it runs whole
+            _save_state(run, rngs)
+    except (NonFiniteWeights, StorageError) as exc:
+        raise SystemExit(f"error: {exc}. {kept_words(run)}") from None
     if run.epoch == config.epochs and run.judged_on is not None:
         record = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
         try:
@@ -96,18 +92,53 @@ def save(run: Run, loss: float, trained: Outcomes | None) -> None:
         except WeightsUnavailable as exc:
             record["map_agreement"] = {"not_measured": exc.reason}
             run.log(f"warning: map agreement not measured: {exc.reason}")
-        write_json(weights.with_suffix(".json"), record)
+        try:
+            write_json(weights.with_suffix(".json"), record)
+        except StorageError as exc:
+            raise SystemExit(f"error: {exc}. The weights and their record without the map "
+                             "agreement are kept.") from None
+
+
+def kept_words(run: Run) -> str:
+    """What a run that stops on an error keeps, in words: the epoch its checkpoint holds (each
+    file is written whole or not at all), or that nothing was written."""
+    weights = run.config.weights_path
+    try:
+        saved = read_checkpoint_metadata(weights).get("epoch") if weights.is_file() else None
+    except WeightsUnavailable:
+        saved = None
+    if saved is None:
+        return "Nothing was written: no epoch was saved."
+    more = ("; --resume continues from the last saved training state"
+            if run.config.state_path.is_file() else "")
+    return f"Kept: {weights}, the model after epoch {saved} (the last saved){more}."
+
+
+def _save_state(run: Run, rngs: list[dict]) -> None:
+    """The full training state ``resume`` continues from."""
+    save_training_state(run.config.state_path, {
+        "model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else {}, "rng": rngs,
+        "epoch": run.epoch, "step": run.step, "images_seen": run.images_seen,
+        "wall_time_s": run.wall_time_s, "bn_images": run.bn_images,
+        "start_outcomes": asdict(run.start_outcomes) if run.start_outcomes else None,
+        "baseline_outcomes": (asdict(run.baseline_outcomes) if run.baseline_outcomes
+                              else None),
+        "not_measured": dict(run.not_measured), "identity": identity(run)})
 
 
 def identity(run: Run) -> dict:
     """What a resumed run must share with the run it continues: the same training photos, split,
-    recipe, teacher, batch, schedule and resolution; anything else would be a different run
-    under the first one's name."""
+    images it is judged on, recipe, teacher, batch, schedule and resolution; anything else
+    would be a different run under the first one's name (judged on other images, its
+    "top-1 (start …)" would compare different photos)."""
     config = run.config
     return {"recipe": config.recipe.name, "family": config.family.name,
             "training photos (fingerprint)": run.images.fingerprint,
             "holdout": ({"fraction": run.split.fraction, "seed": run.split.seed}
                         if run.split else None),
+            "images it is judged on": run.judged_on.identity if run.judged_on else None,
             "teacher": run.teacher.name if run.teacher else None,
             "batch size": config.batch_size * run.dist.world, "epochs": config.epochs,
             "lr": config.lr, "image size": run.preprocessing.resolution,

@@ -12,22 +12,33 @@ from torch import nn
 
 from safe_io.storage import atomic_write, write_json
 
-from ..weights import CHECKPOINT_FORMAT
+from ..weights import CHECKPOINT_FORMAT, non_finite_values
+
+
+class NonFiniteWeights(ValueError):
+    """Weights with NaN or infinite values: never written, since every map and prediction of
+    such a model would be NaN."""
 
 
 def export_weights(net: nn.Module, folder: Path, key: str, metadata: dict,
                    base_state: dict[str, torch.Tensor] | None = None) -> Path:
     """``<key>.safetensors`` + ``<key>.json``. With ``base_state`` (the published weights the
     run started from) only the tensors that changed are written, and the metadata's ``base``
-    says which file they go on top of."""
-    from safetensors.torch import save_file
+    says which file they go on top of. Refuses (``NonFiniteWeights``) weights that are not all
+    finite; a failed write raises ``safe_io.storage.StorageError``."""
+    from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    weights = Path(folder) / f"{key}.safetensors"
+    broken = non_finite_values(state)
+    if broken:
+        raise NonFiniteWeights(f"{weights}: not written, since {broken}")
     if base_state is not None:
         state = {k: v for k, v in state.items() if not torch.equal(v, base_state[k].cpu())}
         metadata = metadata | {"delta_tensors": len(state)}
-    weights = Path(folder) / f"{key}.safetensors"
-    atomic_write(weights, lambda p: save_file(state, str(p)))
+    # serialised in memory, then written by Python: a full disk is then an OSError naming its
+    # cause, where safetensors' own writer raises an error of its own type
+    atomic_write(weights, lambda p: p.write_bytes(save(state)))
     write_json(weights.with_suffix(".json"), {"scalecam_checkpoint": CHECKPOINT_FORMAT} | metadata)
     return weights
 
