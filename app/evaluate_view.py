@@ -8,18 +8,18 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.memory import release_memory
 from app.plots import pandas_ready
 from app.sidebar import Choices
-from cam.agreement import AGREEMENT_MEASURES
-from cam.engine import CamEngine
-from cam.evaluate import QUICK_FAITHFULNESS_STEPS, evaluate_images
-from cam.inputs import CamImage
-from cam.memory import release_memory
-from cam.rows import AgreementRow, MetricRow, write_csv
-from cam.summary import Lineup, Summary, summarize
-from cam.summary_plots import summary_plot
-from cam.summary_text import agreement_markdown, metrics_markdown, sentences_markdown
-from cam.targets import Target, TargetMode
+from cam.engine.engine import CamEngine
+from cam.engine.inputs import CamImage
+from cam.engine.targets import Target, TargetMode
+from cam.eval.agreement import AGREEMENT_MEASURES
+from cam.eval.rows import AgreementRow, MetricRow, write_csv
+from cam.eval.run import QUICK_FAITHFULNESS_STEPS, evaluate_images
+from cam.eval.summary import Lineup, Summary, summarize
+from cam.render.summary_plots import summary_plot
+from cam.render.summary_text import agreement_markdown, metrics_markdown, sentences_markdown
 
 RESULT_KEY = "eval_result"
 STEPS_KEY = "eval_steps"  # the export tab reads the steps the user chose here

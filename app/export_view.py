@@ -12,17 +12,17 @@ import json
 import streamlit as st
 
 from app import evaluate_view, labels
+from app.memory import release_memory
 from app.settings import Settings
 from app.sidebar import Choices
-from cam.engine import CamEngine
-from cam.evaluate import QUICK_FAITHFULNESS_STEPS
-from cam.export import panels_zip, pdf_bytes, png_download, png_is_split
-from cam.figure import FigureSpec
-from cam.grid import grid_pixels, render_panels
-from cam.manifest import manifest
-from cam.memory import release_memory
-from cam.report import build_report
-from cam.style import RenderStyle
+from cam.engine.engine import CamEngine
+from cam.engine.figure import FigureSpec
+from cam.eval.run import QUICK_FAITHFULNESS_STEPS
+from cam.render.export import panels_zip, pdf_bytes, png_download, png_is_split
+from cam.render.grid import grid_pixels, render_panels
+from cam.render.manifest import manifest
+from cam.render.report import build_report
+from cam.render.style import RenderStyle
 
 
 def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> bool:

@@ -13,8 +13,8 @@ from app import labels
 from app.resources import cached_file, get_val_dir, image_cache, sample_images, thumbnail_cache
 from app.settings import Settings
 from app.text import class_option, plain
-from cam.figure import FIGURE7_WNIDS, figure7_preset
-from cam.inputs import CamImage, image_from_bytes, image_from_path, with_unique_ids
+from cam.engine.figure import FIGURE7_WNIDS, figure7_preset
+from cam.engine.inputs import CamImage, image_from_bytes, image_from_path, with_unique_ids
 from safe_io.imagenet import CLASS_NAMES, class_index_of, class_label
 from safe_io.imagenet_val import AnnotationError, ValDataset, folder_signature
 from safe_io.images import SUPPORTED_EXTENSIONS, ImageLoadError, image_id_for, load_thumbnail

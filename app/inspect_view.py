@@ -6,10 +6,10 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app.plots import pandas_ready
-from cam.figure import FigureSpec
-from cam.geometry import image_region, map_in_region, pixel_centres, region_photo
-from cam.overlay import colorscale, normalise
-from cam.style import RenderStyle
+from cam.engine.figure import FigureSpec
+from cam.engine.geometry import image_region, map_in_region, pixel_centres, region_photo
+from cam.render.overlay import colorscale, normalise
+from cam.render.style import RenderStyle
 from safe_io.imagenet import class_label
 
 INSPECT_PX = 160

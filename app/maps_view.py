@@ -8,14 +8,14 @@ from collections.abc import Sequence
 import streamlit as st
 
 from app import labels
+from app.memory import release_memory
 from app.resources import seconds_per_image
 from app.sidebar import Choices
 from app.text import plain
-from cam.engine import CamEngine, ModelRun
-from cam.figure import FigureSpec, make_figure
-from cam.inputs import CamImage
-from cam.memory import release_memory
-from cam.methods import EXACT, CamMethod, forward_passes_per_image
+from cam.engine.engine import CamEngine, ModelRun
+from cam.engine.figure import FigureSpec, make_figure
+from cam.engine.inputs import CamImage
+from cam.engine.methods import EXACT, CamMethod, forward_passes_per_image
 from scaled_models.provenance import (
     SHA256_HEADER,
     provenance_cells,

@@ -9,9 +9,9 @@ from typing import TypeVar
 
 import streamlit as st
 
-from cam.cache import BoundedCache
-from cam.engine import CamEngine
-from cam.inputs import CamImage, collect_images
+from cam.engine.cache import BoundedCache
+from cam.engine.engine import CamEngine
+from cam.engine.inputs import CamImage, collect_images
 from safe_io.imagenet_val import ValDataset, open_val_dir
 from safe_io.paths import (
     SAMPLE_IMAGES,

@@ -11,16 +11,16 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.memory import release_memory
 from app.plots import pandas_ready
 from app.sidebar import Choices
 from app.text import plain
-from cam.engine import CamEngine
-from cam.inputs import CamImage
-from cam.memory import release_memory
-from cam.sanity import GRANULARITIES, SEED, CascadeMaps, cascade_maps, score
-from cam.sanity_plots import cascade_grid
-from cam.sanity_summary import PASS_BELOW
-from cam.sanity_text import CHECKS_MEANING
+from cam.engine.engine import CamEngine
+from cam.engine.inputs import CamImage
+from cam.eval.sanity import GRANULARITIES, SEED, CascadeMaps, cascade_maps, score
+from cam.eval.sanity_summary import PASS_BELOW
+from cam.render.sanity_plots import cascade_grid
+from cam.render.sanity_text import CHECKS_MEANING
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
 

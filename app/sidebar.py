@@ -10,11 +10,11 @@ from app import labels
 from app.resources import get_engine
 from app.settings import Settings
 from app.text import class_option, plain
-from cam.engine import CamEngine
-from cam.figure import FIGURE7_WNIDS
-from cam.methods import METHODS, CamMethod
-from cam.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
-from cam.targets import GROUND_TRUTH, PREDICTED, Target
+from cam.engine.engine import CamEngine
+from cam.engine.figure import FIGURE7_WNIDS
+from cam.engine.methods import METHODS, CamMethod
+from cam.engine.targets import GROUND_TRUTH, PREDICTED, Target
+from cam.render.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
 from safe_io.imagenet import CLASS_NAMES, class_index_of
 from scaled_models.family import families_for
 from scaled_models.ladders import DEFAULT_LADDER, LADDERS, Ladder

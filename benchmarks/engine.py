@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from cam.agreement import EVAL_SIZE
-from cam.engine import CamEngine
-from cam.figure import make_figure
-from cam.grid import compose_grid
-from cam.inputs import CamImage, collect_images
-from cam.methods import EXACT
-from cam.style import RenderStyle
-from cam.targets import PREDICTED
+from cam.engine.engine import CamEngine
+from cam.engine.figure import make_figure
+from cam.engine.inputs import CamImage, collect_images
+from cam.engine.methods import EXACT
+from cam.engine.targets import PREDICTED
+from cam.eval.agreement import EVAL_SIZE
+from cam.render.grid import compose_grid
+from cam.render.style import RenderStyle
 from safe_io.paths import SAMPLE_IMAGES
 from scaled_models.zoo import ModelZoo, device_label, measured_cost
 
@@ -155,7 +155,7 @@ def time_maxboxacc(maps: int = 50) -> float:
     import cv2
     import numpy as np
 
-    from cam.metrics import maxboxacc_v2
+    from cam.eval.metrics import maxboxacc_v2
 
     rng = np.random.default_rng(0)
     cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (EVAL_SIZE, EVAL_SIZE))

@@ -41,14 +41,14 @@ from urllib.parse import urljoin
 from app import labels
 from app.labels import Widget
 from benchmarks.launch import Server, chromium, streamlit_server
-from cam.methods import METHODS
-from safe_io.argtypes import (
+from cam.engine.methods import METHODS
+from safe_io.paths import SAMPLE_IMAGES
+from scaled_models.cli.argtypes import (
     assignment,
     comma_separated,
     non_negative_float,
     positive_int,
 )
-from safe_io.paths import SAMPLE_IMAGES
 from scaled_models.ladders import LADDERS
 from scaled_models.table7 import MODEL_KEYS
 
@@ -511,7 +511,7 @@ def write_large_png(path: Path) -> Path:
 
 def bundled_photo_ids() -> list[str]:
     """Photos the page selects by default (every image of sample_images/)."""
-    from cam.inputs import collect_images
+    from cam.engine.inputs import collect_images
 
     return [image.image_id for image in collect_images([SAMPLE_IMAGES]).images]
 

@@ -1,3 +1,3 @@
-from .cli import main
+from cam.cli.main import main
 
 raise SystemExit(main())

@@ -10,5 +10,4 @@
 - ``heavy``: the lock that lets one memory-heavy step (a huge decode, a gradient CAM) run at a
   time;
 - ``storage``: atomic file writes (nothing half-written is ever read back);
-- ``argtypes``: argparse types that turn bad command-line values into one-line messages.
 """

@@ -3,8 +3,6 @@ so that a device this machine lacks is a message before any model loads, not a d
 traceback from inside the first ``.to()``."""
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 
@@ -31,12 +29,3 @@ def usable_device(requested: str) -> torch.device:
                                      and torch.backends.mps.is_available()):
         raise ValueError(f"device {text!r}: Apple's MPS is not available here; use cpu")
     return device
-
-
-def device_argument(text: str) -> str:
-    """--device checked when the arguments are parsed (``usable_device``); kept as text, as
-    ``torchrun``'s processes pass it on."""
-    try:
-        return str(usable_device(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -1,22 +1,18 @@
 """What each model is, stated once: one typed row per column, which every table formats.
 
-The command lines' ``table``, the report's PDF page and the app's models panel show the same
-facts in different shapes; they all format these rows and none recomputes a fact. The ``table``
-command's own text and options live here too, so ``python -m scaled_models table`` and
-``python -m cam table`` are the same command without one application importing the other.
+The command lines' ``table`` (``scaled_models.cli``), the report's PDF page and the app's models
+panel show the same facts in different shapes; they all format these rows and none recomputes a
+fact.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import sys
 from dataclasses import dataclass
 
 from .architectures import MAC_COUNTING
 from .ladders import TABLE7_LADDER, Column, Ladder
 from .weights import Provenance
-from .zoo import LoadedModel, ModelZoo, Scaled, add_zoo_arguments, zoo_from_args
+from .zoo import LoadedModel, ModelZoo, Scaled
 
 MISSING = "—"  # a cell with nothing to say (an unavailable model has no run, no top-1)
 
@@ -182,31 +178,3 @@ def table_text(zoo: ModelZoo, as_json: bool = False) -> str:
     if as_json:
         return json.dumps([model.summary() for model in zoo.models], indent=2)
     return format_table(zoo)
-
-
-TABLE_HELP = "print a ladder (default: Table 7) beside this build's measurements"
-TABLE_DESCRIPTION = ("Table 7's rows (coefficients, the paper's FLOPs and top-1) beside the MACs "
-                     "measured on the same architectures, and what this build loads for each "
-                     "role: the weights, their status and recipe, or why a role is unavailable "
-                     "and the command that fills it. With --ladder resnet or compound, each "
-                     "column beside the paper row it quotes (Table 3, Table 2), with its depth, "
-                     "width and resolution counted against the ladder's baseline.")
-
-
-def add_table_arguments(table: argparse.ArgumentParser) -> None:
-    """The table command, options and action, shared by ``python -m scaled_models table`` and
-    ``python -m cam table``."""
-    add_zoo_arguments(table)
-    table.add_argument("--json", action="store_true",
-                       help="print a JSON array with one object per model (nothing else goes "
-                            "to stdout; progress and downloads report on stderr)")
-    table.set_defaults(func=run_table)
-
-
-def run_table(args: argparse.Namespace) -> int:
-    """Load the zoo the options name and print its table; what loading prints goes to stderr,
-    so that ``--json`` output is the only thing on stdout."""
-    with contextlib.redirect_stdout(sys.stderr):
-        zoo = zoo_from_args(args)
-    print(table_text(zoo, args.json))
-    return 0

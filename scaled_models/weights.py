@@ -13,7 +13,6 @@ adapted model ships in a few MB.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -98,15 +97,6 @@ def check_checkpoints(path: str | os.PathLike) -> None:
                          "$SCALECAM_CHECKPOINTS or checkpoints/)")
     if Path(path).exists() and not Path(path).is_dir():
         raise ValueError(f"checkpoints {os.fspath(path)} is a file, not a folder")
-
-
-def checkpoints_argument(text: str) -> str:
-    """--checkpoints checked when the arguments are parsed (``check_checkpoints``)."""
-    try:
-        check_checkpoints(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def find_checkpoint(root: Path, family: str, key: str) -> Path | None:

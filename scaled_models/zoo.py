@@ -7,7 +7,6 @@ or the app's selector), never again on the way down.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -33,15 +32,14 @@ from .brought import (
     parse_brought,
 )
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
-from .devices import device_argument, usable_device
+from .devices import usable_device
 from .family import FAMILIES, RoleBinding, WeightFamily, paper_family
-from .ladders import DEFAULT_LADDER, LADDERS, TABLE7_LADDER, Column, Ladder, get_ladder
+from .ladders import DEFAULT_LADDER, TABLE7_LADDER, Column, Ladder, get_ladder
 from .preprocessing import Preprocessing
-from .table7 import MODEL_KEYS, TABLE7
+from .table7 import TABLE7
 from .weights import (
     Provenance,
     SharedNets,
-    checkpoints_argument,
     load_weights,
     requested_reason,
     resolve_family,
@@ -262,6 +260,15 @@ def load_zoo(family: WeightFamily, checkpoints: str | os.PathLike | None = None,
     return ModelZoo(family, reason or requested_reason(family), target, models, ladder)
 
 
+class RequestError(ValueError):
+    """A model-selection option that names nothing there is: ``option`` says which (a command
+    line's ``--family``; a notebook reads the message alone)."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
 @dataclass(frozen=True)
 class ZooRequest:
     """Which models to load, every name resolved and checked once, before anything loads: the
@@ -280,39 +287,53 @@ class ZooRequest:
 def zoo_request(family: str | WeightFamily = "auto", ladder: str | Ladder = DEFAULT_LADDER,
                 models: str | None = None, checkpoints: str | os.PathLike | None = None,
                 device: str | None = None) -> ZooRequest:
-    """Resolve what a command line, the app or a notebook asked for; ``ValueError`` naming the
-    option and listing the choices when something is not one. ``models`` is comma-separated:
-    the ladder's column keys (or ``all``), and models one brings (``brought.parse_brought``)."""
-    ladder = get_ladder(ladder)
-    if isinstance(family, WeightFamily):
-        chosen, reason = family, requested_reason(family)
-        if not family.fills(ladder):
-            raise ValueError(f"the {family.name} family has no models for the {ladder.name} "
-                             "ladder")
-    else:
-        chosen, reason = resolve_family(family, ladder)
+    """Resolve what a command line, the app or a notebook asked for; ``RequestError`` (a
+    ``ValueError``) naming the option and listing the choices when something is not one.
+    ``models`` is comma-separated: the ladder's column keys (or ``all``), and models one brings
+    (``brought.parse_brought``)."""
+    try:
+        ladder = get_ladder(ladder)
+    except ValueError as exc:
+        raise RequestError("--ladder", str(exc)) from None
+    try:
+        if isinstance(family, WeightFamily):
+            chosen, reason = family, requested_reason(family)
+            if not family.fills(ladder):
+                raise ValueError(f"the {family.name} family has no models for the "
+                                 f"{ladder.name} ladder")
+        else:
+            chosen, reason = resolve_family(family, ladder)
+    except ValueError as exc:
+        raise RequestError("--family", str(exc)) from None
     columns = tuple(chosen.bindings(ladder))
     keys, brought = [], []
     tokens = [t.strip() for t in ("all" if models is None else models).split(",")]
     if not any(tokens):
-        raise ValueError(f"no model named in {models!r}; choose from {', '.join(columns)} "
-                         "(comma-separated) or all, or bring one (torchvision:NAME, timm:NAME, "
-                         "ARCH=FILE)")
+        raise RequestError("--models", f"no model named in {models!r}; choose from "
+                           f"{', '.join(columns)} (comma-separated) or all, or bring one "
+                           "(torchvision:NAME, timm:NAME, ARCH=FILE)")
     for token in filter(None, tokens):
         if token == "all":
             keys += columns
         elif is_brought(token):
-            brought.append(parse_brought(token))
+            try:
+                brought.append(parse_brought(token))
+            except ValueError as exc:
+                raise RequestError("--models", str(exc)) from None
         elif token in columns:
             keys.append(token)
         else:
-            raise ValueError(f"unknown model {token!r} in the {ladder.name} ladder of the "
-                             f"{chosen.name} family; choose from all, {', '.join(columns)}, or "
-                             "bring one (torchvision:NAME[.WEIGHTS], timm:NAME, ARCH=FILE)")
+            raise RequestError("--models", f"unknown model {token!r} in the {ladder.name} "
+                               f"ladder of the {chosen.name} family; choose from all, "
+                               f"{', '.join(columns)}, or bring one "
+                               "(torchvision:NAME[.WEIGHTS], timm:NAME, ARCH=FILE)")
+    try:
+        where = None if device in (None, "", "auto") else usable_device(device)
+    except ValueError as exc:
+        raise RequestError("--device", str(exc)) from None
     return ZooRequest(chosen, reason, ladder, tuple(k for k in columns if k in keys),
                       tuple(dict.fromkeys(brought)),
-                      None if checkpoints is None else str(checkpoints),
-                      None if device in (None, "", "auto") else usable_device(device))
+                      None if checkpoints is None else str(checkpoints), where)
 
 
 def load_requested(request: ZooRequest) -> ModelZoo:
@@ -333,43 +354,3 @@ def load_brought(spec: BroughtSpec, device: torch.device) -> LoadedModel:
         net = net.to(device).eval().requires_grad_(False)
     return LoadedModel(brought_column(spec), loaded.provenance, net, loaded.preprocessing, None,
                        None, run_params, run_macs, loaded.arch, None)
-
-
-def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The model-selection flags every scalecam CLI shares. They are resolved together, after
-    parsing and before anything loads, by ``request_from_args``."""
-    parser.add_argument("--ladder", default=DEFAULT_LADDER.name, choices=list(LADDERS),
-                        help="which models are compared: " + "; ".join(
-                            f"{ladder.name}: {ladder.title}" for ladder in LADDERS.values())
-                        + f" (default: {DEFAULT_LADDER.name})")
-    parser.add_argument("--family", default="auto",
-                        metavar="{" + ",".join(["auto", *FAMILIES]) + "}",
-                        help="weight family; auto = the one family of a ladder only one fills, "
-                             "else efficientnet when B0's weights can be had, else the offline "
-                             "Lite stand-ins (default: auto)")
-    parser.add_argument("--checkpoints", default=None, type=checkpoints_argument,
-                        help="checkpoints root holding <family>/<key>.safetensors "
-                             "(default: $SCALECAM_CHECKPOINTS or checkpoints/)")
-    parser.add_argument("--models", default="all",
-                        help="comma-separated column keys of the ladder (table7: "
-                             + ",".join(MODEL_KEYS) + "), and models you bring: "
-                             "torchvision:NAME[.WEIGHTS] (e.g. torchvision:resnet152."
-                             "IMAGENET1K_V2), timm:NAME (from the Hugging Face cache), "
-                             "ARCH=FILE (a .safetensors/.pth state dict of torchvision:NAME or "
-                             "timm:NAME) (default: all of the ladder's)")
-    parser.add_argument("--device", default=None, type=device_argument,
-                        help="cuda, cuda:N, mps or cpu (default: the best one found)")
-
-
-def request_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Resolve ``add_zoo_arguments``'s options into ``args.zoo`` (a ``ZooRequest``), or stop
-    with the parser's usage error naming the option: before any model loads."""
-    try:
-        args.zoo = zoo_request(args.family, args.ladder, args.models, args.checkpoints,
-                               args.device)
-    except ValueError as exc:
-        parser.error(str(exc))
-
-
-def zoo_from_args(args: argparse.Namespace) -> ModelZoo:
-    return load_requested(args.zoo)

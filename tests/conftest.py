@@ -33,7 +33,7 @@ def lite_zoo(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lite_engine(lite_zoo):
-    from cam.engine import CamEngine
+    from cam.engine.engine import CamEngine
 
     return CamEngine(lite_zoo)
 

@@ -15,7 +15,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from cam.methods import METHODS
+from cam.engine.methods import METHODS
 
 from .conftest import REPO, VAL_SAMPLE
 

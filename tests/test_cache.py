@@ -1,7 +1,7 @@
 """The byte-bounded cache a shared server keeps decoded images, inputs and maps in."""
 from __future__ import annotations
 
-from cam.cache import BoundedCache
+from cam.engine.cache import BoundedCache
 
 
 def test_cache_holds_at_most_its_budget_and_evicts_the_least_recently_used():

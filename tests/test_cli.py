@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cam.cli import build_parser, main
+from cam.cli.main import build_parser, main
 
 from .conftest import REPO, SAMPLE_IMAGES
 

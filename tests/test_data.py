@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from cam.inputs import image_from_sample
+from cam.engine.inputs import image_from_sample
 from safe_io.imagenet import WNIDS
 from safe_io.imagenet_val import AnnotationError, Box, ValDataset, open_val_dir
 from safe_io.images import ImageLoadError

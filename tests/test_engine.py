@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from cam.engine import CamEngine
-from cam.inputs import image_from_path, image_from_sample
-from cam.methods import EXACT, METHODS
-from cam.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
+from cam.engine.engine import CamEngine
+from cam.engine.inputs import image_from_path, image_from_sample
+from cam.engine.methods import EXACT, METHODS
+from cam.engine.targets import GROUND_TRUTH, PREDICTED, Target, parse_target
 from safe_io.imagenet import class_index_of
 
 from .conftest import SAMPLE_IMAGES
@@ -107,7 +107,7 @@ def test_unavailable_models_are_never_run(lite_engine):
 
 
 def test_a_single_val_file_brings_its_label_and_boxes(val_sample, tmp_path):
-    from cam.inputs import collect_images
+    from cam.engine.inputs import collect_images
 
     report = collect_images([val_sample / "ILSVRC2012_val_00000008.JPEG",
                              SAMPLE_IMAGES / "coffee.png"])
@@ -124,7 +124,7 @@ def test_reduced_precision_is_kept_only_within_tolerance(lite_zoo, monkeypatch, 
     whose decision is known without the engine: no bf16 map equals its fp32 map exactly, so a
     tolerance of 0 refuses autocast; min-max-scaled maps never differ by more than 1, and bf16
     does not flip a 95 % espresso, so a tolerance of 1 keeps it."""
-    import cam.engine
+    import cam.engine.engine
 
     monkeypatch.setattr(cam.engine, "AUTOCAST_TOLERANCE", tolerance)
     images = [image_from_path(SAMPLE_IMAGES / "coffee.png")]

@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from cam.evaluate import agreement_path
-from cam.geometry import boxes_in_region
-from cam.map_export import ImageArrays, MapWriter
-from cam.rows import AgreementRow, MetricRow, hits_to_runs, read_rows, runs_to_hits, write_csv
+from cam.engine.geometry import boxes_in_region
+from cam.eval.map_export import ImageArrays, MapWriter
+from cam.eval.rows import AgreementRow, MetricRow, hits_to_runs, read_rows, runs_to_hits, write_csv
+from cam.eval.run import agreement_path
 from safe_io.imagenet_val import Box
 
 from .conftest import REPO
@@ -317,7 +317,7 @@ def test_maps_onto_a_full_disk_keep_the_rows_and_leave_no_partial_shard(val_samp
 def test_save_maps_without_room_for_them_is_refused_before_any_model_loads(val_sample, tmp_path,
                                                                           monkeypatch, capsys):
     """#32 item 7: a folder with less room than the maps' shards need is said before work."""
-    import cam.cli as cli
+    import cam.cli.main as cli
 
     monkeypatch.setattr(cli, "free_bytes", lambda path: 1000, raising=False)
     monkeypatch.setattr(cli, "_engine", lambda *a, **k: pytest.fail("models loaded"))

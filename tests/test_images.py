@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from cam.inputs import image_from_path
+from cam.engine.inputs import image_from_path
 from safe_io.images import (
     DEFAULT_MAX_PIXELS,
     MAX_FILE_BYTES,

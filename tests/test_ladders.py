@@ -116,8 +116,8 @@ def test_the_exact_cam_of_a_resnet_is_layer4_weighted_by_fc(resnet_home, tmp_pat
     """Zhou et al.'s CAM computed by hand on torchvision's own ResNet-50 (loaded with
     torchvision's loader from the same file, preprocessed by torchvision's transforms):
     layer4's output weighted by fc's row of the predicted class."""
-    from cam.engine import CamEngine
-    from cam.inputs import collect_images
+    from cam.engine.engine import CamEngine
+    from cam.engine.inputs import collect_images
 
     zoo = load_zoo(get_family("resnet"), tmp_path, ["resnet50"], "cpu", ladder=RESNET_LADDER)
     image = collect_images([SAMPLE_IMAGES / "chelsea.png"]).images[0]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cam.inputs import collect_images
+from cam.engine.inputs import collect_images
 from scaled_models.architectures import CamNet
 from scaled_models.family import get_family
 from scaled_models.table7 import spec_for

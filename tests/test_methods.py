@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cam.methods import EXACT, METHODS, exact_cam, get_method, library_cam
+from cam.engine.methods import EXACT, METHODS, exact_cam, get_method, library_cam
 from scaled_models import get_family
 
 
@@ -58,7 +58,7 @@ def test_score_cam_in_channel_batches_equals_the_librarys(small_net, monkeypatch
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    import cam.methods
+    import cam.engine.methods
 
     monkeypatch.setattr(cam.methods, "CHANNEL_BATCH_PIXELS", 7 * 64 * 64)  # 7 of 320: uneven
     assert cam.methods.channel_batch(64) == 7

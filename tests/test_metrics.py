@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cam.metrics import (
+from cam.eval.metrics import (
     box_iou,
     cam_to_box,
     deletion_insertion_auc,
@@ -193,7 +193,7 @@ def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
     """Contour boxes of all 1000 thresholds are scored against the GT boxes in one vectorised IoU
     per image, not one per contour, and each distinct mask is traced once: int(τ·255) takes the
     255 values 0…254 over τ = 0, 0.001, …, 0.999 (the seconds are in `python -m cam bench`)."""
-    import cam.metrics as metrics_module
+    import cam.eval.metrics as metrics_module
 
     rng = np.random.default_rng(0)
     cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (224, 224)) for _ in range(50)]
@@ -352,7 +352,7 @@ def test_deletion_insertion_rejects_bad_inputs():
 def test_maxboxacc_v2_of_resamples_matches_the_dataset_definition():
     """On the identity resample it equals MaxBoxAccV2 of the dataset; on a resample that draws
     image 0 twice it equals MaxBoxAccV2 of that duplicated dataset."""
-    from cam.metrics import maxboxacc_from_hits, maxboxacc_v2_of_resamples, stack_hits
+    from cam.eval.metrics import maxboxacc_from_hits, maxboxacc_v2_of_resamples, stack_hits
 
     rng = np.random.default_rng(3)
     hits = rng.random((5, 3, 100)) < 0.4

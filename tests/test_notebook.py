@@ -89,7 +89,7 @@ def test_readme_example_runs_and_predicts_what_a_plain_forward_pass_does(example
 def test_figure_is_the_command_lines_grid_pixel_for_pixel(example, tmp_path):
     import json
 
-    from cam.cli import main
+    from cam.cli.main import main
 
     result = example
     out = tmp_path / "cli.png"
@@ -117,7 +117,7 @@ def test_figure_is_the_command_lines_grid_pixel_for_pixel(example, tmp_path):
 
 def test_pil_images_give_the_maps_of_their_files_and_models_stay_loaded(example):
     from cam import compare
-    from cam.notebook import _ENGINES
+    from cam.notebook.compare import _ENGINES
 
     result = example
     engines = len(_ENGINES)
@@ -147,7 +147,7 @@ def test_pil_images_give_the_maps_of_their_files_and_models_stay_loaded(example)
 ])
 def test_unknown_choices_are_refused_with_the_choices(kwargs, message):
     from cam import compare
-    from cam.notebook import _ENGINES
+    from cam.notebook.compare import _ENGINES
 
     engines = dict(_ENGINES)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
@@ -157,7 +157,7 @@ def test_unknown_choices_are_refused_with_the_choices(kwargs, message):
 
 def test_unreadable_images_are_named(tmp_path):
     from cam import ImageLoadError, compare
-    from cam.notebook import _ENGINES
+    from cam.notebook.compare import _ENGINES
 
     web_page = tmp_path / "photo.jpg"
     web_page.write_text("<html><body>not a photo</body></html>")
@@ -178,7 +178,7 @@ def test_a_16_bit_pil_image_is_scaled_as_its_png_file_is_not_clipped():
     """A 16-bit PIL image goes through the decoder as the same picture saved as a PNG file would:
     its values scaled to 8 bits (65535 → 255), not clipped at 255 (which made a dark 16-bit
     gradient white)."""
-    from cam.notebook import _read_images
+    from cam.notebook.compare import _read_images
     from safe_io.images import load_image
 
     ramp = Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16))
@@ -209,7 +209,7 @@ def test_wrong_types_and_empty_choices_are_refused_before_any_model_runs(kwargs,
     """#32 items 8 and 9: target=3.5 was an AttributeError, style="big" one after the maps had
     been computed, models="," a grid without model columns, device="tpu" a torch error."""
     from cam import compare
-    from cam.notebook import _ENGINES
+    from cam.notebook.compare import _ENGINES
 
     engines = dict(_ENGINES)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):

@@ -12,8 +12,8 @@ import pytest
 import scipy.stats
 import torch
 
-from cam import metrics
-from cam.stats import bootstrap_mean_ci, mcnemar_exact
+from cam.eval import metrics
+from cam.eval.stats import bootstrap_mean_ci, mcnemar_exact
 
 # --- statistics -------------------------------------------------------------------------------
 
@@ -81,11 +81,11 @@ def real_maps(lite_engine, val_sample):
     """The exact CAMs of the lite baseline for the val sample's 32 images, each on its common
     region at 224 px with the ground-truth boxes mapped into it, as ``cam evaluate`` scores
     them."""
-    from cam.agreement import EVAL_SIZE
-    from cam.geometry import boxes_in_region, image_region, map_in_region
-    from cam.inputs import image_from_sample
-    from cam.methods import EXACT
-    from cam.targets import GROUND_TRUTH
+    from cam.engine.geometry import boxes_in_region, image_region, map_in_region
+    from cam.engine.inputs import image_from_sample
+    from cam.engine.methods import EXACT
+    from cam.engine.targets import GROUND_TRUTH
+    from cam.eval.agreement import EVAL_SIZE
     from safe_io.imagenet_val import open_val_dir
 
     images = [image_from_sample(s) for s in open_val_dir(val_sample).samples]
@@ -163,7 +163,7 @@ def test_deletion_and_insertion_equal_torchcams_on_a_real_image(lite_engine, val
     from torchcam.methods import CAM
     from torchcam.metrics import DeletionInsertionMetric
 
-    from cam.inputs import image_from_sample
+    from cam.engine.inputs import image_from_sample
     from safe_io.imagenet_val import open_val_dir
 
     # ILSVRC2012_val_00000002: confident (p 0.74), so the fill matters: its deletion AUC is 0.158

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import cam.engine as engine_module
-from cam.engine import CamEngine
-from cam.inputs import image_from_path, image_from_sample
-from cam.methods import EXACT, get_method
-from cam.targets import GROUND_TRUTH, PREDICTED, Target
+import cam.engine.engine as engine_module
+from cam.engine.engine import CamEngine
+from cam.engine.inputs import image_from_path, image_from_sample
+from cam.engine.methods import EXACT, get_method
+from cam.engine.targets import GROUND_TRUTH, PREDICTED, Target
 
 from .conftest import REPO, SAMPLE_IMAGES, heavy_step_held_elsewhere
 

@@ -11,13 +11,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cam.engine import CamResult
-from cam.export import PAGE_INCHES, grid_pages, pdf_bytes, png_is_split, png_parts, save_figure
-from cam.geometry import common_region, map_in_region
-from cam.grid import compose_grid
-from cam.methods import EXACT
-from cam.overlay import colorize, normalise, overlay
-from cam.style import RenderStyle
+from cam.engine.engine import CamResult
+from cam.engine.geometry import common_region, map_in_region
+from cam.engine.methods import EXACT
+from cam.render.export import (
+    PAGE_INCHES,
+    grid_pages,
+    pdf_bytes,
+    png_is_split,
+    png_parts,
+    save_figure,
+)
+from cam.render.grid import compose_grid
+from cam.render.overlay import colorize, normalise, overlay
+from cam.render.style import RenderStyle
 
 from .conftest import REPO, SAMPLE_IMAGES
 
@@ -84,8 +91,8 @@ def test_jet_colormap_and_alpha():
 def long_spec(lite_engine, val_sample):
     """A 20-row grid of real validation images, Shetland sheepdog and Dungeness crab among
     them (the longest labels of the shared sample)."""
-    from cam.figure import make_figure
-    from cam.inputs import image_from_sample
+    from cam.engine.figure import make_figure
+    from cam.engine.inputs import image_from_sample
     from safe_io.imagenet_val import open_val_dir
 
     samples = open_val_dir(val_sample).samples[:20]
@@ -173,7 +180,7 @@ def test_inspect_colorscale_matches_matplotlibs_colormap(name):
     same colormap (an independent source) they agree to within rounding."""
     import matplotlib
 
-    from cam.overlay import colorscale
+    from cam.render.overlay import colorscale
 
     for t, rgb in colorscale(name, 16):
         ours = np.array([int(v) for v in rgb[4:-1].split(",")])
@@ -184,7 +191,7 @@ def test_inspect_colorscale_matches_matplotlibs_colormap(name):
 def test_hover_coordinates_are_where_the_map_was_sampled():
     """A map whose value is the photo x (or y) coordinate of each cell centre is reproduced by
     bilinear resampling; read at ``pixel_centres`` it must give those coordinates back."""
-    from cam.geometry import pixel_centres
+    from cam.engine.geometry import pixel_centres
 
     crop = (0.0, 0.0, 200.0, 100.0)
     cells = 20
@@ -211,7 +218,7 @@ def _text_lines(panel: Image.Image) -> int:
 def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
     """A one-row export's panel is square; the reason and the command must still fit whole,
     as many text lines as on a panel tall enough for any text."""
-    from cam.grid import GreyColumn, unavailable_column
+    from cam.render.grid import GreyColumn, unavailable_column
 
     width = GreyColumn.of(next(m for m in lite_zoo.models if m.key == "width"))
     tall = _text_lines(unavailable_column(300, 3000, width))
@@ -223,10 +230,10 @@ def test_a_narrow_grid_wraps_its_title_instead_of_cutting_it(lite_engine):
     """#32 item 12: a one-model Score-CAM figure's title was cut ("…lite famil…"). The same
     title drawn over one model and over five (wide enough for one line) must leave the same
     ink: wrapped, every word is there; cut short, a quarter of it was missing."""
-    from cam.figure import make_figure
-    from cam.grid import compose_grid, grid_layout
-    from cam.methods import get_method
-    from cam.style import RenderStyle
+    from cam.engine.figure import make_figure
+    from cam.engine.methods import get_method
+    from cam.render.grid import compose_grid, grid_layout
+    from cam.render.style import RenderStyle
 
     style = RenderStyle()
 

@@ -17,12 +17,12 @@ import scipy.stats
 import torch
 from skimage.metrics import structural_similarity
 
-from cam.cascade import cascade_steps, randomised_copies
-from cam.inputs import collect_images
-from cam.methods import EXACT, METHODS
-from cam.metrics import minmax
-from cam.rows import SanityRow, read_rows
-from cam.sanity import cascade_maps, random_class, sanity_row, score
+from cam.engine.cascade import cascade_steps, randomised_copies
+from cam.engine.inputs import collect_images
+from cam.engine.methods import EXACT, METHODS
+from cam.eval.metrics import minmax
+from cam.eval.rows import SanityRow, read_rows
+from cam.eval.sanity import cascade_maps, random_class, sanity_row, score
 
 from .conftest import REPO
 
@@ -214,7 +214,7 @@ def test_the_notebook_gives_one_images_cascade_as_arrays(baseline, lite_engine):
     """``cam.cascade``: the trained map is the exact CAM written out (Σ_k w_k^c A_k of the
     predicted class), and there is one raw map per stage-completing step, fc to stem."""
     from cam import cascade
-    from cam.inputs import image_from_path
+    from cam.engine.inputs import image_from_path
 
     from .conftest import SAMPLE_IMAGES
 

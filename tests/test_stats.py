@@ -11,8 +11,8 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cam.metrics import spearman_rank_correlation, top_fraction_iou
-from cam.stats import (
+from cam.eval.metrics import spearman_rank_correlation, top_fraction_iou
+from cam.eval.stats import (
     PairedDifference,
     bootstrap_ci,
     bootstrap_mean_ci,

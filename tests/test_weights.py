@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 from scaled_models import WeightsUnavailable, get_family, load_model, load_zoo
+from scaled_models.cli import add_zoo_arguments, request_from_args
 from scaled_models.weights import read_state_dict, resolve_family
-from scaled_models.zoo import add_zoo_arguments, request_from_args
 
 LITE, EFFICIENTNET = get_family("lite"), get_family("efficientnet")
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from safe_io.argtypes import finite_number, non_empty, positive_int, whole_number
-
-from ..devices import device_argument
+from ..cli import device_text
+from ..cli.argtypes import checked, finite_number, non_empty, positive_int, whole_number
 from ..distributed import Distributed, init_distributed
 from ..family import FAMILIES, WeightsUnavailable, paper_family
 from ..table7 import MODEL_KEYS, spec_for
@@ -87,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="auto: bfloat16 autocast on GPUs and CPUs with native bfloat16 "
                         "(AVX512-BF16 or AMX), float16 on older GPUs, else float32 "
                         "(default: %(default)s)")
-    p.add_argument("--device", default=None, type=device_argument,
+    p.add_argument("--device", default=None, type=checked(device_text, "device"),
                    help="cuda, cuda:N or cpu (default: the best one found)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/FAMILY/KEY.state.pt")
     p.add_argument("--limit-steps", type=positive_int, default=None,

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cam.agreement import (
+from cam.engine.inputs import CamImage, image_from_path, image_from_sample
+from cam.eval.agreement import (
     AGREEMENT_MEASURES,
     exact_maps_on_common_grid,
     map_agreement,
     summarize_agreement,
 )
-from cam.inputs import CamImage, image_from_path, image_from_sample
-from cam.stats import PairedDifference, bootstrap_mean_ci, paired_difference
+from cam.eval.stats import PairedDifference, bootstrap_mean_ci, paired_difference
 from safe_io.imagenet_val import AnnotationError, ValDataset, open_val_dir
 from safe_io.images import ImageLoadError
 

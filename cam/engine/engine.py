@@ -1,0 +1,308 @@
+"""The CAM engine: every selected image through every selected model, batched, cached.
+
+What each method computes lives in ``methods``; which class a map explains in ``targets``. The
+engine adds what a shared server needs: models stay loaded; maps are cached by (image content,
+model weights, method, explained class); the shared models are safe to use from several threads
+(Streamlit sessions): grad-cam library methods register hooks on the canonical networks, and run
+one at a time (``safe_io.heavy``), while the exact CAM and the deletion curves use BN-folded
+copies under a per-model lock, so a long Score-CAM never holds up another session's exact CAM of
+the same model; an out-of-memory error on the GPU retries in smaller batches, then on the CPU.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from cam.engine.cache import BoundedCache
+from cam.engine.fold import fold_batchnorm
+from cam.engine.inputs import CamImage
+from cam.engine.methods import EXACT, CamMethod, exact_cam, library_cam
+from cam.engine.targets import PREDICTED, Target
+from cam.eval.metrics import minmax
+from safe_io.heavy import HEAVY_STEP
+from scaled_models.architectures import CamNet
+from scaled_models.preprocessing import CropBox, Preprocessing
+from scaled_models.zoo import LoadedModel, ModelZoo
+
+AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of the colour scale)
+# Below this probability a prediction is marked as one nobody should trust (captions), and a
+# faithfulness AUC as measuring little (its curve can barely fall).
+LOW_CONFIDENCE = 0.10
+# A library method keeps every activation of its batch for the backward pass (about 2 GB for six
+# 448 px images): its batches are cut to this many input pixels (one 448 px image, or five at
+# 260 px), and one such computation runs at a time across all models and sessions, and never
+# beside a near-limit image decode (``safe_io.heavy``).
+LIBRARY_BATCH_PIXELS = 4 * 300 * 300
+
+
+@dataclass
+class CamResult:
+    """One map of one image by one model, with what the model predicted."""
+
+    image_key: str
+    model_key: str
+    method: CamMethod
+    target_class: int
+    raw_map: np.ndarray  # h×w float32 at feature resolution, as computed (not normalised)
+    crop_box: CropBox  # where the model's input lies in the original image
+    resolution: int  # the model's input size: raw_map covers resolution × resolution pixels
+    top5: list[tuple[int, float]]  # (class index, probability), best first
+    target_prob: float
+    elapsed_s: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def pred_class(self) -> int:
+        return self.top5[0][0]
+
+    @property
+    def pred_prob(self) -> float:
+        return self.top5[0][1]
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.pred_prob < LOW_CONFIDENCE
+
+    def upsampled(self) -> np.ndarray:
+        """The map at the model's input resolution (bilinear), aligned with its crop."""
+        return cv2.resize(self.raw_map, (self.resolution, self.resolution),
+                          interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass
+class ModelRun:
+    """Progress report for one model on one request: for progress bars and timings."""
+
+    model_key: str
+    images: int
+    computed: int
+    cached: int
+    elapsed_s: float
+
+
+def _result_bytes(result: CamResult) -> int:
+    return result.raw_map.nbytes + 512  # the map plus the record's small fields
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.element_size() * tensor.nelement()
+
+
+class CamEngine:
+    """Computes and caches CAMs for the models of one zoo; safe to share between threads."""
+
+    def __init__(self, zoo: ModelZoo, *, cache_mb: float = 64, inputs_cache_mb: float = 128,
+                 batch_size: int = 16, autocast: bool | None = None) -> None:
+        self.zoo = zoo
+        self.batch_size = batch_size
+        # Reduced precision for the exact CAM: tried by default on CUDA only, and kept for a
+        # model only if its first batch's maps match fp32 within AUTOCAST_TOLERANCE.
+        self._try_autocast = zoo.device.type == "cuda" if autocast is None else autocast
+        self.autocast_checks: dict[str, dict] = {}
+        self._maps = BoundedCache(int(cache_mb * 2**20), _result_bytes)
+        self._inputs = BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
+        # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
+        # plain forward), made when a model is first asked for one (seconds each, for models
+        # a visitor may never pick); gradient methods hook the canonical networks. Columns that
+        # share a network (ResNet-50 and ResNet-50 at 448 px) share its copy and its lock.
+        slots: dict[int, _Folded] = {}
+        for model in zoo.available():
+            slots.setdefault(id(model.net), _Folded(model.net))
+        self._folded = {m.key: slots[id(m.net)] for m in zoo.available()}
+        self._locks = {key: slot.lock for key, slot in self._folded.items()}
+        self._cpu_fallback: dict[str, tuple] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.zoo.device
+
+    def clear_cache(self) -> None:
+        """Forget maps and prepared inputs (benchmarks measure the uncached path)."""
+        self._maps.clear()
+        self._inputs.clear()
+
+    @staticmethod
+    def cannot_run(model: LoadedModel, method: CamMethod) -> str | None:
+        """Why ``method`` is not defined for ``model`` (the exact CAM needs features → GAP →
+        one linear layer), or ``None`` when it runs."""
+        if method == EXACT and not isinstance(model.net, CamNet):
+            return model.net.why_not_exact
+        return None
+
+    def compute(self, images: Sequence[CamImage], method: CamMethod = EXACT,
+                target: Target = PREDICTED, model_keys: Sequence[str] | None = None,
+                progress: Callable[[ModelRun], None] | None = None
+                ) -> dict[tuple[str, str], CamResult]:
+        """Maps keyed by (image key, model key) for every available selected model that
+        ``method`` is defined for (``cannot_run`` says why not)."""
+        results: dict[tuple[str, str], CamResult] = {}
+        for model in self.zoo.available():
+            if model_keys is not None and model.key not in model_keys:
+                continue
+            if self.cannot_run(model, method):
+                continue
+            start = time.perf_counter()
+            todo = []
+            for image in images:
+                hit = self._maps.get(self._cache_key(image, model, method, target))
+                if hit is not None:
+                    results[(image.key, model.key)] = hit
+                else:
+                    todo.append(image)
+            for image, result in zip(todo, self._compute_model(model, todo, method, target)):
+                self._maps.put(self._cache_key(image, model, method, target), result)
+                results[(image.key, model.key)] = result
+            if progress is not None:
+                progress(ModelRun(model.key, len(images), len(todo), len(images) - len(todo),
+                                  time.perf_counter() - start))
+        return results
+
+    @staticmethod
+    def _cache_key(image: CamImage, model: LoadedModel, method: CamMethod, target: Target
+                   ) -> tuple:
+        prov = model.provenance
+        return (image.key, model.key, prov.sha256, prov.resolution, method.key,
+                target.resolve(image), target.note(image))
+
+    def class_probability(self, model_key: str, frames: np.ndarray, class_index: int,
+                          chunk: int = 32) -> np.ndarray:
+        """Softmax probability of one class for N×H×W×3 RGB frames in [0, 1] that are already
+        the model's crop (deletion/insertion curves perturb those)."""
+        model = self.zoo.get(model_key)
+        out = []
+        for start in range(0, len(frames), chunk):
+            x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
+            x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
+            with self._locks[model_key], torch.inference_mode():
+                logits = self._folded[model_key].net()(
+                    x.contiguous(memory_format=torch.channels_last))
+                out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
+        return np.concatenate(out)
+
+    def preprocess(self, image: CamImage, preprocessing: Preprocessing) -> torch.Tensor:
+        """Each model's input for an image, computed once per (image, preprocessing)."""
+        key = (image.key, preprocessing)
+        tensor = self._inputs.get(key)
+        if tensor is None:
+            tensor = preprocessing(image.image)
+            self._inputs.put(key, tensor)
+        return tensor
+
+    def _compute_model(self, model: LoadedModel, images: Sequence[CamImage],
+                       method: CamMethod, target: Target) -> list[CamResult]:
+        classes = [target.resolve(image) for image in images]
+        out: list[CamResult] = []
+        step = self._batch_size(model, method)
+        for start in range(0, len(images), step):
+            chunk = list(images[start:start + step])
+            t0 = time.perf_counter()
+            batch = torch.stack([self.preprocess(i, model.preprocessing) for i in chunk])
+            maps, probs, chosen, oom_notes = self._run_resilient(
+                model, batch, classes[start:start + len(chunk)], method)
+            per_image = (time.perf_counter() - t0) / len(chunk)
+            top_p, top_i = probs.topk(5, dim=1)
+            for row, image in enumerate(chunk):
+                note = target.note(image)
+                out.append(CamResult(
+                    image_key=image.key, model_key=model.key, method=method,
+                    target_class=int(chosen[row]), raw_map=maps[row],
+                    crop_box=model.preprocessing.crop_box(*image.size),
+                    resolution=model.preprocessing.resolution,
+                    top5=[(int(i), float(p)) for i, p in zip(top_i[row], top_p[row])],
+                    target_prob=float(probs[row, chosen[row]]), elapsed_s=per_image,
+                    notes=((note,) if note else ()) + oom_notes))
+        return out
+
+    def _batch_size(self, model: LoadedModel, method: CamMethod) -> int:
+        if method == EXACT:
+            return self.batch_size
+        pixels = model.preprocessing.resolution ** 2
+        return max(1, min(self.batch_size, LIBRARY_BATCH_PIXELS // pixels))
+
+    def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None],
+             method: CamMethod, device: torch.device, key: str):
+        canonical, folded = nets
+        if method == EXACT:
+            with self._locks[key]:
+                batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+                return self._exact_with_precision(folded.net(), batch, classes, key)
+        # HEAVY_STEP alone: library methods are the only users of the canonical networks, and
+        # this lock already runs them one at a time; the per-model lock guards the folded copies
+        with HEAVY_STEP:
+            return library_cam(canonical, batch.to(device), classes, method)
+
+    def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],
+                              key: str):
+        """fp32, or autocast once the first batch showed it changes no map beyond tolerance."""
+        check = self.autocast_checks.get(key)
+        if not self._try_autocast or (check is not None and not check["enabled"]):
+            return exact_cam(net, batch, classes)
+        # fp16 keeps 3 more mantissa bits than bf16; CPUs only accelerate bf16.
+        dtype = torch.float16 if batch.device.type == "cuda" else torch.bfloat16
+        if check is not None:
+            return exact_cam(net, batch, classes, dtype)
+        exact = exact_cam(net, batch, classes)
+        fast = exact_cam(net, batch, exact[2], dtype)
+        error = max(float(np.abs(minmax(a) - minmax(b)).max())
+                    for a, b in zip(exact[0], fast[0]))
+        same_top1 = bool((exact[1].argmax(1) == fast[1].argmax(1)).all())
+        self.autocast_checks[key] = {"dtype": str(dtype).replace("torch.", ""),
+                                     "max_map_error": round(error, 5), "same_top1": same_top1,
+                                     "enabled": error <= AUTOCAST_TOLERANCE and same_top1}
+        return exact
+
+    def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
+                       classes: list[int | None], method: CamMethod):
+        """Out of device memory: retry in halves, then on the CPU, saying so in the notes."""
+        nets = (model.net, self._folded[model.key])
+        try:
+            return (*self._run(nets, batch, classes, method, self.device, model.key), ())
+        except torch.OutOfMemoryError:
+            _release_device_memory(self.device)
+        if len(batch) > 1:
+            half = len(batch) // 2
+            first = self._run_resilient(model, batch[:half], classes[:half], method)
+            second = self._run_resilient(model, batch[half:], classes[half:], method)
+            note = (f"out of {self.device.type} memory: computed in smaller batches",)
+            return (np.concatenate([first[0], second[0]]), torch.cat([first[1], second[1]]),
+                    first[2] + second[2], tuple(dict.fromkeys(note + first[3] + second[3])))
+        cpu_nets = self._cpu_nets(model)
+        maps, probs, chosen = self._run(cpu_nets, batch, classes, method, torch.device("cpu"),
+                                        model.key)
+        return maps, probs, chosen, (f"out of {self.device.type} memory: computed on the CPU",)
+
+    def _cpu_nets(self, model: LoadedModel) -> tuple:
+        """CPU copies for the out-of-memory fallback, made once per model when first needed."""
+        if model.key not in self._cpu_fallback:
+            canonical = copy.deepcopy(model.net).cpu()
+            self._cpu_fallback[model.key] = (canonical, _Folded(canonical))
+        return self._cpu_fallback[model.key]
+
+
+class _Folded:
+    """A network's BN-folded channels_last copy, made on first use under its lock (which also
+    serialises the exact CAMs that run on it)."""
+
+    def __init__(self, canonical: torch.nn.Module) -> None:
+        self.lock = threading.RLock()
+        self._canonical = canonical
+        self._net: torch.nn.Module | None = None
+
+    def net(self) -> torch.nn.Module:
+        with self.lock:
+            if self._net is None:
+                self._net = fold_batchnorm(self._canonical).to(
+                    memory_format=torch.channels_last)
+            return self._net
+
+
+def _release_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

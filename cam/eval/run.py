@@ -1,0 +1,368 @@
+"""Turn Figure 7 into numbers: per-image metrics and map agreement for every model, streamed to
+resumable CSVs.
+
+Maps are compared where the grid shows them: each image's common region (the intersection of
+the models' crops) at ``EVAL_SIZE`` pixels, with the ground-truth boxes mapped into it, so every
+model is scored on the same pixels and boxes. Localization uses the ground-truth class's map, as
+in the CAM paper; deletion/insertion perturb each model's own input crop. ``summary`` turns the
+rows into means, intervals, paired differences and the agreement matrix.
+
+A run writes ``OUT.csv`` (one ``MetricRow`` per image and model) and ``OUT.agreement.csv`` (one
+``AgreementRow`` per image and pair of models); ``rows`` is their schema and CSV form.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cam.engine.engine import LOW_CONFIDENCE, CamEngine, CamResult
+from cam.engine.geometry import boxes_in_region, image_region, map_in_region, region_photo
+from cam.engine.inputs import CamImage, image_from_sample
+from cam.engine.methods import CamMethod
+from cam.engine.targets import GROUND_TRUTH, Target
+from cam.eval import metrics
+from cam.eval.agreement import EVAL_SIZE, map_agreement
+from cam.eval.map_export import ImageArrays, MapWriter
+from cam.eval.rows import AgreementRow, CsvRow, MetricRow, Row, hits_to_runs, read_rows, write_csv
+from safe_io.imagenet_val import ValDataset, ValSample
+from safe_io.images import ImageLoadError
+from safe_io.storage import atomic_write, write_failure, write_json
+from scaled_models.ladders import DEFAULT_LADDER
+from scaled_models.zoo import LoadedModel
+
+# Deletion/insertion curve steps: a full evaluation's, and a quick one's (the report and the
+# app, where the user waits for the answer; half the forward passes).
+FAITHFULNESS_STEPS = 16
+QUICK_FAITHFULNESS_STEPS = 8
+
+
+def agreement_path(out: Path) -> Path:
+    """``r.csv`` → ``r.agreement.csv``."""
+    return out.with_name(f"{out.stem}.agreement{out.suffix}")
+
+
+def options_path(out: Path) -> Path:
+    """``r.csv`` → ``r.options.json``: what made the rows, so that a resume cannot mix rows
+    made otherwise."""
+    return out.with_name(f"{out.stem}.options.json")
+
+
+class ResumeMismatch(ValueError):
+    """``--resume`` asked to continue rows made with other options."""
+
+
+def _check_resume(out: Path, options: dict) -> None:
+    """Refuse to resume ``out`` when its rows were made with other options; say which."""
+    import json
+
+    path = options_path(out)
+    if not path.is_file():
+        if out.is_file() and out.stat().st_size:
+            raise ResumeMismatch(f"{out}: no {path.name} says how its rows were made; resume "
+                                 "only runs that wrote one, or start afresh without --resume")
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved.setdefault("ladder", DEFAULT_LADDER.name)  # runs from before ladders were Table 7's
+    differs = [f"{name} ({saved.get(name)} then, {value} now)" for name, value in options.items()
+               if saved.get(name) != value]
+    if differs:
+        raise ResumeMismatch(f"{out}: its rows were made with other {'; '.join(differs)}; "
+                             "resume with the same options, or write to another --out")
+
+
+def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
+    def score(frames: np.ndarray) -> np.ndarray:
+        return engine.class_probability(model.key, frames, target)
+    return score
+
+
+def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: CamResult,
+                cam: np.ndarray, gt_boxes: list, method: str, faithfulness_steps: int
+                ) -> MetricRow:
+    top5 = [c for c, _ in result.top5]
+    correct = result.pred_class == image.gt_class
+    located = bool(metrics.gt_known_loc(cam, gt_boxes)) if gt_boxes else None
+    box = metrics.cam_to_box(cam)
+    faithfulness: dict[str, float | None] = {}
+    if faithfulness_steps:
+        crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
+        deletion, insertion = metrics.deletion_insertion_auc(
+            _score_fn(engine, model, result.target_class), crop, result.upsampled(),
+            fill=model.preprocessing.mean, steps=faithfulness_steps)
+        faithfulness = metrics.normalised_faithfulness(deletion, insertion, result.target_prob)
+    return MetricRow(
+        image_id=image.image_id, model=model.key, method=method,
+        family=model.provenance.family, target_class=int(result.target_class),
+        gt_class=int(image.gt_class), pred_class=int(result.pred_class),
+        pred_prob=float(result.pred_prob), target_prob=float(result.target_prob),
+        low_confidence=bool(result.target_prob < LOW_CONFIDENCE),
+        top1_correct=bool(correct), top5_correct=image.gt_class in top5,
+        gt_known_loc=located, top1_loc=located and bool(correct) if gt_boxes else None,
+        loc_iou=max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
+        pointing_hit=bool(metrics.pointing_hit(cam, gt_boxes)) if gt_boxes else None,
+        energy_in_box=metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
+        deletion_auc=faithfulness.get("deletion_auc"),
+        insertion_auc=faithfulness.get("insertion_auc"),
+        deletion_auc_norm=faithfulness.get("deletion_auc_norm"),
+        insertion_auc_norm=faithfulness.get("insertion_auc_norm"),
+        box_hits=hits_to_runs(metrics.box_hits(metrics.best_iou_per_threshold(cam, gt_boxes)))
+        if gt_boxes else ())
+
+
+def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
+               models: Sequence[LoadedModel], method: str, faithfulness_steps: int,
+               arrays: Callable[[ImageArrays], None] | None = None
+               ) -> tuple[list[MetricRow], list[AgreementRow]]:
+    """One image's rows: metric rows (one per model, labelled images only) and agreement rows
+    (one per pair of models that produced a map). ``arrays``, if given, receives the labelled
+    image's maps, photo and box mask on the grid the rows were computed on."""
+    region = image_region(image, models)
+    gt_boxes = boxes_in_region(image.boxes, region, EVAL_SIZE)
+    shown = [m for m in models if m.key in results]
+    maps = {m.key: map_in_region(results[m.key].raw_map, results[m.key].crop_box, region,
+                                 EVAL_SIZE) for m in shown}
+    if arrays is not None and image.gt_class is not None:
+        arrays(ImageArrays(
+            image.image_id, region_photo(image, region, EVAL_SIZE), int(image.gt_class),
+            metrics.box_mask(gt_boxes, (EVAL_SIZE, EVAL_SIZE)), maps,
+            {k: int(results[k].pred_class) for k in maps},
+            {k: int(results[k].target_class) for k in maps}))
+    metric_rows = [] if image.gt_class is None else [
+        _metric_row(engine, image, m, results[m.key], maps[m.key], gt_boxes, method,
+                    faithfulness_steps) for m in shown]
+    agreement_rows = []
+    for a, b in combinations(shown, 2):
+        agreement = map_agreement(maps[a.key], maps[b.key])
+        agreement_rows.append(AgreementRow(
+            image_id=image.image_id, method=method, model_a=a.key, model_b=b.key,
+            class_a=int(results[a.key].target_class), class_b=int(results[b.key].target_class),
+            spearman=float(agreement.spearman), top20_iou=float(agreement.top20_iou)))
+    return metric_rows, agreement_rows
+
+
+def runnable(engine: CamEngine, method: CamMethod, model_keys: Sequence[str] | None = None
+             ) -> list[LoadedModel]:
+    """The selected models that have weights and that ``method`` is defined for."""
+    return [m for m in engine.zoo.available() if (model_keys is None or m.key in model_keys)
+            and not engine.cannot_run(m, method)]
+
+
+def evaluate_images(engine: CamEngine, images: Sequence[CamImage], method: CamMethod,
+                    model_keys: Sequence[str] | None = None,
+                    faithfulness_steps: int = FAITHFULNESS_STEPS,
+                    target: Target = GROUND_TRUTH,
+                    progress: Callable[[int, int], None] | None = None,
+                    arrays: Callable[[ImageArrays], None] | None = None
+                    ) -> tuple[list[MetricRow], list[AgreementRow]]:
+    """Metric and agreement rows for images already in memory (the app, the report). Maps
+    explain ``target``: by default the ground truth, and for unlabelled images each model's
+    prediction (or the fallback class of ``Target.ground_truth_or``). ``progress(done, total)``
+    is called after each image; ``arrays`` as in ``image_rows``."""
+    models = runnable(engine, method, model_keys)
+    results = engine.compute(images, method, target, [m.key for m in models])
+    metric_rows, agreement_rows = [], []
+    for done, image in enumerate(images, 1):
+        per_model = {m.key: results[(image.key, m.key)] for m in models
+                     if (image.key, m.key) in results}
+        rows, pairs = image_rows(engine, image, per_model, models, method.key,
+                                 faithfulness_steps, arrays)
+        metric_rows += rows
+        agreement_rows += pairs
+        if progress is not None:
+            progress(done, len(images))
+    return metric_rows, agreement_rows
+
+
+def evaluate_samples(engine: CamEngine, samples: Sequence[ValSample], method: CamMethod,
+                     batch_size: int = 16, faithfulness_steps: int = FAITHFULNESS_STEPS,
+                     progress: Callable[[int], None] | None = None
+                     ) -> tuple[list[MetricRow], list[AgreementRow], list[tuple[str, str]]]:
+    """Rows of validation samples, decoded and scored ``batch_size`` at a time (a whole
+    validation set decoded at once would not fit), in memory: what a report measures.
+    Returns (metric rows, agreement rows, (file, reason) of each sample that could not be read);
+    ``progress(samples done)`` after each chunk. ``run_evaluation`` is the same, streamed to
+    files and resumable."""
+    rows: list[MetricRow] = []
+    agreement: list[AgreementRow] = []
+    skipped: list[tuple[str, str]] = []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        images = []
+        for sample in chunk:
+            try:
+                images.append(image_from_sample(sample))
+            except ImageLoadError as exc:
+                skipped.append((str(sample.path), str(exc)))
+        new_rows, new_agreement = evaluate_images(engine, images, method,
+                                                  faithfulness_steps=faithfulness_steps)
+        rows += new_rows
+        agreement += new_agreement
+        if progress is not None:
+            progress(len(chunk))
+    return rows, agreement, skipped
+
+
+# --- streaming, resumable, distributable runs ---------------------------------------------
+
+def _append(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
+    """Rows added to a results CSV as a run goes (a torn last line dropped first); a failed
+    write raises ``StorageError`` naming the file and the room left."""
+    try:
+        new = not path.is_file() or path.stat().st_size == 0
+        if path.is_file() and path.stat().st_size:
+            text = path.read_bytes()
+            if not text.endswith(b"\n"):  # drop a torn line before appending
+                with path.open("r+b") as fh:
+                    fh.truncate(text.rfind(b"\n") + 1)
+        with path.open("a", newline="", encoding="utf-8") as fh:
+            write_csv(fh, rows, row_type, header=new)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_failure(path, exc) from exc
+
+
+def _canonical(rows: list[Row], samples: Sequence[ValSample], model_order: Sequence[str]
+               ) -> list[Row]:
+    """One row per key (the last one read), in the dataset's image order and the ladder's model
+    order."""
+    order = {s.image_id: i for i, s in enumerate(samples)}
+    models = {k: i for i, k in enumerate(model_order)}
+    unique = {r.key(): r for r in rows}
+    return sorted(unique.values(), key=lambda r: (
+        order.get(r.image_id, 1 << 30), r.method,
+        *(models.get(getattr(r, k), 99) for k in r.KEY if k.startswith("model"))))
+
+
+def _write_all(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            write_csv(fh, rows, row_type)
+    atomic_write(path, write)
+
+
+@dataclass
+class EvaluationReport:
+    rows: list[MetricRow]
+    agreement_rows: list[AgreementRow] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    computed_images: int = 0
+    # --save-maps: merges the run's maps into one .npz per model and returns the files; the
+    # caller calls it once the results (CSVs, summary) are written, since the maps are an extra
+    write_maps: Callable[[], list[Path]] | None = None
+
+
+def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMethod,
+                   model_keys: Sequence[str] | None = None, limit: int | None = None,
+                   batch_size: int = 16, resume: bool = False,
+                   faithfulness_steps: int = FAITHFULNESS_STEPS,
+                   rank: int = 0, world_size: int = 1, progress: bool = True,
+                   save_maps: bool = False,
+                   stop_after_batches: int | None = None) -> EvaluationReport:
+    """Evaluate ``dataset`` into ``out`` (CSV) and its agreement CSV. Work is split in fixed
+    chunks of ``batch_size`` images; a chunk is redone whole if any of its rows is missing, so a
+    resumed run computes exactly what an uninterrupted one would. ``save_maps`` also keeps each
+    model's maps as ``map_export`` describes, shard by shard after each chunk's rows, and
+    returns their merge as ``write_maps``; a chunk whose rows exist but whose maps do not has
+    its maps made again without its rows (no deletion curves, the costly part).
+    ``stop_after_batches`` simulates an interruption (tests)."""
+    from torch.utils.data import DistributedSampler
+    from tqdm import tqdm
+
+    samples = dataset.samples[:limit] if limit else list(dataset.samples)
+    models = runnable(engine, method, model_keys)
+    keys = [m.key for m in models]
+    tables: tuple[tuple[Path, type[CsvRow]], ...] = (
+        (out, MetricRow), (agreement_path(out), AgreementRow))
+
+    def part(path: Path, r: int = rank) -> Path:
+        return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
+
+    options = {"family": engine.zoo.family.name, "ladder": engine.zoo.ladder.name,
+               "method": method.key,
+               "faithfulness_steps": faithfulness_steps,
+               "cam_threshold_step": metrics.CAM_THRESHOLD_STEP,
+               "metric_definitions": metrics.DEFINITIONS_VERSION,
+               "weights": {m.key: m.provenance.sha256 for m in models}}
+    if resume:
+        _check_resume(out, options)
+    else:
+        for path, _ in tables:
+            part(path).unlink(missing_ok=True)
+    if rank == 0:
+        write_json(options_path(out), options)
+    done = {r.key() for path, row_type in tables
+            for r in read_rows(path, row_type) + (read_rows(part(path), row_type)
+                                                  if part(path) != path else [])
+            } if resume else set()
+
+    def complete(sample: ValSample) -> bool:
+        metric_done = all(MetricRow.key_of(image_id=sample.image_id, model=k,
+                                           method=method.key) in done for k in keys)
+        pairs_done = all(AgreementRow.key_of(image_id=sample.image_id, method=method.key,
+                                             model_a=a, model_b=b) in done
+                         for a, b in combinations(keys, 2))
+        return metric_done and pairs_done
+
+    indices = list(DistributedSampler(range(len(samples)), num_replicas=world_size, rank=rank,
+                                      shuffle=False)) if world_size > 1 else range(len(samples))
+    shard = [samples[i] for i in indices]
+    report = EvaluationReport([])
+    bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
+               dynamic_ncols=True)
+    batches = 0
+    writer = MapWriter(out)
+    if not resume:  # an earlier run's maps never join this run's, --save-maps or not
+        writer.clear(rank, world_size)
+    for start in range(0, len(shard), batch_size):
+        chunk = shard[start:start + batch_size]
+        shard_name = writer.shard_name(rank, start)
+        rows_done = all(complete(s) for s in chunk)
+        if not rows_done or (save_maps and not writer.has(shard_name)):
+            images = []
+            for sample in chunk:
+                try:
+                    images.append(image_from_sample(sample))
+                except ImageLoadError as exc:
+                    report.skipped.append((str(sample.path), str(exc)))
+            kept: list[ImageArrays] = []
+            new = evaluate_images(engine, images, method, keys,
+                                  0 if rows_done else faithfulness_steps,
+                                  arrays=kept.append if save_maps else None)
+            if not rows_done:
+                for (path, row_type), rows in zip(tables, new):
+                    _append(part(path), [r for r in rows if r.key() not in done], row_type)
+            if save_maps:  # after the rows: they are the result, the maps an extra
+                writer.write(shard_name, kept, keys)
+            report.computed_images += len(images)
+            batches += 1
+        bar.update(len(chunk))
+        if stop_after_batches is not None and batches >= stop_after_batches:
+            bar.close()
+            return report
+    bar.close()
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank != 0:
+            return report
+    finished = []
+    for path, row_type in tables:
+        merged = read_rows(path, row_type) if world_size == 1 or resume else []
+        for r in range(world_size if world_size > 1 else 0):
+            merged += read_rows(part(path, r), row_type)
+            part(path, r).unlink(missing_ok=True)
+        rows = _canonical(merged, samples, [m.key for m in engine.zoo.models])
+        _write_all(path, rows, row_type)
+        finished.append(rows)
+    report.rows, report.agreement_rows = finished
+    if save_maps:
+        order = [s.image_id for s in samples]
+        provenance = {m.key: m.summary() for m in models}
+        report.write_maps = lambda: writer.merge(order, keys, provenance)
+    return report

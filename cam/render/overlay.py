@@ -1,0 +1,56 @@
+"""Drawing one panel's pixels: a map scaled to [0, 1], coloured, blended over the photo's
+region, with the ground-truth boxes on top. Layout and text are ``grid``'s."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cam.eval.metrics import minmax
+from cam.render.style import COLORMAPS, NORMALISATIONS
+
+
+def normalise(maps: list[np.ndarray], mode: str = "per-map") -> list[np.ndarray]:
+    """Min-max to [0, 1], each map on its own (paper) or on one scale across the row's maps."""
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}")
+    if mode == "shared" and maps:
+        lo = min(float(m.min()) for m in maps)
+        hi = max(float(m.max()) for m in maps)
+        return [(m - lo) / (hi - lo) if hi > lo else np.zeros_like(m) for m in maps]
+    return [minmax(m) for m in maps]
+
+
+def colorscale(colormap: str, steps: int = 16) -> list[tuple[float, str]]:
+    """The colormap as a plotly colorscale sampled from the same OpenCV lookup table, so an
+    interactive chart shows exactly the colours of the grid."""
+    ramp = np.linspace(0, 1, steps)
+    colours = colorize(ramp[None, :], colormap)[0]
+    return [(float(t), f"rgb({r},{g},{b})") for t, (r, g, b) in zip(ramp, colours)]
+
+
+def colorize(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """[0, 1] map → RGB uint8 with an OpenCV colormap (JET, as in the paper)."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
+    heat = cv2.applyColorMap(np.uint8(np.clip(map01, 0, 1) * 255), COLORMAPS[colormap])
+    return cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+
+
+def overlay(photo: np.ndarray, map01: np.ndarray, colormap: str = "jet",
+            alpha: float = 0.5) -> np.ndarray:
+    """Blend the colourised map over the photo: alpha is the map's weight."""
+    blended = (1 - alpha) * photo.astype(np.float32) + alpha * colorize(map01, colormap)
+    return np.uint8(np.clip(blended, 0, 255))
+
+
+def draw_boxes(pixels: np.ndarray, boxes: list[tuple[float, ...]], size: int) -> np.ndarray:
+    """Ground-truth boxes (inclusive pixel boxes, as ``geometry.boxes_in_region`` gives them)
+    in green on a white outline, so they show on any map colour."""
+    canvas = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(canvas)
+    width = max(2, size // 90)
+    for box in boxes:
+        draw.rectangle(box, outline=(255, 255, 255), width=width + 2)
+        draw.rectangle(box, outline=(0, 200, 0), width=width)
+    return np.asarray(canvas)
