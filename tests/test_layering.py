@@ -3,37 +3,76 @@
 Libraries, bottom to top — each imports only from its own layer and those below:
 
 0. ``safe_io``: untrusted input and files (decoder, ImageNet readers, paths, storage);
-1. ``scaled_models``: Table 7, architectures, weight families, weights, the zoo;
-2. ``cam``: methods, engine, figure, rendering, metrics, statistics, evaluation, report.
+1. ``scaled_models``: Table 7 and the paper's rows, ladders, architectures, weight families,
+   weights, the zoo;
+2. ``cam.engine``: computing maps (methods, targets, inputs, the engine, geometry, the figure);
+3. ``cam.eval``: measuring them (metrics, statistics, agreement, runs, summaries, sanity);
+4. ``cam.render``: drawing and formatting them (grid, exports, report, text, plots);
+5. ``cam.notebook``: the notebook's entry to all three.
 
 Applications sit on top and may use every library: the app (``app``), the command lines
-(``cam.cli``, ``cam.__main__``, ``scaled_models.__main__``), the trainer
-(``scaled_models.train``: the one part of ``scaled_models`` that uses ``cam``) and the
-benchmarks (``benchmarks``). No library imports an application. Between applications only two
-edges exist: ``python -m cam bench`` hosts the benchmarks, and the serve benchmark reads the
-labels the app exports. No import cycle between modules, not even one made of imports under
-``if TYPE_CHECKING:`` (a circle for the type checker is a circle for the reader).
+(``cam.cli`` and ``cam.__main__``; ``scaled_models.cli`` and ``scaled_models.__main__``, which
+hold every argparse piece the command lines share), the trainer (``scaled_models.train``) and
+the benchmarks (``benchmarks``). No library imports an application, argparse, Streamlit or
+selenium. Between applications only these edges exist: every command line builds on
+``scaled_models.cli``, ``python -m cam bench`` hosts the benchmarks, and the serve benchmark
+reads the labels the app exports. No import cycle between modules, not even one made of imports
+under ``if TYPE_CHECKING:`` (a circle for the type checker is a circle for the reader).
+``TREE`` lists every module with its place, so the folders say what they hold and a new module
+must be given its place.
 """
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from .conftest import REPO
 
-LIBRARIES = ("safe_io", "scaled_models", "cam")  # bottom to top
+# bottom to top; a module's layer is the longest prefix that names it
+LIBRARIES = ("safe_io", "scaled_models", "cam.engine", "cam.eval", "cam.render", "cam.notebook")
 APPLICATIONS = {  # group → module prefixes
     "app": ("app",),
     "cam-cli": ("cam.cli", "cam.__main__"),
-    "models-cli": ("scaled_models.__main__",),
+    "models-cli": ("scaled_models.cli", "scaled_models.__main__"),
     "trainer": ("scaled_models.train",),
     "benchmarks": ("benchmarks",),
 }
-APPLICATION_EDGES = {("cam-cli", "benchmarks"), ("benchmarks", "app")}
-PACKAGES = LIBRARIES + ("app", "benchmarks")
-APP_ONLY_PACKAGES = ("streamlit", "selenium")
+APPLICATION_EDGES = {("cam-cli", "models-cli"), ("trainer", "models-cli"),
+                     ("benchmarks", "models-cli"), ("cam-cli", "benchmarks"),
+                     ("benchmarks", "app")}
+PACKAGES = ("safe_io", "scaled_models", "cam", "app", "benchmarks")
+APP_ONLY_PACKAGES = ("streamlit", "selenium", "argparse")
+# Every module, by folder, and what it is there for: a new module is placed here first.
+TREE = {
+    "safe_io": "untrusted input and files: heavy (one memory-heavy step at a time), imagenet "
+               "(classes), imagenet_val (val folders, Box), images (the decoder), paths "
+               "(allowed roots), storage (atomic writes, free space)",
+    "scaled_models": "models: table7, paper (printed rows), ladders, architectures, family, "
+                     "efficientnet, lite, resnet (families), brought (your models), weights, "
+                     "preprocessing, devices, provenance, zoo, expand, derived_facts, "
+                     "distributed; __main__ (python -m scaled_models)",
+    "scaled_models.cli": "application: the shared model options, argtypes, the table command",
+    "scaled_models.train": "application: the trainer: cli, config, data, recipes, teachers, "
+                           "run, loop, fixres, judge, evaluation, save, state, epoch_log, "
+                           "__main__",
+    "cam": "the CAM library's lazy public names; __main__ (python -m cam)",
+    "cam.engine": "compute: methods, targets, inputs, engine, cache, fold, maps, geometry, "
+                  "figure, cascade",
+    "cam.eval": "measure: metrics (base, localization, pointing, energy, faithfulness, "
+                "similarity), stats, agreement, rows, run, summary, sanity, sanity_run, "
+                "sanity_summary, map_export",
+    "cam.render": "draw and format: style, overlay, typeset, grid, export, manifest, report, "
+                  "summary_text, summary_plots, sanity_text, sanity_plots",
+    "cam.notebook": "the notebook's entry: compare, cascade",
+    "cam.cli": "application: main, args, figure, evaluate, report, bench",
+    "app": "application: the Streamlit page: main, page, sidebar, images_view, maps_view, "
+           "inspect_view, evaluate_view, export_view, sanity_view, resources, settings, "
+           "labels, text, plots, memory",
+    "benchmarks": "application: engine, serve, launch",
+}
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -69,6 +108,21 @@ def imports(root: Path = REPO, project_only: bool = True) -> dict[str, set[str]]
     return {m: {d for d in deps if d in modules and d != m} for m, deps in graph.items()}
 
 
+def layer_of(module: str) -> int:
+    """Index in ``LIBRARIES`` of the longest prefix naming ``module`` (``cam`` itself, whose
+    names are lazy, sits below its sub-packages)."""
+    matches = [i for i, layer in enumerate(LIBRARIES)
+               if module == layer or module.startswith(layer + ".")]
+    return max(matches, key=lambda i: len(LIBRARIES[i])) if matches else LIBRARIES.index(
+        "scaled_models")
+
+
+def folder_of(module: str) -> str:
+    """The ``TREE`` entry that holds ``module``: its longest listed prefix."""
+    listed = [f for f in TREE if module == f or module.startswith(f + ".")]
+    return max(listed, key=len)
+
+
 def application_of(module: str) -> str | None:
     for group, prefixes in APPLICATIONS.items():
         if any(module == p or module.startswith(p + ".") for p in prefixes):
@@ -86,8 +140,7 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
             dep_group = application_of(dep)
             if group is None and dep_group is not None:
                 found.append(f"library {module} imports application {dep}")
-            elif group is None and (LIBRARIES.index(dep.split(".")[0])
-                                    > LIBRARIES.index(module.split(".")[0])):
+            elif group is None and layer_of(dep) > layer_of(module):
                 found.append(f"{module} imports {dep}, a layer above it")
             elif (group and dep_group and group != dep_group
                   and (group, dep_group) not in APPLICATION_EDGES):
@@ -141,8 +194,9 @@ def test_layers_point_one_way():
 
 
 def test_no_library_knows_the_app():
-    """Serving pages and driving browsers is the applications' business: a library module that
-    imports Streamlit or selenium is an application (a benchmark, a view) in the wrong house."""
+    """Serving pages, driving browsers and parsing command lines is the applications' business:
+    a library module that imports Streamlit, selenium or argparse is an application (a
+    benchmark, a view, a command) in the wrong house."""
     found = {module: sorted(n for n in names if n.split(".")[0] in APP_ONLY_PACKAGES)
              for module, names in imports(project_only=False).items()
              if application_of(module) is None}
@@ -183,8 +237,54 @@ def test_the_checks_see_type_checking_imports_and_cycles(tmp_path):
 
 
 @pytest.mark.parametrize("module, group", [
-    ("app.main", "app"), ("cam.cli", "cam-cli"), ("scaled_models.__main__", "models-cli"),
-    ("scaled_models.train.fixres", "trainer"), ("benchmarks.serve", "benchmarks"),
-    ("cam.engine", None), ("scaled_models.zoo", None), ("safe_io.paths", None)])
+    ("app.main", "app"), ("cam.cli.main", "cam-cli"), ("scaled_models.__main__", "models-cli"),
+    ("scaled_models.cli.argtypes", "models-cli"), ("scaled_models.train.fixres", "trainer"),
+    ("benchmarks.serve", "benchmarks"), ("cam.engine.engine", None),
+    ("scaled_models.zoo", None), ("safe_io.paths", None)])
 def test_applications_are_named_by_module(module, group):
     assert application_of(module) == group
+
+
+def test_every_module_is_listed_in_the_tree_with_its_place():
+    """Each folder's entry names every module it holds (so the tree reads as the README's
+    layout, and a module put in the wrong folder shows as missing from its entry)."""
+    unlisted = []
+    for module in imports():
+        folder = folder_of(module)
+        name = module[len(folder) + 1:].split(".")[0] if module != folder else ""
+        if name and name not in re.split(r"[\s,;:()]+", TREE[folder]):
+            unlisted.append(f"{module} (in {folder})")
+    assert unlisted == []
+
+
+def test_the_libraries_install_and_the_applications_do_not(tmp_path):
+    """The wheel's top-level packages are the three libraries (the CLI and the trainer ride in
+    them, with their console scripts); the app and the benchmarks run from the checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=600,
+                   capture_output=True)
+    wheel = next(tmp_path.glob("scalecam-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"cam", "safe_io", "scaled_models"}
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "scalecam = cam.cli.main:main" in scripts
+    assert "scalecam-train = scaled_models.train.cli:main" in scripts
+
+
+@pytest.mark.parametrize("module", ["cam.eval.stats", "cam.eval.metrics", "cam"])
+def test_a_pure_helper_loads_no_torch(module):
+    """Importing numpy-only helpers (statistics, metrics) or the package's lazy names costs no
+    torch (seconds on a small CPU), in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print('torch' in sys.modules, 'cv2' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=300, check=True)
+    assert run.stdout.split()[0] == "False"

@@ -19,8 +19,8 @@ from skimage.metrics import structural_similarity
 
 from cam.engine.cascade import cascade_steps, randomised_copies
 from cam.engine.inputs import collect_images
+from cam.engine.maps import minmax
 from cam.engine.methods import EXACT, METHODS
-from cam.eval.metrics import minmax
 from cam.eval.rows import SanityRow, read_rows
 from cam.eval.sanity import cascade_maps, random_class, sanity_row, score
 

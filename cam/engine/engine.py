@@ -23,9 +23,9 @@ import torch
 from cam.engine.cache import BoundedCache
 from cam.engine.fold import fold_batchnorm
 from cam.engine.inputs import CamImage
+from cam.engine.maps import minmax
 from cam.engine.methods import EXACT, CamMethod, exact_cam, library_cam
 from cam.engine.targets import PREDICTED, Target
-from cam.eval.metrics import minmax
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
 from scaled_models.preprocessing import CropBox, Preprocessing

@@ -89,7 +89,7 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
     correct = result.pred_class == image.gt_class
     located = bool(metrics.gt_known_loc(cam, gt_boxes)) if gt_boxes else None
     box = metrics.cam_to_box(cam)
-    faithfulness: dict[str, float | None] = {}
+    faithfulness = None
     if faithfulness_steps:
         crop = np.asarray(model.preprocessing.crop(image.image), dtype=np.float32) / 255.0
         deletion, insertion = metrics.deletion_insertion_auc(
@@ -107,10 +107,10 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
         loc_iou=max((metrics.box_iou(box, g) for g in gt_boxes), default=None),
         pointing_hit=bool(metrics.pointing_hit(cam, gt_boxes)) if gt_boxes else None,
         energy_in_box=metrics.energy_in_boxes(cam, gt_boxes) if gt_boxes else None,
-        deletion_auc=faithfulness.get("deletion_auc"),
-        insertion_auc=faithfulness.get("insertion_auc"),
-        deletion_auc_norm=faithfulness.get("deletion_auc_norm"),
-        insertion_auc_norm=faithfulness.get("insertion_auc_norm"),
+        deletion_auc=None if faithfulness is None else faithfulness.deletion_auc,
+        insertion_auc=None if faithfulness is None else faithfulness.insertion_auc,
+        deletion_auc_norm=None if faithfulness is None else faithfulness.deletion_auc_norm,
+        insertion_auc_norm=None if faithfulness is None else faithfulness.insertion_auc_norm,
         box_hits=hits_to_runs(metrics.box_hits(metrics.best_iou_per_threshold(cam, gt_boxes)))
         if gt_boxes else ())
 

@@ -10,7 +10,7 @@
 - **Efficient MPRT** (Hedström et al., "Sanity Checks Revisited: An Exploration to Repair the
   Model Parameter Randomisation Test", 2023/2024): the relative rise in the map's complexity,
   (H(ê) − H(e)) / H(e), from the trained network (e) to the fully randomised one (ê), H the
-  entropy of the map's 100-bin histogram (``similarity.histogram_entropy``). A map of a random
+  entropy of the map's 100-bin histogram (``metrics.histogram_entropy``). A map of a random
   network should be noise, more complex than the trained map: higher is better.
 - **Random logit** (Sixt, Granz & Landgraf, "When Explanations Lie: Why Many Modified BP
   Attributions Fail", ICML 2020): SSIM between the map of the predicted class and the map of
@@ -49,11 +49,12 @@ from cam.engine.cascade import CascadeStep, randomised_copies
 from cam.engine.engine import LIBRARY_BATCH_PIXELS, CamEngine
 from cam.engine.geometry import map_in_region
 from cam.engine.inputs import CamImage
+from cam.engine.maps import minmax
 from cam.engine.methods import EXACT, CamMethod, exact_cam, library_cam
 from cam.eval.agreement import EVAL_SIZE
-from cam.eval.metrics import minmax, spearman_rank_correlation
+from cam.eval.metrics import spearman_rank_correlation
+from cam.eval.metrics.similarity import histogram_entropy, ssim
 from cam.eval.rows import SanityRow
-from cam.eval.similarity import histogram_entropy, ssim
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import NUM_CLASSES, CamNet
 from scaled_models.preprocessing import CropBox

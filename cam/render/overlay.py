@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cam.eval.metrics import minmax
+from cam.engine.maps import minmax
 from cam.render.style import COLORMAPS, NORMALISATIONS
 
 

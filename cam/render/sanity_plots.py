@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 from cam.engine.geometry import region_photo
 from cam.engine.inputs import CamImage
+from cam.engine.maps import minmax
 from cam.engine.methods import METHODS
-from cam.eval.metrics import minmax
 from cam.eval.sanity import CascadeMaps
 from cam.eval.sanity_summary import PASS_BELOW, SanitySummary
 from cam.render.overlay import overlay
