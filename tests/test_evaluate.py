@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from cam.engine.geometry import boxes_in_region
+from cam.eval.layout import RunFiles
 from cam.eval.map_export import ImageArrays, MapWriter
 from cam.eval.rows import AgreementRow, MetricRow, hits_to_runs, read_rows, runs_to_hits, write_csv
-from cam.eval.run import agreement_path
 from safe_io.imagenet_val import Box
 
 from .conftest import REPO
@@ -98,7 +98,7 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
         # normalised faithfulness is the raw AUC over the unperturbed probability
         assert abs(row.deletion_auc_norm * row.target_prob - row.deletion_auc) < 1e-5
         assert row.low_confidence == (row.target_prob < 0.10)
-    pairs = read_rows(agreement_path(out), AgreementRow)
+    pairs = read_rows(RunFiles(out).agreement, AgreementRow)
     assert [(p.model_a, p.model_b) for p in pairs] == [("baseline", "compound")] * 4
     assert all(-1 <= p.spearman <= 1 and 0 <= p.top20_iou <= 1 for p in pairs)
     summary = json.loads(out.with_suffix(".summary.json").read_text())
@@ -106,7 +106,7 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     top1 = summary["metrics"]["baseline"]["top1_correct"]
     by_hand = 100 * sum(r.top1_correct for r in rows if r.model == "baseline") / 4
     assert top1["mean"] == by_hand and top1["ci95"][0] <= by_hand <= top1["ci95"][1]
-    difference = summary["differences"]["compound-baseline"]["gt_known_loc"]
+    difference = summary["differences"]["compound|baseline"]["gt_known_loc"]
     assert difference["p"] is not None and len(difference["ci95"]) == 2
     spearman = summary["agreement"]["baseline|compound"]["spearman"]["mean"]
     assert abs(spearman - sum(p.spearman for p in pairs) / 4) < 1e-6
@@ -157,7 +157,7 @@ def test_killed_run_resumes_to_the_same_csv_and_maps(val_sample, tmp_path):
     resumed = _evaluate([*args, "--out", str(killed), "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert killed.read_text() == full.read_text()
-    assert agreement_path(killed).read_text() == agreement_path(full).read_text()
+    assert RunFiles(killed).agreement.read_text() == RunFiles(full).agreement.read_text()
     resumed_maps = np.load(tmp_path / "killed.maps.baseline.npz")
     full_maps = np.load(tmp_path / "full.maps.baseline.npz")
     assert sorted(resumed_maps.files) == sorted(full_maps.files)

@@ -211,7 +211,7 @@ def test_evaluate_report_and_save_maps_run_on_the_resnet_ladder(resnet_home, val
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["models"] == ["resnet50", "wide_resnet50_2"]
     # each column against the ladder's baseline (its first column)
-    assert list(summary["differences"]) == ["wide_resnet50_2-resnet50"]
+    assert list(summary["differences"]) == ["wide_resnet50_2|resnet50"]
     options = json.loads(out.with_suffix(".options.json").read_text())
     assert options["ladder"] == "resnet"
     for key in ("resnet50", "wide_resnet50_2"):

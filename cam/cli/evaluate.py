@@ -119,7 +119,7 @@ def _write_sanity(out: Path, report, model_order: list[str]) -> None:
     """The sanity summary: printed, as JSON and as the cascade-curve PNG."""
     import json
 
-    from cam.eval.sanity_run import sanity_path, sanity_summary_path
+    from cam.eval.layout import RunFiles
     from cam.eval.sanity_summary import summarize_sanity
     from cam.render.sanity_plots import cascade_plot
     from cam.render.sanity_text import sanity_markdown
@@ -128,11 +128,11 @@ def _write_sanity(out: Path, report, model_order: list[str]) -> None:
         return
     summary = summarize_sanity(report.rows, model_order)
     print(sanity_markdown(summary) + "\n")
-    json_path = sanity_summary_path(out)
-    json_path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
-    png = json_path.with_name(f"{out.stem}.sanity.png")
-    png.write_bytes(cascade_plot(summary))
-    print(f"wrote {sanity_path(out)} ({len(report.rows)} rows), {json_path} and {png}")
+    files = RunFiles(out).sanity
+    atomic_write(files.summary, lambda p: p.write_text(
+        json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8"))
+    atomic_write(files.plot, lambda p: p.write_bytes(cascade_plot(summary)))
+    print(f"wrote {files.rows} ({len(report.rows)} rows), {files.summary} and {files.plot}")
 
 
 def _room_for_maps(args: argparse.Namespace, images: int) -> bool:
@@ -154,9 +154,10 @@ def _room_for_maps(args: argparse.Namespace, images: int) -> bool:
 
 def _rows_kept(out: Path, rank: int, world: int) -> str:
     """What a run that stopped on a write error keeps, in words."""
+    from cam.eval.layout import rank_part
     from cam.eval.rows import MetricRow, read_rows
 
-    written = out if world == 1 else out.with_name(f"{out.name}.part{rank}")
+    written = rank_part(out, rank, world)
     try:
         rows = len(read_rows(written, MetricRow))
     except (OSError, ValueError):
@@ -172,7 +173,7 @@ def _write_summaries(out: Path, report, zoo) -> None:
     says), and written beside the CSV as JSON and two plots."""
     import json
 
-    from cam.eval.run import agreement_path
+    from cam.eval.layout import RunFiles
     from cam.eval.summary import Lineup, summarize
     from cam.render.summary_plots import agreement_plot, summary_plot
     from cam.render.summary_text import summary_markdown
@@ -180,13 +181,12 @@ def _write_summaries(out: Path, report, zoo) -> None:
     def write(path: Path, data: bytes) -> None:
         atomic_write(path, lambda p: p.write_bytes(data))
 
+    files = RunFiles(out)
     lineup = Lineup.of([m.column for m in zoo.models])
     for summary in summarize(report.rows, report.agreement_rows, lineup):
         print(summary_markdown(summary) + "\n")
-        write(out.with_suffix(".summary.json"),
-              (json.dumps(summary.as_json(), indent=2) + "\n").encode("utf-8"))
-        write(out.with_suffix(".png"), summary_plot(summary))
-        write(out.with_suffix(".agreement.png"), agreement_plot(summary))
-    print(f"wrote {out} ({len(report.rows)} rows), {agreement_path(out)}, "
-          f"{out.with_suffix('.summary.json')}, {out.with_suffix('.png')} and "
-          f"{out.with_suffix('.agreement.png')}")
+        write(files.summary, (json.dumps(summary.as_json(), indent=2) + "\n").encode("utf-8"))
+        write(files.plot, summary_plot(summary))
+        write(files.agreement_plot, agreement_plot(summary))
+    print(f"wrote {out} ({len(report.rows)} rows), {files.agreement}, {files.summary}, "
+          f"{files.plot} and {files.agreement_plot}")

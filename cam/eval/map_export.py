@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import zipfile
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from cam.eval.agreement import EVAL_SIZE
+from cam.eval.layout import RunFiles, file_safe
 from safe_io.storage import write_failure
 
 # Per-image arrays shared by every model's file, and those of one model.
@@ -58,12 +58,6 @@ class ImageArrays:
     targets: dict[str, int]
 
 
-def file_safe(model_key: str) -> str:
-    """A model key as part of a file name: a brought model's key (``torchvision:resnet152.
-    IMAGENET1K_V2``, ``timm:resnet50=/path/w.pth``) has characters no file name may hold."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model_key)
-
-
 def shard_bytes(images: int, models: int) -> int:
     """The least a run's shards take on disk before they are merged: per image its photo
     (uint8) and box mask (bool), and per model its map (float32), on the 224 px grid. The
@@ -73,23 +67,13 @@ def shard_bytes(images: int, models: int) -> int:
     return images * (pixels * (3 + 1) + models * pixels * 4)
 
 
-def maps_path(out: Path, model_key: str) -> Path:
-    """``r.csv`` → ``r.maps.<model>.npz``."""
-    return out.with_name(f"{out.stem}.maps.{file_safe(model_key)}.npz")
-
-
-def parts_folder(out: Path) -> Path:
-    """``r.csv`` → ``r.maps.parts/``, where a run's shards wait to be merged."""
-    return out.with_name(f"{out.stem}.maps.parts")
-
-
 class MapWriter:
     """Writes shards of ``ImageArrays`` as a run goes, and merges them into one ``.npz`` per
     model at its end."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.folder = parts_folder(out)
+        self.folder = RunFiles(out).map_parts
 
     @staticmethod
     def shard_name(rank: int, start: int) -> str:
@@ -180,7 +164,7 @@ class MapWriter:
 
     def _merge_model(self, key: str, ids: list[str],
                      where: dict[str, tuple[Path, int, int]], provenance: dict | None) -> Path:
-        path = maps_path(self.out, key)
+        path = RunFiles(self.out).maps(key)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
             self._merge_into(tmp, key, ids, where, provenance)

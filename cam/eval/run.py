@@ -28,6 +28,7 @@ from cam.engine.methods import CamMethod
 from cam.engine.targets import GROUND_TRUTH, Target
 from cam.eval import metrics
 from cam.eval.agreement import EVAL_SIZE, map_agreement
+from cam.eval.layout import RunFiles, rank_part
 from cam.eval.map_export import ImageArrays, MapWriter
 from cam.eval.rows import AgreementRow, CsvRow, MetricRow, Row, hits_to_runs, read_rows, write_csv
 from safe_io.imagenet_val import ValDataset, ValSample
@@ -42,17 +43,6 @@ FAITHFULNESS_STEPS = 16
 QUICK_FAITHFULNESS_STEPS = 8
 
 
-def agreement_path(out: Path) -> Path:
-    """``r.csv`` → ``r.agreement.csv``."""
-    return out.with_name(f"{out.stem}.agreement{out.suffix}")
-
-
-def options_path(out: Path) -> Path:
-    """``r.csv`` → ``r.options.json``: what made the rows, so that a resume cannot mix rows
-    made otherwise."""
-    return out.with_name(f"{out.stem}.options.json")
-
-
 class ResumeMismatch(ValueError):
     """``--resume`` asked to continue rows made with other options."""
 
@@ -61,7 +51,7 @@ def _check_resume(out: Path, options: dict) -> None:
     """Refuse to resume ``out`` when its rows were made with other options; say which."""
     import json
 
-    path = options_path(out)
+    path = RunFiles(out).options
     if not path.is_file():
         if out.is_file() and out.stat().st_size:
             raise ResumeMismatch(f"{out}: no {path.name} says how its rows were made; resume "
@@ -279,10 +269,10 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     models = runnable(engine, method, model_keys)
     keys = [m.key for m in models]
     tables: tuple[tuple[Path, type[CsvRow]], ...] = (
-        (out, MetricRow), (agreement_path(out), AgreementRow))
+        (out, MetricRow), (RunFiles(out).agreement, AgreementRow))
 
     def part(path: Path, r: int = rank) -> Path:
-        return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
+        return rank_part(path, r, world_size)
 
     options = {"family": engine.zoo.family.name, "ladder": engine.zoo.ladder.name,
                "method": method.key,
@@ -296,7 +286,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         for path, _ in tables:
             part(path).unlink(missing_ok=True)
     if rank == 0:
-        write_json(options_path(out), options)
+        write_json(RunFiles(out).options, options)
     done = {r.key() for path, row_type in tables
             for r in read_rows(path, row_type) + (read_rows(part(path), row_type)
                                                   if part(path) != path else [])

@@ -36,6 +36,7 @@ import torch
 from cam.engine.engine import CamEngine
 from cam.engine.inputs import image_from_sample
 from cam.engine.methods import CamMethod
+from cam.eval.layout import RunFiles, rank_part
 from cam.eval.rows import SanityRow, read_rows
 from cam.eval.run import _append, _canonical, _check_resume, _write_all, runnable
 from cam.eval.sanity import SANITY_DEFINITIONS_VERSION, SEED, CascadeMaps, cascade_maps, sanity_row
@@ -43,21 +44,6 @@ from safe_io.imagenet_val import ValDataset
 from safe_io.images import ImageLoadError
 from safe_io.storage import write_json
 from scaled_models.architectures import CamNet
-
-
-def sanity_path(out: Path) -> Path:
-    """``r.csv`` → ``r.sanity.csv``."""
-    return out.with_name(f"{out.stem}.sanity{out.suffix}")
-
-
-def sanity_summary_path(out: Path) -> Path:
-    """``r.csv`` → ``r.sanity.summary.json``."""
-    return out.with_name(f"{out.stem}.sanity.summary.json")
-
-
-def sanity_maps_path(out: Path, model_key: str) -> Path:
-    """``r.csv`` → ``r.sanity.maps.<model>.npz``."""
-    return out.with_name(f"{out.stem}.sanity.maps.{model_key}.npz")
 
 
 @dataclass
@@ -75,7 +61,7 @@ class _Shards:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.folder = out.with_name(f"{out.stem}.sanity.maps.parts")
+        self.folder = RunFiles(out).sanity.map_parts
 
     def clear(self, rank: int, world_size: int) -> None:
         """An earlier run's shards, at the start of a fresh one: this process's, and (process
@@ -116,7 +102,7 @@ class _Shards:
             keep = sorted(range(len(merged["image_ids"])),
                           key=lambda i: rank.get(str(merged["image_ids"][i]), len(rank)))
             merged = {name: value[keep] for name, value in merged.items()}
-            path = sanity_maps_path(self.out, key)
+            path = RunFiles(self.out).sanity.maps(key)
             tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
             np.savez_compressed(tmp, steps=parts[0]["steps"], seed=parts[0]["seed"], **merged)
             os.replace(tmp, path)
@@ -143,18 +129,18 @@ def run_sanity(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMet
                granularity: str = "blocks", rank: int = 0, world_size: int = 1,
                save_maps: bool = False, progress: bool = True,
                stop_after_batches: int | None = None) -> SanityReport:
-    """The checks of ``dataset``'s images (the first ``limit``) into ``sanity_path(out)``, as
-    the module's docstring says; ``stop_after_batches`` simulates an interruption (tests)."""
+    """The checks of ``dataset``'s images (the first ``limit``) into ``r.sanity.csv`` beside
+    ``out`` (``RunFiles``), as the module's docstring says; ``stop_after_batches`` simulates an interruption (tests)."""
     from tqdm import tqdm
 
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     # the cascade re-initialises a CamNet's classifier and blocks: a brought network of another
     # form has no such layers to walk
     models = [m for m in runnable(engine, method, model_keys) if isinstance(m.net, CamNet)]
-    path = sanity_path(out)
+    path = RunFiles(out).sanity.rows
 
     def part(r: int = rank) -> Path:
-        return path if world_size == 1 else path.with_name(f"{path.name}.part{r}")
+        return rank_part(path, r, world_size)
 
     options = {"family": engine.zoo.family.name, "ladder": engine.zoo.ladder.name,
                "method": method.key, "seed": seed,

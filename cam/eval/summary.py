@@ -156,7 +156,7 @@ class Summary:
             "maxboxacc_by_delta": {model: {str(d): round(100 * v, 4) for d, v in per.items()}
                                    for model, per in self.maxboxacc_per_delta.items()},
             "differences": {
-                f"{a}-{b}": {col: interval(d, scales[col]) | {"p": d.p}
+                pair_name(a, b): {col: interval(d, scales[col]) | {"p": d.p}
                              for col, d in per.items()}
                 for (a, b), per in self.differences.items()},
             "agreement": {pair_name(a, b): {k: interval(v, 1.0) for k, v in per.items()}
