@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.labels import MAX_EXPORT_ENV, MAX_GRID_ENV
-from scaled_models.weights import checkpoints_root
+from scaled_models.files import checkpoints_root
 
 DEFAULT_MAX_GRID_IMAGES = 36
 DEFAULT_MAX_EXPORT_MEGAPIXELS = 50.0

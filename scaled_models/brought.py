@@ -32,19 +32,17 @@ from torch import nn
 
 from .architectures import Architecture, CamNet, LibraryNet
 from .family import WeightsUnavailable
+from .files import CHECKPOINT_SUFFIXES, file_sha256, read_state_dict
 from .ladders import Column
 from .paper import Scaling
 from .preprocessing import Preprocessing
 from .weights import (
-    CHECKPOINT_SUFFIXES,
     STATUS_PUBLISHED,
     STATUS_UNAVAILABLE,
     STATUS_UNVERIFIED,
     LoadedWeights,
     Provenance,
-    file_sha256,
     load_into,
-    read_state_dict,
     unverified_reason,
 )
 

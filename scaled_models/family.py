@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .architectures import Architecture, CamNet
-from .ladders import TABLE7_LADDER, Column, Ladder
+from .ladders import DEFAULT_LADDER, TABLE7_LADDER, Column, Ladder
 from .preprocessing import Preprocessing
 from .table7 import TABLE7
 
@@ -232,3 +232,31 @@ def get_family(name: str | WeightFamily) -> WeightFamily:
     except KeyError:
         raise ValueError(f"unknown family {name!r}; choose from "
                          f"{', '.join(FAMILIES)}") from None
+
+
+def resolve_family(requested: str, ladder: Ladder = DEFAULT_LADDER) -> tuple[WeightFamily, str]:
+    """A family's name, or ``auto``, for ``ladder``; with the reason. ``auto`` is the one family
+    that fills a ladder only one fills (the ResNets), else ``efficientnet`` when B0's weights
+    can be had, else the offline ``lite``. Called once, where the request is read (a command
+    line's ``--family``, the app's selector): everything below takes the family itself."""
+    fillers = families_for(ladder)
+    if requested in FAMILIES:
+        family = FAMILIES[requested]
+        if family not in fillers:
+            raise ValueError(f"the {family.name} family has no models for the {ladder.name} "
+                             f"ladder; choose {' or '.join(['auto', *(f.name for f in fillers)])}")
+        return family, requested_reason(family)
+    if requested != "auto":
+        raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
+    if len(fillers) == 1:
+        return fillers[0], f"auto: the only family with models for the {ladder.name} ladder"
+    paper, offline = paper_family(), offline_family()
+    ok, why = paper.published_available("baseline")
+    if ok:
+        return paper, f"auto: {paper.role('baseline').weights.name}'s weights are available ({why})"
+    return offline, f"auto: using the offline {offline.name} stand-ins because {why}"
+
+
+def requested_reason(family: WeightFamily) -> str:
+    """Why a family that was named is used."""
+    return f"family {family.name!r} was requested"

@@ -33,17 +33,18 @@ from .brought import (
 )
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
 from .devices import usable_device
-from .family import FAMILIES, RoleBinding, WeightFamily, paper_family
-from .ladders import DEFAULT_LADDER, TABLE7_LADDER, Column, Ladder, get_ladder
-from .preprocessing import Preprocessing
-from .table7 import TABLE7
-from .weights import (
-    Provenance,
-    SharedNets,
-    load_weights,
+from .family import (
+    FAMILIES,
+    RoleBinding,
+    WeightFamily,
+    paper_family,
     requested_reason,
     resolve_family,
 )
+from .ladders import DEFAULT_LADDER, TABLE7_LADDER, Column, Ladder, get_ladder
+from .preprocessing import Preprocessing
+from .table7 import TABLE7
+from .weights import Provenance, SharedNets, load_weights
 
 
 def pick_device(requested: str | None = None) -> torch.device:

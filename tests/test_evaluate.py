@@ -64,13 +64,14 @@ def test_row_schema_round_trips_a_real_row_through_csv_text():
     assert (real.image_id, real.target_class, real.pred_prob) == ("ILSVRC2012_val_00000001", 65,
                                                                   0.160076)
     assert (real.low_confidence, real.top1_correct, real.gt_known_loc) == (False, True, False)
-    assert real.box_hits == ((78, 772), (297, 372), ())
-    hits = runs_to_hits(real.box_hits, 1000)
-    assert hits.shape == (3, 1000) and hits[0, 78:772].all() and hits[0].sum() == 772 - 78
-    assert hits[1].sum() == 372 - 297 and not hits[2].any()
-    assert hits_to_runs(hits) == real.box_hits
+    hits = real.box_hits.array  # in memory as computed: δ × τ, exactly the runs the CSV holds
+    expected = np.zeros((3, 1000), dtype=bool)
+    expected[0, 78:772] = expected[1, 297:372] = True
+    assert hits.shape == (3, 1000) and np.array_equal(hits, expected)
+    assert hits_to_runs(hits) == ((78, 772), (297, 372), ())
+    assert np.array_equal(runs_to_hits(((78, 772), (297, 372), ()), 1000), expected)
     assert (bare.gt_known_loc, bare.loc_iou, bare.deletion_auc, bare.box_hits) == (
-        None, None, None, ())
+        None, None, None, None)
     written = io.StringIO()
     write_csv(written, rows, MetricRow)
     assert written.getvalue() == text
@@ -94,7 +95,7 @@ def test_evaluate_cli_rows_agreement_summary_and_plots(val_sample, tmp_path):
     assert len(rows) == 8 and out.read_text().startswith(METRIC_CSV_HEADER + "\n")
     for row in rows:
         assert row.method == "cam" and row.target_class == row.gt_class
-        assert isinstance(row.gt_known_loc, bool) and len(row.box_hits) == 3
+        assert isinstance(row.gt_known_loc, bool) and row.box_hits.array.shape == (3, 1000)
         # normalised faithfulness is the raw AUC over the unperturbed probability
         assert abs(row.deletion_auc_norm * row.target_prob - row.deletion_auc) < 1e-5
         assert row.low_confidence == (row.target_prob < 0.10)

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from scipy.stats import binomtest
 
+from scaled_models.checkpoint_meta import Judged
 from scaled_models.train.data import find_images, holdout_split
 from scaled_models.train.evaluation import Outcomes, comparison
-from scaled_models.weights import Judged
 
 
 def _photo(path, size):

@@ -51,7 +51,8 @@ TREE = {
                "(classes), imagenet_val (val folders, Box), images (the decoder), paths "
                "(allowed roots), storage (atomic writes, free space)",
     "scaled_models": "models: table7, paper (printed rows), ladders, architectures, family, "
-                     "efficientnet, lite, resnet (families), brought (your models), weights, "
+                     "efficientnet, lite, resnet (families), brought (your models), files, "
+                     "checkpoint_meta, weights, "
                      "preprocessing, devices, provenance, zoo, expand, derived_facts, "
                      "distributed; __main__ (python -m scaled_models)",
     "scaled_models.cli": "application: the shared model options, argtypes, the table command",

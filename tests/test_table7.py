@@ -195,7 +195,7 @@ def test_stale_shipped_facts_are_derived_again_with_the_same_answers(tmp_path, m
     import json
 
     from scaled_models import derived_facts
-    from scaled_models.weights import resolve_family
+    from scaled_models.family import resolve_family
     from scaled_models.zoo import measured_cost
 
     baseline = get_family("lite").role("baseline").arch

@@ -17,7 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from scaled_models import get_family, load_model
-from scaled_models.weights import file_sha256
+from scaled_models.files import file_sha256
 
 from .conftest import REPO, SAMPLE_IMAGES, SHARED
 

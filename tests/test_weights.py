@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 
 from scaled_models import WeightsUnavailable, get_family, load_model, load_zoo
 from scaled_models.cli import add_zoo_arguments, request_from_args
-from scaled_models.weights import read_state_dict, resolve_family
+from scaled_models.family import resolve_family
+from scaled_models.files import read_state_dict
 
 LITE, EFFICIENTNET = get_family("lite"), get_family("efficientnet")
 

@@ -25,6 +25,8 @@ from typing import Any, ClassVar, TextIO, TypeVar
 
 import numpy as np
 
+from cam.eval.metrics.localization import cam_thresholds
+
 FLOAT_DIGITS = 6
 
 
@@ -60,7 +62,31 @@ def _read_runs(text: str) -> Runs:
     return tuple(groups)
 
 
-RUNS = Codec(_write_runs, _read_runs)  # a δ without hits is "-", no boxes at all ""
+@dataclass(frozen=True, eq=False)
+class BoxHits:
+    """Where one image's map is right for MaxBoxAccV2 (``metrics.box_hits``): a δ × τ boolean
+    array, in memory as it was computed; runs of τ indices only in the CSV (``HITS``)."""
+
+    array: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BoxHits) and np.array_equal(self.array, other.array)
+
+    __hash__ = None  # an array's contents: equal by value, not hashable
+
+
+def _write_hits(hits: BoxHits | None) -> str:
+    return "" if hits is None else _write_runs(hits_to_runs(hits.array))
+
+
+def _read_hits(text: str) -> BoxHits | None:
+    if not text:
+        return None
+    return BoxHits(runs_to_hits(_read_runs(text), len(cam_thresholds())))
+
+
+# a δ without hits is "-", no boxes at all "" (``None``)
+HITS = Codec(_write_hits, _read_hits)
 # a sequence of reals (one per cascade step), space-separated; a constant map's nan as "nan"
 REALS = Codec(lambda values: " ".join(REAL.write(v) for v in values),
               lambda text: tuple(float(v) for v in text.split()))
@@ -136,9 +162,8 @@ class MetricRow(CsvRow):
     insertion_auc: float | None = _column(optional(REAL))
     deletion_auc_norm: float | None = _column(optional(REAL))
     insertion_auc_norm: float | None = _column(optional(REAL))
-    # where the image is correct for MaxBoxAccV2 (``metrics.box_hits``), as runs of τ indices
-    # per δ (``hits_to_runs``); () without boxes
-    box_hits: Runs = _column(RUNS)
+    # where the image is correct for MaxBoxAccV2; None without boxes
+    box_hits: BoxHits | None = _column(HITS)
 
 
 @dataclass(frozen=True)

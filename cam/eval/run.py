@@ -30,7 +30,7 @@ from cam.eval import metrics
 from cam.eval.agreement import EVAL_SIZE, map_agreement
 from cam.eval.layout import RunFiles, rank_part
 from cam.eval.map_export import ImageArrays, MapWriter
-from cam.eval.rows import AgreementRow, CsvRow, MetricRow, Row, hits_to_runs, read_rows, write_csv
+from cam.eval.rows import AgreementRow, BoxHits, CsvRow, MetricRow, Row, read_rows, write_csv
 from safe_io.imagenet_val import ValDataset, ValSample
 from safe_io.images import ImageLoadError
 from safe_io.storage import atomic_write, write_failure, write_json
@@ -101,8 +101,8 @@ def _metric_row(engine: CamEngine, image: CamImage, model: LoadedModel, result: 
         insertion_auc=None if faithfulness is None else faithfulness.insertion_auc,
         deletion_auc_norm=None if faithfulness is None else faithfulness.deletion_auc_norm,
         insertion_auc_norm=None if faithfulness is None else faithfulness.insertion_auc_norm,
-        box_hits=hits_to_runs(metrics.box_hits(metrics.best_iou_per_threshold(cam, gt_boxes)))
-        if gt_boxes else ())
+        box_hits=BoxHits(metrics.box_hits(metrics.best_iou_per_threshold(cam, gt_boxes)))
+        if gt_boxes else None)
 
 
 def image_rows(engine: CamEngine, image: CamImage, results: dict[str, CamResult],
@@ -307,6 +307,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
                dynamic_ncols=True)
     batches = 0
+    written: tuple[list, list] = ([], [])  # this run's rows, in the order they were written
     writer = MapWriter(out)
     if not resume:  # an earlier run's maps never join this run's, --save-maps or not
         writer.clear(rank, world_size)
@@ -326,8 +327,10 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                                   0 if rows_done else faithfulness_steps,
                                   arrays=kept.append if save_maps else None)
             if not rows_done:
-                for (path, row_type), rows in zip(tables, new):
-                    _append(part(path), [r for r in rows if r.key() not in done], row_type)
+                for (path, row_type), rows, kept_rows in zip(tables, new, written):
+                    fresh = [r for r in rows if r.key() not in done]
+                    _append(part(path), fresh, row_type)
+                    kept_rows += fresh
             if save_maps:  # after the rows: they are the result, the maps an extra
                 writer.write(shard_name, kept, keys)
             report.computed_images += len(images)
@@ -341,6 +344,13 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         torch.distributed.barrier()
         if rank != 0:
             return report
+    if world_size == 1 and not resume:
+        # a fresh run's rows went to its files once, image by image in the dataset's order and
+        # models in the ladder's: they are the result as written
+        report.rows, report.agreement_rows = written
+        if save_maps:
+            report.write_maps = _maps_merger(writer, samples, keys, models)
+        return report
     finished = []
     for path, row_type in tables:
         merged = read_rows(path, row_type) if world_size == 1 or resume else []
@@ -352,7 +362,13 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         finished.append(rows)
     report.rows, report.agreement_rows = finished
     if save_maps:
-        order = [s.image_id for s in samples]
-        provenance = {m.key: m.summary() for m in models}
-        report.write_maps = lambda: writer.merge(order, keys, provenance)
+        report.write_maps = _maps_merger(writer, samples, keys, models)
     return report
+
+
+def _maps_merger(writer: MapWriter, samples: Sequence[ValSample], keys: list[str],
+                 models: Sequence[LoadedModel]) -> Callable[[], list[Path]]:
+    """The ``--save-maps`` merge, to be called once the results are written."""
+    order = [s.image_id for s in samples]
+    provenance = {m.key: m.summary() for m in models}
+    return lambda: writer.merge(order, keys, provenance)

@@ -130,7 +130,8 @@ def run_sanity(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMet
                save_maps: bool = False, progress: bool = True,
                stop_after_batches: int | None = None) -> SanityReport:
     """The checks of ``dataset``'s images (the first ``limit``) into ``r.sanity.csv`` beside
-    ``out`` (``RunFiles``), as the module's docstring says; ``stop_after_batches`` simulates an interruption (tests)."""
+    ``out`` (``RunFiles``), as the module's docstring says; ``stop_after_batches``
+    simulates an interruption (tests)."""
     from tqdm import tqdm
 
     samples = dataset.samples[:limit] if limit else list(dataset.samples)

@@ -22,7 +22,7 @@ import numpy as np
 from cam.engine.engine import LOW_CONFIDENCE
 from cam.eval import metrics
 from cam.eval.agreement import AGREEMENT_MEASURES, pair_name, summarize_agreement
-from cam.eval.rows import AgreementRow, MetricRow, runs_to_hits
+from cam.eval.rows import AgreementRow, MetricRow
 from cam.eval.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -190,8 +190,7 @@ def _values(rows: list[MetricRow], column: str) -> dict[str, float]:
 
 def _box_hits(rows: list[MetricRow]) -> dict[str, np.ndarray]:
     """image_id → its MaxBoxAccV2 hits (δ × τ), for the rows with boxes."""
-    thresholds = len(metrics.cam_thresholds())
-    return {r.image_id: runs_to_hits(r.box_hits, thresholds) for r in rows if r.box_hits}
+    return {r.image_id: r.box_hits.array for r in rows if r.box_hits is not None}
 
 
 def _maxboxacc(hits: dict[str, np.ndarray]) -> Interval | None:

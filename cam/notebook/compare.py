@@ -41,8 +41,8 @@ from safe_io.imagenet import class_label
 from safe_io.images import ImageLoadError
 from scaled_models.devices import usable_device
 from scaled_models.family import WeightFamily
+from scaled_models.files import check_checkpoints, checkpoints_root
 from scaled_models.ladders import DEFAULT_LADDER, Ladder
-from scaled_models.weights import check_checkpoints, checkpoints_root
 from scaled_models.zoo import ZooRequest, load_requested, zoo_request
 
 if TYPE_CHECKING:

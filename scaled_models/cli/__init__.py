@@ -11,10 +11,10 @@ import sys
 
 from ..devices import usable_device
 from ..family import FAMILIES
+from ..files import check_checkpoints
 from ..ladders import DEFAULT_LADDER, LADDERS
 from ..provenance import table_text
 from ..table7 import MODEL_KEYS
-from ..weights import check_checkpoints
 from ..zoo import ModelZoo, RequestError, load_requested, zoo_request
 from .argtypes import checked
 

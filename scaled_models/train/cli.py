@@ -12,9 +12,10 @@ import torch
 from ..cli import device_text
 from ..cli.argtypes import checked, finite_number, non_empty, positive_int, whole_number
 from ..distributed import Distributed, init_distributed
-from ..family import FAMILIES, WeightsUnavailable, paper_family
+from ..family import FAMILIES, WeightsUnavailable, paper_family, resolve_family
+from ..files import DEFAULT_CHECKPOINTS
 from ..table7 import MODEL_KEYS, spec_for
-from ..weights import DEFAULT_CHECKPOINTS, default_recipe, resolve_family
+from ..weights import default_recipe
 from .config import DEFAULT_HOLDOUT, TrainConfig, autocast_dtype
 from .data import default_eval_dir
 from .loop import adapt_at_resolution, train

@@ -12,7 +12,8 @@ from torch import nn
 from ..architectures import CamNet
 from ..expand import deepen, widen
 from ..family import WeightFamily
-from ..weights import file_sha256, load_published
+from ..files import file_sha256
+from ..weights import load_published
 
 PAPER_BATCH_LR = (0.256, 4096)  # the paper's lr per images in a global batch, scaled linearly
 EMA_DECAY = 0.9999

@@ -15,8 +15,8 @@ import torch
 from safe_io.storage import StorageError, write_json
 
 from ..family import WeightsUnavailable
+from ..files import read_checkpoint_metadata
 from ..table7 import spec_for
-from ..weights import read_checkpoint_metadata
 from ..zoo import device_label
 from .epoch_log import trim_epoch_log
 from .evaluation import Outcomes

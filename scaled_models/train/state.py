@@ -12,7 +12,8 @@ from torch import nn
 
 from safe_io.storage import atomic_write, write_json
 
-from ..weights import CHECKPOINT_FORMAT, non_finite_values
+from ..checkpoint_meta import CHECKPOINT_FORMAT
+from ..files import non_finite_values
 
 
 class NonFiniteWeights(ValueError):

@@ -23,9 +23,10 @@ import torch
 
 from ..architectures import CamNet
 from ..family import FAMILIES, PublishedWeights, WeightFamily, WeightsUnavailable, get_family
+from ..files import read_checkpoint_metadata
 from ..preprocessing import Preprocessing
 from ..table7 import MODEL_KEYS
-from ..weights import load_published, load_weights, read_checkpoint_metadata
+from ..weights import load_published, load_weights
 
 COMPARED_CAVEAT = ("the teacher is one of the five compared models: distillation transfers its "
                    "localization (Ojha et al., NeurIPS 2023), so this student's maps partly copy "
@@ -93,7 +94,9 @@ def _from_role(family: WeightFamily, key: str) -> Teacher:
 
 
 def _from_checkpoint(path: Path) -> Teacher:
-    from ..weights import checkpoint_top1, load_into, read_state_dict
+    from ..checkpoint_meta import checkpoint_top1
+    from ..files import read_state_dict
+    from ..weights import load_into
 
     metadata = read_checkpoint_metadata(path)
     arch = metadata.get("architecture") or {}
