@@ -372,6 +372,7 @@ def test_a_nul_character_in_the_folder_box_is_a_message(app):
     assert any("NUL character" in shown(e.value) for e in app.error)
 
 
+@pytest.mark.slow
 def test_a_slow_method_says_how_long_it_will_take_before_it_starts(app):
     """The first grid (exact CAM) times each model on this server; Score-CAM, one forward pass
     per feature channel, then says its wait from those timings before it runs."""

@@ -15,9 +15,9 @@ from benchmarks.serve import maps_ready, page_error, status_text, upload_files, 
 
 from .conftest import SAMPLE_IMAGES
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not browser_available(),
-    reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)")
+    reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)")]
 
 
 @pytest.fixture

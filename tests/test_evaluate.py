@@ -186,6 +186,7 @@ def test_corrupt_file_in_val_dir_is_skipped_and_reported(val_sample, tmp_path):
         "ILSVRC2012_val_00000001"]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_merges_rows(val_sample, tmp_path):
     single = tmp_path / "single.csv"
     args = ["--val-dir", str(val_sample), "--limit", "5", "--batch-size", "2",

@@ -12,6 +12,8 @@ from safe_io.images import load_image
 from scaled_models import get_family, load_model
 from scaled_models.expand import deepen, widen
 
+pytestmark = pytest.mark.slow
+
 
 def _randomized(family: str) -> torch.nn.Module:
     """A random-init baseline with non-trivial BatchNorm statistics (eval mode)."""

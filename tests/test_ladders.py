@@ -194,6 +194,7 @@ def test_without_the_files_every_column_is_grey_with_the_command_that_fetches_it
     assert Image.open(out).size[0] > 0
 
 
+@pytest.mark.slow
 def test_evaluate_report_and_save_maps_run_on_the_resnet_ladder(resnet_home, val_sample,
                                                                 tmp_path):
     env = os.environ | {"TORCH_HOME": str(resnet_home), "SCALECAM_OFFLINE": "1"}
@@ -230,6 +231,7 @@ def test_evaluate_report_and_save_maps_run_on_the_resnet_ladder(resnet_home, val
     assert report.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.slow
 def test_the_notebook_compares_a_ladder_and_a_brought_model(resnet_home, tmp_path):
     from cam import compare
 
@@ -274,6 +276,7 @@ def test_a_brought_model_that_cannot_be_is_refused_before_anything_loads(text, m
         zoo_request("lite", "table7", f"baseline,{text}")
 
 
+@pytest.mark.slow
 def test_a_brought_file_of_a_network_without_gap_and_linear_gets_the_library_methods(
         tmp_path):
     """VGG ends in three linear layers: its exact CAM is not defined, said in the grid's

@@ -258,6 +258,7 @@ def test_every_module_is_listed_in_the_tree_with_its_place():
     assert unlisted == []
 
 
+@pytest.mark.slow
 def test_the_libraries_install_and_the_applications_do_not(tmp_path):
     """The wheel's top-level packages are the three libraries (the CLI and the trainer ride in
     them, with their console scripts); the app and the benchmarks run from the checkout."""

@@ -26,6 +26,8 @@ from cam.eval.sanity import cascade_maps, random_class, sanity_row, score
 
 from .conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def val_images(val_sample):

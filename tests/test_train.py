@@ -95,6 +95,7 @@ def test_the_config_resolves_every_default_once(tmp_path):
     assert given.holdout_fraction(labelled=True) == 0.0
 
 
+@pytest.mark.slow
 def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagenet, tmp_path):
     out = tmp_path / "ckpt"
     proc = _train(tiny_imagenet, out)
@@ -129,6 +130,7 @@ def test_distill_from_a_teacher_outside_the_grid_and_figure_uses_it(tiny_imagene
     assert manifest["images"][0]["panels"]["width"]["available"]
 
 
+@pytest.mark.slow
 def test_resume_mid_run_gives_the_same_weights(tiny_imagenet, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     _train(tiny_imagenet, straight)
@@ -142,6 +144,7 @@ def test_resume_mid_run_gives_the_same_weights(tiny_imagenet, tmp_path):
     assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-6
 
 
+@pytest.mark.slow
 def test_paper_recipe_smoke(tiny_imagenet, tmp_path):
     proc = _run(["-m", "scaled_models.train", "--model", "baseline", "--family", "lite",
                  "--recipe", "paper", "--data", str(tiny_imagenet), "--out", str(tmp_path),
@@ -152,6 +155,7 @@ def test_paper_recipe_smoke(tiny_imagenet, tmp_path):
     assert meta["teacher"] is None and "epoch 1/1" in proc.stdout
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(tiny_imagenet, tmp_path):
     single, double = tmp_path / "single", tmp_path / "double"
     _train(tiny_imagenet, single, "--epochs", "1")
@@ -255,6 +259,7 @@ def _top1_per_image(net, preprocessing, paths, labels) -> str:
     return "".join("1" if int(c) == label else "0" for c, label in zip(logits.argmax(1), labels))
 
 
+@pytest.mark.slow
 def test_match_is_judged_on_held_out_photos_beside_its_start_and_the_baseline(labelled_photos,
                                                                               tmp_path):
     from scipy.stats import binomtest
@@ -325,6 +330,7 @@ def test_an_unwritable_out_is_refused_before_any_work(tiny_imagenet, tmp_path):
     assert "Traceback" not in proc.stderr and "epoch" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_options_and_logs_each_epoch_once(tiny_imagenet, tmp_path):
     out = tmp_path / "ckpt"
     _train(tiny_imagenet, out, "--stop-after", "1")
