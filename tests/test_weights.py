@@ -212,3 +212,21 @@ def test_a_checkpoint_with_non_finite_weights_disables_its_own_role_only(tmp_pat
     panels = json.loads(out.with_suffix(".json").read_text())["images"][0]["panels"]
     assert {key: panel["available"] for key, panel in panels.items()} == {
         "baseline": False, "depth": False, "width": False, "resolution": True, "compound": True}
+
+
+def test_the_command_an_unavailable_role_names_is_one_the_trainer_takes(tmp_path):
+    """The library names the trainer's command for a role nobody publishes; the trainer alone
+    parses it (its options live in scaled_models.train.cli): the command must parse there, with
+    the role, family and recipe it says."""
+    import shlex
+
+    from scaled_models.train.cli import parse_args
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for key, recipe in (("width", "distill"), ("depth", "distill")):
+        command = load_model(LITE, key, tmp_path).provenance.make_available
+        argv = shlex.split(command.replace("IMAGES_DIR", str(data)))
+        assert argv[:3] == ["python", "-m", "scaled_models.train"]
+        args = parse_args(argv[3:])
+        assert (args.model, args.family, args.recipe) == (key, "lite", recipe)
