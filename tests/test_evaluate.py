@@ -319,11 +319,12 @@ def test_maps_onto_a_full_disk_keep_the_rows_and_leave_no_partial_shard(val_samp
 def test_save_maps_without_room_for_them_is_refused_before_any_model_loads(val_sample, tmp_path,
                                                                           monkeypatch, capsys):
     """#32 item 7: a folder with less room than the maps' shards need is said before work."""
-    import cam.cli.main as cli
+    import cam.cli.evaluate as command
+    from cam.cli.main import main
 
-    monkeypatch.setattr(cli, "free_bytes", lambda path: 1000, raising=False)
-    monkeypatch.setattr(cli, "_engine", lambda *a, **k: pytest.fail("models loaded"))
-    code = cli.main(["evaluate", "--val-dir", str(val_sample), "--out", str(tmp_path / "r.csv"),
+    monkeypatch.setattr(command, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(command, "engine_of", lambda *a, **k: pytest.fail("models loaded"))
+    code = main(["evaluate", "--val-dir", str(val_sample), "--out", str(tmp_path / "r.csv"),
                      "--save-maps", *FAST])
     error = capsys.readouterr().err
     assert code == 2 and "--save-maps: the maps of 32 images × 1 models need at least" in error
