@@ -435,6 +435,7 @@ def test_sanity_tab_randomises_copies_and_leaves_the_resident_models_alone(app, 
     from app.resources import get_engine
     from app.settings import load_settings
     from scaled_models import get_family, load_zoo
+    from scaled_models.ladders import TABLE7_LADDER
 
     app.radio(key="sanity_steps").set_value("every stage").run()
     app.button(key="run_sanity").click().run()
@@ -442,7 +443,7 @@ def test_sanity_tab_randomises_copies_and_leaves_the_resident_models_alone(app, 
     text = shown(" ".join(m.value for m in app.markdown))
     assert "both checks" in text and "Adebayo" in text
     assert any(c.key == "sanity_curve" for c in app.get("plotly_chart"))
-    engine = get_engine(get_family("lite"), str(load_settings().checkpoints))
+    engine = get_engine(get_family("lite"), TABLE7_LADDER, (), str(load_settings().checkpoints))
     assert len(engine._maps) > 0  # the page's engine, not a new one
     fresh = load_zoo(get_family("lite"), tmp_path / "none", keys=("baseline",)).models[0].net
     for name, value in fresh.state_dict().items():

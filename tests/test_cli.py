@@ -24,13 +24,23 @@ FIGURE = ["figure", "--images", str(SAMPLE_IMAGES), "--out", "fig.png"]
     (["--batch-size", "0"], "--batch-size: must be a positive whole number"),
     (["--target", "unicorn"], "--target: target 'unicorn' is not"),
     (["--method", "gradcam3"], "--method: unknown CAM method 'gradcam3'"),
-    (["--models", "baseline,foo"], "--models: unknown model 'foo'"),
 ])
 def test_bad_figure_arguments_stop_at_parse_time(extra, message, capsys):
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args(FIGURE + extra)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unknown_model_stops_before_any_model_loads_with_the_ladders_columns(capsys):
+    """--models is read against the ladder (known only once every option is parsed): still a
+    usage error (exit 2) that names the bad key and the columns one may choose."""
+    with pytest.raises(SystemExit) as stop:
+        main(FIGURE + ["--family", "lite", "--models", "baseline,foo"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--models: unknown model 'foo' in the table7 ladder" in err
+    assert "baseline, depth, width, resolution, compound" in err
 
 
 @pytest.mark.parametrize("out", ["x.txt", "x.jpg", "x"])
@@ -153,7 +163,7 @@ def test_cam_table_help_is_the_table_commands_help():
 ])
 def test_bad_serve_bench_arguments_stop_at_parse_time(extra, message, capsys):
     with pytest.raises(SystemExit) as stop:
-        build_parser().parse_args(["bench", "--serve", *extra])
+        build_parser(serve_options=True).parse_args(["bench", "--serve", *extra])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -126,7 +126,7 @@ def test_reduced_precision_is_kept_only_within_tolerance(lite_zoo, monkeypatch, 
     does not flip a 95 % espresso, so a tolerance of 1 keeps it."""
     import cam.engine.engine
 
-    monkeypatch.setattr(cam.engine, "AUTOCAST_TOLERANCE", tolerance)
+    monkeypatch.setattr(cam.engine.engine, "AUTOCAST_TOLERANCE", tolerance)
     images = [image_from_path(SAMPLE_IMAGES / "coffee.png")]
     reference = CamEngine(lite_zoo, cache_mb=0, autocast=False)
     trial = CamEngine(lite_zoo, cache_mb=0, autocast=True)

@@ -60,8 +60,8 @@ def test_score_cam_in_channel_batches_equals_the_librarys(small_net, monkeypatch
 
     import cam.engine.methods
 
-    monkeypatch.setattr(cam.methods, "CHANNEL_BATCH_PIXELS", 7 * 64 * 64)  # 7 of 320: uneven
-    assert cam.methods.channel_batch(64) == 7
+    monkeypatch.setattr(cam.engine.methods, "CHANNEL_BATCH_PIXELS", 7 * 64 * 64)  # 7 of 320: uneven
+    assert cam.engine.methods.channel_batch(64) == 7
     torch.manual_seed(1)
     batch = torch.randn(2, 3, 64, 64)
     maps, _, chosen = library_cam(small_net, batch, [3, 9], METHODS["scorecam"])

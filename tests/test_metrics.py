@@ -193,13 +193,13 @@ def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
     """Contour boxes of all 1000 thresholds are scored against the GT boxes in one vectorised IoU
     per image, not one per contour, and each distinct mask is traced once: int(τ·255) takes the
     255 values 0…254 over τ = 0, 0.001, …, 0.999 (the seconds are in `python -m cam bench`)."""
-    import cam.eval.metrics as metrics_module
+    from cam.eval.metrics import localization
 
     rng = np.random.default_rng(0)
     cams = [cv2.resize(rng.random((7, 7)).astype(np.float32), (224, 224)) for _ in range(50)]
     gts = [[(40, 50, 180, 200)]] * 50
     calls = {"iou": 0, "contours": 0}
-    real_iou, real_contours = metrics_module._iou_matrix, cv2.findContours
+    real_iou, real_contours = localization.iou_matrix, cv2.findContours
 
     def iou(*args):
         calls["iou"] += 1
@@ -209,7 +209,7 @@ def test_maxboxacc_does_one_iou_computation_per_image(monkeypatch):
         calls["contours"] += 1
         return real_contours(*args)
 
-    monkeypatch.setattr(metrics_module, "_iou_matrix", iou)
+    monkeypatch.setattr(localization, "iou_matrix", iou)
     monkeypatch.setattr(cv2, "findContours", contours)
     v2 = maxboxacc_v2(cams, gts)
     assert 0.0 <= v2 <= 1.0

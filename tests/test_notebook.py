@@ -199,7 +199,7 @@ def test_a_16_bit_pil_image_is_scaled_as_its_png_file_is_not_clipped():
     ({"style": "big"}, "style must be a cam.RenderStyle"),
     ({"models": ","}, "no model named in ','"),
     ({"models": []}, "no model named in ''"),
-    ({"models": [1, 2]}, "models must be Table 7 keys"),
+    ({"models": [1, 2]}, "models must be column keys or brought models"),
     ({"method": 3}, "method must be a name"),
     ({"device": "tpu"}, "device 'tpu' is not one of cpu, cuda, cuda:N, mps"),
     ({"checkpoints": ""}, "checkpoints must name a folder"),
