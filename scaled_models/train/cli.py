@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="keep an exponential moving average of the student with this decay per "
                         "step and write it as the model; the student without it is judged "
                         "beside it (default: " + _per_recipe_ema() + ")")
+    p.add_argument("--frozen-blocks", type=whole_number(0, 1000), default=0, metavar="N",
+                   help="match, distill, paper: the stem and the first N blocks keep their "
+                        "start's weights and nothing runs backward through them (the "
+                        "highest-resolution layers, the costliest to train); 0 trains every "
+                        "weight (default: 0)")
     p.add_argument("--workers", type=whole_number(0, MAX_WORKERS), default=2,
                    help=f"data loader processes, 0..{MAX_WORKERS} (default: 2)")
     p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
@@ -154,6 +159,8 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
     if args.crop_size is not None and recipe.crop != "random":
         raise SystemExit(f"--crop-size: {recipe.name} adapts the model to its test-time crop, "
                          "so it takes no other crop size")
+    if args.frozen_blocks and recipe.name == "fixres":
+        raise SystemExit("--frozen-blocks: fixres trains only the head's BatchNorm already")
     image_size = args.image_size or spec_for(args.model).paper_resolution
     return TrainConfig(
         model=args.model, family=family, recipe=recipe, data=data,
@@ -168,6 +175,7 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
         temperature=args.temperature if args.temperature is not None else recipe.temperature,
         fine_tune_classifier=args.fine_tune_classifier,
         ema_decay=args.ema if args.ema is not None else EMA_DECAY if recipe.ema else None,
+        frozen_blocks=args.frozen_blocks,
         workers=args.workers, seed=args.seed,
         autocast=autocast_dtype(dist.device, args.precision), resume=args.resume,
         limit_steps=args.limit_steps, stop_after=args.stop_after, eval_every=args.eval_every)

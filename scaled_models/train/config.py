@@ -39,6 +39,7 @@ class TrainConfig:
     temperature: float
     fine_tune_classifier: bool
     ema_decay: float | None  # the student's exponential moving average; None: no EMA
+    frozen_blocks: int  # the stem and this many first blocks keep their start's weights
     workers: int
     seed: int
     autocast: torch.dtype | None  # --precision on this device; None: float32, no autocast

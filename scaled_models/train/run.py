@@ -122,7 +122,7 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
     batches = -(-2 * len(images) // global_batch) if adapts_resolution else len(loader)
     steps = min(batches, config.limit_steps or batches)
     optimizer = make_optimizer(recipe, trainable_parameters(
-        student, recipe, family, config.fine_tune_classifier), config.lr)
+        student, recipe, family, config.fine_tune_classifier, config.frozen_blocks), config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                   lr_factor(recipe, steps, config.epochs))
     ema = (torch.optim.swa_utils.AveragedModel(

@@ -49,7 +49,8 @@ def metadata(run: Run, loss: float, trained: Outcomes | None) -> dict:
         "config": {"batch_size": config.batch_size * run.dist.world, "lr": config.lr,
                    "image_size": run_size,
                    "crop_size": config.crop_size if config.recipe.crop == "random" else None,
-                   "ema_decay": config.ema_decay, "processes": run.dist.world,
+                   "ema_decay": config.ema_decay, "frozen_blocks": config.frozen_blocks,
+                   "processes": run.dist.world,
                    "seed": config.seed, "temperature": config.temperature,
                    "workers": config.workers,
                    "autocast": str(config.autocast).removeprefix("torch.") if config.autocast
@@ -134,7 +135,7 @@ def _save_state(run: Run, rngs: list[dict]) -> None:
 def identity(run: Run) -> dict:
     """What a resumed run must share with the run it continues: the same training photos (every
     folder's), split, images it is judged on, recipe, teacher, batch, schedule, resolution,
-    crop size and EMA; anything else
+    crop size, EMA and frozen blocks; anything else
     would be a different run under the first one's name (judged on other images, its
     "top-1 (start …)" would compare different photos)."""
     config = run.config
@@ -146,7 +147,8 @@ def identity(run: Run) -> dict:
             "teacher": run.teacher.name if run.teacher else None,
             "batch size": config.batch_size * run.dist.world, "epochs": config.epochs,
             "lr": config.lr, "image size": run.preprocessing.resolution,
-            "seed": config.seed, "crop size": config.crop_size, "EMA decay": config.ema_decay}
+            "seed": config.seed, "crop size": config.crop_size, "EMA decay": config.ema_decay,
+            "frozen blocks": config.frozen_blocks}
 
 
 def resume(run: Run) -> None:
