@@ -111,7 +111,8 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     proc = _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
                  "--data", str(labelled_photos), "--extra-data", str(extra_photos), "--out",
                  str(out), "--image-size", "96", "--crop-size", "64", "--ema", "0.5",
-                 "--epochs", "1", "--batch-size", "2", "--workers", "0"])
+                 "--frozen-blocks", "3", "--epochs", "1", "--batch-size", "2", "--workers",
+                 "0"])
     assert (f"7 photos: 4 from {labelled_photos} and 3 from {extra_photos} (8 left out"
             in proc.stdout)
     meta = json.loads((out / "lite" / "resolution.json").read_text())
@@ -157,6 +158,20 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
         student, written.preprocessing, paths, labels)
     assert not torch.equal(student.fc.weight, written.net.fc.weight)  # the average is written
 
+    # Lite0's stem (conv + BatchNorm) and its first three blocks (stage 1's one, stage 2's
+    # two) are frozen: Lite0's own tensors, weights and statistics, and none in the delta;
+    # every later block was trained
+    frozen = ("features.0.", "features.1.", "features.2.0.0.", "features.2.1.0.",
+              "features.2.1.1.")
+    from safetensors.torch import load_file
+
+    delta = load_file(str(out / "lite" / "resolution.safetensors"))
+    lite0 = load_model(get_family("lite"), "baseline", tmp_path / "none").net.state_dict()
+    assert not [k for k in delta if k.startswith(frozen)]
+    assert all(torch.equal(written.net.state_dict()[k], lite0[k]) for k in lite0
+               if k.startswith(frozen))
+    assert "features.2.2.0.conv_pw.weight" in delta and meta["config"]["frozen_blocks"] == 3
+
     # --resume is the same run only with the same folders to fit on
     proc = _fails(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
                    "--data", str(labelled_photos), "--out", str(out), "--image-size", "96",
@@ -179,6 +194,8 @@ def test_the_training_crops_have_crop_size_and_fixres_takes_none(labelled_photos
     assert crops.shape[1:] == (3, 64, 64) and run.preprocessing.resolution == 96
     with pytest.raises(SystemExit, match="--crop-size: fixres adapts the model to its"):
         config_from_args(parse_args([*argv, "--recipe", "fixres", "--crop-size", "64"]), cpu)
+    with pytest.raises(SystemExit, match="the network has 16 blocks between its stem and"):
+        build_run(config_from_args(parse_args([*argv, "--frozen-blocks", "17"]), cpu), cpu)
 
 
 def _checkpoint(path: Path, trained: list[bool], start: list[bool], baseline: list[bool],

@@ -143,7 +143,7 @@ def frozen_units(net: CamNet, blocks: int) -> list[nn.Module]:
                 units.append([child])
 
     walk(net.features)
-    if blocks + 1 >= len(units) - 1:  # the head (last unit) always trains
+    if blocks > len(units) - 2:  # the head (last unit) always trains
         raise SystemExit(f"--frozen-blocks {blocks}: the network has {len(units) - 2} blocks "
                          "between its stem and its head; freeze fewer")
     return [module for unit in units[:blocks + 1] for module in unit]
