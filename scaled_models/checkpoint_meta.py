@@ -112,16 +112,21 @@ def describe_checkpoint(metadata: dict) -> str:
     held = (data.get("holdout") or {}).get("held_out_images") if isinstance(data, dict) else None
     on = (f" on {data.get('folder')} ({data.get('images'):,} images"
           + (f"; {held:,} more held out to judge it)" if held else ")")
+          + "".join(f" and {extra.get('folder')} ({extra.get('images'):,} images)"
+                    for extra in data.get("extra") or [])  # --extra-data (#35)
           if isinstance(data, dict) and data.get("folder") else "")
     steps = metadata.get("steps")
     steps_text = f", {steps:,} steps" if steps else ""
     if recipe == "match":
         base = (metadata.get("base") or {}).get("name") or "the baseline"
         resolution = (metadata.get("teacher") or {}).get("resolution", 224)
+        crop = (metadata.get("config") or {}).get("crop_size")  # --crop-size (#35)
+        shown = (f", shown to it at {crop} px in training" if crop
+                 and crop != metadata.get("image_size") else "")
         return (f"adapted to {metadata.get('image_size')} px from {base}: every weight "
                 f"fine-tuned so that at {metadata.get('image_size')} px it says what {base} "
-                f"says at {resolution} px about the same random crops (self-distillation, no "
-                f"label){on}{steps_text}")
+                f"says at {resolution} px about the same random crops{shown} "
+                f"(self-distillation, no label){on}{steps_text}")
     if recipe == "fixres":
         base = (metadata.get("base") or {}).get("name") or "the baseline"
         tuned = " and ".join(metadata.get("fine_tuned") or ["head BatchNorm"])

@@ -58,7 +58,7 @@ TREE = {
     "scaled_models.cli": "application: the shared model options, argtypes, the table command",
     "scaled_models.train": "application: the trainer: cli, config, data, recipes, teachers, "
                            "run, loop, fixres, judge, evaluation, save, state, epoch_log, "
-                           "__main__",
+                           "variants, __main__",
     "cam": "the CAM library's lazy public names; __main__ (python -m cam)",
     "cam.engine": "compute: methods, targets, inputs, engine, cache, fold, maps, geometry, "
                   "figure, cascade",

@@ -19,7 +19,7 @@ from ..weights import default_recipe
 from .config import DEFAULT_HOLDOUT, TrainConfig, autocast_dtype
 from .data import default_eval_dir
 from .loop import adapt_at_resolution, train
-from .recipes import RECIPES
+from .recipes import EMA_DECAY, RECIPES
 from .run import build_run
 
 # Ranges of the numeric options, checked when they are parsed: outside them a run only makes a
@@ -40,6 +40,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", required=True, type=non_empty,
                    help="a folder of photos, searched recursively (labelled when the photos sit "
                         "in wnid-named folders), or a train/ + val/ ImageNet layout")
+    p.add_argument("--extra-data", action="append", default=[], type=non_empty,
+                   metavar="FOLDER",
+                   help="another folder of photos to fit on, searched recursively, labelled or "
+                        "not (photos in wnid folders keep their class, others have none); "
+                        "repeat it for more. Never judged on, and recorded by fingerprint in "
+                        "the checkpoint; a photo with the bytes of one the model is judged on "
+                        "is left out and named")
     p.add_argument("--eval-dir", default=None, type=non_empty,
                    help="labelled images the model is not fit to, to judge it on (top-1 beside "
                         "its start and the baseline, map agreement), in any layout "
@@ -69,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image-size", type=whole_number(*IMAGE_SIZES), default=None,
                    help=f"training resolution, {IMAGE_SIZES[0]}..{IMAGE_SIZES[1]} px (default: "
                         "the role's, Table 7)")
+    p.add_argument("--crop-size", type=whole_number(*IMAGE_SIZES), default=None,
+                   help="random-crop recipes: the training crops' size in px, "
+                        f"{IMAGE_SIZES[0]}..{IMAGE_SIZES[1]}; the model still runs and is "
+                        "judged at --image-size. A random crop shows objects larger than the "
+                        "test-time centre crop at the same size (Touvron et al., NeurIPS "
+                        "2019), so a smaller crop can match the test crops' object size at "
+                        "less cost (default: --image-size)")
     p.add_argument("--lr", type=finite_number(0.0, MAX_LR), default=None,
                    help=f"learning rate, 0..{MAX_LR:g} (default: the recipe's, scaled with the "
                         "global batch)")
@@ -79,6 +93,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=None,
                    help=f"distillation temperature, above 0 and up to {MAX_TEMPERATURE:g} "
                         "(default: " + _per_recipe("temperature") + ")")
+    p.add_argument("--ema", type=finite_number(0.0, 1.0, low_open=True, high_open=True),
+                   default=None, metavar="DECAY",
+                   help="keep an exponential moving average of the student with this decay per "
+                        "step and write it as the model; the student without it is judged "
+                        "beside it (default: " + _per_recipe_ema() + ")")
+    p.add_argument("--frozen-blocks", type=whole_number(0, 1000), default=0, metavar="N",
+                   help="match, distill, paper: the stem and the first N blocks keep their "
+                        "start's weights and nothing runs backward through them (the "
+                        "highest-resolution layers, the costliest to train); 0 trains every "
+                        "weight (default: 0)")
     p.add_argument("--workers", type=whole_number(0, MAX_WORKERS), default=2,
                    help=f"data loader processes, 0..{MAX_WORKERS} (default: 2)")
     p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
@@ -116,6 +140,12 @@ def _per_recipe(field_name: str) -> str:
     return ", ".join(f"{getattr(r, field_name)} for {r.name}" for r in RECIPES.values())
 
 
+def _per_recipe_ema() -> str:
+    """Each recipe's EMA default for the help text, read from the recipes themselves."""
+    return ", ".join(f"{EMA_DECAY:g} for {r.name}" if r.ema else f"none for {r.name}"
+                     for r in RECIPES.values())
+
+
 def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig:
     """The run's settings, every default resolved: the family, the role's recipe and its epochs,
     batch, temperature and learning rate (scaled with the global batch), the resolution, the
@@ -126,17 +156,27 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
     recipe = RECIPES[args.recipe or default_recipe(args.model)]
     batch_size = args.batch_size or recipe.batch_size
     data, out = Path(args.data), Path(args.out)
+    if args.crop_size is not None and recipe.crop != "random":
+        raise SystemExit(f"--crop-size: {recipe.name} adapts the model to its test-time crop, "
+                         "so it takes no other crop size")
+    if args.frozen_blocks and recipe.name == "fixres":
+        raise SystemExit("--frozen-blocks: fixres trains only the head's BatchNorm already")
+    image_size = args.image_size or spec_for(args.model).paper_resolution
     return TrainConfig(
         model=args.model, family=family, recipe=recipe, data=data,
+        extra_data=tuple(Path(folder) for folder in args.extra_data),
         eval_dir=Path(args.eval_dir) if args.eval_dir else default_eval_dir(data),
         holdout=args.holdout, out=out,
         log_dir=Path(args.log_dir or out / "logs" / f"{family.name}-{args.model}"),
         teacher=args.teacher, epochs=args.epochs or recipe.epochs, batch_size=batch_size,
-        image_size=args.image_size or spec_for(args.model).paper_resolution,
+        image_size=image_size, crop_size=args.crop_size or image_size,
         lr=(args.lr if args.lr is not None
             else recipe.default_lr_per_256 * batch_size * dist.world / 256),
         temperature=args.temperature if args.temperature is not None else recipe.temperature,
-        fine_tune_classifier=args.fine_tune_classifier, workers=args.workers, seed=args.seed,
+        fine_tune_classifier=args.fine_tune_classifier,
+        ema_decay=args.ema if args.ema is not None else EMA_DECAY if recipe.ema else None,
+        frozen_blocks=args.frozen_blocks,
+        workers=args.workers, seed=args.seed,
         autocast=autocast_dtype(dist.device, args.precision), resume=args.resume,
         limit_steps=args.limit_steps, stop_after=args.stop_after, eval_every=args.eval_every)
 
@@ -160,7 +200,7 @@ def _run(config: TrainConfig, dist: Distributed) -> int:
               f"images of {run.judged_on.record['folder']}" if run.judged_on
               else f"; judged on nothing: {run.not_judged}")
     run.log(f"{config.recipe.name} {config.family.name}/{config.model}: {run.init['words']}; "
-            f"{len(run.images)} photos from {run.images.root}{judged}"
+            f"{run.images.words()}{judged}"
             + (f"; teacher {run.teacher.name}" if run.teacher else ""))
     if run.teacher is not None and run.teacher.caveat:
         run.log(f"caveat: {run.teacher.caveat}")

@@ -25,6 +25,7 @@ class TrainConfig:
     family: WeightFamily
     recipe: Recipe
     data: Path
+    extra_data: tuple[Path, ...]  # more folders to fit on (--extra-data), never judged on
     eval_dir: Path | None  # --eval-dir, or DATA itself when it holds train/ and val/
     holdout: float | None  # --holdout as given; ``holdout_fraction`` resolves None
     out: Path  # the checkpoints root
@@ -32,10 +33,13 @@ class TrainConfig:
     teacher: str  # --teacher as given: resolved only by the recipes that have an outside teacher
     epochs: int
     batch_size: int  # per process and step
-    image_size: int
+    image_size: int  # the resolution the model runs and is judged at
+    crop_size: int  # the training crops' (random-crop recipes): image_size unless given
     lr: float  # given, or the recipe's per 256 images scaled with the global batch
     temperature: float
     fine_tune_classifier: bool
+    ema_decay: float | None  # the student's exponential moving average; None: no EMA
+    frozen_blocks: int  # the stem and this many first blocks keep their start's weights
     workers: int
     seed: int
     autocast: torch.dtype | None  # --precision on this device; None: float32, no autocast

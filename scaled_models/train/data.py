@@ -3,6 +3,10 @@ every photo sits in a folder named by its ImageNet wnid (an ImageFolder such as
 ``imagenet_sample_1k_half/<wnid>/…`` or ``train/<wnid>/…``). Every photo is decoded by scalecam's
 one decoder (``safe_io.images``), and a photo that cannot be decoded is skipped and named,
 not fatal.
+
+A model may be fit to more than one folder (``--extra-data``: more photos, labelled or not, that
+are never judged on); ``FitPhotos`` is the union, with every photo whose bytes are those of a
+photo the model is judged on left out, so no judged photo is fitted under another name.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -21,6 +26,7 @@ from PIL import Image
 from safe_io.imagenet import class_index_of, is_wnid
 from safe_io.images import SUPPORTED_EXTENSIONS, ImageLoadError, check_image_file, load_image
 
+from ..files import file_sha256
 from ..preprocessing import Preprocessing
 
 
@@ -104,10 +110,12 @@ def holdout_split(images: ImageSet, fraction: float, seed: int) -> HoldoutSplit:
                         seed)
 
 
-def find_images(root: Path) -> ImageSet:
+def find_images(root: Path, mixed: bool = False) -> ImageSet:
     """Every usable image file under ``root`` (recursively, symlinked folders not followed).
     A file whose header cannot be read (a dangling or looping link, a page saved as .jpg) is
-    named and left out here, so the count and the fingerprint cover the files used."""
+    named and left out here, so the count and the fingerprint cover the files used. With
+    ``mixed`` (photos only fitted, never judged) photos in wnid folders keep their class and
+    the others get -1 (no label); otherwise a mix is refused (``_labels``)."""
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"{root}: not a folder of images")
@@ -124,6 +132,9 @@ def find_images(root: Path) -> ImageSet:
             print(f"skipped {exc}", file=sys.stderr, flush=True)
     if not paths:
         raise SystemExit(f"{root}: none of its {len(found)} image files can be read")
+    if mixed:
+        return ImageSet(root, tuple(paths), tuple(
+            class_index_of(p.parent.name) if is_wnid(p.parent.name) else -1 for p in paths))
     return ImageSet(root, tuple(paths), _labels(root, paths))
 
 
@@ -149,11 +160,121 @@ def _labels(root: Path, paths: list[Path]) -> tuple[int, ...] | None:
         "judged on them), or put every photo outside wnid folders to train without labels.")
 
 
-def training_images(data: Path) -> ImageSet:
+def training_images(data: Path, mixed: bool = False) -> ImageSet:
     """``data/train`` when ``data`` holds a ``train/`` split (the ImageNet layout), else every
-    image under ``data``."""
+    image under ``data`` (``mixed``: as ``find_images``)."""
     data = Path(data)
-    return find_images(data / "train" if (data / "train").is_dir() else data)
+    return find_images(data / "train" if (data / "train").is_dir() else data, mixed)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A photo found in a folder to fit on but not fitted, and why: its bytes are those of a
+    photo the model is judged on, or of a photo already among those fitted."""
+
+    file: str  # "<folder>/<path in it>"
+    same_bytes_as: str  # the judged photo ("<folder>/<path>") or the one fitted instead
+    judged: bool  # True: the twin is judged on; False: it is fitted already
+
+    def record(self) -> dict:
+        return {"file": self.file, "same_bytes_as": self.same_bytes_as,
+                "why": "a photo it is judged on" if self.judged else "fitted already"}
+
+
+@dataclass(frozen=True)
+class FitPhotos:
+    """Every photo a model is fit to: the training side of ``--data`` first, then each
+    ``--extra-data`` folder in the order given, each less the photos in ``left_out``. Its
+    ``paths`` and ``labels`` (-1: none) run over the parts in order, as one dataset."""
+
+    parts: tuple[ImageSet, ...]
+    left_out: tuple[LeftOut, ...] = ()
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    @property
+    def primary(self) -> ImageSet:
+        return self.parts[0]
+
+    @property
+    def root(self) -> Path:
+        return self.primary.root
+
+    @cached_property  # read per photo by CropDataset
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(path for part in self.parts for path in part.paths)
+
+    @cached_property
+    def labels(self) -> tuple[int, ...]:
+        return tuple(label for part in self.parts
+                     for label in (part.labels if part.labels is not None else [-1] * len(part)))
+
+    @property
+    def fingerprint(self) -> str:
+        """``--data``'s fingerprint alone when nothing else is fitted (a run saved before
+        ``--extra-data`` existed still resumes), else sha256 over every part's fingerprint."""
+        if len(self.parts) == 1:
+            return self.primary.fingerprint
+        return hashlib.sha256("\n".join(part.fingerprint for part in self.parts).encode()
+                              ).hexdigest()
+
+    def record(self) -> dict:
+        """The checkpoint's ``data``: ``--data``'s record as before (folder, images fitted,
+        fingerprint, labels), then every other folder fitted on, the total, and each photo
+        left out with its reason."""
+        extra = []
+        for part in self.parts[1:]:
+            labelled = sum(label >= 0 for label in part.labels) if part.labels else 0
+            extra.append({"folder": part.root.name, "path": str(part.root), "images": len(part),
+                          "fingerprint": part.fingerprint, "labelled": labelled,
+                          "unlabelled": len(part) - labelled})
+        return self.primary.record() | {
+            "extra": extra, "fit_images": len(self), "fit_fingerprint": self.fingerprint,
+            "left_out": [item.record() for item in self.left_out]}
+
+    def words(self) -> str:
+        """The photos in a few words, for the run's first line."""
+        folders = " and ".join(f"{len(part)} from {part.root}" for part in self.parts)
+        left = (f" ({len(self.left_out)} left out: same bytes as a photo judged on or fitted "
+                "already)" if self.left_out else "")
+        return f"{len(self)} photos: {folders}{left}" if len(self.parts) > 1 \
+            else f"{len(self)} photos from {self.root}{left}"
+
+
+def fit_photos(train: ImageSet, extra: list[ImageSet], judged: tuple[Path, ...],
+               judged_root: Path | None) -> FitPhotos:
+    """The photos to fit on: ``train`` then each ``extra`` set, with every photo whose sha256
+    is that of a judged photo (``judged``, under ``judged_root``) or of a photo already kept
+    left out and named. Names are not compared: the same photo under another name or folder
+    is still the same bytes. A part left with no photo stops the run."""
+    seen = {file_sha256(path): (_named(path, judged_root), True) for path in judged}
+    parts, left_out = [], []
+    for part in (train, *extra):
+        kept = []
+        for index, path in enumerate(part.paths):
+            digest = file_sha256(path)
+            if digest in seen:
+                twin, is_judged = seen[digest]
+                left_out.append(LeftOut(_named(path, part.root), twin, is_judged))
+                print(f"left out {path}: the same bytes as "
+                      f"{'the judged photo' if is_judged else 'the fitted photo'} {twin}",
+                      file=sys.stderr, flush=True)
+                continue
+            seen[digest] = (_named(path, part.root), False)
+            kept.append(index)
+        if not kept:
+            raise SystemExit(f"{part.root}: every photo in it is also a photo the model is "
+                             "judged on or one fitted already (same bytes); nothing to fit")
+        parts.append(part if len(kept) == len(part) else part.subset(kept))
+    return FitPhotos(tuple(parts), tuple(left_out))
+
+
+def _named(path: Path, root: Path | None) -> str:
+    """``<folder>/<path in it>``, how a record names a photo."""
+    if root is None or not path.is_relative_to(root):
+        return str(path)
+    return f"{root.name}/{path.relative_to(root).as_posix()}"
 
 
 def default_eval_dir(data: Path) -> Path | None:
@@ -167,7 +288,7 @@ class CropDataset(torch.utils.data.Dataset):
     """(crop in [0, 1], class or -1) per photo; normalisation is each model's own, on device.
     ``None`` for a photo the decoder refuses (``skip_unreadable`` drops it from the batch)."""
 
-    def __init__(self, images: ImageSet, crop) -> None:
+    def __init__(self, images: ImageSet | FitPhotos, crop) -> None:
         self.images = images
         self.crop = crop
 

@@ -87,6 +87,8 @@ class EvaluationSet:
 
     images: list[CamImage]
     record: dict
+    files: tuple[Path, ...] = ()  # every file judged on (all processes): fit_photos leaves
+    root: Path | None = None  # their twins out of the photos fitted, by content
 
     @property
     def identity(self) -> str:
@@ -110,7 +112,8 @@ def evaluation_set(config: TrainConfig, found: ImageSet, decode: bool
         images = held_out_images(split.held_out) if decode else []
         return split.train, split, EvaluationSet(images, {  # the split: metadata's "data"
             "kind": "held-out", "folder": found.root.name, "path": str(found.root),
-            "images": len(images), "fingerprint": split.held_out.fingerprint})
+            "images": len(images), "fingerprint": split.held_out.fingerprint},
+            split.held_out.paths, found.root)
     if config.eval_dir is not None:
         dataset = eval_dataset(config.eval_dir)
         listed = ImageSet(dataset.root, tuple(s.path for s in dataset.samples),
@@ -118,7 +121,8 @@ def evaluation_set(config: TrainConfig, found: ImageSet, decode: bool
         images = eval_images(dataset) if decode else []
         return found, None, EvaluationSet(images, {
             "kind": "folder", "folder": config.eval_dir.name, "path": str(config.eval_dir),
-            "images": len(images), "fingerprint": listed.fingerprint})
+            "images": len(images), "fingerprint": listed.fingerprint},
+            listed.paths, listed.root)
     return found, None, None
 
 
@@ -191,12 +195,13 @@ def verdict(diff: PairedDifference) -> str:
     return "not better than its start (the difference is within chance)"
 
 
-def comparison(trained: Outcomes, start: Outcomes, baseline: Outcomes | None, on: dict
-               ) -> dict:
+def comparison(trained: Outcomes, start: Outcomes, baseline: Outcomes | None, on: dict,
+               without_ema: Outcomes | None = None) -> dict:
     """The held-out record a checkpoint carries: the three models' summaries on the same
     images, the paired differences trained − start and trained − baseline (exact McNemar), and
     the verdict. ``baseline`` is ``None`` when it could not be run (``on["baseline_missing"]``
-    then says why)."""
+    then says why). With ``without_ema`` (the student itself, when the model written is its
+    moving average) the record also says what the average changed, on the same images."""
     gain = _difference(trained, start)
     record = {"on": on, "images": len(trained.top1), "trained": trained.summary(),
               "start": start.summary(), "verdict": verdict(gain),
@@ -205,6 +210,10 @@ def comparison(trained: Outcomes, start: Outcomes, baseline: Outcomes | None, on
         record["baseline"] = baseline.summary()
         record["trained_minus_baseline"] = _difference_record(
             _difference(trained, baseline), "trained", "baseline")
+    if without_ema is not None:
+        record["without_ema"] = without_ema.summary() | {
+            "ema_minus_without": _difference_record(_difference(trained, without_ema), "ema",
+                                                    "without")}
     return record
 
 

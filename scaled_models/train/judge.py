@@ -34,9 +34,14 @@ def judge_start(run: Run) -> None:
 
 
 def evaluate(run: Run) -> Outcomes | None:
-    """The model being trained on the images it is judged on (main process only)."""
+    """The model being trained on the images it is judged on (main process only); when the
+    model is the student's moving average, the student itself too (``run.without_ema``), so
+    the checkpoint says what the average bought."""
     if run.judged_on is None:
         return None
+    if run.ema is not None:
+        run.without_ema = evaluation.outcomes((run.student, run.preprocessing),
+                                              run.judged_on.images, run.dist.device)
     return evaluation.outcomes((run.final_net, run.preprocessing), run.judged_on.images,
                                run.dist.device)
 
@@ -50,7 +55,8 @@ def held_out(run: Run, trained: Outcomes | None) -> dict | None:
     if trained is None or run.start_outcomes is None:
         return None
     return evaluation.comparison(trained, run.start_outcomes, run.baseline_outcomes,
-                                 run.judged_on.record | {"not_measured": dict(run.not_measured)})
+                                 run.judged_on.record | {"not_measured": dict(run.not_measured)},
+                                 run.without_ema)
 
 
 def map_agreement(run: Run) -> dict:
@@ -69,4 +75,7 @@ def judged_words(run: Run, trained: Outcomes | None) -> str:
     if trained is None:
         return ""
     top1, start = trained.summary()["top1"], run.start_outcomes.summary()["top1"]
-    return f", top-1 {top1:.2f} % on {len(trained.top1)} unseen images (start {start:.2f} %)"
+    without = (f"; without EMA {run.without_ema.summary()['top1']:.2f} %"
+               if run.without_ema is not None else "")
+    return (f", top-1 {top1:.2f} % on {len(trained.top1)} unseen images (start {start:.2f} %"
+            f"{without})")

@@ -13,7 +13,7 @@ from .data import normalise
 from .epoch_log import log_epoch, set_aside
 from .evaluation import Outcomes
 from .judge import evaluate, judge_start, judged_words
-from .recipes import NonFiniteLoss, loss_for, mix
+from .recipes import NonFiniteLoss, frozen_units, loss_for, mix
 from .run import Run, channels_last
 from .save import kept_words, resume, save
 
@@ -64,6 +64,8 @@ def train_epoch(run: Run) -> tuple[float, float]:
         for module in run.student.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+    for module in frozen_units(run.student, run.config.frozen_blocks):
+        module.eval()  # their BatchNorm statistics stay the start's too
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {run.epoch + 1}", unit="step",
                disable=not run.dist.is_main, dynamic_ncols=True, file=sys.stderr)

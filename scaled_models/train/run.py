@@ -16,15 +16,16 @@ from ..preprocessing import Preprocessing
 from .config import TrainConfig
 from .data import (
     CropDataset,
+    FitPhotos,
     HoldoutSplit,
-    ImageSet,
+    fit_photos,
     skip_unreadable,
     test_time_crop,
     train_crop,
     training_images,
 )
 from .evaluation import EvaluationSet, Outcomes, evaluation_set, not_judged_reason
-from .recipes import EMA_DECAY, lr_factor, make_optimizer, student_for, trainable_parameters
+from .recipes import lr_factor, make_optimizer, student_for, trainable_parameters
 from .teachers import Teacher, baseline_teacher, resolve_teacher
 
 
@@ -38,7 +39,7 @@ class Run:
     init: dict
     preprocessing: Preprocessing
     teacher: Teacher | None
-    images: ImageSet  # what the model is fit to
+    images: FitPhotos  # what the model is fit to: --data's training side, --extra-data
     split: HoldoutSplit | None
     loader: torch.utils.data.DataLoader
     sampler: torch.utils.data.DistributedSampler
@@ -58,6 +59,7 @@ class Run:
     bn_images: int = 0
     start_outcomes: Outcomes | None = None  # the student before training, on judged_on
     baseline_outcomes: Outcomes | None = None  # the baseline at its resolution, likewise
+    without_ema: Outcomes | None = None  # the student itself when the model is its EMA
     not_measured: dict[str, str] = field(default_factory=dict)  # what could not run, and why
 
     @property
@@ -85,9 +87,14 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
     refuse_earlier_run(config)
     recipe, family = config.recipe, config.family
     found = training_images(config.data)
-    if recipe.name == "paper" and found.labels is None:
-        raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)")
-    images, split, judged_on = evaluation_set(config, found, dist.is_main)
+    extra = [training_images(folder, mixed=True) for folder in config.extra_data]
+    if recipe.name == "paper" and (found.labels is None
+                                   or any(-1 in part.labels for part in extra)):
+        raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)"
+                         + (", in --extra-data too" if found.labels is not None else ""))
+    train_side, split, judged_on = evaluation_set(config, found, dist.is_main)
+    images = fit_photos(train_side, extra, judged_on.files if judged_on else (),
+                        judged_on.root if judged_on else None)
     adapts_resolution = recipe.name == "fixres"
     preprocessing = family.preprocessing(config.image_size)
     student, init = student_for(family, config.model, recipe, config.seed)
@@ -102,7 +109,7 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
         teacher.net.to(dist.device).eval().requires_grad_(False)
 
     crop = (test_time_crop(preprocessing) if recipe.crop == "test-time"
-            else train_crop(preprocessing.resolution, recipe.autoaugment, recipe.crop_scale))
+            else train_crop(config.crop_size, recipe.autoaugment, recipe.crop_scale))
     dataset = CropDataset(images, crop)
     sampler = torch.utils.data.DistributedSampler(dataset, dist.world, dist.rank, shuffle=True,
                                                   seed=config.seed)
@@ -115,12 +122,12 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
     batches = -(-2 * len(images) // global_batch) if adapts_resolution else len(loader)
     steps = min(batches, config.limit_steps or batches)
     optimizer = make_optimizer(recipe, trainable_parameters(
-        student, recipe, family, config.fine_tune_classifier), config.lr)
+        student, recipe, family, config.fine_tune_classifier, config.frozen_blocks), config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                   lr_factor(recipe, steps, config.epochs))
     ema = (torch.optim.swa_utils.AveragedModel(
-        student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY),
-        use_buffers=True) if recipe.ema else None)
+        student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay),
+        use_buffers=True) if config.ema_decay else None)
     scaler = torch.amp.GradScaler("cuda", enabled=config.autocast == torch.float16)
     ddp = None
     if dist.world > 1:

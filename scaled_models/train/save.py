@@ -37,6 +37,7 @@ def metadata(run: Run, loss: float, trained: Outcomes | None) -> dict:
     spec = spec_for(config.model)
     arch = config.family.architecture(spec.width, spec.depth)
     data = run.images.record() | ({"holdout": run.split.record()} if run.split else {})
+    run_size = run.preprocessing.resolution
     record = {
         "model": config.model, "family": config.family.name, "label": spec.label,
         "architecture": arch.as_record(), "recipe": config.recipe.name, "init": run.init,
@@ -46,14 +47,17 @@ def metadata(run: Run, loss: float, trained: Outcomes | None) -> dict:
         "wall_time_s": round(run.wall_time_s, 1), "device": device_label(run.dist.device),
         "last_loss": round(loss, 5),
         "config": {"batch_size": config.batch_size * run.dist.world, "lr": config.lr,
-                   "image_size": run.preprocessing.resolution, "processes": run.dist.world,
+                   "image_size": run_size,
+                   "crop_size": config.crop_size if config.recipe.crop == "random" else None,
+                   "ema_decay": config.ema_decay, "frozen_blocks": config.frozen_blocks,
+                   "processes": run.dist.world,
                    "seed": config.seed, "temperature": config.temperature,
                    "workers": config.workers,
                    "autocast": str(config.autocast).removeprefix("torch.") if config.autocast
                    else None},
         "eval": held_out(run, trained),
         "map_agreement": None,  # measured after the weights are safe (``save``)
-        "image_size": run.preprocessing.resolution, "preprocessing": run.preprocessing.as_dict(),
+        "image_size": run_size, "preprocessing": run.preprocessing.as_dict(),
         "ema": run.ema is not None,
     }
     if run.base_state is not None:
@@ -129,8 +133,9 @@ def _save_state(run: Run, rngs: list[dict]) -> None:
 
 
 def identity(run: Run) -> dict:
-    """What a resumed run must share with the run it continues: the same training photos, split,
-    images it is judged on, recipe, teacher, batch, schedule and resolution; anything else
+    """What a resumed run must share with the run it continues: the same training photos (every
+    folder's), split, images it is judged on, recipe, teacher, batch, schedule, resolution,
+    crop size, EMA and frozen blocks; anything else
     would be a different run under the first one's name (judged on other images, its
     "top-1 (start …)" would compare different photos)."""
     config = run.config
@@ -142,7 +147,8 @@ def identity(run: Run) -> dict:
             "teacher": run.teacher.name if run.teacher else None,
             "batch size": config.batch_size * run.dist.world, "epochs": config.epochs,
             "lr": config.lr, "image size": run.preprocessing.resolution,
-            "seed": config.seed}
+            "seed": config.seed, "crop size": config.crop_size, "EMA decay": config.ema_decay,
+            "frozen blocks": config.frozen_blocks}
 
 
 def resume(run: Run) -> None:
