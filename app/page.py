@@ -22,8 +22,7 @@ from app.sidebar import sidebar
 from cam.engine.engine import LOW_CONFIDENCE
 from cam.engine.figure import PAPER_CAPTION
 from cam.render.grid import LOW_CONFIDENCE_MARK, compose_grid
-
-SCREEN_DPI = 110
+from cam.render.style import SCREEN_DPI
 
 
 def main() -> None:

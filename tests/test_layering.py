@@ -72,7 +72,7 @@ TREE = {
     "app": "application: the Streamlit page: main, page, sidebar, images_view, maps_view, "
            "inspect_view, evaluate_view, export_view, sanity_view, resources, settings, "
            "labels, text, plots, memory",
-    "benchmarks": "application: engine, serve, launch",
+    "benchmarks": "application: engine, first_grid, serve, launch",
 }
 
 

@@ -247,3 +247,72 @@ def test_a_narrow_grid_wraps_its_title_instead_of_cutting_it(lite_engine):
     wide, same_title = title_ink(None)
     assert title == same_title and title.endswith("lite family (Lite: no SE, ReLU6)")
     assert abs(narrow - wide) <= 0.03 * wide, (narrow, wide)
+
+
+def _panel(grid: Image.Image, spec, style: RenderStyle, row: int, column: int) -> np.ndarray:
+    from cam.render.grid import grid_layout
+
+    lay = grid_layout(spec, style, 1 + len(spec.models))
+    x, y, size = lay.column_x(column), lay.row_y(row), style.panel_px
+    return np.asarray(grid)[y:y + size, x:x + size]
+
+
+def _drawn_by_hand(spec, style: RenderStyle, row: int, column: int) -> np.ndarray:
+    """Panel (row, column ≥ 1) from the geometry and overlay functions directly: the region's
+    photo, every shown map resampled into it and scaled as ``style`` says, coloured, boxed."""
+    from cam.engine.geometry import boxes_in_region, image_region, region_photo
+    from cam.render.overlay import draw_boxes
+
+    figure_row, size = spec.rows[row], style.panel_px
+    region = image_region(figure_row.image, spec.models)
+    shown = [m.key for m in spec.models if m.key in figure_row.results]
+    maps = normalise([map_in_region(figure_row.results[k].raw_map,
+                                    figure_row.results[k].crop_box, region, size)
+                      for k in shown], style.normalisation)
+    pixels = overlay(region_photo(figure_row.image, region, size),
+                     maps[shown.index(spec.models[column - 1].key)], style.colormap, style.alpha)
+    boxes = boxes_in_region(figure_row.image.boxes, region, size) if style.show_boxes else []
+    return draw_boxes(pixels, boxes, size) if boxes else pixels
+
+
+def test_a_redraw_from_the_kept_still_equals_the_grid_drawn_from_nothing(long_spec):
+    """A display change redraws only the maps' colours; the rest of the grid (text, photos, the
+    maps resampled into each region) is kept between redraws. The redrawn grid must be the
+    one a fresh process draws, and its panels the maps coloured in the new style."""
+    from cam.render import grid as grid_module
+
+    spec = dataclasses.replace(long_spec, rows=long_spec.rows[:3])
+    first = RenderStyle(dpi=100, show_boxes=True)
+    second = RenderStyle(dpi=100, show_boxes=True, colormap="viridis", alpha=0.3,
+                         normalisation="shared")
+    grid_module._STILLS.clear()
+    compose_grid(spec, first)
+    assert len(grid_module._STILLS) == 1
+    redrawn = compose_grid(spec, second)  # from the still kept by the first style
+    assert len(grid_module._STILLS) == 1
+    grid_module._STILLS.clear()
+    np.testing.assert_array_equal(np.asarray(redrawn), np.asarray(compose_grid(spec, second)))
+    for row in range(3):
+        for column in (1, len(spec.models)):
+            np.testing.assert_array_equal(_panel(redrawn, spec, second, row, column),
+                                          _drawn_by_hand(spec, second, row, column))
+
+
+def test_a_changed_map_is_never_drawn_from_a_stale_still(long_spec):
+    """The kept part is keyed by what it is drawn from: the same grid with one model's map of
+    the first image replaced (its transpose) draws the new map, not the kept one."""
+    spec = dataclasses.replace(long_spec, rows=long_spec.rows[:2])
+    style = RenderStyle(dpi=100)
+    before = compose_grid(spec, style)
+    row, key = spec.rows[0], spec.models[0].key
+    changed = dataclasses.replace(row.results[key],
+                                  raw_map=np.ascontiguousarray(row.results[key].raw_map.T))
+    changed_row = dataclasses.replace(row, results={**row.results, key: changed})
+    changed_spec = dataclasses.replace(spec, rows=[changed_row, *spec.rows[1:]])
+    after = compose_grid(changed_spec, style)
+    np.testing.assert_array_equal(_panel(after, changed_spec, style, 0, 1),
+                                  _drawn_by_hand(changed_spec, style, 0, 1))
+    assert not np.array_equal(_panel(after, changed_spec, style, 0, 1),
+                              _panel(before, spec, style, 0, 1))
+    np.testing.assert_array_equal(_panel(after, changed_spec, style, 1, 1),
+                                  _panel(before, spec, style, 1, 1))

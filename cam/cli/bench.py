@@ -4,10 +4,14 @@ checkout (they are not installed), and are imported only when this command runs.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from scaled_models.cli import zoo_from_args
 
 from .args import log
+
+if TYPE_CHECKING:  # the benchmarks are imported only when the command runs
+    from benchmarks.engine import BenchResult
 
 MAX_BENCH_IMAGES = 64  # the bench runs its images as one batch: 8 take 1.7 GB on a CPU
 NOT_INSTALLED = ("the benchmarks run from a checkout of scalecam (benchmarks/ beside cam/), not "
@@ -37,5 +41,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return run_from_args(args)
 
     result = run_bench(zoo_from_args(args), args.images, naive=not args.skip_naive)
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    if args.first_grid_starts:
+        result = _with_first_grid(result, args.first_grid_starts)
+    print(json.dumps(result.as_json(), indent=2) if args.json else format_report(result))
     return 0
+
+
+def _with_first_grid(result: BenchResult, starts: int) -> BenchResult:
+    """``result`` with the first grid timed, or with why it was not (no Chromium; the page
+    failed): the engine's figures are kept either way."""
+    import dataclasses
+
+    from benchmarks.first_grid import time_first_grid
+
+    try:
+        return dataclasses.replace(result, first_grid=time_first_grid(starts))
+    except (RuntimeError, TimeoutError) as exc:
+        return dataclasses.replace(result, first_grid_skipped=str(exc).splitlines()[0])

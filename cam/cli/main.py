@@ -94,6 +94,10 @@ def build_parser(serve_options: bool = False) -> argparse.ArgumentParser:
                             "(default: 8)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
+    bench.add_argument("--first-grid-starts", type=whole_number(0, 10), default=3,
+                       help="fresh app servers timed from start to the page's first grid in "
+                            "headless Chromium (the page's own first screen, whatever "
+                            "--ladder says; 0: none; skipped without Chromium; default: 3)")
     add_zoo_arguments(bench)
     bench.add_argument("--serve", action="store_true",
                        help="measure the Streamlit server's memory under concurrent sessions "

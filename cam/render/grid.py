@@ -3,14 +3,21 @@ unavailable model's column, and the pixel layout that places them.
 
 Each row shows one image's common region (``geometry``), the original first, then each model's
 map resampled from that model's own crop, so a hot spot sits where that model actually looked.
+
+A display change (colormap, opacity, normalisation) redraws only the maps' colours: everything
+else — the text, the grey columns, each row's photo and its maps resampled into the region —
+is kept, keyed by what it is drawn from (``_Still``), so a slider's redraw costs the colouring
+and a copy, not the typesetting and resampling again (``python -m cam bench``'s re-render).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cam.engine.cache import BoundedCache
 from cam.engine.engine import CamResult
 from cam.engine.figure import FigureRow, FigureSpec
 from cam.engine.geometry import boxes_in_region, image_region, map_in_region, region_photo
@@ -40,26 +47,55 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
     """Every panel of the grid that shows a picture, row by row: the original first, then each
     available model's map in paper order (an unavailable model's column is drawn once, by
     ``compose_grid``)."""
+    return _panels(spec, style, _still(spec, style).rows)
+
+
+@dataclass(frozen=True)
+class _RowPictures:
+    """What a row's panels show whatever the colours: the region's photo, the original panel
+    (the photo with its boxes), the boxes, and each shown model's map resampled into the
+    region (not yet scaled). Read-only: the cache shares them between redraws."""
+
+    photo: np.ndarray
+    original: np.ndarray
+    boxes: tuple[tuple[float, float, float, float], ...]
+    shown: tuple[str, ...]
+    maps: tuple[np.ndarray, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return self.photo.nbytes + self.original.nbytes + sum(m.nbytes for m in self.maps)
+
+
+def _row_pictures(row: FigureRow, models: list[LoadedModel], size: int,
+                  show_boxes: bool) -> _RowPictures:
+    region = image_region(row.image, models)
+    photo = region_photo(row.image, region, size)
+    boxes = tuple(boxes_in_region(row.image.boxes, region, size)) if show_boxes else ()
+    original = draw_boxes(photo.copy(), list(boxes), size) if boxes else photo.copy()
+    shown = tuple(m.key for m in models if m.key in row.results)
+    maps = tuple(map_in_region(row.results[k].raw_map, row.results[k].crop_box, region, size)
+                 for k in shown)
+    for array in (photo, original, *maps):
+        array.setflags(write=False)
+    return _RowPictures(photo, original, boxes, shown, maps)
+
+
+def _panels(spec: FigureSpec, style: RenderStyle, rows: tuple[_RowPictures, ...]
+            ) -> list[Panel]:
+    """The panels coloured in ``style`` from each row's kept pictures."""
     size = style.panel_px
     panels: list[Panel] = []
-    for r, row in enumerate(spec.rows):
-        region = image_region(row.image, spec.models)
-        photo = region_photo(row.image, region, size)
-        original = photo.copy()
-        boxes = boxes_in_region(row.image.boxes, region, size) if style.show_boxes else []
-        if boxes:
-            original = draw_boxes(original, boxes, size)
+    for r, (row, pictures) in enumerate(zip(spec.rows, rows)):
         gt = row.image.gt_class
-        panels.append(Panel(r, "original", original,
+        panels.append(Panel(r, "original", pictures.original,
                             f"GT: {class_label(gt)}" if gt is not None else "", _MUTED))
-        shown = [m for m in spec.models if m.key in row.results]
-        maps = normalise([map_in_region(row.results[m.key].raw_map, row.results[m.key].crop_box,
-                                        region, size) for m in shown], style.normalisation)
-        for model, map01 in zip(shown, maps):
-            pixels = overlay(photo, map01, style.colormap, style.alpha)
-            if boxes:
-                pixels = draw_boxes(pixels, boxes, size)
-            panels.append(Panel(r, model.key, pixels, *_caption(row.results[model.key], gt)))
+        maps = normalise(list(pictures.maps), style.normalisation)
+        for key, map01 in zip(pictures.shown, maps):
+            pixels = overlay(pictures.photo, map01, style.colormap, style.alpha)
+            if pictures.boxes:
+                pixels = draw_boxes(pixels, list(pictures.boxes), size)
+            panels.append(Panel(r, key, pixels, *_caption(row.results[key], gt)))
     return panels
 
 
@@ -226,13 +262,81 @@ def grid_pixels(spec: FigureSpec, style: RenderStyle) -> tuple[int, int]:
     return lay.column_x(columns) + lay.pad, lay.height(len(spec.rows))
 
 
-def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | None = None,
-                 layout: GridLayout | None = None) -> Image.Image:
+STILL_CACHE_MB = 48  # a few screen grids (about 8 MB each); a print-size grid is not kept
+_STILLS = BoundedCache(STILL_CACHE_MB << 20, lambda still: still.nbytes)
+
+
+@dataclass(frozen=True)
+class _Still:
+    """A grid without its maps' colours: the layout, the canvas with every text, grey column
+    and original photo drawn, and each row's pictures."""
+
+    layout: GridLayout
+    canvas: Image.Image
+    rows: tuple[_RowPictures, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return (self.canvas.width * self.canvas.height * 3
+                + sum(row.nbytes for row in self.rows))
+
+
+def _still_key(spec: FigureSpec, style: RenderStyle) -> tuple:
+    """Everything the still part of a grid is drawn from, as values: the panel size, boxes on
+    or off, the title and caption, each column's header and grey panel, and per row the photo
+    (its content hash), label, boxes, common region and each map (its bytes' hash, crop and
+    caption). Anything else changing — a colormap, the opacity, the normalisation — keeps it."""
+    size = style.panel_px
+    columns = tuple((m.key, tuple(header_lines(m)), GreyColumn.of(m, spec.not_run.get(m.key)))
+                    for m in spec.models)
+    rows = []
+    for row in spec.rows:
+        image, gt = row.image, row.image.gt_class
+        maps = tuple((k, hashlib.sha256(np.ascontiguousarray(r.raw_map)).hexdigest(),
+                      r.raw_map.shape, str(r.raw_map.dtype), tuple(r.crop_box),
+                      _caption(r, gt)) for k, r in row.results.items())
+        rows.append((image.key, image.image_id, gt, tuple(image.boxes),
+                     tuple(image_region(image, spec.models)), maps))
+    return (size, style.show_boxes, spec.title, spec.caption, columns, tuple(rows))
+
+
+def _still(spec: FigureSpec, style: RenderStyle, layout: GridLayout | None = None) -> _Still:
+    """The grid's still part, from the cache when the same one was drawn before (a grid with
+    a given ``layout`` — a page of an export — is drawn fresh)."""
+    key = _still_key(spec, style) if layout is None else None
+    still = _STILLS.get(key) if key is not None else None
+    if still is None:
+        size = style.panel_px
+        rows = tuple(_row_pictures(row, spec.models, size, style.show_boxes)
+                     for row in spec.rows)
+        lay = grid_layout(spec, style, 1 + len(spec.models)) if layout is None else layout
+        still = _Still(lay, _draw_still(spec, lay, rows), rows)
+        if key is not None:
+            _STILLS.put(key, still)
+    return still
+
+
+def compose_grid(spec: FigureSpec, style: RenderStyle, layout: GridLayout | None = None
+                 ) -> Image.Image:
     """The Figure 7 grid: a header row, then one row per image with its label. ``layout``
     fixes the geometry (pages of one grid share it)."""
-    panels = render_panels(spec, style) if panels is None else panels
+    still = _still(spec, style, layout)
+    panels = _panels(spec, style, still.rows)
     columns = ["original"] + [m.key for m in spec.models]
-    lay = grid_layout(spec, style, len(columns)) if layout is None else layout
+    canvas = still.canvas.copy()
+    for panel in panels:
+        if panel.column != "original":
+            canvas.paste(Image.fromarray(panel.pixels),
+                         (still.layout.column_x(columns.index(panel.column)),
+                          still.layout.row_y(panel.row)))
+    return canvas
+
+
+def _draw_still(spec: FigureSpec, lay: GridLayout, rows: tuple[_RowPictures, ...]
+                ) -> Image.Image:
+    """Everything of the grid but its maps: the title, the column headers, the grey columns,
+    the original photos, every panel's caption, the row labels and the figure's caption."""
+    columns = ["original"] + [m.key for m in spec.models]
     size, pad = lay.size, lay.pad
     head_font, cap_font = _title_font(size), font(max(8, size // 14))
     width = lay.column_x(len(columns)) + pad
@@ -260,12 +364,15 @@ def compose_grid(spec: FigureSpec, style: RenderStyle, panels: list[Panel] | Non
             top = lay.row_y(0)
             column_h = lay.row_y(len(spec.rows)) - pad - top
             canvas.paste(unavailable_column(size, column_h, grey), (lay.column_x(c), top))
-    for panel in panels:
-        x, y = lay.column_x(columns.index(panel.column)), lay.row_y(panel.row)
-        canvas.paste(Image.fromarray(panel.pixels), (x, y))
-        draw.text((x + size / 2, y + size + lay.cap_h / 2), fit(panel.caption, cap_font, size,
-                                                               draw),
-                  fill=panel.caption_color, anchor="mm", font=cap_font)
+    for r, (row, pictures) in enumerate(zip(spec.rows, rows)):
+        y = lay.row_y(r)
+        canvas.paste(Image.fromarray(pictures.original), (lay.column_x(0), y))
+        gt = row.image.gt_class
+        captions = [("original", f"GT: {class_label(gt)}" if gt is not None else "", _MUTED)]
+        captions += [(key, *_caption(row.results[key], gt)) for key in pictures.shown]
+        for column, text, colour in captions:
+            draw.text((lay.column_x(columns.index(column)) + size / 2, y + size + lay.cap_h / 2),
+                      fit(text, cap_font, size, draw), fill=colour, anchor="mm", font=cap_font)
     for r, row in enumerate(spec.rows):
         lines = join_words(_row_labels(row, size), lay.label_w - 2 * pad)
         y = lay.row_y(r) + size / 2 - (len(lines) - 1) * size / 16

@@ -15,6 +15,7 @@ COLORMAPS: dict[str, int] = {
 }
 NORMALISATIONS = ("per-map", "shared")
 EXPORT_DPIS = (100, 150, 200, 300, 600)  # what the app offers; the CLI takes any in DPI_RANGE
+SCREEN_DPI = 110  # the app's grid on the page (exports use the chosen DPI)
 DPI_RANGE = (50, 600)  # a 600 DPI grid is already 960 px a panel; more only costs memory
 
 
