@@ -113,7 +113,7 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
                 label += f" — not run: {', '.join(skipped)} (unavailable)"
         else:  # nothing ran: no time, no count, no cache to speak of
             label = labels.no_model_ran_label(engine.zoo.family.name, skipped)
-        status.update(label=label, state="complete")
+        status.update(label=label, state="complete" if ran else "error")
     notes = {n for row in spec.rows for r in row.results.values() for n in r.notes}
     for note in sorted(notes):
         st.info(plain(note))

@@ -44,7 +44,7 @@ def _request(ladder: Ladder) -> ZooRequest | None:
              "offline Lite stand-ins (the ResNets for the resnet ladder)")
     brought = st.sidebar.text_input(
         labels.BROUGHT.label, key=labels.BROUGHT.key,
-        placeholder="e.g. torchvision:wide_resnet101_2.IMAGENET1K_V2",
+        placeholder="torchvision:resnet152.IMAGENET1K_V2",
         help="comma-separated, each a column after the ladder's: torchvision:NAME[.WEIGHTS] "
              "(e.g. torchvision:resnet152.IMAGENET1K_V2), timm:NAME (from this server's "
              "Hugging Face cache). Weights the server cannot find are named with the command "

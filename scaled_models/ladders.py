@@ -62,7 +62,7 @@ RESNET_LADDER = Ladder(
     "(torchvision IMAGENET1K_V2): deeper ResNet-101 and ResNet-152, wider Wide ResNet-50-2, "
     "and ResNet-50 at twice the resolution.", "ResNets")
 COMPOUND_LADDER = Ladder(
-    "compound", "Compound ladder: B0 → B7",
+    "compound", "Compound ladder: Lite0 → Lite2, B0 → B7",
     "The compound-scaled networks themselves, each rung scaling depth, width and resolution "
     "together from the baseline: Lite0 → Lite2 offline, B0 → B7 with torchvision's weights.",
     "EfficientNets")
