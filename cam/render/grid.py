@@ -47,14 +47,16 @@ def render_panels(spec: FigureSpec, style: RenderStyle) -> list[Panel]:
     """Every panel of the grid that shows a picture, row by row: the original first, then each
     available model's map in paper order (an unavailable model's column is drawn once, by
     ``compose_grid``)."""
-    return _panels(spec, style, _still(spec, style).rows)
+    size = style.panel_px
+    return [panel for r, row in enumerate(spec.rows) for panel in
+            _row_panels(r, row, _row_pictures(row, spec.models, size, style.show_boxes), style)]
 
 
 @dataclass(frozen=True)
 class _RowPictures:
     """What a row's panels show whatever the colours: the region's photo, the original panel
     (the photo with its boxes), the boxes, and each shown model's map resampled into the
-    region (not yet scaled). Read-only: the cache shares them between redraws."""
+    region (not yet scaled). Read-only: a kept grid shares them between redraws."""
 
     photo: np.ndarray
     original: np.ndarray
@@ -67,13 +69,18 @@ class _RowPictures:
         return self.photo.nbytes + self.original.nbytes + sum(m.nbytes for m in self.maps)
 
 
+def _shown(row: FigureRow, models: list[LoadedModel]) -> tuple[str, ...]:
+    """The models of ``models`` with a map of this row, in their order."""
+    return tuple(m.key for m in models if m.key in row.results)
+
+
 def _row_pictures(row: FigureRow, models: list[LoadedModel], size: int,
                   show_boxes: bool) -> _RowPictures:
     region = image_region(row.image, models)
     photo = region_photo(row.image, region, size)
     boxes = tuple(boxes_in_region(row.image.boxes, region, size)) if show_boxes else ()
     original = draw_boxes(photo.copy(), list(boxes), size) if boxes else photo.copy()
-    shown = tuple(m.key for m in models if m.key in row.results)
+    shown = _shown(row, models)
     maps = tuple(map_in_region(row.results[k].raw_map, row.results[k].crop_box, region, size)
                  for k in shown)
     for array in (photo, original, *maps):
@@ -81,21 +88,18 @@ def _row_pictures(row: FigureRow, models: list[LoadedModel], size: int,
     return _RowPictures(photo, original, boxes, shown, maps)
 
 
-def _panels(spec: FigureSpec, style: RenderStyle, rows: tuple[_RowPictures, ...]
-            ) -> list[Panel]:
-    """The panels coloured in ``style`` from each row's kept pictures."""
-    size = style.panel_px
-    panels: list[Panel] = []
-    for r, (row, pictures) in enumerate(zip(spec.rows, rows)):
-        gt = row.image.gt_class
-        panels.append(Panel(r, "original", pictures.original,
-                            f"GT: {class_label(gt)}" if gt is not None else "", _MUTED))
-        maps = normalise(list(pictures.maps), style.normalisation)
-        for key, map01 in zip(pictures.shown, maps):
-            pixels = overlay(pictures.photo, map01, style.colormap, style.alpha)
-            if pictures.boxes:
-                pixels = draw_boxes(pixels, list(pictures.boxes), size)
-            panels.append(Panel(r, key, pixels, *_caption(row.results[key], gt)))
+def _row_panels(r: int, row: FigureRow, pictures: _RowPictures, style: RenderStyle
+                ) -> list[Panel]:
+    """Row ``r``'s panels, its maps coloured in ``style``."""
+    gt = row.image.gt_class
+    panels = [Panel(r, "original", pictures.original,
+                    f"GT: {class_label(gt)}" if gt is not None else "", _MUTED)]
+    maps = normalise(list(pictures.maps), style.normalisation)
+    for key, map01 in zip(pictures.shown, maps):
+        pixels = overlay(pictures.photo, map01, style.colormap, style.alpha)
+        if pictures.boxes:
+            pixels = draw_boxes(pixels, list(pictures.boxes), style.panel_px)
+        panels.append(Panel(r, key, pixels, *_caption(row.results[key], gt)))
     return panels
 
 
@@ -268,8 +272,8 @@ _STILLS = BoundedCache(STILL_CACHE_MB << 20, lambda still: still.nbytes)
 
 @dataclass(frozen=True)
 class _Still:
-    """A grid without its maps' colours: the layout, the canvas with every text, grey column
-    and original photo drawn, and each row's pictures."""
+    """A grid without its pictures: the layout and the canvas with every text and grey column
+    drawn; and each row's pictures, so that a redraw only colours the maps."""
 
     layout: GridLayout
     canvas: Image.Image
@@ -279,6 +283,15 @@ class _Still:
     def nbytes(self) -> int:
         return (self.canvas.width * self.canvas.height * 3
                 + sum(row.nbytes for row in self.rows))
+
+
+def _still_bytes(spec: FigureSpec, style: RenderStyle) -> int:
+    """What keeping ``spec``'s still part would cost, known before anything is drawn."""
+    width, height = grid_pixels(spec, style)
+    size = style.panel_px
+    pictures = sum(2 * size * size * 3 + len(_shown(row, spec.models)) * size * size * 4
+                   for row in spec.rows)
+    return width * height * 3 + pictures
 
 
 def _still_key(spec: FigureSpec, style: RenderStyle) -> tuple:
@@ -300,42 +313,44 @@ def _still_key(spec: FigureSpec, style: RenderStyle) -> tuple:
     return (size, style.show_boxes, spec.title, spec.caption, columns, tuple(rows))
 
 
-def _still(spec: FigureSpec, style: RenderStyle, layout: GridLayout | None = None) -> _Still:
-    """The grid's still part, from the cache when the same one was drawn before (a grid with
-    a given ``layout`` — a page of an export — is drawn fresh)."""
-    key = _still_key(spec, style) if layout is None else None
-    still = _STILLS.get(key) if key is not None else None
+def _kept_still(spec: FigureSpec, style: RenderStyle) -> _Still:
+    """The grid's still part, drawn once and kept while the same grid is redrawn."""
+    key = _still_key(spec, style)
+    still = _STILLS.get(key)
     if still is None:
-        size = style.panel_px
-        rows = tuple(_row_pictures(row, spec.models, size, style.show_boxes)
+        lay = grid_layout(spec, style, 1 + len(spec.models))
+        rows = tuple(_row_pictures(row, spec.models, style.panel_px, style.show_boxes)
                      for row in spec.rows)
-        lay = grid_layout(spec, style, 1 + len(spec.models)) if layout is None else layout
-        still = _Still(lay, _draw_still(spec, lay, rows), rows)
-        if key is not None:
-            _STILLS.put(key, still)
+        still = _Still(lay, _draw_still(spec, lay), rows)
+        _STILLS.put(key, still)
     return still
 
 
 def compose_grid(spec: FigureSpec, style: RenderStyle, layout: GridLayout | None = None
                  ) -> Image.Image:
     """The Figure 7 grid: a header row, then one row per image with its label. ``layout``
-    fixes the geometry (pages of one grid share it)."""
-    still = _still(spec, style, layout)
-    panels = _panels(spec, style, still.rows)
+    fixes the geometry (pages of one grid share it). A grid small enough to keep (a screen's)
+    is redrawn from its kept still part; a larger one (an export) is drawn row by row, holding
+    one row's pictures at a time."""
     columns = ["original"] + [m.key for m in spec.models]
-    canvas = still.canvas.copy()
-    for panel in panels:
-        if panel.column != "original":
+    if layout is None and _still_bytes(spec, style) <= _STILLS.max_bytes:
+        still = _kept_still(spec, style)
+        lay, canvas, kept = still.layout, still.canvas.copy(), still.rows
+    else:
+        lay = grid_layout(spec, style, len(columns)) if layout is None else layout
+        canvas, kept = _draw_still(spec, lay), None
+    for r, row in enumerate(spec.rows):
+        pictures = kept[r] if kept is not None else _row_pictures(
+            row, spec.models, style.panel_px, style.show_boxes)
+        for panel in _row_panels(r, row, pictures, style):
             canvas.paste(Image.fromarray(panel.pixels),
-                         (still.layout.column_x(columns.index(panel.column)),
-                          still.layout.row_y(panel.row)))
+                         (lay.column_x(columns.index(panel.column)), lay.row_y(r)))
     return canvas
 
 
-def _draw_still(spec: FigureSpec, lay: GridLayout, rows: tuple[_RowPictures, ...]
-                ) -> Image.Image:
-    """Everything of the grid but its maps: the title, the column headers, the grey columns,
-    the original photos, every panel's caption, the row labels and the figure's caption."""
+def _draw_still(spec: FigureSpec, lay: GridLayout) -> Image.Image:
+    """Everything of the grid but its pictures: the title, the column headers, the grey
+    columns, every panel's caption, the row labels and the figure's caption."""
     columns = ["original"] + [m.key for m in spec.models]
     size, pad = lay.size, lay.pad
     head_font, cap_font = _title_font(size), font(max(8, size // 14))
@@ -364,12 +379,10 @@ def _draw_still(spec: FigureSpec, lay: GridLayout, rows: tuple[_RowPictures, ...
             top = lay.row_y(0)
             column_h = lay.row_y(len(spec.rows)) - pad - top
             canvas.paste(unavailable_column(size, column_h, grey), (lay.column_x(c), top))
-    for r, (row, pictures) in enumerate(zip(spec.rows, rows)):
-        y = lay.row_y(r)
-        canvas.paste(Image.fromarray(pictures.original), (lay.column_x(0), y))
-        gt = row.image.gt_class
+    for r, row in enumerate(spec.rows):
+        y, gt = lay.row_y(r), row.image.gt_class
         captions = [("original", f"GT: {class_label(gt)}" if gt is not None else "", _MUTED)]
-        captions += [(key, *_caption(row.results[key], gt)) for key in pictures.shown]
+        captions += [(key, *_caption(row.results[key], gt)) for key in _shown(row, spec.models)]
         for column, text, colour in captions:
             draw.text((lay.column_x(columns.index(column)) + size / 2, y + size + lay.cap_h / 2),
                       fit(text, cap_font, size, draw), fill=colour, anchor="mm", font=cap_font)
