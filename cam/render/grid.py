@@ -7,7 +7,8 @@ map resampled from that model's own crop, so a hot spot sits where that model ac
 A display change (colormap, opacity, normalisation) redraws only the maps' colours: everything
 else — the text, the grey columns, each row's photo and its maps resampled into the region —
 is kept, keyed by what it is drawn from (``_Still``), so a slider's redraw costs the colouring
-and a copy, not the typesetting and resampling again (``python -m cam bench``'s re-render).
+and a copy, not the typesetting and resampling again (``python -m cam bench``'s redraw). Only a
+grid that fits the small cache (a screen's) is kept; an export is drawn row by row, as before.
 """
 from __future__ import annotations
 
