@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "not (photos in wnid folders keep their class, others have none); "
                         "repeat it for more. Never judged on, and recorded by fingerprint in "
                         "the checkpoint; a photo with the bytes of one the model is judged on "
-                        "is left out and named")
+                        "is left out and named (default: none, --data only)")
     p.add_argument("--eval-dir", default=None, type=non_empty,
                    help="labelled images the model is not fit to, to judge it on (top-1 beside "
                         "its start and the baseline, map agreement), in any layout "
