@@ -56,5 +56,6 @@ def _with_first_grid(result: BenchResult, starts: int) -> BenchResult:
 
     try:
         return dataclasses.replace(result, first_grid=time_first_grid(starts))
-    except (RuntimeError, TimeoutError) as exc:
-        return dataclasses.replace(result, first_grid_skipped=str(exc).splitlines()[0])
+    except Exception as exc:  # noqa: BLE001 - a browser or server failure: say it, keep the rest
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return dataclasses.replace(result, first_grid_skipped=why)
