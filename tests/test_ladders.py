@@ -139,6 +139,81 @@ def test_the_exact_cam_of_a_resnet_is_layer4_weighted_by_fc(resnet_home, tmp_pat
                                atol=1e-3 * np.abs(by_hand).max())
 
 
+def test_a_resnet_runs_its_exact_cam_on_its_one_resident_copy(resnet_home, tmp_path):
+    """#31's memory: the ResNets' exact CAM runs on the loaded network itself (a BN-folded copy
+    would double the ladder's 0.76 GB and gains no speed on a dense ResNet), while a Lite
+    network, depthwise, keeps its faster folded copy. Seen from outside: after a first map,
+    doubling the resident network's ``fc`` doubles the next map of the ResNet only."""
+    from cam.engine.engine import CamEngine
+    from cam.engine.fold import folding_pays
+    from cam.engine.inputs import collect_images
+
+    image = collect_images([SAMPLE_IMAGES / "chelsea.png"]).images[0]
+    resnet = load_zoo(get_family("resnet"), tmp_path, ["resnet50"], "cpu", ladder=RESNET_LADDER)
+    lite = load_zoo(get_family("lite"), tmp_path / "none", ["baseline"], "cpu")
+    for zoo, key, shares in ((resnet, "resnet50", True), (lite, "baseline", False)):
+        engine = CamEngine(zoo, cache_mb=0, autocast=False)
+        net = zoo.get(key).net
+        assert folding_pays(net) is not shares  # ResNets have no depthwise convolution
+        before = engine.compute([image])[(image.key, key)]
+        with torch.no_grad():
+            net.fc.weight.mul_(2)
+            net.fc.bias.mul_(2)
+        after = engine.compute([image])[(image.key, key)]
+        assert after.target_class == before.target_class
+        ratio = 2.0 if shares else 1.0
+        np.testing.assert_allclose(after.raw_map, ratio * before.raw_map, rtol=1e-4,
+                                   atol=1e-5 * np.abs(before.raw_map).max())
+
+
+def test_a_library_method_on_a_resnet_holds_it_from_other_sessions_exact_cams(
+        resnet_home, tmp_path, monkeypatch):
+    """With one copy of a ResNet, a library method's hooks sit on the network the exact CAM
+    runs: another session's exact CAM of that model must wait (its forward pass would land in
+    the library's recorded activations), and both maps come out as computed alone."""
+    import threading
+
+    import cam.engine.engine as engine_module
+    from cam.engine.engine import CamEngine
+    from cam.engine.inputs import collect_images
+    from cam.engine.methods import EXACT, get_method
+    from cam.engine.targets import PREDICTED
+
+    image = collect_images([SAMPLE_IMAGES / "chelsea.png"]).images[0]
+    zoo = load_zoo(get_family("resnet"), tmp_path, ["resnet50"], "cpu", ladder=RESNET_LADDER)
+    gradcam = get_method("gradcam")
+    alone = {m: CamEngine(zoo, cache_mb=0, autocast=False).compute([image], m)[
+        (image.key, "resnet50")].raw_map for m in (EXACT, gradcam)}
+    real, inside, started, seen = (engine_module.library_cam, threading.Event(),
+                                   threading.Event(), [])
+
+    def hooked_library_cam(net, *args, **kwargs):
+        handle = net.features.register_forward_hook(lambda *_: seen.append("forward"))
+        inside.set()
+        started.wait(timeout=300)
+        exact.join(timeout=5)  # the exact CAM's chance to run (it must not)
+        handle.remove()
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "library_cam", hooked_library_cam)
+    engine = CamEngine(zoo, cache_mb=0, autocast=False)
+    got: dict = {}
+    exact = threading.Thread(target=lambda: got.update(
+        exact=engine.compute([image], EXACT, PREDICTED, ["resnet50"])), daemon=True)
+    library = threading.Thread(target=lambda: got.update(
+        library=engine.compute([image], gradcam, PREDICTED, ["resnet50"])), daemon=True)
+    library.start()
+    assert inside.wait(timeout=300)
+    exact.start()
+    started.set()
+    library.join(timeout=600)
+    exact.join(timeout=600)
+    assert seen == []  # no other session's forward pass passed the library's hook
+    for name, method in (("exact", EXACT), ("library", gradcam)):
+        np.testing.assert_allclose(got[name][(image.key, "resnet50")].raw_map, alone[method],
+                                   rtol=1e-4, atol=1e-5 * np.abs(alone[method]).max())
+
+
 def test_a_file_is_published_only_if_its_sha256_starts_as_its_name_says(tmp_path):
     """torchvision names a file <name>-<first 8 hex digits of its sha256>.pth."""
     from scaled_models.weights import unverified_reason

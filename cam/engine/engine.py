@@ -4,16 +4,19 @@ What each method computes lives in ``methods``; which class a map explains in ``
 engine adds what a shared server needs: models stay loaded; maps are cached by (image content,
 model weights, method, explained class); the shared models are safe to use from several threads
 (Streamlit sessions): grad-cam library methods register hooks on the canonical networks, and run
-one at a time (``safe_io.heavy``), while the exact CAM and the deletion curves use BN-folded
-copies under a per-model lock, so a long Score-CAM never holds up another session's exact CAM of
-the same model; an out-of-memory error on the GPU retries in smaller batches, then on the CPU.
+one at a time (``safe_io.heavy``), while the exact CAM and the deletion curves run under a
+per-network lock on the network's inference form (``_Inference``). Where that form is a separate
+BN-folded copy (the EfficientNets), a long Score-CAM never holds up another session's exact CAM of
+the same model; a ResNet has no copy, so a library method on it holds its lock too. An
+out-of-memory error on the GPU retries in smaller batches, then on the CPU.
 """
 from __future__ import annotations
 
 import copy
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from cam.engine.cache import BoundedCache
-from cam.engine.fold import fold_batchnorm
+from cam.engine.fold import fold_batchnorm, folding_pays
 from cam.engine.inputs import CamImage
 from cam.engine.maps import minmax
 from cam.engine.methods import EXACT, CamMethod, exact_cam, library_cam
@@ -108,15 +111,14 @@ class CamEngine:
         self.autocast_checks: dict[str, dict] = {}
         self._maps = BoundedCache(int(cache_mb * 2**20), _result_bytes)
         self._inputs = BoundedCache(int(inputs_cache_mb * 2**20), _tensor_bytes)
-        # The exact CAM runs on BN-folded channels_last copies (about half the CPU time of the
-        # plain forward), made when a model is first asked for one (seconds each, for models
-        # a visitor may never pick); gradient methods hook the canonical networks. Columns that
-        # share a network (ResNet-50 and ResNet-50 at 448 px) share its copy and its lock.
-        slots: dict[int, _Folded] = {}
+        # Each network's inference form (``_Inference``), made when a model is first asked for
+        # an exact CAM. Columns that share a network (ResNet-50 and ResNet-50 at 448 px) share
+        # its form and its lock.
+        slots: dict[int, _Inference] = {}
         for model in zoo.available():
-            slots.setdefault(id(model.net), _Folded(model.net))
-        self._folded = {m.key: slots[id(m.net)] for m in zoo.available()}
-        self._locks = {key: slot.lock for key, slot in self._folded.items()}
+            slots.setdefault(id(model.net), _Inference(model.net))
+        self._inference = {m.key: slots[id(m.net)] for m in zoo.available()}
+        self._locks = {key: slot.lock for key, slot in self._inference.items()}
         self._cpu_fallback: dict[str, tuple] = {}
 
     @property
@@ -181,10 +183,20 @@ class CamEngine:
             x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
             x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
             with self._locks[model_key], torch.inference_mode():
-                logits = self._folded[model_key].net()(
+                logits = self._inference[model_key].net()(
                     x.contiguous(memory_format=torch.channels_last))
                 out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
         return np.concatenate(out)
+
+    @contextmanager
+    def hooking(self, model_key: str) -> Iterator[None]:
+        """Hold what a computation needs that may register hooks on ``model_key``'s resident
+        (canonical) network — a library method, the sanity checks' maps of the trained model:
+        the one-at-a-time heavy step, and the network's lock where the exact CAM runs on that
+        same network (a hook would see the other session's forward pass)."""
+        slot = self._inference[model_key]
+        with HEAVY_STEP, (nullcontext() if slot.separate else slot.lock):
+            yield
 
     def preprocess(self, image: CamImage, preprocessing: Preprocessing) -> torch.Tensor:
         """Each model's input for an image, computed once per (image, preprocessing)."""
@@ -228,14 +240,12 @@ class CamEngine:
 
     def _run(self, nets: tuple, batch: torch.Tensor, classes: list[int | None],
              method: CamMethod, device: torch.device, key: str):
-        canonical, folded = nets
+        canonical, inference = nets
         if method == EXACT:
-            with self._locks[key]:
+            with inference.lock:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
-                return self._exact_with_precision(folded.net(), batch, classes, key)
-        # HEAVY_STEP alone: library methods are the only users of the canonical networks, and
-        # this lock already runs them one at a time; the per-model lock guards the folded copies
-        with HEAVY_STEP:
+                return self._exact_with_precision(inference.net(), batch, classes, key)
+        with HEAVY_STEP, (nullcontext() if inference.separate else inference.lock):
             return library_cam(canonical, batch.to(device), classes, method)
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],
@@ -261,7 +271,7 @@ class CamEngine:
     def _run_resilient(self, model: LoadedModel, batch: torch.Tensor,
                        classes: list[int | None], method: CamMethod):
         """Out of device memory: retry in halves, then on the CPU, saying so in the notes."""
-        nets = (model.net, self._folded[model.key])
+        nets = (model.net, self._inference[model.key])
         try:
             return (*self._run(nets, batch, classes, method, self.device, model.key), ())
         except torch.OutOfMemoryError:
@@ -282,24 +292,29 @@ class CamEngine:
         """CPU copies for the out-of-memory fallback, made once per model when first needed."""
         if model.key not in self._cpu_fallback:
             canonical = copy.deepcopy(model.net).cpu()
-            self._cpu_fallback[model.key] = (canonical, _Folded(canonical))
+            self._cpu_fallback[model.key] = (canonical, _Inference(canonical))
         return self._cpu_fallback[model.key]
 
 
-class _Folded:
-    """A network's BN-folded channels_last copy, made on first use under its lock (which also
-    serialises the exact CAMs that run on it)."""
+class _Inference:
+    """The network the exact CAM and the deletion curves run on, made on first use under its
+    lock (which also serialises those runs): where folding pays (``fold.folding_pays``), a
+    BN-folded channels_last copy, about half the CPU time of the plain forward on an
+    EfficientNet; else the canonical network itself, which costs no memory: on a ResNet the
+    copy gains nothing (ResNet-50, 6 images at 224 px on a 2-core CPU: 0.46 s folded, 0.37 s
+    plain with channels_last input) and the ``resnet`` ladder's copies would weigh 0.76 GB."""
 
     def __init__(self, canonical: torch.nn.Module) -> None:
         self.lock = threading.RLock()
         self._canonical = canonical
+        self.separate = folding_pays(canonical)
         self._net: torch.nn.Module | None = None
 
     def net(self) -> torch.nn.Module:
         with self.lock:
             if self._net is None:
-                self._net = fold_batchnorm(self._canonical).to(
-                    memory_format=torch.channels_last)
+                self._net = (fold_batchnorm(self._canonical).to(memory_format=torch.channels_last)
+                             if self.separate else self._canonical)
             return self._net
 
 

@@ -25,6 +25,15 @@ class _ActAfterFold(nn.Module):
         return self.act(x)
 
 
+def folding_pays(net: nn.Module) -> bool:
+    """Whether a folded copy is worth its memory: for networks with depthwise convolutions
+    (EfficientNet, Lite, MobileNet), whose cheap memory-bound layers make the BatchNorm passes a
+    large share of the time; a ResNet's dense convolutions dominate its time, and folding it
+    gains nothing measurable on a CPU."""
+    return any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+               for m in net.modules())
+
+
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """A folded deep copy of an eval-mode ``net`` (the original is untouched).
 

@@ -34,7 +34,8 @@ saliency maps are at input resolution to begin with).
 Maps come from the same functions the engine uses (``methods.exact_cam``, ``methods.library_cam``)
 on the trained network and on one randomised deep copy at a time, never on the engine's folded
 copies, so the trained map and its randomised versions are computed the same way. Library
-methods take ``safe_io.heavy.HEAVY_STEP``, as in the engine: one such computation at a time.
+methods take ``safe_io.heavy.HEAVY_STEP``, as in the engine: one such computation at a time; the
+trained network's maps are computed inside ``CamEngine.hooking``, as other sessions use it too.
 """
 from __future__ import annotations
 
@@ -185,9 +186,10 @@ def cascade_maps(engine: CamEngine, images: Sequence[CamImage], model: LoadedMod
     device = engine.device
     batch = torch.stack([engine.preprocess(i, model.preprocessing) for i in images]).to(device)
     step = _batch_size(method, model.preprocessing.resolution, engine.batch_size)
-    trained, predicted, probs = _maps(model.net, method, batch, [None] * len(images), step)
-    drawn = [random_class(i.key, c, seed) for i, c in zip(images, predicted)]
-    random_logit, _, _ = _maps(model.net, method, batch, drawn, step)
+    with engine.hooking(model.key):  # the resident network, which other sessions also run
+        trained, predicted, probs = _maps(model.net, method, batch, [None] * len(images), step)
+        drawn = [random_class(i.key, c, seed) for i, c in zip(images, predicted)]
+        random_logit, _, _ = _maps(model.net, method, batch, drawn, step)
     if progress is not None:
         progress(None)
     steps: list[CascadeStep] = []
