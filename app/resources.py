@@ -3,12 +3,18 @@ decoded-image and thumbnail caches, validation-folder listings, the bundled phot
 timings a slow method's wait is estimated from. Every session reads the same ones."""
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
+import streamlit.runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app.engines import EnginePool
+from app.memory import release_memory
 from cam.engine.cache import BoundedCache
 from cam.engine.engine import CamEngine
 from cam.engine.inputs import CamImage, collect_images
@@ -18,8 +24,8 @@ from safe_io.paths import (
     check_file_under_roots,
 )
 from scaled_models.brought import BroughtSpec
-from scaled_models.family import FAMILIES, WeightFamily
-from scaled_models.ladders import Ladder
+from scaled_models.family import WeightFamily
+from scaled_models.ladders import DEFAULT_LADDER, Ladder
 from scaled_models.zoo import ZooRequest, load_requested
 
 T = TypeVar("T")
@@ -28,21 +34,56 @@ IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
 
 
-ENGINES = 6  # engines kept: a ladder's models and one visitor's brought ones each
+ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought ones each
+# An engine no connected session has picked goes this long after its last use (a visitor who
+# switches ladders and back finds it still loaded), then its memory returns to the system.
+ENGINE_GRACE_S = 60.0
+SWEEP_EVERY_S = 10.0
+
+EngineKey = tuple[str, str, tuple[BroughtSpec, ...], str]  # family, ladder, brought, checkpoints
 
 
-@st.cache_resource(show_spinner="Loading the models (once per server process)…",
-                   max_entries=ENGINES,
-                   hash_funcs={**{type(f): lambda family: family.name for f in FAMILIES.values()},
-                               Ladder: lambda ladder: ladder.name})
+def _first_screen(key: EngineKey) -> bool:
+    """Table 7 with nothing brought: what every visitor's first screen draws, kept loaded."""
+    return key[1] == DEFAULT_LADDER.name and not key[2]
+
+
+def _connected(session: str) -> bool:
+    runtime = streamlit.runtime.get_instance() if streamlit.runtime.exists() else None
+    return runtime is not None and runtime.is_active_session(session)
+
+
+@st.cache_resource(show_spinner=False)
+def engine_pool() -> EnginePool[EngineKey, CamEngine]:
+    """The server's engines (``app.engines``), with a thread that lets unused ones go."""
+    pool: EnginePool[EngineKey, CamEngine] = EnginePool(
+        keep=_first_screen, is_active=_connected, capacity=ENGINES, grace_s=ENGINE_GRACE_S)
+
+    def sweep_forever() -> None:
+        while True:
+            time.sleep(SWEEP_EVERY_S)
+            if pool.sweep():
+                release_memory()
+
+    threading.Thread(target=sweep_forever, name="scalecam-engine-sweep", daemon=True).start()
+    return pool
+
+
 def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec, ...],
                checkpoints: str) -> CamEngine:
-    """One engine per (family, ladder, brought models) for the whole server (the checkpoints
-    folder is the operator's, so no visitor can load a second set), loaded when a visitor
-    first picks it: models load once and stay on the device; every session shares them (the
-    engine is thread-safe). A family and a ladder are cached by their names."""
-    return CamEngine(load_requested(ZooRequest(family, "", ladder, tuple(family.bindings(ladder)),
-                                               brought, checkpoints)))
+    """The engine for (family, ladder, brought models), loaded when a visitor first picks it
+    and shared by every session (the engine is thread-safe); the checkpoints folder is the
+    operator's, so no visitor can load a second set. Models load once and stay on the device
+    while anyone connected uses them (``engine_pool``)."""
+    context = get_script_run_ctx()
+    session = context.session_id if context is not None else ""
+
+    def load() -> CamEngine:
+        with st.spinner("Loading the models (once while visitors use them)…"):
+            return CamEngine(load_requested(ZooRequest(
+                family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)))
+
+    return engine_pool().get((family.name, ladder.name, brought, checkpoints), session, load)
 
 
 @st.cache_resource(show_spinner=False)

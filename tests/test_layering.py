@@ -70,7 +70,7 @@ TREE = {
     "cam.notebook": "the notebook's entry: compare, cascade",
     "cam.cli": "application: main, args, figure, evaluate, report, bench",
     "app": "application: the Streamlit page: main, page, sidebar, images_view, maps_view, "
-           "inspect_view, evaluate_view, export_view, sanity_view, resources, settings, "
+           "inspect_view, evaluate_view, export_view, sanity_view, resources, engines, settings, "
            "labels, text, plots, memory",
     "benchmarks": "application: engine, first_grid, serve, launch",
 }
