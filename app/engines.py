@@ -1,14 +1,14 @@
 """Which engines the server keeps loaded, and when it lets one go.
 
-An engine holds a ladder's networks (the ``resnet`` ladder: four ResNets, 0.76 GB of fp32 weights,
-and their BN-folded copies once drawn). Streamlit's ``cache_resource`` keeps whatever was loaded
-until the process ends, so one visitor's look at a ladder left the server 1.7 GB heavier for
-good. The pool keeps an engine while a connected session has it picked (its latest page run
-asked for it) and for ``grace_s`` after its last use, so switching ladders back and forth does not
-reload; after that it is let go, and the caller returns the freed memory to the operating
-system. The engines every first screen uses (``keep``) stay. Nothing here imports Streamlit: the
-app passes in who is connected (``is_active``) and the clock, so the rules are tested as they
-run.
+An engine holds a ladder's networks (the ``resnet`` ladder: four ResNets, 0.76 GB of fp32
+weights). Streamlit's ``cache_resource`` keeps whatever was loaded until the process ends, so one
+visitor's look at a ladder left the server that much heavier for good. The pool keeps an engine
+while a connected session has it picked (its latest page run asked for it), and for ``grace_s``
+after a connected session switched away from it, so switching ladders back and forth does not
+reload; once nobody connected has used it within the grace, or everyone who used it has left, it
+is let go at the next sweep, and the caller returns the freed memory to the operating system.
+The engines every first screen uses (``keep``) stay. Nothing here imports Streamlit: the app
+passes in who is connected (``is_active``) and the clock, so the rules are tested as they run.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ E = TypeVar("E")
 class _Held(Generic[E]):
     engine: E
     last_used: float
+    users: set[str] = field(default_factory=set)  # sessions that have used it
 
 
 @dataclass
@@ -76,6 +77,7 @@ class EnginePool(Generic[K, E]):
         for used in (self._picks.get(session), key):
             if used in self._held:
                 self._held[used].last_used = now
+        self._held[key].users.add(session)
         self._picks[session] = key
 
     def _evict_over_capacity(self) -> None:
@@ -89,17 +91,20 @@ class EnginePool(Generic[K, E]):
             return list(self._held)
 
     def sweep(self) -> list[K]:
-        """Let go of every engine no connected session has picked and none used for
-        ``grace_s``; returns their keys (the caller then frees their memory)."""
+        """Let go of every engine that no connected session has picked, and that no connected
+        session used within ``grace_s``; returns their keys (the caller then frees their
+        memory)."""
         with self._state:
             self._picks = {s: k for s, k in self._picks.items() if self.is_active(s)}
             picked = set(self._picks.values())
             now = self.clock()
-            for key in picked & self._held.keys():
-                self._held[key].last_used = now  # in use until now
+            for key, held in self._held.items():
+                held.users &= self._picks.keys()  # the connected ones
+                if key in picked:
+                    held.last_used = now  # in use until now
             released = [k for k, held in self._held.items()
                         if not self.keep(k) and k not in picked
-                        and now - held.last_used >= self.grace_s]
+                        and (not held.users or now - held.last_used >= self.grace_s)]
             for key in released:
                 del self._held[key]
             return released

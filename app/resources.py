@@ -35,8 +35,8 @@ THUMBNAIL_CACHE_MB = 64
 
 
 ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought ones each
-# An engine no connected session has picked goes this long after its last use (a visitor who
-# switches ladders and back finds it still loaded), then its memory returns to the system.
+# An engine a connected visitor switched away from stays this long (switching back finds it still
+# loaded); one whose visitors all left goes at the next sweep, its memory returned to the system.
 ENGINE_GRACE_S = 60.0
 SWEEP_EVERY_S = 10.0
 
@@ -49,8 +49,11 @@ def _first_screen(key: EngineKey) -> bool:
 
 
 def _connected(session: str) -> bool:
-    runtime = streamlit.runtime.get_instance() if streamlit.runtime.exists() else None
-    return runtime is not None and runtime.is_active_session(session)
+    """Whether a session's browser is still connected (without a Streamlit runtime, as in
+    ``streamlit.testing``, nothing can be known: every session counts as connected)."""
+    if not streamlit.runtime.exists():
+        return True
+    return streamlit.runtime.get_instance().is_active_session(session)
 
 
 @st.cache_resource(show_spinner=False)
@@ -79,11 +82,14 @@ def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec,
     session = context.session_id if context is not None else ""
 
     def load() -> CamEngine:
-        with st.spinner("Loading the models (once while visitors use them)…"):
-            return CamEngine(load_requested(ZooRequest(
-                family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)))
+        return CamEngine(load_requested(ZooRequest(
+            family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)))
 
-    return engine_pool().get((family.name, ladder.name, brought, checkpoints), session, load)
+    pool, key = engine_pool(), (family.name, ladder.name, brought, checkpoints)
+    if key in pool.held():
+        return pool.get(key, session, load)
+    with st.spinner("Loading the models (kept while visitors use them)…"):
+        return pool.get(key, session, load)  # may first wait for another visitor's load
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,6 +1,6 @@
-"""The server's engine pool (#31): a ladder's engine stays while a connected visitor uses it and
-goes when nobody has for a while; the first screen's engine always stays. Driven with a hand
-clock and a hand list of connected sessions."""
+"""The server's engine pool (#31): a ladder's engine stays while a connected visitor uses it, a
+while after one switched away, and goes once its visitors have left; the first screen's engine
+always stays. Driven with a hand clock and a hand list of connected sessions."""
 from __future__ import annotations
 
 import gc
@@ -50,10 +50,8 @@ def test_a_ladder_engine_is_shared_kept_while_used_and_released_when_its_visitor
     world.now = 600.0  # "b" still has it picked
     assert pool.sweep() == []
 
-    world.connected.discard("b")  # the last visitor left after the sweep at 600 s
-    world.now = 659.0
-    assert pool.sweep() == []  # within the grace of its last use seen
-    world.now = 660.0
+    world.connected.discard("b")  # the last visitor who used it left: no grace to wait for
+    world.now = 601.0
     released = weakref.ref(resnet)
     del resnet
     assert pool.sweep() == ["resnet"]
@@ -79,6 +77,20 @@ def test_switching_away_keeps_the_engine_for_the_grace_then_lets_it_go():
     assert pool.sweep() == ["resnet"]
     pool.get("resnet", "a", world.loader("resnet"))
     assert world.loads == ["resnet", "table7", "resnet"]  # loaded again when asked again
+
+
+def test_a_visitor_who_switched_away_and_left_takes_the_grace_with_them():
+    world = World()
+    pool = make_pool(world)
+    world.connected |= {"a"}
+    pool.get("resnet", "a", world.loader("resnet"))
+    world.now = 5.0
+    pool.get("table7", "a", world.loader("table7"))
+    world.now = 10.0
+    assert pool.sweep() == []  # "a" may switch back within the grace
+    world.connected.discard("a")
+    world.now = 20.0
+    assert pool.sweep() == ["resnet"]  # nobody connected used it: no reason to wait
 
 
 def test_over_capacity_the_least_recently_used_releasable_engine_goes():
