@@ -1,32 +1,232 @@
-"""What a checkpoint's metadata says, in words: the trainer writes it (``scaled_models.train``),
-headers, tables and reports read it here — how the model was made and how it does on images it
-was not fit to."""
+"""A checkpoint's metadata as one typed, versioned value: the trainer writes it
+(``scaled_models.train``) as ``<checkpoint>.json``; loading, headers, tables, reports, teachers and
+the variants table read it here, parsed once — how the model was made and how it does on images it
+was not fit to.
+
+The JSON carries ``"scalecam_checkpoint": CHECKPOINT_FORMAT``. A file without it was written
+before the field (format 0) and reads the same way; a newer format is refused with the file
+named, rather than half understood. Fields a reader needs are typed; the whole record stays in
+``record`` for the trainer, which adds to it (the map agreement) and writes it back.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .family import WeightsUnavailable
+from .files import read_checkpoint_metadata
 
 CHECKPOINT_FORMAT = 1  # the "scalecam_checkpoint" version written into checkpoint metadata
+FORMAT_KEY = "scalecam_checkpoint"
 _RECIPE_STATUS = {"match": "adapted", "fixres": "adapted", "distill": "distilled",
                   "paper": "trained"}
 
 
-def checkpoint_status(metadata: dict) -> str:
-    """One word for a checkpoint (``Provenance.status``), from its recipe."""
-    return _RECIPE_STATUS.get(metadata.get("recipe"), "trained")
+@dataclass(frozen=True)
+class ArchitectureRef:
+    """The network a checkpoint's tensors fit: a family's architecture at width × depth."""
+
+    family: str | None
+    width: float
+    depth: float
 
 
-def checkpoint_top1(metadata: dict) -> tuple[float | None, str | None]:
-    """A checkpoint's top-1 and the images it was measured on, from its ``eval`` record: the
-    held-out comparison the trainer writes (``train.evaluation.comparison``), or the bare
-    top-1 of checkpoints written before it."""
-    evaluation = metadata.get("eval") or {}
-    trained, on = evaluation.get("trained"), evaluation.get("on") or {}
-    if trained is not None:
-        return float(trained["top1"]), f"{trained['images']} {_judged_images(on)}"
-    if evaluation.get("top1") is None:
-        return None, None
-    return (float(evaluation["top1"]),
-            f"{evaluation.get('images')} images of {evaluation.get('dir')}")
+@dataclass(frozen=True)
+class BaseRef:
+    """The published file a delta checkpoint's tensors are laid over."""
+
+    name: str | None
+    source: str | None
+    sha256: str | None
+    role: str = "baseline"
+
+
+@dataclass(frozen=True)
+class PreprocessingRef:
+    """How the checkpoint was shown its images (``None``: the family's default)."""
+
+    crop_pct: float | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    interpolation: str | None = None
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """What the checkpoint was fit to: a folder, how many of its photos, those held out."""
+
+    folder: str | None
+    images: int | None
+    held_out: int | None = None
+    held_out_fingerprint: str | None = None
+    extra: tuple[tuple[str, int], ...] = ()  # --extra-data folders: (name, images)
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """A checkpoint's ``.json``, parsed once (``from_record``, ``read``)."""
+
+    format: int
+    recipe: str | None = None
+    architecture: ArchitectureRef | None = None
+    image_size: int | None = None
+    preprocessing: PreprocessingRef = PreprocessingRef()
+    base: BaseRef | None = None
+    teacher: str | None = None  # the teacher's name, in words
+    teacher_resolution: int | None = None
+    data: DataRef | None = None
+    epoch: int | None = None
+    steps: int | None = None
+    crop_size: int | None = None  # --crop-size, when it differs from the run's image size
+    fine_tuned: tuple[str, ...] = ()  # what FixRes tuned
+    images_seen: int | None = None
+    wall_time_s: float | None = None
+    evaluation: Mapping = field(default_factory=dict)  # the trainer's held-out record
+    spearman: tuple[float, float, float] | None = None  # maps vs the baseline's: mean, 95 % CI
+    record: Mapping = field(default_factory=dict)  # everything, as written
+
+    @classmethod
+    def read(cls, path: Path) -> CheckpointMeta | None:
+        """``<checkpoint>.json`` beside ``path``, or ``None`` when there is none."""
+        record = read_checkpoint_metadata(path)
+        return cls.from_record(record, str(path.with_suffix(".json"))) if record else None
+
+    @classmethod
+    def from_record(cls, record: Mapping, where: str) -> CheckpointMeta:
+        """The typed value of a metadata record; ``WeightsUnavailable`` naming ``where`` and the
+        field when the record is from a newer scalecam or a field has the wrong type."""
+        version = record.get(FORMAT_KEY, 0)
+        if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+            raise WeightsUnavailable(f"{where}: checkpoint metadata format {version!r}; this "
+                                     f"scalecam reads formats up to {CHECKPOINT_FORMAT}",
+                                     "update scalecam, or retrain the checkpoint with this one")
+        try:
+            return cls._parse(record, version)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise WeightsUnavailable(f"{where}: unreadable checkpoint metadata ({exc})") from None
+
+    @classmethod
+    def _parse(cls, record: Mapping, version: int) -> CheckpointMeta:
+        arch = record.get("architecture") or None
+        base = record.get("base") or None
+        pre = record.get("preprocessing") or {}
+        teacher = record.get("teacher") or {}
+        config = record.get("config") or {}
+        spearman = ((record.get("map_agreement") or {}).get("baseline") or {}).get("spearman")
+        image_size = _int(record.get("image_size"))
+        crop = _int(config.get("crop_size"))
+        return cls(
+            format=version, recipe=record.get("recipe"),
+            architecture=(ArchitectureRef(arch.get("family"), float(arch["width"]),
+                                          float(arch["depth"])) if arch else None),
+            image_size=image_size,
+            preprocessing=PreprocessingRef(
+                _float(pre.get("crop_pct")), _triple(pre.get("mean")), _triple(pre.get("std")),
+                pre.get("interpolation")),
+            base=(BaseRef(base.get("name"), base.get("source"), base.get("sha256"),
+                          base.get("role", "baseline")) if base else None),
+            teacher=teacher.get("name"), teacher_resolution=_int(teacher.get("resolution")),
+            data=_data(record.get("data")),
+            epoch=_int(record.get("epoch")), steps=_int(record.get("steps")),
+            crop_size=crop if crop != image_size else None,
+            fine_tuned=tuple(record.get("fine_tuned") or ()),
+            images_seen=_int(record.get("images_seen")),
+            wall_time_s=_float(record.get("wall_time_s")),
+            evaluation=record.get("eval") or {},
+            spearman=(float(spearman["mean"]), *map(float, spearman["ci95"])) if spearman
+            else None,
+            record=dict(record))
+
+    def to_record(self) -> dict:
+        """What the trainer writes: the record, with this scalecam's format."""
+        return {FORMAT_KEY: CHECKPOINT_FORMAT} | {k: v for k, v in self.record.items()
+                                                   if k != FORMAT_KEY}
+
+    @property
+    def status(self) -> str:
+        """One word for a checkpoint (``Provenance.status``), from its recipe."""
+        return _RECIPE_STATUS.get(self.recipe, "trained")
+
+    def top1(self) -> tuple[float | None, str | None]:
+        """Top-1 and the images it was measured on, from the ``eval`` record: the held-out
+        comparison the trainer writes (``train.evaluation.comparison``), or the bare top-1 of
+        checkpoints written before it."""
+        evaluation = self.evaluation
+        trained, on = evaluation.get("trained"), evaluation.get("on") or {}
+        if trained is not None:
+            return float(trained["top1"]), f"{trained['images']} {_judged_images(on)}"
+        if evaluation.get("top1") is None:
+            return None, None
+        return (float(evaluation["top1"]),
+                f"{evaluation.get('images')} images of {evaluation.get('dir')}")
+
+    def headline(self) -> str:
+        """A checkpoint in a few words, for a grid header."""
+        base = self.base.name if self.base is not None and self.base.name else "the baseline"
+        if self.recipe == "match":
+            return f"fine-tuned from {base}"
+        if self.recipe == "fixres":
+            return f"adapted from {base} (FixRes)"
+        if self.recipe == "distill":
+            return f"distilled from {self.teacher or 'a teacher'}"
+        if self.recipe == "paper":
+            return "trained from scratch"
+        return "local checkpoint"
+
+    def describe(self) -> str:
+        """What a checkpoint is, in a sentence."""
+        on = self._fit_to()
+        steps = f", {self.steps:,} steps" if self.steps else ""
+        base = self.base.name if self.base is not None and self.base.name else "the baseline"
+        teacher_px = self.teacher_resolution or 224
+        if self.recipe == "match":
+            shown = (f", shown to it at {self.crop_size} px in training" if self.crop_size
+                     else "")
+            return (f"adapted to {self.image_size} px from {base}: every weight fine-tuned so "
+                    f"that at {self.image_size} px it says what {base} says at {teacher_px} px "
+                    f"about the same random crops{shown} (self-distillation, no label){on}"
+                    f"{steps}")
+        if self.recipe == "fixres":
+            tuned = " and ".join(self.fine_tuned or ("head BatchNorm",))
+            return (f"adapted to {self.image_size} px (FixRes) from {base}: BatchNorm "
+                    f"statistics re-estimated and the {tuned} fine-tuned to the baseline's own "
+                    f"{teacher_px} px predictions{on}{steps}")
+        if self.recipe == "distill":
+            return f"distilled from {self.teacher or 'a teacher'}{on}{steps}"
+        if self.recipe == "paper":
+            return f"trained from scratch (paper recipe){on}{steps}"
+        return "local checkpoint" + on
+
+    def _fit_to(self) -> str:
+        data = self.data
+        if data is None or not data.folder:
+            return ""
+        held = f"; {data.held_out:,} more held out to judge it" if data.held_out else ""
+        extra = "".join(f" and {folder} ({images:,} images)" for folder, images in data.extra)
+        return f" on {data.folder} ({data.images:,} images{held}){extra}"
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _triple(value) -> tuple[float, float, float] | None:
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def _data(data) -> DataRef | None:
+    if not isinstance(data, Mapping):
+        return None
+    holdout = data.get("holdout") or {}
+    return DataRef(data.get("folder"), _int(data.get("images")),
+                   _int(holdout.get("held_out_images")), holdout.get("held_out_fingerprint"),
+                   tuple((extra.get("folder"), int(extra.get("images")))
+                         for extra in data.get("extra") or ()))
 
 
 def _judged_images(on: dict) -> str:
@@ -57,18 +257,16 @@ class Judged:
     spearman: tuple[float, float, float] | None = None  # maps vs the baseline's: mean, 95 % CI
 
     @classmethod
-    def from_metadata(cls, metadata: dict) -> Judged | None:
-        evaluation = metadata.get("eval") or {}
+    def from_metadata(cls, meta: CheckpointMeta) -> Judged | None:
+        evaluation = meta.evaluation
         trained, start = evaluation.get("trained"), evaluation.get("start")
         if trained is None or start is None:
             return None
         diff = evaluation["trained_minus_start"]
-        spearman = ((metadata.get("map_agreement") or {}).get("baseline") or {}).get("spearman")
         return cls(trained["top1"], tuple(trained["top1_ci95"]), trained["images"],
                    _judged_images(evaluation.get("on") or {}), start["top1"],
                    (evaluation.get("baseline") or {}).get("top1"), diff["top1_points"],
-                   diff["mcnemar_p"], evaluation["verdict"],
-                   (spearman["mean"], *spearman["ci95"]) if spearman else None)
+                   diff["mcnemar_p"], evaluation["verdict"], meta.spearman)
 
     def sentence(self) -> str:
         """E.g. "top-1 84.1 [80.0, 88.0] on 251 held-out photos of imagenet_sample_1k_half;
@@ -91,52 +289,3 @@ class Judged:
         return f"unseen {self.top1:.1f} (start {self.start_top1:.1f})"
 
 
-def checkpoint_headline(metadata: dict) -> str:
-    """A checkpoint in a few words, for a grid header."""
-    recipe = metadata.get("recipe")
-    if recipe == "match":
-        return f"fine-tuned from {(metadata.get('base') or {}).get('name', 'the baseline')}"
-    if recipe == "fixres":
-        return f"adapted from {(metadata.get('base') or {}).get('name', 'the baseline')} (FixRes)"
-    if recipe == "distill":
-        return f"distilled from {(metadata.get('teacher') or {}).get('name', 'a teacher')}"
-    if recipe == "paper":
-        return "trained from scratch"
-    return "local checkpoint"
-
-
-def describe_checkpoint(metadata: dict) -> str:
-    """What a checkpoint is, in words, from the metadata the trainer wrote."""
-    recipe = metadata.get("recipe")
-    data = metadata.get("data") or {}
-    held = (data.get("holdout") or {}).get("held_out_images") if isinstance(data, dict) else None
-    on = (f" on {data.get('folder')} ({data.get('images'):,} images"
-          + (f"; {held:,} more held out to judge it)" if held else ")")
-          + "".join(f" and {extra.get('folder')} ({extra.get('images'):,} images)"
-                    for extra in data.get("extra") or [])  # --extra-data (#35)
-          if isinstance(data, dict) and data.get("folder") else "")
-    steps = metadata.get("steps")
-    steps_text = f", {steps:,} steps" if steps else ""
-    if recipe == "match":
-        base = (metadata.get("base") or {}).get("name") or "the baseline"
-        resolution = (metadata.get("teacher") or {}).get("resolution", 224)
-        crop = (metadata.get("config") or {}).get("crop_size")  # --crop-size (#35)
-        shown = (f", shown to it at {crop} px in training" if crop
-                 and crop != metadata.get("image_size") else "")
-        return (f"adapted to {metadata.get('image_size')} px from {base}: every weight "
-                f"fine-tuned so that at {metadata.get('image_size')} px it says what {base} "
-                f"says at {resolution} px about the same random crops{shown} "
-                f"(self-distillation, no label){on}{steps_text}")
-    if recipe == "fixres":
-        base = (metadata.get("base") or {}).get("name") or "the baseline"
-        tuned = " and ".join(metadata.get("fine_tuned") or ["head BatchNorm"])
-        return (f"adapted to {metadata.get('image_size')} px (FixRes) from {base}: BatchNorm "
-                f"statistics re-estimated and the {tuned} fine-tuned to the baseline's own "
-                f"{(metadata.get('teacher') or {}).get('resolution', 224)} px predictions{on}"
-                f"{steps_text}")
-    if recipe == "distill":
-        teacher = (metadata.get("teacher") or {}).get("name") or "a teacher"
-        return f"distilled from {teacher}{on}{steps_text}"
-    if recipe == "paper":
-        return f"trained from scratch (paper recipe){on}{steps_text}"
-    return "local checkpoint" + on

@@ -14,20 +14,14 @@ adapted model ships in a few MB.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .architectures import Architecture, CamNet
-from .checkpoint_meta import (
-    Judged,
-    checkpoint_headline,
-    checkpoint_status,
-    checkpoint_top1,
-    describe_checkpoint,
-)
+from .checkpoint_meta import BaseRef, CheckpointMeta, Judged
 from .family import (
     PublishedWeights,
     RoleBinding,
@@ -40,7 +34,6 @@ from .files import (
     file_sha256,
     find_checkpoint,
     non_finite_values,
-    read_checkpoint_metadata,
     read_state_dict,
 )
 from .ladders import DEFAULT_LADDER, Ladder
@@ -75,7 +68,6 @@ class Provenance:
     notes: tuple[str, ...] = ()
     unavailable_reason: str | None = None
     make_available: str | None = None
-    metadata: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -228,51 +220,49 @@ def unverified_reason(source: str, prefix: str | None, path: Path, digest: str) 
 
 
 def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> LoadedWeights:
-    metadata = read_checkpoint_metadata(path)
+    meta = CheckpointMeta.read(path) or CheckpointMeta(format=0)  # no .json: nothing said
     spec = binding.column.spec
     # what the column asks: Table 7's architecture for a Table 7 role, else the binding's
     arch = family.architecture(spec.width, spec.depth) if spec is not None else binding.arch
-    recorded = metadata.get("architecture") or {}
-    if recorded and (recorded.get("width"), recorded.get("depth")) != (arch.width, arch.depth):
-        raise WeightsUnavailable(f"{path}: trained for w={recorded.get('width')} "
-                                 f"d={recorded.get('depth')}, but {family.name}/{binding.key} "
+    recorded = meta.architecture
+    if recorded is not None and (recorded.width, recorded.depth) != (arch.width, arch.depth):
+        raise WeightsUnavailable(f"{path}: trained for w={recorded.width:g} "
+                                 f"d={recorded.depth:g}, but {family.name}/{binding.key} "
                                  f"is w={arch.width:g} d={arch.depth:g}")
-    resolution = int(metadata.get("image_size")
-                     or (spec.paper_resolution if spec is not None else binding.resolution))
-    pre = metadata.get("preprocessing") or {}
+    resolution = (meta.image_size
+                  or (spec.paper_resolution if spec is not None else binding.resolution))
+    pre = meta.preprocessing
     preprocessing = Preprocessing.from_crop_pct(
-        resolution, float(pre.get("crop_pct", family.crop_pct)),
-        tuple(pre.get("mean", family.mean)),
-        tuple(pre.get("std", family.std)), pre.get("interpolation", "bicubic"))
+        resolution, pre.crop_pct or family.crop_pct, pre.mean or family.mean,
+        pre.std or family.std, pre.interpolation or "bicubic")
     net = arch.build()
     state = read_state_dict(path)
-    if metadata.get("base"):
-        state = _on_base(family, metadata["base"], state, net, path)
+    if meta.base is not None:
+        state = _on_base(family, meta.base, state, net, path)
     load_into(net, state, str(path))
-    top1, top1_source = checkpoint_top1(metadata)
+    top1, top1_source = meta.top1()
     return LoadedWeights(Provenance(
         family=family.name, key=binding.key, available=True, source=f"checkpoint {path.name}",
         architecture=arch.description, resolution=resolution, file=str(path),
         sha256=file_sha256(path), preprocessing=preprocessing.as_dict(),
-        trained_for_config=True, stand_in=family.stand_in,
-        status=checkpoint_status(metadata),
-        headline=checkpoint_headline(metadata), recipe=describe_checkpoint(metadata),
-        top1=top1, top1_source=top1_source, judged=Judged.from_metadata(metadata),
-        metadata=metadata), arch, net.eval(), preprocessing)
+        trained_for_config=True, stand_in=family.stand_in, status=meta.status,
+        headline=meta.headline(), recipe=meta.describe(),
+        top1=top1, top1_source=top1_source, judged=Judged.from_metadata(meta)),
+        arch, net.eval(), preprocessing)
 
 
-def _on_base(family: WeightFamily, base: dict, delta: dict[str, torch.Tensor], net: CamNet,
+def _on_base(family: WeightFamily, base: BaseRef, delta: dict[str, torch.Tensor], net: CamNet,
              path: Path) -> dict[str, torch.Tensor]:
     """A delta checkpoint's tensors laid over the published weights it was made from; refused
     when that file is not the one recorded (its sha256 differs)."""
-    weights = family.role(base.get("role", "baseline")).weights
-    if weights is None or weights.source != base.get("source"):
-        raise WeightsUnavailable(f"{path}: made from {base.get('source')}, which this family "
+    weights = family.role(base.role).weights
+    if weights is None or weights.source != base.source:
+        raise WeightsUnavailable(f"{path}: made from {base.source}, which this family "
                                  "does not publish")
     published, published_path = load_published(weights, net)
-    if base.get("sha256") and file_sha256(published_path) != base["sha256"]:
+    if base.sha256 and file_sha256(published_path) != base.sha256:
         raise WeightsUnavailable(f"{path}: made from {published_path.name} with sha256 "
-                                 f"{base['sha256'][:12]}…, but the installed file differs")
+                                 f"{base.sha256[:12]}…, but the installed file differs")
     state = published.state_dict()
     unknown = [k for k in delta if k not in state]
     if unknown:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy.stats import binomtest
 
-from scaled_models.checkpoint_meta import Judged
+from scaled_models.checkpoint_meta import CheckpointMeta, Judged
 from scaled_models.train.data import find_images, holdout_split
 from scaled_models.train.evaluation import Outcomes, comparison
 
@@ -92,7 +92,7 @@ def test_a_model_worse_than_its_start_is_called_worse_with_scipys_mcnemar():
     assert abs(low - (100 * p - half)) < 1.0 and abs(high - (100 * p + half)) < 1.0
     assert record["baseline"]["top1_per_image"] == "1" * 230 + "0" * 21
 
-    judged = Judged.from_metadata({"eval": record})
+    judged = Judged.from_metadata(CheckpointMeta.from_record({"eval": record}, "test"))
     assert judged.sentence().startswith("top-1 71.7 [")
     assert "on 251 held-out photos of photos; start 80.9; baseline 91.6" in judged.sentence()
     assert judged.sentence().endswith("−9.2 points, McNemar p = 0.0052: worse than its start")
@@ -107,4 +107,5 @@ def test_a_difference_within_chance_is_not_called_better():
         binomtest(5, 8, 0.5).pvalue)
     assert record["verdict"].startswith("not better than its start")
     assert "baseline" not in record
-    assert "baseline not measured" in Judged.from_metadata({"eval": record}).sentence()
+    meta = CheckpointMeta.from_record({"eval": record}, "test")
+    assert "baseline not measured" in Judged.from_metadata(meta).sentence()

@@ -57,6 +57,54 @@ def test_checkpoint_wins_and_says_what_it_is(tmp_path):
     assert torch.allclose(model.net(x), saved.eval()(x), atol=1e-5)
 
 
+def _shipped_resolution(root: Path, edit=None) -> Path:
+    """The shipped 448 px Lite checkpoint copied under ``root``, its JSON edited by ``edit``."""
+    from scaled_models.files import BUNDLED_CHECKPOINTS
+
+    folder = root / "lite"
+    folder.mkdir(parents=True)
+    source = BUNDLED_CHECKPOINTS / "lite" / "resolution"
+    (folder / "resolution.safetensors").write_bytes(
+        source.with_suffix(".safetensors").read_bytes())
+    record = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
+    (folder / "resolution.json").write_text(json.dumps(edit(record) if edit else record))
+    return folder / "resolution.json"
+
+
+def test_metadata_written_before_its_format_field_loads_as_it_did(tmp_path):
+    """#33: a checkpoint JSON from before ``scalecam_checkpoint`` existed (format 0) reads the
+    same as the shipped one: same words, same judged figures, same network."""
+    shipped = load_model(LITE, "resolution", tmp_path / "none")
+    old = tmp_path / "old"
+    _shipped_resolution(old, lambda r: {k: v for k, v in r.items()
+                                        if k != "scalecam_checkpoint"})
+    loaded = load_model(LITE, "resolution", old)
+    assert loaded.available and loaded.provenance.file.startswith(str(old))
+    for name in ("status", "headline", "recipe", "top1", "top1_source", "judged",
+                 "preprocessing", "resolution"):
+        assert getattr(loaded.provenance, name) == getattr(shipped.provenance, name), name
+    # what the trainer wrote, in the words a reader sees
+    assert shipped.provenance.headline == "fine-tuned from Lite0"
+    assert shipped.provenance.judged.images == 251 and shipped.provenance.resolution == 448
+    for a, b in zip(loaded.net.state_dict().values(), shipped.net.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda r: r | {"scalecam_checkpoint": 2}, "checkpoint metadata format 2; this scalecam "
+                                               "reads formats up to 1"),
+    (lambda r: r | {"architecture": {"family": "lite", "width": "wide", "depth": 1}},
+     "unreadable checkpoint metadata (could not convert string to float: 'wide')"),
+])
+def test_metadata_from_a_newer_scalecam_or_of_the_wrong_type_disables_its_role_only(
+        tmp_path, edit, says):
+    written = _shipped_resolution(tmp_path, edit)
+    model = load_model(LITE, "resolution", tmp_path)
+    assert not model.available
+    assert f"{written}: {says}" in model.provenance.unavailable_reason
+    assert load_model(LITE, "baseline", tmp_path).available
+
+
 def test_checkpoint_for_another_architecture_is_refused(tmp_path):
     _save_checkpoint(tmp_path, "lite", "depth", LITE.architecture(1.0, 1.0))
     model = load_model(LITE, "depth", tmp_path)

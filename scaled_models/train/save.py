@@ -7,15 +7,14 @@ split, recipe, teacher, batch, schedule and resolution, or it would be written u
 one's name."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import torch
 
 from safe_io.storage import StorageError, write_json
 
+from ..checkpoint_meta import CheckpointMeta
 from ..family import WeightsUnavailable
-from ..files import read_checkpoint_metadata
 from ..table7 import spec_for
 from ..zoo import device_label
 from .epoch_log import trim_epoch_log
@@ -90,14 +89,15 @@ def save(run: Run, loss: float, trained: Outcomes | None) -> None:
     except (NonFiniteWeights, StorageError) as exc:
         raise SystemExit(f"error: {exc}. {kept_words(run)}") from None
     if run.epoch == config.epochs and run.judged_on is not None:
-        record = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+        record = dict(CheckpointMeta.read(weights).record)
         try:
             record["map_agreement"] = map_agreement(run)
         except WeightsUnavailable as exc:
             record["map_agreement"] = {"not_measured": exc.reason}
             run.log(f"warning: map agreement not measured: {exc.reason}")
         try:
-            write_json(weights.with_suffix(".json"), record)
+            write_json(weights.with_suffix(".json"),
+                       CheckpointMeta.from_record(record, str(weights)).to_record())
         except StorageError as exc:
             raise SystemExit(f"error: {exc}. The weights and their record without the map "
                              "agreement are kept.") from None
@@ -108,7 +108,8 @@ def kept_words(run: Run) -> str:
     file is written whole or not at all), or that nothing was written."""
     weights = run.config.weights_path
     try:
-        saved = read_checkpoint_metadata(weights).get("epoch") if weights.is_file() else None
+        meta = CheckpointMeta.read(weights) if weights.is_file() else None
+        saved = meta.epoch if meta is not None else None
     except WeightsUnavailable:
         saved = None
     if saved is None:

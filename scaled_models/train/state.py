@@ -12,7 +12,7 @@ from torch import nn
 
 from safe_io.storage import atomic_write, write_json
 
-from ..checkpoint_meta import CHECKPOINT_FORMAT
+from ..checkpoint_meta import CheckpointMeta
 from ..files import non_finite_values
 
 
@@ -40,7 +40,8 @@ def export_weights(net: nn.Module, folder: Path, key: str, metadata: dict,
     # serialised in memory, then written by Python: a full disk is then an OSError naming its
     # cause, where safetensors' own writer raises an error of its own type
     atomic_write(weights, lambda p: p.write_bytes(save(state)))
-    write_json(weights.with_suffix(".json"), {"scalecam_checkpoint": CHECKPOINT_FORMAT} | metadata)
+    write_json(weights.with_suffix(".json"),
+               CheckpointMeta.from_record(metadata, str(weights)).to_record())
     return weights
 
 

@@ -23,7 +23,6 @@ import torch
 
 from ..architectures import CamNet
 from ..family import FAMILIES, PublishedWeights, WeightFamily, WeightsUnavailable, get_family
-from ..files import read_checkpoint_metadata
 from ..preprocessing import Preprocessing
 from ..table7 import MODEL_KEYS
 from ..weights import load_published, load_weights
@@ -94,20 +93,20 @@ def _from_role(family: WeightFamily, key: str) -> Teacher:
 
 
 def _from_checkpoint(path: Path) -> Teacher:
-    from ..checkpoint_meta import checkpoint_top1
+    from ..checkpoint_meta import CheckpointMeta
     from ..files import read_state_dict
     from ..weights import load_into
 
-    metadata = read_checkpoint_metadata(path)
-    arch = metadata.get("architecture") or {}
-    if not arch.get("family"):
+    meta = CheckpointMeta.read(path)
+    arch = meta.architecture if meta is not None else None
+    if arch is None or not arch.family:
         raise SystemExit(f"{path}: a teacher checkpoint needs its .json metadata (family, width, "
                          "depth), as written by this trainer")
-    family = get_family(arch["family"])
-    net = family.architecture(arch["width"], arch["depth"]).build()
+    family = get_family(arch.family)
+    net = family.architecture(arch.width, arch.depth).build()
     load_into(net, read_state_dict(path), str(path))
-    resolution = int(metadata.get("image_size") or 224)
-    top1, _ = checkpoint_top1(metadata)
+    resolution = meta.image_size or 224
+    top1, _ = meta.top1()
     return Teacher(path.stem, f"checkpoint {path}", top1, net.eval(),
                    family.preprocessing(resolution), compared=False)
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from cam.eval.stats import PairedDifference, bootstrap_mean_ci, paired_difference
 
+from ..checkpoint_meta import CheckpointMeta
+from ..family import WeightsUnavailable
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -52,18 +55,20 @@ class Variant:
 
 def read_variant(name: str, path: Path) -> Variant:
     """A checkpoint's JSON as a ``Variant``; a checkpoint judged on nothing is refused."""
-    metadata = json.loads(Path(path).read_text(encoding="utf-8"))
-    evaluation = metadata.get("eval") or {}
+    path = Path(path)
+    try:
+        meta = CheckpointMeta.from_record(json.loads(path.read_text(encoding="utf-8")),
+                                          str(path))
+    except WeightsUnavailable as exc:
+        raise SystemExit(f"error: {exc.reason}") from None
+    evaluation = meta.evaluation
     if "trained" not in evaluation or "start" not in evaluation:
         raise SystemExit(f"{path}: not judged on held-out images, so it has no outcomes to "
                          "compare")
-    holdout = (metadata.get("data") or {}).get("holdout") or {}
-    judged_on = holdout.get("held_out_fingerprint") or evaluation["on"].get("fingerprint")
-    spearman = ((metadata.get("map_agreement") or {}).get("baseline") or {}).get("spearman")
-    model = Outcome.from_summary(
-        name, evaluation["trained"],
-        spearman=(spearman["mean"], *spearman["ci95"]) if spearman else None,
-        images_seen=metadata.get("images_seen"), wall_time_s=metadata.get("wall_time_s"))
+    judged_on = ((meta.data.held_out_fingerprint if meta.data is not None else None)
+                 or evaluation["on"].get("fingerprint"))
+    model = Outcome.from_summary(name, evaluation["trained"], spearman=meta.spearman,
+                                 images_seen=meta.images_seen, wall_time_s=meta.wall_time_s)
     start = Outcome.from_summary("start", evaluation["start"])
     baseline = (Outcome.from_summary("baseline", evaluation["baseline"])
                 if "baseline" in evaluation else None)
