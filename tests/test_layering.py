@@ -63,8 +63,8 @@ TREE = {
     "cam.engine": "compute: methods, targets, inputs, engine, cache, fold, maps, geometry, "
                   "figure, cascade",
     "cam.eval": "measure: metrics (base, localization, pointing, energy, faithfulness, "
-                "similarity), stats, agreement, rows, layout, run, summary, sanity, sanity_run, "
-                "sanity_summary, map_export",
+                "similarity), stats, agreement, rows, layout, chunked, run, summary, sanity, "
+                "sanity_run, sanity_summary, map_export",
     "cam.render": "draw and format: style, overlay, typeset, grid, export, manifest, report, "
                   "summary_text, summary_plots, sanity_text, sanity_plots",
     "cam.notebook": "the notebook's entry: compare, cascade",

@@ -42,11 +42,6 @@ dpi_type = whole_number(*DPI_RANGE)
 steps_type = whole_number(0, MAX_FAITHFULNESS_STEPS)  # 0 skips the curves
 
 
-opacity = finite_number(0.0, 1.0)
-dpi_type = whole_number(*DPI_RANGE)
-steps_type = whole_number(0, MAX_FAITHFULNESS_STEPS)  # 0 skips the curves
-
-
 def target_type(text: str) -> Target:
     try:
         return parse_target(text)

@@ -16,7 +16,8 @@ from .figure import engine_of, val_dataset
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cam.eval.run import ResumeMismatch, run_evaluation
+    from cam.eval.chunked import ResumeMismatch
+    from cam.eval.run import run_evaluation
     from scaled_models.distributed import init_distributed
 
     dataset = val_dataset(args)
@@ -94,7 +95,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _run_sanity(args: argparse.Namespace, engine, dataset, out: Path, method: CamMethod, dist):
     """``--sanity``: the sanity checks of the same images beside ``out`` (``sanity_run``); the
     report, or ``False`` after saying why a resume was refused."""
-    from cam.eval.run import ResumeMismatch
+    from cam.eval.chunked import ResumeMismatch
     from cam.eval.sanity_run import run_sanity
 
     start = time.perf_counter()

@@ -12,7 +12,6 @@ A run writes ``OUT.csv`` (one ``MetricRow`` per image and model) and ``OUT.agree
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -28,42 +27,19 @@ from cam.engine.methods import CamMethod
 from cam.engine.targets import GROUND_TRUTH, Target
 from cam.eval import metrics
 from cam.eval.agreement import EVAL_SIZE, map_agreement
+from cam.eval.chunked import append_rows, check_resume, merge_parts, run_chunks
 from cam.eval.layout import RunFiles, rank_part
 from cam.eval.map_export import ImageArrays, MapWriter
-from cam.eval.rows import AgreementRow, BoxHits, CsvRow, MetricRow, Row, read_rows, write_csv
+from cam.eval.rows import AgreementRow, BoxHits, CsvRow, MetricRow, read_rows
 from safe_io.imagenet_val import ValDataset, ValSample
 from safe_io.images import ImageLoadError
-from safe_io.storage import atomic_write, write_failure, write_json
-from scaled_models.ladders import DEFAULT_LADDER
+from safe_io.storage import write_json
 from scaled_models.zoo import LoadedModel
 
 # Deletion/insertion curve steps: a full evaluation's, and a quick one's (the report and the
 # app, where the user waits for the answer; half the forward passes).
 FAITHFULNESS_STEPS = 16
 QUICK_FAITHFULNESS_STEPS = 8
-
-
-class ResumeMismatch(ValueError):
-    """``--resume`` asked to continue rows made with other options."""
-
-
-def _check_resume(out: Path, options: dict) -> None:
-    """Refuse to resume ``out`` when its rows were made with other options; say which."""
-    import json
-
-    path = RunFiles(out).options
-    if not path.is_file():
-        if out.is_file() and out.stat().st_size:
-            raise ResumeMismatch(f"{out}: no {path.name} says how its rows were made; resume "
-                                 "only runs that wrote one, or start afresh without --resume")
-        return
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    saved.setdefault("ladder", DEFAULT_LADDER.name)  # runs from before ladders were Table 7's
-    differs = [f"{name} ({saved.get(name)} then, {value} now)" for name, value in options.items()
-               if saved.get(name) != value]
-    if differs:
-        raise ResumeMismatch(f"{out}: its rows were made with other {'; '.join(differs)}; "
-                             "resume with the same options, or write to another --out")
 
 
 def _score_fn(engine: CamEngine, model: LoadedModel, target: int) -> Callable:
@@ -198,45 +174,6 @@ def evaluate_samples(engine: CamEngine, samples: Sequence[ValSample], method: Ca
     return rows, agreement, skipped
 
 
-# --- streaming, resumable, distributable runs ---------------------------------------------
-
-def _append(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
-    """Rows added to a results CSV as a run goes (a torn last line dropped first); a failed
-    write raises ``StorageError`` naming the file and the room left."""
-    try:
-        new = not path.is_file() or path.stat().st_size == 0
-        if path.is_file() and path.stat().st_size:
-            text = path.read_bytes()
-            if not text.endswith(b"\n"):  # drop a torn line before appending
-                with path.open("r+b") as fh:
-                    fh.truncate(text.rfind(b"\n") + 1)
-        with path.open("a", newline="", encoding="utf-8") as fh:
-            write_csv(fh, rows, row_type, header=new)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        raise write_failure(path, exc) from exc
-
-
-def _canonical(rows: list[Row], samples: Sequence[ValSample], model_order: Sequence[str]
-               ) -> list[Row]:
-    """One row per key (the last one read), in the dataset's image order and the ladder's model
-    order."""
-    order = {s.image_id: i for i, s in enumerate(samples)}
-    models = {k: i for i, k in enumerate(model_order)}
-    unique = {r.key(): r for r in rows}
-    return sorted(unique.values(), key=lambda r: (
-        order.get(r.image_id, 1 << 30), r.method,
-        *(models.get(getattr(r, k), 99) for k in r.KEY if k.startswith("model"))))
-
-
-def _write_all(path: Path, rows: list[CsvRow], row_type: type[CsvRow]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            write_csv(fh, rows, row_type)
-    atomic_write(path, write)
-
-
 @dataclass
 class EvaluationReport:
     rows: list[MetricRow]
@@ -263,7 +200,6 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     its maps made again without its rows (no deletion curves, the costly part).
     ``stop_after_batches`` simulates an interruption (tests)."""
     from torch.utils.data import DistributedSampler
-    from tqdm import tqdm
 
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     models = runnable(engine, method, model_keys)
@@ -281,7 +217,7 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
                "metric_definitions": metrics.DEFINITIONS_VERSION,
                "weights": {m.key: m.provenance.sha256 for m in models}}
     if resume:
-        _check_resume(out, options)
+        check_resume(out, options)
     else:
         for path, _ in tables:
             part(path).unlink(missing_ok=True)
@@ -303,43 +239,34 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
     indices = list(DistributedSampler(range(len(samples)), num_replicas=world_size, rank=rank,
                                       shuffle=False)) if world_size > 1 else range(len(samples))
     shard = [samples[i] for i in indices]
-    report = EvaluationReport([])
-    bar = tqdm(total=len(shard), unit="img", desc=f"evaluate {method.key}", disable=not progress,
-               dynamic_ncols=True)
-    batches = 0
     written: tuple[list, list] = ([], [])  # this run's rows, in the order they were written
     writer = MapWriter(out)
     if not resume:  # an earlier run's maps never join this run's, --save-maps or not
         writer.clear(rank, world_size)
-    for start in range(0, len(shard), batch_size):
-        chunk = shard[start:start + batch_size]
-        shard_name = writer.shard_name(rank, start)
+
+    def pending(start: int, chunk: Sequence[ValSample]) -> bool:
+        return (not all(complete(s) for s in chunk)
+                or (save_maps and not writer.has(writer.shard_name(rank, start))))
+
+    def work(start: int, chunk: Sequence[ValSample], images: list[CamImage]) -> None:
         rows_done = all(complete(s) for s in chunk)
-        if not rows_done or (save_maps and not writer.has(shard_name)):
-            images = []
-            for sample in chunk:
-                try:
-                    images.append(image_from_sample(sample))
-                except ImageLoadError as exc:
-                    report.skipped.append((str(sample.path), str(exc)))
-            kept: list[ImageArrays] = []
-            new = evaluate_images(engine, images, method, keys,
-                                  0 if rows_done else faithfulness_steps,
-                                  arrays=kept.append if save_maps else None)
-            if not rows_done:
-                for (path, row_type), rows, kept_rows in zip(tables, new, written):
-                    fresh = [r for r in rows if r.key() not in done]
-                    _append(part(path), fresh, row_type)
-                    kept_rows += fresh
-            if save_maps:  # after the rows: they are the result, the maps an extra
-                writer.write(shard_name, kept, keys)
-            report.computed_images += len(images)
-            batches += 1
-        bar.update(len(chunk))
-        if stop_after_batches is not None and batches >= stop_after_batches:
-            bar.close()
-            return report
-    bar.close()
+        kept: list[ImageArrays] = []
+        new = evaluate_images(engine, images, method, keys,
+                              0 if rows_done else faithfulness_steps,
+                              arrays=kept.append if save_maps else None)
+        if not rows_done:
+            for (path, row_type), rows, kept_rows in zip(tables, new, written):
+                fresh = [r for r in rows if r.key() not in done]
+                append_rows(part(path), fresh, row_type)
+                kept_rows += fresh
+        if save_maps:  # after the rows: they are the result, the maps an extra
+            writer.write(writer.shard_name(rank, start), kept, keys)
+
+    loop = run_chunks(shard, batch_size, pending, work, f"evaluate {method.key}", progress,
+                      stop_after_batches)
+    report = EvaluationReport([], skipped=loop.skipped, computed_images=loop.computed_images)
+    if loop.stopped:
+        return report
     if world_size > 1:
         torch.distributed.barrier()
         if rank != 0:
@@ -348,19 +275,12 @@ def run_evaluation(engine: CamEngine, dataset: ValDataset, out: Path, method: Ca
         # a fresh run's rows went to its files once, image by image in the dataset's order and
         # models in the ladder's: they are the result as written
         report.rows, report.agreement_rows = written
-        if save_maps:
-            report.write_maps = _maps_merger(writer, samples, keys, models)
-        return report
-    finished = []
-    for path, row_type in tables:
-        merged = read_rows(path, row_type) if world_size == 1 or resume else []
-        for r in range(world_size if world_size > 1 else 0):
-            merged += read_rows(part(path, r), row_type)
-            part(path, r).unlink(missing_ok=True)
-        rows = _canonical(merged, samples, [m.key for m in engine.zoo.models])
-        _write_all(path, rows, row_type)
-        finished.append(rows)
-    report.rows, report.agreement_rows = finished
+    else:
+        report.rows, report.agreement_rows = (
+            merge_parts(path, row_type, [part(path, r) for r in range(world_size)]
+                        if world_size > 1 else [], world_size == 1 or resume, samples,
+                        [m.key for m in engine.zoo.models])
+            for path, row_type in tables)
     if save_maps:
         report.write_maps = _maps_merger(writer, samples, keys, models)
     return report

@@ -34,14 +34,14 @@ import numpy as np
 import torch
 
 from cam.engine.engine import CamEngine
-from cam.engine.inputs import image_from_sample
+from cam.engine.inputs import CamImage
 from cam.engine.methods import CamMethod
+from cam.eval.chunked import append_rows, check_resume, merge_parts, run_chunks
 from cam.eval.layout import RunFiles, rank_part
 from cam.eval.rows import SanityRow, read_rows
-from cam.eval.run import _append, _canonical, _check_resume, _write_all, runnable
+from cam.eval.run import runnable
 from cam.eval.sanity import SANITY_DEFINITIONS_VERSION, SEED, CascadeMaps, cascade_maps, sanity_row
-from safe_io.imagenet_val import ValDataset
-from safe_io.images import ImageLoadError
+from safe_io.imagenet_val import ValDataset, ValSample
 from safe_io.storage import write_json
 from scaled_models.architectures import CamNet
 
@@ -53,6 +53,11 @@ class SanityReport:
     computed_images: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # model → seconds spent on it
     write_maps: Callable[[], list[Path]] | None = None  # as EvaluationReport.write_maps
+
+
+def _shard_name(rank: int, start: int) -> str:
+    """The shard of the chunk that starts at ``start`` of ``rank``'s samples."""
+    return f"{rank:03d}-{start:08d}"
 
 
 class _Shards:
@@ -132,8 +137,6 @@ def run_sanity(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMet
     """The checks of ``dataset``'s images (the first ``limit``) into ``r.sanity.csv`` beside
     ``out`` (``RunFiles``), as the module's docstring says; ``stop_after_batches``
     simulates an interruption (tests)."""
-    from tqdm import tqdm
-
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     # the cascade re-initialises a CamNet's classifier and blocks: a brought network of another
     # form has no such layers to walk
@@ -149,7 +152,7 @@ def run_sanity(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMet
                "weights": {m.key: m.provenance.sha256 for m in models}}
     shards = _Shards(out)
     if resume:
-        _check_resume(path, options)
+        check_resume(path, options)
     else:
         part().unlink(missing_ok=True)
         shards.clear(rank, world_size)
@@ -158,51 +161,42 @@ def run_sanity(engine: CamEngine, dataset: ValDataset, out: Path, method: CamMet
     done = {r.key() for r in read_rows(path, SanityRow) + (
         read_rows(part(), SanityRow) if part() != path else [])} if resume else set()
     shard = samples[rank::world_size]
-    report = SanityReport([], seconds={m.key: 0.0 for m in models})
-    bar = tqdm(total=len(shard), unit="img", desc=f"sanity {method.key}", disable=not progress,
-               dynamic_ncols=True)
-    batches = 0
-    for start in range(0, len(shard), batch_size):
-        chunk = shard[start:start + batch_size]
-        name = f"{rank:03d}-{start:08d}"
-        rows_done = all(SanityRow.key_of(image_id=s.image_id, model=m.key, method=method.key)
-                        in done for s in chunk for m in models)
-        if not rows_done or (save_maps and not shards.has(name)):
-            images = []
-            for sample in chunk:
-                try:
-                    images.append(image_from_sample(sample))
-                except ImageLoadError as exc:
-                    report.skipped.append((str(sample.path), str(exc)))
-            per_model: dict[str, list[CascadeMaps]] = {}
-            rows = []
-            for model in models:
-                t0 = time.perf_counter()
-                per_model[model.key] = cascade_maps(engine, images, model, method, seed,
-                                                    granularity)
-                report.seconds[model.key] += time.perf_counter() - t0
-                rows += [sanity_row(m, engine.zoo.family.name) for m in per_model[model.key]]
-            if not rows_done:
-                _append(part(), [r for r in rows if r.key() not in done], SanityRow)
-            if save_maps:
-                shards.write(name, per_model)
-            report.computed_images += len(images)
-            batches += 1
-        bar.update(len(chunk))
-        if stop_after_batches is not None and batches >= stop_after_batches:
-            bar.close()
-            return report
-    bar.close()
+    seconds = {m.key: 0.0 for m in models}
+
+    def rows_done(chunk: Sequence[ValSample]) -> bool:
+        return all(SanityRow.key_of(image_id=s.image_id, model=m.key, method=method.key)
+                   in done for s in chunk for m in models)
+
+    def pending(start: int, chunk: Sequence[ValSample]) -> bool:
+        return not rows_done(chunk) or (save_maps and not shards.has(_shard_name(rank, start)))
+
+    def work(start: int, chunk: Sequence[ValSample], images: list[CamImage]) -> None:
+        per_model: dict[str, list[CascadeMaps]] = {}
+        rows = []
+        for model in models:
+            t0 = time.perf_counter()
+            per_model[model.key] = cascade_maps(engine, images, model, method, seed,
+                                                granularity)
+            seconds[model.key] += time.perf_counter() - t0
+            rows += [sanity_row(m, engine.zoo.family.name) for m in per_model[model.key]]
+        if not rows_done(chunk):
+            append_rows(part(), [r for r in rows if r.key() not in done], SanityRow)
+        if save_maps:
+            shards.write(_shard_name(rank, start), per_model)
+
+    loop = run_chunks(shard, batch_size, pending, work, f"sanity {method.key}", progress,
+                      stop_after_batches)
+    report = SanityReport([], skipped=loop.skipped, computed_images=loop.computed_images,
+                          seconds=seconds)
+    if loop.stopped:
+        return report
     if world_size > 1:
         torch.distributed.barrier()
         if rank != 0:
             return report
-    merged = read_rows(path, SanityRow) if world_size == 1 or resume else []
-    for r in range(world_size if world_size > 1 else 0):
-        merged += read_rows(part(r), SanityRow)
-        part(r).unlink(missing_ok=True)
-    report.rows = _canonical(merged, samples, [m.key for m in engine.zoo.models])
-    _write_all(path, report.rows, SanityRow)
+    report.rows = merge_parts(path, SanityRow, [part(r) for r in range(world_size)]
+                              if world_size > 1 else [], world_size == 1 or resume, samples,
+                              [m.key for m in engine.zoo.models])
     if save_maps:
         order = [s.image_id for s in samples]
         report.write_maps = lambda: shards.merge(order, [m.key for m in models])
