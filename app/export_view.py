@@ -8,6 +8,7 @@ operator's pixel budget.
 from __future__ import annotations
 
 import json
+import weakref
 
 import streamlit as st
 
@@ -72,10 +73,18 @@ def render(engine: CamEngine, spec: FigureSpec, style: RenderStyle, settings: Se
     steps = st.session_state.get(evaluate_view.STEPS_KEY, QUICK_FAITHFULNESS_STEPS)
     result = evaluate_view.current_result(images, choices, steps)
 
+    # Streamlit keeps a download's callable until the session is dropped (minutes after its
+    # visitor left): holding the engine only weakly lets the server release a ladder's models
+    # when their visitors have gone (app/engines.py).
+    engine_ref = weakref.ref(engine)
+
     def report() -> bytes:
-        found = result if result is not None else evaluate_view.compute(engine, images, choices,
+        live = engine_ref()
+        if live is None:
+            raise RuntimeError("the models behind this page were unloaded: rerun the page")
+        found = result if result is not None else evaluate_view.compute(live, images, choices,
                                                                        steps)
-        return report_pdf(engine, spec, style, found, computed_here=result is None)
+        return report_pdf(live, spec, style, found, computed_here=result is None)
 
     columns = st.columns(5)
     columns[0].download_button(

@@ -8,7 +8,7 @@ or the app's selector), never again on the way down.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -152,7 +152,13 @@ class LoadedModel:
 
     @property
     def available(self) -> bool:
-        return self.net is not None
+        return self.provenance.available
+
+    def without_network(self) -> LoadedModel:
+        """This column as a description only (``net`` None, still ``available`` if it was):
+        what a figure keeps, since Streamlit holds a figure's downloads for minutes after
+        their visitor left, and a network kept there would outlive its engine."""
+        return replace(self, net=None)
 
     def summary(self) -> dict:
         """One flat record per model: what `python -m scaled_models table --json` prints."""

@@ -154,3 +154,26 @@ def test_class_zero_tench_can_be_the_target(lite_engine, text):
     assert target.class_index == 0
     result = lite_engine.compute([image], EXACT, target, ["baseline"])[(image.key, "baseline")]
     assert result.target_class == 0
+
+
+def test_a_figure_keeps_no_network_alive_once_its_engine_is_gone(tmp_path):
+    """#31: the app's downloads keep a figure for minutes after their visitor left; the figure
+    describes its columns (still available, same provenance) without holding their networks,
+    so a released engine's weights are freed while the figure lives on."""
+    import gc
+    import weakref
+
+    from cam.engine.figure import make_figure
+    from scaled_models import get_family, load_zoo
+
+    zoo = load_zoo(get_family("lite"), tmp_path, keys=("baseline",), device="cpu")
+    engine = CamEngine(zoo)
+    image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    spec = make_figure(engine, [image])
+    net = weakref.ref(zoo.get("baseline").net)
+    column = spec.models[0]
+    assert column.available and column.provenance == zoo.get("baseline").provenance
+    assert spec.rows[0].results["baseline"].raw_map.shape == (7, 7)
+    del zoo, engine
+    gc.collect()
+    assert net() is None and spec.models[0].key == "baseline"

@@ -393,7 +393,7 @@ def test_a_timm_model_is_read_from_the_hugging_face_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("SCALECAM_OFFLINE", "1")
     result = compare([SAMPLE_IMAGES / "coffee.png"], family="lite",
                      models="baseline,timm:resnet18", checkpoints=tmp_path, device="cpu")
-    brought = result.spec.models[1]
+    brought = result.models[1]
     assert brought.provenance.file == str(snapshot / "model.safetensors")
     assert brought.provenance.preprocessing["resolution"] == model.pretrained_cfg[
         "input_size"][-1]

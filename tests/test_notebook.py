@@ -53,7 +53,7 @@ def test_readme_example_runs_and_predicts_what_a_plain_forward_pass_does(example
 
     result = example
     assert isinstance(result, CompareResult) and isinstance(result.figure, Figure)
-    models = result.spec.models
+    models = result.models
     assert [m.key for m in models] == ["baseline", "depth", "width", "resolution", "compound"]
     ran = [m for m in models if m.available]
     assert ran, "the lite family always has its published baseline"
@@ -236,7 +236,7 @@ def test_a_numpy_integer_is_a_class_index(example):
     result = compare(EXAMPLE_FILES[:1], family="lite", models="baseline", target=np.int64(5))
     (row,) = result.rows
     assert row.target_class == 5 and result.target.class_index == 5
-    model = result.spec.models[0]
+    model = result.models[0]
     with torch.no_grad():
         logits = model.net(model.preprocessing(result.images[0].image)[None])
     assert row.target_probability == pytest.approx(float(logits.softmax(1)[0, 5]), abs=2e-3)

@@ -32,7 +32,7 @@ class FigureRow:
 class FigureSpec:
     """Everything one grid shows; also what the manifest records."""
 
-    models: list[LoadedModel]
+    models: list[LoadedModel]  # described, without their networks (``without_network``)
     rows: list[FigureRow]
     method: CamMethod
     target: Target
@@ -62,7 +62,7 @@ def make_figure(engine: CamEngine, images: Sequence[CamImage], method: CamMethod
                                    f"{ladder.description}")
     not_run = {m.key: why for m in models if m.available
                for why in [engine.cannot_run(m, method)] if why}
-    return FigureSpec(models, rows, method, target, family.name,
+    return FigureSpec([m.without_network() for m in models], rows, method, target, family.name,
                       title=default_title if title is None else title,
                       caption=caption, ladder=ladder, not_run=not_run)
 

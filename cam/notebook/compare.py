@@ -43,7 +43,7 @@ from scaled_models.devices import usable_device
 from scaled_models.family import WeightFamily
 from scaled_models.files import check_checkpoints, checkpoints_root
 from scaled_models.ladders import DEFAULT_LADDER, Ladder
-from scaled_models.zoo import ZooRequest, load_requested, zoo_request
+from scaled_models.zoo import LoadedModel, ZooRequest, load_requested, zoo_request
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,6 +105,7 @@ class CompareResult:
     method: CamMethod
     target: Target
     spec: FigureSpec  # what the grid shows: models with provenance, rows of CamResults
+    models: tuple[LoadedModel, ...]  # the selected models as loaded, their networks included
     style: RenderStyle
     grid: Image.Image = field(repr=False)  # the grid as the CLI renders it (compose_grid)
     figure: Figure = field(repr=False)  # ``grid`` in a matplotlib Figure, axes off
@@ -205,6 +206,7 @@ def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamil
         images=tuple(pictures), rows=tuple(_rows(spec)),
         maps=MappingProxyType({(row.image.key, key): result for row in spec.rows
                                for key, result in row.results.items()}),
+        models=tuple(m for m in engine.zoo.models if m.key in keys),
         unavailable=tuple(UnavailableModel(m.key, m.column.label,
                                            m.provenance.unavailable_reason or "no weights",
                                            m.provenance.make_available or "")
