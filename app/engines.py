@@ -31,8 +31,9 @@ class _Held(Generic[E]):
 
 @dataclass
 class EnginePool(Generic[K, E]):
-    """Engines by key, shared by every session; thread-safe. ``capacity`` bounds how many are
-    held at once (the least recently used releasable one goes first)."""
+    """Engines by key, shared by every session; thread-safe. Past ``capacity`` engines, the
+    least recently used one that no session has picked goes (a soft bound: the first screen's
+    engines and the ones in use stay)."""
 
     keep: Callable[[K], bool]  # engines never let go (the first screen's)
     is_active: Callable[[str], bool]  # is this session still connected?
@@ -81,7 +82,8 @@ class EnginePool(Generic[K, E]):
         self._picks[session] = key
 
     def _evict_over_capacity(self) -> None:
-        releasable = sorted((k for k in self._held if not self.keep(k)),
+        picked = set(self._picks.values())
+        releasable = sorted((k for k in self._held if not self.keep(k) and k not in picked),
                             key=lambda k: self._held[k].last_used)
         while len(self._held) > self.capacity and releasable:
             del self._held[releasable.pop(0)]

@@ -3,6 +3,7 @@ decoded-image and thumbnail caches, validation-folder listings, the bundled phot
 timings a slow method's wait is estimated from. Every session reads the same ones."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -65,8 +66,11 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
     def sweep_forever() -> None:
         while True:
             time.sleep(SWEEP_EVERY_S)
-            if pool.sweep():
-                release_memory()
+            try:
+                if pool.sweep():
+                    release_memory()
+            except Exception:  # noqa: BLE001 - the sweeper must outlive one bad sweep
+                logging.getLogger(__name__).exception("engine sweep failed; trying again")
 
     threading.Thread(target=sweep_forever, name="scalecam-engine-sweep", daemon=True).start()
     return pool

@@ -133,7 +133,8 @@ class Scaled:
 
 @dataclass
 class LoadedModel:
-    """One column as loaded: what the column is, its provenance, and the network if available."""
+    """One column as loaded: what the column is, its provenance, and the network (``None``
+    when unavailable, or in a description made by ``without_network``)."""
 
     column: Column
     provenance: Provenance

@@ -105,6 +105,18 @@ def test_over_capacity_the_least_recently_used_releasable_engine_goes():
     assert sorted(pool.held()) == ["compound", "table7"]  # never the first screen's
 
 
+def test_over_capacity_an_engine_a_session_has_picked_stays():
+    world = World()
+    pool = make_pool(world, capacity=2)
+    world.connected |= {"a", "b"}
+    pool.get("table7", "a", world.loader("table7"))
+    world.now = 1.0
+    pool.get("resnet", "a", world.loader("resnet"))  # "a" is looking at it
+    world.now = 2.0
+    pool.get("compound", "b", world.loader("compound"))
+    assert sorted(pool.held()) == ["compound", "resnet", "table7"]  # a soft bound
+
+
 def test_two_sessions_asking_at_once_load_the_engine_once():
     world = World()
     pool = make_pool(world)

@@ -39,9 +39,10 @@ def export_weights(net: nn.Module, folder: Path, key: str, metadata: dict,
         metadata = metadata | {"delta_tensors": len(state)}
     # serialised in memory, then written by Python: a full disk is then an OSError naming its
     # cause, where safetensors' own writer raises an error of its own type
+    # the record is checked before anything is written: weights never sit beside a stale .json
+    record = CheckpointMeta.from_record(metadata, str(weights.with_suffix(".json"))).to_record()
     atomic_write(weights, lambda p: p.write_bytes(save(state)))
-    write_json(weights.with_suffix(".json"),
-               CheckpointMeta.from_record(metadata, str(weights)).to_record())
+    write_json(weights.with_suffix(".json"), record)
     return weights
 
 
