@@ -220,7 +220,15 @@ def test_an_exported_unavailable_panel_shows_the_whole_command(lite_zoo):
     as many text lines as on a panel tall enough for any text."""
     from cam.render.grid import GreyColumn, unavailable_column
 
-    width = GreyColumn.of(next(m for m in lite_zoo.models if m.key == "width"))
+    model = next(m for m in lite_zoo.models if m.key == "width")
+    grey = GreyColumn.of(model)
+    # the fixture's checkpoints folder is pytest's temporary one, whose path grows with every run
+    # on a machine (pytest-9 … pytest-105): the panel's text, and so how small it must be drawn,
+    # would depend on it. An operator's usual folder instead:
+    root, usual = model.provenance.make_available.split("--out ")[1], "/srv/scalecam/checkpoints"
+    width = dataclasses.replace(grey, reason=grey.reason.replace(root, usual),
+                                fix=grey.fix.replace(root, usual))
+    assert "/srv/scalecam/checkpoints" in width.fix
     tall = _text_lines(unavailable_column(300, 3000, width))
     assert tall >= 8  # title, reason, "To make it:", the command's lines
     assert _text_lines(unavailable_column(300, 300, width)) == tall
