@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,12 +42,21 @@ ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought
 ENGINE_GRACE_S = 60.0
 SWEEP_EVERY_S = 10.0
 
-EngineKey = tuple[str, str, tuple[BroughtSpec, ...], str]  # family, ladder, brought, checkpoints
+@dataclass(frozen=True)
+class EngineKey:
+    """Which models one engine holds: a family's columns of a ladder and the models visitors
+    brought, from the operator's checkpoints folder."""
 
+    family: str
+    ladder: str
+    brought: tuple[BroughtSpec, ...]
+    checkpoints: str
 
-def _first_screen(key: EngineKey) -> bool:
-    """Table 7 with nothing brought: what every visitor's first screen draws, kept loaded."""
-    return key[1] == DEFAULT_LADDER.name and not key[2]
+    @property
+    def first_screen(self) -> bool:
+        """Table 7 with nothing brought: what every visitor's first screen draws, kept
+        loaded."""
+        return self.ladder == DEFAULT_LADDER.name and not self.brought
 
 
 def _connected(session: str) -> bool:
@@ -61,7 +71,8 @@ def _connected(session: str) -> bool:
 def engine_pool() -> EnginePool[EngineKey, CamEngine]:
     """The server's engines (``app.engines``), with a thread that lets unused ones go."""
     pool: EnginePool[EngineKey, CamEngine] = EnginePool(
-        keep=_first_screen, is_active=_connected, capacity=ENGINES, grace_s=ENGINE_GRACE_S)
+        keep=lambda key: key.first_screen, is_active=_connected, capacity=ENGINES,
+        grace_s=ENGINE_GRACE_S)
 
     def sweep_forever() -> None:
         while True:
@@ -89,7 +100,7 @@ def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec,
         return CamEngine(load_requested(ZooRequest(
             family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)))
 
-    pool, key = engine_pool(), (family.name, ladder.name, brought, checkpoints)
+    pool, key = engine_pool(), EngineKey(family.name, ladder.name, brought, checkpoints)
     if key in pool.held():
         return pool.get(key, session, load)
     with st.spinner("Loading the models (kept while visitors use them)…"):
