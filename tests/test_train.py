@@ -398,6 +398,20 @@ def test_numeric_and_empty_options_are_refused_when_parsed(option, value, tmp_pa
     assert f"argument {option}: must " in error and "Traceback" not in error
 
 
+def test_a_photo_folder_that_is_not_there_leaves_no_output_folder_behind(tiny_imagenet, tmp_path,
+                                                                          capsys):
+    """A mistyped --data or --extra-data is named, and --out (with its logs folder) is not
+    created for a run that never started."""
+    from scaled_models.train.cli import main
+
+    for wrong in (["--extra-data", str(tmp_path / "typo")], []):
+        data = tiny_imagenet if wrong else tmp_path / "typo"
+        with pytest.raises(SystemExit) as stop:
+            main(_argv(data, tmp_path / "ckpt", *wrong))
+        assert f"{tmp_path / 'typo'}: not a folder of images" in str(stop.value)
+        assert not (tmp_path / "ckpt").exists()
+
+
 def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_epoch(tiny_imagenet, tmp_path,
                                                                      monkeypatch, capsys):
     """Item 1: a loss that turns NaN in epoch 2 (as --temperature 0 did from the first step)

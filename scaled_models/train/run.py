@@ -78,12 +78,10 @@ class Run:
 
 
 def build_run(config: TrainConfig, dist: Distributed) -> Run:
-    """The run's state, its inputs checked first: the output folders can be written and hold
-    no other run, the photos and the images it is judged on can be read; only then are the
-    networks loaded."""
-    if dist.is_main:  # before any work: a run must be able to keep what it makes
-        ensure_writable(config.folder)
-        ensure_writable(config.log_dir)
+    """The run's state, its inputs checked first: the output folders hold no other run, the
+    photos can be read, the output folders can be written (made only once the photos are
+    found, so a mistyped folder leaves nothing behind), the images it is judged on can be read;
+    only then are the networks loaded."""
     refuse_earlier_run(config)
     recipe, family = config.recipe, config.family
     found = training_images(config.data)
@@ -92,6 +90,9 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
                                    or any(-1 in part.labels for part in extra)):
         raise SystemExit(f"{found.root}: the paper recipe needs labels (photos in wnid folders)"
                          + (", in --extra-data too" if found.labels is not None else ""))
+    if dist.is_main:  # before any work: a run must be able to keep what it makes
+        ensure_writable(config.folder)
+        ensure_writable(config.log_dir)
     train_side, split, judged_on = evaluation_set(config, found, dist.is_main)
     images = fit_photos(train_side, extra, judged_on.files if judged_on else (),
                         judged_on.root if judged_on else None)
