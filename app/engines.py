@@ -92,6 +92,11 @@ class EnginePool(Generic[K, E]):
         with self._state:
             return list(self._held)
 
+    def engines(self) -> list[tuple[K, E]]:
+        """Every engine held now, with its key."""
+        with self._state:
+            return [(key, held.engine) for key, held in self._held.items()]
+
     def sweep(self) -> list[K]:
         """Let go of every engine that no connected session has picked, and that no connected
         session used within ``grace_s``; returns their keys (the caller then frees their

@@ -15,7 +15,7 @@ from app.text import plain
 from cam.engine.engine import CamEngine, ModelRun
 from cam.engine.figure import FigureSpec, make_figure
 from cam.engine.inputs import CamImage
-from cam.engine.methods import EXACT, CamMethod, forward_passes_per_image
+from cam.engine.methods import EXACT, CamMethod
 from scaled_models.provenance import (
     SHA256_HEADER,
     provenance_cells,
@@ -29,7 +29,7 @@ def slow_method_wait(engine: CamEngine, keys: list[str], images: int, method: Ca
     """What a slow method will cost, said before it starts: it runs each model once per
     feature channel, so about channels × (one exact CAM) per image."""
     models = [m for m in engine.zoo.models if m.key in keys and m.available]
-    passes = {m.key: forward_passes_per_image(method, m.net) for m in models}
+    passes = {m.key: engine.forward_passes(method, m.key) for m in models}
     measured = seconds_per_image()
     known = [(m.key, measured.get((engine.zoo.family.name, m.key))) for m in models]
     text = (f"{method.label} runs each model once per feature channel of its last layer "

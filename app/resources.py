@@ -40,6 +40,10 @@ ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought
 # An engine a connected visitor switched away from stays this long (switching back finds it still
 # loaded); one whose visitors all left goes at the next sweep, its memory returned to the system.
 ENGINE_GRACE_S = 60.0
+# A held engine other than the first screen's lets go of any network nobody has computed with for
+# this long, even while its visitor stays connected: its drawn maps stay cached, and the next
+# computation reads the weights back (about 3 s for the resnet ladder's four ResNets here).
+PARK_AFTER_S = 60.0
 SWEEP_EVERY_S = 10.0
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ def _connected(session: str) -> bool:
 
 @st.cache_resource(show_spinner=False)
 def engine_pool() -> EnginePool[EngineKey, CamEngine]:
-    """The server's engines (``app.engines``), with a thread that lets unused ones go."""
+    """The server's engines (``app.engines``), with a thread that lets unused ones go, and
+    idle networks of the ones kept (``PARK_AFTER_S``)."""
     pool: EnginePool[EngineKey, CamEngine] = EnginePool(
         keep=lambda key: key.first_screen, is_active=_connected, capacity=ENGINES,
         grace_s=ENGINE_GRACE_S)
@@ -78,7 +83,10 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
         while True:
             time.sleep(SWEEP_EVERY_S)
             try:
-                if pool.sweep():
+                released = pool.sweep()
+                parked = [key for key, engine in pool.engines()
+                          if not key.first_screen and engine.park_idle(PARK_AFTER_S)]
+                if released or parked:
                     release_memory()
             except Exception:  # noqa: BLE001 - the sweeper must outlive one bad sweep
                 logging.getLogger(__name__).exception("engine sweep failed; trying again")
@@ -92,7 +100,8 @@ def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec,
     """The engine for (family, ladder, brought models), loaded when a visitor first picks it
     and shared by every session (the engine is thread-safe); the checkpoints folder is the
     operator's, so no visitor can load a second set. Models load once and stay on the device
-    while anyone connected uses them (``engine_pool``)."""
+    while anyone connected uses them (``engine_pool``; outside the first screen, an idle
+    network's weights go and are read back when next needed)."""
     context = get_script_run_ctx()
     session = context.session_id if context is not None else ""
 

@@ -37,6 +37,7 @@ from .family import (
     FAMILIES,
     RoleBinding,
     WeightFamily,
+    WeightsUnavailable,
     paper_family,
     requested_reason,
     resolve_family,
@@ -197,6 +198,8 @@ class ModelZoo:
     device: torch.device
     models: list[LoadedModel]
     ladder: Ladder = DEFAULT_LADDER
+    checkpoints: str | None = None  # the folder the ladder's checkpoints were looked for in
+    brought: tuple[BroughtSpec, ...] = ()  # the models brought, after the ladder's columns
 
     def available(self) -> list[LoadedModel]:
         return [m for m in self.models if m.available]
@@ -211,6 +214,25 @@ class ModelZoo:
     def baseline(self) -> str:
         """The key every paired difference is taken against: the ladder's first column."""
         return next(iter(self.family.bindings(self.ladder)))
+
+    def reload_network(self, key: str) -> torch.nn.Module:
+        """An available column's network read again from where it was loaded, on this zoo's
+        device: for a server that let an idle ladder's weights go (``CamEngine.park_idle``).
+        Refused with ``WeightsUnavailable`` naming the file unless it still holds the weights
+        first loaded (sha256): maps are cached and labelled under those."""
+        model = self.get(key)
+        specs = {brought_column(spec).key: spec for spec in self.brought}
+        loaded = (load_brought_weights(specs[key]) if key in specs
+                  else load_weights(self.family, key, self.checkpoints, self.ladder))
+        was = model.provenance
+        if loaded.net is None or loaded.provenance.sha256 != was.sha256:
+            now = (f"now sha256 {loaded.provenance.sha256[:12]}…" if loaded.net is not None
+                   else f"now unavailable: {loaded.provenance.unavailable_reason}")
+            raise WeightsUnavailable(
+                f"{was.file or was.source} is no longer the file this server loaded for "
+                f"{model.column.label} (sha256 {(was.sha256 or '')[:12]}…, {now})",
+                "put the original file back, or restart the server to load the new one")
+        return loaded.net.to(self.device).eval().requires_grad_(False)
 
 
 def load_model(family: WeightFamily, key: str,
@@ -265,7 +287,8 @@ def load_zoo(family: WeightFamily, checkpoints: str | os.PathLike | None = None,
     shared: SharedNets = {}
     wanted = [k for k in family.bindings(ladder) if keys is None or k in keys]
     models = [load_model(family, key, checkpoints, target, ladder, shared) for key in wanted]
-    return ModelZoo(family, reason or requested_reason(family), target, models, ladder)
+    return ModelZoo(family, reason or requested_reason(family), target, models, ladder,
+                    None if checkpoints is None else str(checkpoints))
 
 
 class RequestError(ValueError):
@@ -349,6 +372,7 @@ def load_requested(request: ZooRequest) -> ModelZoo:
     zoo = load_zoo(request.family, request.checkpoints, request.keys, request.device,
                    request.family_reason, request.ladder)
     zoo.models += [load_brought(spec, zoo.device) for spec in request.brought]
+    zoo.brought = request.brought
     return zoo
 
 

@@ -166,6 +166,59 @@ def test_a_resnet_runs_its_exact_cam_on_its_one_resident_copy(resnet_home, tmp_p
                                    atol=1e-5 * np.abs(before.raw_map).max())
 
 
+def test_an_idle_network_is_let_go_and_read_back_from_its_file_for_the_next_map(
+        tmp_path, monkeypatch):
+    """#31's memory with a ladder visitor who stays: a server lets an idle network's weights go
+    (``park_idle``); the next map reads them back from the same file and comes out as before,
+    for a ResNet (shared by two columns) and a Lite network (whose folded copy goes too). A
+    network in use is never let go, and a file that changed meanwhile is refused, named."""
+    from cam.engine.engine import CamEngine
+    from cam.engine.inputs import collect_images
+    from cam.engine.methods import get_method
+    from scaled_models.family import WeightsUnavailable
+
+    home = tmp_path / "home"
+    weights_file = _save_random("resnet50", home)
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
+    image = collect_images([SAMPLE_IMAGES / "chelsea.png"]).images[0]
+    resnet = load_zoo(get_family("resnet"), tmp_path, ["resnet50", "resnet50_r2"], "cpu",
+                      ladder=RESNET_LADDER)
+    lite = load_zoo(get_family("lite"), tmp_path / "none", ["baseline"], "cpu")
+    gradcam = get_method("gradcam")
+    for zoo, keys in ((resnet, ["resnet50", "resnet50_r2"]), (lite, ["baseline"])):
+        engine = CamEngine(zoo, cache_mb=0, autocast=False)
+        net = zoo.get(keys[0]).net
+        first = engine.compute([image])
+        first_gradcam = engine.compute([image], gradcam, model_keys=keys[:1])
+        assert engine.park_idle(3600) == []  # just used
+        with engine.resident(keys[0]):
+            assert engine.park_idle(0) == []  # in use
+        assert engine.park_idle(0) == keys
+        assert all(t.is_meta for t in [*net.parameters(), *net.buffers()])
+        assert engine.forward_passes(gradcam, keys[0]) == 1  # from shapes, nothing read back
+        assert all(t.is_meta for t in net.parameters())
+        again = engine.compute([image])
+        assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
+        assert not any(p.requires_grad for p in net.parameters())
+        for key in keys:
+            np.testing.assert_array_equal(again[(image.key, key)].raw_map,
+                                          first[(image.key, key)].raw_map)
+            assert again[(image.key, key)].top5 == first[(image.key, key)].top5
+        engine.park_idle(0)
+        np.testing.assert_array_equal(
+            engine.compute([image], gradcam, model_keys=keys[:1])[(image.key, keys[0])].raw_map,
+            first_gradcam[(image.key, keys[0])].raw_map)
+
+    engine = CamEngine(resnet, cache_mb=0, autocast=False)
+    engine.compute([image], model_keys=["resnet50"])
+    assert engine.park_idle(0) == ["resnet50", "resnet50_r2"]
+    _save_random("resnet50", home, seed=1)  # another file under the same name
+    with pytest.raises(WeightsUnavailable, match=weights_file.name) as refused:
+        engine.compute([image], model_keys=["resnet50"])
+    assert "no longer the file this server loaded" in str(refused.value)
+
+
 def test_a_library_method_on_a_resnet_holds_it_from_other_sessions_exact_cams(
         resnet_home, tmp_path, monkeypatch):
     """With one copy of a ResNet, a library method's hooks sit on the network the exact CAM

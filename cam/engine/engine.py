@@ -7,8 +7,10 @@ model weights, method, explained class); the shared models are safe to use from 
 one at a time (``safe_io.heavy``), while the exact CAM and the deletion curves run under a
 per-network lock on the network's inference form (``_Inference``). Where that form is a separate
 BN-folded copy (the EfficientNets), a long Score-CAM never holds up another session's exact CAM of
-the same model; a ResNet has no copy, so a library method on it holds its lock too. An
-out-of-memory error on the GPU retries in smaller batches, then on the CPU.
+the same model; a ResNet has no copy, so a library method on it holds its lock too. A server can let
+an idle network's weights go (``park_idle``): the next computation that needs it reads them
+again from their file. An out-of-memory error on the GPU retries in smaller batches, then on the
+CPU.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -27,7 +30,13 @@ from cam.engine.cache import BoundedCache
 from cam.engine.fold import fold_batchnorm, folding_pays
 from cam.engine.inputs import CamImage
 from cam.engine.maps import minmax
-from cam.engine.methods import EXACT, CamMethod, exact_cam, library_cam
+from cam.engine.methods import (
+    EXACT,
+    CamMethod,
+    exact_cam,
+    forward_passes_per_image,
+    library_cam,
+)
 from cam.engine.targets import PREDICTED, Target
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
@@ -116,9 +125,9 @@ class CamEngine:
         # its form and its lock.
         slots: dict[int, _Inference] = {}
         for model in zoo.available():
-            slots.setdefault(id(model.net), _Inference(model.net))
+            slots.setdefault(id(model.net), _Inference(
+                model.net, partial(zoo.reload_network, model.key)))
         self._inference = {m.key: slots[id(m.net)] for m in zoo.available()}
-        self._locks = {key: slot.lock for key, slot in self._inference.items()}
         self._cpu_fallback: dict[str, tuple] = {}
 
     @property
@@ -178,13 +187,13 @@ class CamEngine:
         """Softmax probability of one class for N×H×W×3 RGB frames in [0, 1] that are already
         the model's crop (deletion/insertion curves perturb those)."""
         model = self.zoo.get(model_key)
+        slot = self._inference[model_key]
         out = []
         for start in range(0, len(frames), chunk):
             x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
             x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
-            with self._locks[model_key], torch.inference_mode():
-                logits = self._inference[model_key].net()(
-                    x.contiguous(memory_format=torch.channels_last))
+            with slot.use(), slot.lock, torch.inference_mode():
+                logits = slot.net()(x.contiguous(memory_format=torch.channels_last))
                 out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
         return np.concatenate(out)
 
@@ -195,8 +204,35 @@ class CamEngine:
         the one-at-a-time heavy step, and the network's lock where the exact CAM runs on that
         same network (a hook would see the other session's forward pass)."""
         slot = self._inference[model_key]
-        with HEAVY_STEP, (nullcontext() if slot.separate else slot.lock):
+        with slot.use(), HEAVY_STEP, (nullcontext() if slot.separate else slot.lock):
             yield
+
+    @contextmanager
+    def resident(self, model_key: str) -> Iterator[LoadedModel]:
+        """``model_key``'s column with its network's weights in memory (read again if
+        ``park_idle`` let them go) and kept there until the block ends: for whatever uses
+        ``model.net`` itself, e.g. copying it for the sanity checks' cascade."""
+        with self._inference[model_key].use():
+            yield self.zoo.get(model_key)
+
+    def forward_passes(self, method: CamMethod, model_key: str) -> int:
+        """``methods.forward_passes_per_image`` for one column, without reading parked weights
+        back for it: a parked network's count comes from its shapes alone (a probe on the
+        meta device)."""
+        with self._inference[model_key].use(load=False):
+            return forward_passes_per_image(method, self.zoo.get(model_key).net)
+
+    def park_idle(self, idle_s: float) -> list[str]:
+        """Let go of the weights of every network no computation has used for ``idle_s``
+        seconds and none is using now (the columns keep their cached maps; the next
+        computation that needs the network reads it again, about 0.3 s for ResNet-50 and 1 s
+        for Wide ResNet-50-2 here). Returns the keys of the columns whose network went. A
+        server calls this for ladders other than its first screen's, so an idle visitor of
+        the ``resnet`` ladder does not hold its 0.76 GB while others compute."""
+        parked = {id(slot) for slot in set(self._inference.values()) if slot.park(idle_s)}
+        for key in [k for k, slot in self._inference.items() if id(slot) in parked]:
+            self._cpu_fallback.pop(key, None)
+        return [k for k, slot in self._inference.items() if id(slot) in parked]
 
     def preprocess(self, image: CamImage, preprocessing: Preprocessing) -> torch.Tensor:
         """Each model's input for an image, computed once per (image, preprocessing)."""
@@ -242,10 +278,11 @@ class CamEngine:
              method: CamMethod, device: torch.device, key: str):
         canonical, inference = nets
         if method == EXACT:
-            with inference.lock:
+            with inference.use(), inference.lock:
                 batch = batch.to(device).contiguous(memory_format=torch.channels_last)
                 return self._exact_with_precision(inference.net(), batch, classes, key)
-        with HEAVY_STEP, (nullcontext() if inference.separate else inference.lock):
+        with inference.use(), HEAVY_STEP, (nullcontext() if inference.separate
+                                           else inference.lock):
             return library_cam(canonical, batch.to(device), classes, method)
 
     def _exact_with_precision(self, net, batch: torch.Tensor, classes: list[int | None],
@@ -291,7 +328,8 @@ class CamEngine:
     def _cpu_nets(self, model: LoadedModel) -> tuple:
         """CPU copies for the out-of-memory fallback, made once per model when first needed."""
         if model.key not in self._cpu_fallback:
-            canonical = copy.deepcopy(model.net).cpu()
+            with self.resident(model.key):
+                canonical = copy.deepcopy(model.net).cpu()
             self._cpu_fallback[model.key] = (canonical, _Inference(canonical))
         return self._cpu_fallback[model.key]
 
@@ -302,13 +340,58 @@ class _Inference:
     BN-folded channels_last copy, about half the CPU time of the plain forward on an
     EfficientNet; else the canonical network itself, which costs no memory: on a ResNet the
     copy gains nothing (ResNet-50, 6 images at 224 px on a 2-core CPU: 0.46 s folded, 0.37 s
-    plain with channels_last input) and the ``resnet`` ladder's copies would weigh 0.76 GB."""
+    plain with channels_last input) and the ``resnet`` ladder's copies would weigh 0.76 GB.
 
-    def __init__(self, canonical: torch.nn.Module) -> None:
+    Every computation on the network, the canonical one included, runs inside ``use()``: that
+    brings the weights back if ``park`` let them go (``reload`` reads them from their file) and
+    keeps them until the last user is done, so parking never pulls weights from under a
+    forward pass. Without ``reload`` (the out-of-memory fallback's CPU copy) it never parks.
+    Its own small lock guards that state, never held while a network runs: a count of users
+    never waits behind a long Score-CAM holding ``lock``."""
+
+    def __init__(self, canonical: torch.nn.Module,
+                 reload: Callable[[], torch.nn.Module] | None = None) -> None:
         self.lock = threading.RLock()
         self._canonical = canonical
+        self._reload = reload
         self.separate = folding_pays(canonical)
         self._net: torch.nn.Module | None = None
+        self._state = threading.Lock()  # guards the three below
+        self._users = 0
+        self._parked = False
+        self._last_used = time.monotonic()
+
+    @contextmanager
+    def use(self, load: bool = True) -> Iterator[None]:
+        """Keep the weights where they are until the block ends, first reading them back if
+        they were parked (unless ``load`` is False: the caller needs the modules' shapes
+        only)."""
+        with self._state:
+            if self._parked and load:
+                fresh = self._reload()
+                self._canonical.load_state_dict(fresh.state_dict(), assign=True)
+                self._canonical.requires_grad_(False)
+                self._parked = False
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._users -= 1
+                self._last_used = time.monotonic()
+
+    def park(self, idle_s: float) -> bool:
+        """Free the weights (and the folded copy) if nobody has used them for ``idle_s``
+        seconds and nobody uses them now; never waits for a running computation."""
+        if self._reload is None:
+            return False
+        with self._state:
+            if self._parked or self._users or time.monotonic() - self._last_used < idle_s:
+                return False
+            self._canonical.to_empty(device="meta")  # the modules stay; their storage goes
+            self._net = None
+            self._parked = True
+            return True
 
     def net(self) -> torch.nn.Module:
         with self.lock:

@@ -194,14 +194,15 @@ def cascade_maps(engine: CamEngine, images: Sequence[CamImage], model: LoadedMod
         progress(None)
     steps: list[CascadeStep] = []
     randomised: list[list[np.ndarray]] = []
-    for cascade_step, net in randomised_copies(model.net, seed):
-        if granularity == "stages" and not cascade_step.ends_stage:
-            continue
-        maps, _, _ = _maps(net, method, batch, predicted, step)
-        steps.append(cascade_step)
-        randomised.append(maps)
-        if progress is not None:
-            progress(cascade_step)
+    with engine.resident(model.key):  # its copies are made one by one along the cascade
+        for cascade_step, net in randomised_copies(model.net, seed):
+            if granularity == "stages" and not cascade_step.ends_stage:
+                continue
+            maps, _, _ = _maps(net, method, batch, predicted, step)
+            steps.append(cascade_step)
+            randomised.append(maps)
+            if progress is not None:
+                progress(cascade_step)
     return [CascadeMaps(
         image_id=image.image_id, image_key=image.key, model_key=model.key, method=method,
         seed=seed, target_class=int(predicted[i]), target_prob=probs[i],
