@@ -88,8 +88,8 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
             if choices.method == EXACT and run.computed:
                 seconds_per_image()[(engine.zoo.family.name, run.model_key)] = \
                     run.elapsed_s / run.computed
-            status.write(f"{run.model_key}: {run.computed} computed, {run.cached} from cache, "
-                         f"{run.elapsed_s:.2f} s")
+            status.write(f"{run.model_key}: {run.computed} computed, {run.cached} from cache "
+                         f"({run.from_disk} of them from disk), {run.elapsed_s:.2f} s")
 
         start = time.perf_counter()
         try:
@@ -105,8 +105,11 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
         ran = [run.model_key for run in runs]
         skipped = [k for k in keys if k not in ran]
         computed = sum(run.computed for run in runs)
+        from_disk = sum(run.from_disk for run in runs)
         if ran:
             source = f"{computed} maps computed" if computed else "all maps from cache"
+            if from_disk:
+                source += f", {from_disk} read from the disk cache"
             label = labels.maps_ready_label(time.perf_counter() - start, len(images), ran,
                                             source)
             if skipped:

@@ -20,6 +20,7 @@ from app.memory import release_memory
 from cam.engine.cache import BoundedCache
 from cam.engine.engine import CamEngine
 from cam.engine.inputs import CamImage, collect_images
+from safe_io.digest_store import DigestStore
 from safe_io.imagenet_val import ValDataset, open_val_dir
 from safe_io.paths import (
     SAMPLE_IMAGES,
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 IMAGE_CACHE_MB = 512  # decoded photos shared by every session
 THUMBNAIL_CACHE_MB = 64
+MAP_CACHE_MB = 256  # computed maps on disk (a 7×7 map and its record: about 1 kB)
 
 
 ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought ones each
@@ -95,19 +97,27 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
     return pool
 
 
+@st.cache_resource(show_spinner=False)
+def map_store(folder: str) -> DigestStore:
+    """The computed maps kept on disk (``settings.map_cache``), shared by every engine."""
+    return DigestStore(folder, MAP_CACHE_MB << 20)
+
+
 def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec, ...],
-               checkpoints: str) -> CamEngine:
+               checkpoints: str, map_cache: Path | None) -> CamEngine:
     """The engine for (family, ladder, brought models), loaded when a visitor first picks it
     and shared by every session (the engine is thread-safe); the checkpoints folder is the
     operator's, so no visitor can load a second set. Models load once and stay on the device
     while anyone connected uses them (``engine_pool``; outside the first screen, an idle
-    network's weights go and are read back when next needed)."""
+    network's weights go and are read back when next needed). Maps it computes are kept in
+    ``map_cache`` (when not ``None``) for the next start."""
     context = get_script_run_ctx()
     session = context.session_id if context is not None else ""
 
     def load() -> CamEngine:
         return CamEngine(load_requested(ZooRequest(
-            family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)))
+            family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)),
+            store=None if map_cache is None else map_store(str(map_cache)))
 
     pool, key = engine_pool(), EngineKey(family.name, ladder.name, brought, checkpoints)
     if key in pool.held():

@@ -16,12 +16,23 @@ DEFAULT_MAX_GRID_IMAGES = 36
 DEFAULT_MAX_EXPORT_MEGAPIXELS = 50.0
 
 
+MAP_CACHE_OFF = "off"
+
+
+def default_map_cache() -> Path:
+    """Where computed maps are kept between server starts unless the operator says otherwise:
+    the user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "scalecam" / "maps"
+
+
 @dataclass(frozen=True)
 class Settings:
     checkpoints: Path
     imagenet_val: str
     max_grid_images: int
     max_export_megapixels: float
+    map_cache: Path | None = None  # computed maps kept on disk between starts (None: not kept)
 
 
 def _secret(key: str) -> str:
@@ -48,11 +59,15 @@ def _number(env: str, secret: str, default: float, cast):
 def load_settings() -> Settings:
     """``SCALECAM_CHECKPOINTS`` / ``checkpoints``, ``SCALECAM_IMAGENET_VAL`` / ``imagenet_val``,
     ``SCALECAM_MAX_GRID_IMAGES`` / ``max_grid_images`` and ``SCALECAM_MAX_EXPORT_MEGAPIXELS`` /
-    ``max_export_megapixels`` (environment first, then secrets)."""
+    ``max_export_megapixels``, ``SCALECAM_MAP_CACHE`` / ``map_cache`` (a folder, or ``off``)
+    (environment first, then secrets)."""
+    map_cache = _setting("SCALECAM_MAP_CACHE", "map_cache")
     return Settings(
         checkpoints=checkpoints_root(_setting("SCALECAM_CHECKPOINTS", "checkpoints") or None),
         imagenet_val=_setting("SCALECAM_IMAGENET_VAL", "imagenet_val"),
         max_grid_images=int(_number(MAX_GRID_ENV, "max_grid_images",
                                     DEFAULT_MAX_GRID_IMAGES, int)),
         max_export_megapixels=_number(MAX_EXPORT_ENV, "max_export_megapixels",
-                                      DEFAULT_MAX_EXPORT_MEGAPIXELS, float))
+                                      DEFAULT_MAX_EXPORT_MEGAPIXELS, float),
+        map_cache=(None if map_cache.strip().lower() == MAP_CACHE_OFF
+                   else Path(map_cache) if map_cache else default_map_cache()))

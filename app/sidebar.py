@@ -74,7 +74,7 @@ def sidebar(settings: Settings) -> tuple[CamEngine | None, Choices]:
     if request is not None:
         try:
             engine = get_engine(request.family, ladder, request.brought,
-                                str(settings.checkpoints))
+                                str(settings.checkpoints), settings.map_cache)
             st.sidebar.caption(
                 f"{labels.FAMILY_CAPTION} **{request.family.name}** — "
                 f"{plain(request.family_reason)}. Device: **{device_label(engine.device)}**. "

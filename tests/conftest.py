@@ -14,6 +14,8 @@ SAMPLE_IMAGES = REPO / "sample_images"
 
 # Tests never try the network: torchvision weights count only if already in the hub cache.
 os.environ.setdefault("SCALECAM_OFFLINE", "1")
+# No test writes computed maps into the home folder; the tests of that store give it a folder.
+os.environ.setdefault("SCALECAM_MAP_CACHE", "off")
 
 
 @pytest.fixture(scope="session")

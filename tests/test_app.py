@@ -100,6 +100,26 @@ def test_default_page_renders_the_sample_grid(app):
     assert not [t for t in app.text_input if t.key == "checkpoints"]  # operator setting only
 
 
+def test_a_second_start_draws_the_first_grid_from_the_maps_kept_on_disk(monkeypatch, tmp_path):
+    """#36: the maps a server computed are kept in the operator's map cache, so the next
+    start's first grid computes none, and says where they came from."""
+    import streamlit as st
+
+    cache = str(tmp_path / "maps")
+    st.cache_resource.clear()  # a fresh server
+    first = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE=cache)
+    _ok(first)
+    assert "18 maps computed)" in _labels(first)
+    assert len(list((tmp_path / "maps").glob("*/*.npz"))) == 18  # 6 photos × 3 models
+    st.cache_resource.clear()  # the server restarted
+    second = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE=cache)
+    _ok(second)
+    assert "all maps from cache, 18 read from the disk cache)" in _labels(second)
+    st.cache_resource.clear()
+    off = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE="off")
+    assert "18 maps computed)" in _labels(off)
+
+
 def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
     """Issue 13's start-up budget: on a fresh offline machine (empty torch hub cache, family
     auto) the first grid needs torch and the Lite networks only. Importing torchvision, directly
@@ -443,7 +463,9 @@ def test_sanity_tab_randomises_copies_and_leaves_the_resident_models_alone(app, 
     text = shown(" ".join(m.value for m in app.markdown))
     assert "both checks" in text and "Adebayo" in text
     assert any(c.key == "sanity_curve" for c in app.get("plotly_chart"))
-    engine = get_engine(get_family("lite"), TABLE7_LADDER, (), str(load_settings().checkpoints))
+    settings = load_settings()
+    engine = get_engine(get_family("lite"), TABLE7_LADDER, (), str(settings.checkpoints),
+                        settings.map_cache)
     assert len(engine._maps) > 0  # the page's engine, not a new one
     fresh = load_zoo(get_family("lite"), tmp_path / "none", keys=("baseline",)).models[0].net
     for name, value in fresh.state_dict().items():

@@ -177,3 +177,49 @@ def test_a_figure_keeps_no_network_alive_once_its_engine_is_gone(tmp_path):
     del zoo, engine
     gc.collect()
     assert net() is None and spec.models[0].key == "baseline"
+
+
+def test_maps_kept_on_disk_serve_a_second_engine_as_computed_and_only_for_the_same_inputs(
+        lite_zoo, tmp_path):
+    """#36's second start: an engine given the map store of an earlier one (a server that
+    restarted) reads those maps instead of computing them, equal to a fresh computation; a
+    different class, method, picture or set of weights is computed, not read."""
+    import dataclasses
+
+    from cam.engine.engine import ModelRun
+    from cam.engine.inputs import CamImage
+    from cam.engine.methods import get_method
+    from safe_io.digest_store import DigestStore
+
+    images = [image_from_path(SAMPLE_IMAGES / n) for n in ("chelsea.png", "coffee.png")]
+    keys = ["baseline", "compound"]
+    store = DigestStore(tmp_path / "maps")
+    runs: list[ModelRun] = []
+    first = CamEngine(lite_zoo, store=store).compute(images, model_keys=keys)
+    again = CamEngine(lite_zoo, store=store).compute(images, model_keys=keys,
+                                                      progress=runs.append)
+    fresh = CamEngine(lite_zoo).compute(images, model_keys=keys)
+    assert [(r.computed, r.cached, r.from_disk) for r in runs] == [(0, 2, 2)] * 2
+    for key, result in fresh.items():
+        np.testing.assert_array_equal(again[key].raw_map, result.raw_map)
+        assert again[key].top5 == result.top5 == first[key].top5
+        assert again[key].target_class == result.target_class
+        assert again[key].crop_box == result.crop_box
+
+    def counts(engine: CamEngine, *args, **kwargs) -> list[tuple[int, int]]:
+        seen: list[ModelRun] = []
+        engine.compute(*args, model_keys=["baseline"], progress=seen.append, **kwargs)
+        return [(r.computed, r.from_disk) for r in seen]
+
+    engine = CamEngine(lite_zoo, store=store)
+    assert counts(engine, images, EXACT, Target.of_class(1)) == [(2, 0)]
+    assert counts(engine, images, get_method("gradcam")) == [(2, 0)]
+    edited = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    pixels = edited.image.copy()
+    pixels.putpixel((0, 0), (0, 0, 0))
+    assert counts(engine, [CamImage("edited-chelsea", "chelsea", pixels)]) == [(1, 0)]
+    other_weights = dataclasses.replace(lite_zoo, models=[dataclasses.replace(
+        m, provenance=dataclasses.replace(m.provenance, sha256="0" * 64))
+        for m in lite_zoo.models])
+    assert counts(CamEngine(other_weights, store=store), images) == [(2, 0)]
+    assert counts(CamEngine(lite_zoo, store=store), images) == [(0, 2)]  # still there

@@ -49,7 +49,8 @@ APP_ONLY_PACKAGES = ("streamlit", "selenium", "argparse")
 TREE = {
     "safe_io": "untrusted input and files: heavy (one memory-heavy step at a time), imagenet "
                "(classes), imagenet_val (val folders, Box), images (the decoder), paths "
-               "(allowed roots), storage (atomic writes, free space)",
+               "(allowed roots), storage (atomic writes, free space), digest_store (computed "
+               "maps on disk)",
     "scaled_models": "models: table7, paper (printed rows), ladders, architectures, family, "
                      "efficientnet, lite, resnet (families), brought (your models), files, "
                      "checkpoint_meta, weights, "

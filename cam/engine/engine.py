@@ -38,11 +38,15 @@ from cam.engine.methods import (
     library_cam,
 )
 from cam.engine.targets import PREDICTED, Target
+from safe_io.digest_store import DigestStore, digest
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
+# Part of every stored map's digest: raised when what a stored map means changes (how the exact
+# CAM or a library method computes it), so no older map is read as a new one.
+MAP_STORE_FORMAT = 1
 AUTOCAST_TOLERANCE = 0.02  # max difference of min-max normalised maps (1/50 of the colour scale)
 # Below this probability a prediction is marked as one nobody should trust (captions), and a
 # faithfulness AUC as measuring little (its curve can barely fall).
@@ -95,8 +99,9 @@ class ModelRun:
     model_key: str
     images: int
     computed: int
-    cached: int
+    cached: int  # from memory or from the disk store
     elapsed_s: float
+    from_disk: int = 0  # of ``cached``: read from the disk store (a map an earlier run made)
 
 
 def _result_bytes(result: CamResult) -> int:
@@ -111,8 +116,12 @@ class CamEngine:
     """Computes and caches CAMs for the models of one zoo; safe to share between threads."""
 
     def __init__(self, zoo: ModelZoo, *, cache_mb: float = 64, inputs_cache_mb: float = 128,
-                 batch_size: int = 16, autocast: bool | None = None) -> None:
+                 batch_size: int = 16, autocast: bool | None = None,
+                 store: DigestStore | None = None) -> None:
+        """``store`` keeps computed maps on disk beyond this process (``map_digest`` says what
+        a map's name covers); a server's second start then draws its first grid from it."""
         self.zoo = zoo
+        self.store = store
         self.batch_size = batch_size
         # Reduced precision for the exact CAM: tried by default on CUDA only, and kept for a
         # model only if its first batch's maps match fp32 within AUTOCAST_TOLERANCE.
@@ -160,20 +169,69 @@ class CamEngine:
             if self.cannot_run(model, method):
                 continue
             start = time.perf_counter()
-            todo = []
+            todo, from_disk = [], 0
             for image in images:
-                hit = self._maps.get(self._cache_key(image, model, method, target))
+                key = self._cache_key(image, model, method, target)
+                hit = self._maps.get(key)
+                if hit is None:
+                    hit = self._stored(image, model, method, target)
+                    if hit is not None:
+                        from_disk += 1
+                        self._maps.put(key, hit)
                 if hit is not None:
                     results[(image.key, model.key)] = hit
                 else:
                     todo.append(image)
             for image, result in zip(todo, self._compute_model(model, todo, method, target)):
                 self._maps.put(self._cache_key(image, model, method, target), result)
+                self._store_result(image, model, target, result)
                 results[(image.key, model.key)] = result
             if progress is not None:
                 progress(ModelRun(model.key, len(images), len(todo), len(images) - len(todo),
-                                  time.perf_counter() - start))
+                                  time.perf_counter() - start, from_disk))
         return results
+
+    def map_digest(self, image: CamImage, model: LoadedModel, method: CamMethod,
+                   target: Target) -> str | None:
+        """The disk store's name for one map: a digest of everything the map depends on (the
+        weights' sha256, the image's content hash, the method, the explained class, the
+        preprocessing, the device type and whether reduced precision may be used) and the
+        store's format. ``None`` for weights without a sha256 (nothing to key them by)."""
+        prov = model.provenance
+        if prov.sha256 is None:
+            return None
+        return digest({"format": MAP_STORE_FORMAT, "weights": prov.sha256, "image": image.key,
+                       "method": method.key, "class": target.resolve(image),
+                       "note": target.note(image), "preprocessing": repr(model.preprocessing),
+                       "device": self.device.type, "autocast": self._try_autocast})
+
+    def _stored(self, image: CamImage, model: LoadedModel, method: CamMethod,
+                target: Target) -> CamResult | None:
+        name = None if self.store is None else self.map_digest(image, model, method, target)
+        found = None if name is None else self.store.get(name)
+        if found is None:
+            return None
+        arrays, record = found
+        try:
+            return CamResult(
+                image_key=image.key, model_key=model.key, method=method,
+                target_class=int(record["target_class"]), raw_map=arrays["raw_map"],
+                crop_box=model.preprocessing.crop_box(*image.size),
+                resolution=model.preprocessing.resolution,
+                top5=[(int(i), float(p)) for i, p in record["top5"]],
+                target_prob=float(record["target_prob"]), elapsed_s=0.0,
+                notes=tuple(record["notes"]))
+        except (KeyError, TypeError, ValueError):  # a record of another shape: recompute
+            return None
+
+    def _store_result(self, image: CamImage, model: LoadedModel, target: Target,
+                      result: CamResult) -> None:
+        name = (None if self.store is None
+                else self.map_digest(image, model, result.method, target))
+        if name is not None:
+            self.store.put(name, {"raw_map": result.raw_map}, {
+                "target_class": result.target_class, "top5": result.top5,
+                "target_prob": result.target_prob, "notes": list(result.notes)})
 
     @staticmethod
     def _cache_key(image: CamImage, model: LoadedModel, method: CamMethod, target: Target
