@@ -58,18 +58,21 @@ class Server:
 def streamlit_server(workdir: Path, extra_env: dict[str, str] | None = None,
                      start_timeout: float = 180) -> Iterator[Server]:
     """`streamlit run app/main.py` as a fresh visitor meets it: offline, an empty checkpoints
-    folder (only the shipped weights), no configured validation folder, headless, on 127.0.0.1
-    only; ``extra_env`` is added to its environment. Output goes to a file (a pipe nobody reads
-    would block the server once full). The server gets its own process group, and the whole
-    group is ended on exit, whatever happened."""
+    folder (only the shipped weights), no configured validation folder, an empty map cache of
+    its own, headless, on 127.0.0.1 only, not watching the checkout (an edit made while a
+    benchmark runs must not reload its modules); ``extra_env`` is added to its environment.
+    Output goes to a file (a pipe nobody reads would block the server once full). The server
+    gets its own process group, and the whole group is ended on exit, whatever happened."""
     port = free_port()
     env = {**os.environ, "SCALECAM_OFFLINE": "1", "SCALECAM_CHECKPOINTS": str(workdir / "none"),
-           "SCALECAM_IMAGENET_VAL": "", **(extra_env or {})}  # extra_env may override these
+           "SCALECAM_IMAGENET_VAL": "", "SCALECAM_MAP_CACHE": str(workdir / f"maps-{port}"),
+           **(extra_env or {})}  # extra_env may override these
     log = workdir / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.fileWatcherType", "none"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", proc, log)
     try:
