@@ -11,6 +11,7 @@ import streamlit as st
 from app.memory import release_memory
 from app.plots import pandas_ready
 from app.sidebar import Choices
+from app.text import plain
 from cam.engine.engine import CamEngine
 from cam.engine.inputs import CamImage
 from cam.engine.targets import Target, TargetMode
@@ -20,6 +21,7 @@ from cam.eval.run import QUICK_FAITHFULNESS_STEPS, evaluate_images
 from cam.eval.summary import Lineup, Summary, summarize
 from cam.render.summary_plots import summary_plot
 from cam.render.summary_text import agreement_markdown, metrics_markdown, sentences_markdown
+from scaled_models.family import WeightsUnavailable
 
 RESULT_KEY = "eval_result"
 STEPS_KEY = "eval_steps"  # the export tab reads the steps the user chose here
@@ -77,8 +79,11 @@ def render(engine: CamEngine, images: list[CamImage], choices: Choices) -> None:
     steps = st.slider("Deletion/insertion steps (0 skips them)", 0, 32, QUICK_FAITHFULNESS_STEPS,
                       key=STEPS_KEY)
     if st.button("Compute metrics and agreement", key="run_eval"):
-        st.session_state[RESULT_KEY] = (signature(images, choices, steps),
-                                        evaluate(engine, images, choices, steps))
+        try:
+            st.session_state[RESULT_KEY] = (signature(images, choices, steps),
+                                            evaluate(engine, images, choices, steps))
+        except WeightsUnavailable as exc:  # a let-go network whose file changed meanwhile
+            st.error(f"Could not compute the metrics: {plain(exc)}")
     result = current_result(images, choices, steps)
     if result is None:
         return

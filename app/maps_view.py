@@ -88,8 +88,9 @@ def compute_figure(engine: CamEngine, images: list[CamImage], choices: Choices
             if choices.method == EXACT and run.computed:
                 seconds_per_image()[(engine.zoo.family.name, run.model_key)] = \
                     run.elapsed_s / run.computed
-            status.write(f"{run.model_key}: {run.computed} computed, {run.cached} from cache "
-                         f"({run.from_disk} of them from disk), {run.elapsed_s:.2f} s")
+            disk = f" ({run.from_disk} of them from disk)" if run.from_disk else ""
+            status.write(f"{run.model_key}: {run.computed} computed, {run.cached} from cache"
+                         f"{disk}, {run.elapsed_s:.2f} s")
 
         start = time.perf_counter()
         try:

@@ -23,6 +23,7 @@ from cam.render.sanity_plots import cascade_grid
 from cam.render.sanity_text import CHECKS_MEANING
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
+from scaled_models.family import WeightsUnavailable
 
 RESULT_KEY = "sanity_result"
 STEP_CHOICES = dict(zip(("every stage", "every block"), reversed(GRANULARITIES)))
@@ -102,11 +103,14 @@ def render(engine: CamEngine, images: list[CamImage], choices: Choices) -> None:
                    "each map: expect many minutes per model on a CPU.")
     if st.button("Randomise the models and compare", key="run_sanity"):
         bar = st.progress(0.0, text="Randomising…")
-        results = compute(engine, by_key.get(key, images[0]), choices, granularity,
-                          lambda n, total, model: bar.progress(
-                              (n - 1) / total, text=f"{model}: randomising block by block…"))
+        try:
+            results = compute(engine, by_key.get(key, images[0]), choices, granularity,
+                              lambda n, total, model: bar.progress(
+                                  (n - 1) / total, text=f"{model}: randomising block by block…"))
+            st.session_state[RESULT_KEY] = (signature, results)
+        except WeightsUnavailable as exc:  # a let-go network whose file changed meanwhile
+            st.error(f"Could not run the sanity checks: {plain(exc)}")
         bar.empty()
-        st.session_state[RESULT_KEY] = (signature, results)
     saved = st.session_state.get(RESULT_KEY)
     if not saved or saved[0] != signature or not saved[1]:
         return

@@ -23,7 +23,7 @@ from .storage import atomic_write
 # A field every file carries: a file of another layout (an older scalecam's) is never read.
 LAYOUT = "scalecam-digest-store-1"
 SUFFIX = ".npz"
-PRUNE_EVERY = 64  # writes between two looks at the folder's size
+PRUNED_TO = 0.9  # a prune leaves the folder at this share of its budget
 
 
 def digest(parts: object) -> str:
@@ -38,7 +38,7 @@ class DigestStore:
     def __init__(self, root: str | os.PathLike, max_bytes: int = 256 << 20) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self._writes = 0
+        self._bytes: int | None = None  # the folder's space on disk, once walked
         self._lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
@@ -52,12 +52,15 @@ class DigestStore:
         try:
             with np.load(path, allow_pickle=False) as data:
                 record = json.loads(str(data["__record__"]))
-                if record.pop("__layout__", None) != LAYOUT:
+                if not isinstance(record, dict) or record.pop("__layout__", None) != LAYOUT:
                     return None
                 arrays = {name: data[name] for name in data.files if name != "__record__"}
-            os.utime(path)  # read now: pruned last
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
+        try:
+            os.utime(path)  # read now: pruned last
+        except OSError:  # a read-only cache still serves what it holds
+            pass
         return arrays, record
 
     def put(self, key: str, arrays: dict[str, np.ndarray], record: dict) -> None:
@@ -72,33 +75,43 @@ class DigestStore:
 
         try:
             atomic_write(path, write)
+            written = _on_disk(path.stat())
         except OSError:  # StorageError included
             return
         with self._lock:
-            self._writes += 1
-            due = self._writes % PRUNE_EVERY == 1
+            if self._bytes is not None:
+                self._bytes += written
+            due = self._bytes is None or self._bytes > self.max_bytes
         if due:
             self.prune()
 
     def prune(self) -> int:
-        """Delete the least recently read files until the folder is within ``max_bytes``;
-        returns how many went."""
+        """Delete the least recently read files until the folder holds at most ``PRUNED_TO``
+        of ``max_bytes`` (space on disk, whole blocks); returns how many went. ``put`` calls it
+        on a process's first write and whenever its running count passes ``max_bytes``, so the
+        folder is walked once per process and then once per tenth of the budget written."""
         files = []
         for path in self.root.glob(f"??/*{SUFFIX}"):
             try:
-                stat = path.stat()
+                files.append((path.stat(), path))
             except OSError:
                 continue
-            files.append((stat.st_mtime, stat.st_size, path))
-        total = sum(size for _, size, _ in files)
+        total = sum(_on_disk(stat) for stat, _ in files)
         removed = 0
-        for _, size, path in sorted(files):
-            if total <= self.max_bytes:
+        for stat, path in sorted(files, key=lambda item: item[0].st_mtime):
+            if total <= self.max_bytes * PRUNED_TO:
                 break
             try:
                 path.unlink()
             except OSError:
                 continue
-            total -= size
+            total -= _on_disk(stat)
             removed += 1
+        with self._lock:
+            self._bytes = total
         return removed
+
+
+def _on_disk(stat: os.stat_result) -> int:
+    """The space a file takes: its blocks (a 1 kB map takes a 4 kB block), else its size."""
+    return max(stat.st_size, getattr(stat, "st_blocks", 0) * 512)

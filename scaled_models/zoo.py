@@ -226,7 +226,8 @@ class ModelZoo:
                   else load_weights(self.family, key, self.checkpoints, self.ladder))
         was = model.provenance
         if loaded.net is None or loaded.provenance.sha256 != was.sha256:
-            now = (f"now sha256 {loaded.provenance.sha256[:12]}…" if loaded.net is not None
+            now = (f"now sha256 {(loaded.provenance.sha256 or '?')[:12]}…"
+                   if loaded.net is not None
                    else f"now unavailable: {loaded.provenance.unavailable_reason}")
             raise WeightsUnavailable(
                 f"{was.file or was.source} is no longer the file this server loaded for "

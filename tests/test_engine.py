@@ -185,9 +185,10 @@ def test_maps_kept_on_disk_serve_a_second_engine_as_computed_and_only_for_the_sa
     restarted) reads those maps instead of computing them, equal to a fresh computation; a
     different class, method, picture or set of weights is computed, not read."""
     import dataclasses
+    import io
 
     from cam.engine.engine import ModelRun
-    from cam.engine.inputs import CamImage
+    from cam.engine.inputs import image_from_bytes
     from cam.engine.methods import get_method
     from safe_io.digest_store import DigestStore
 
@@ -214,12 +215,37 @@ def test_maps_kept_on_disk_serve_a_second_engine_as_computed_and_only_for_the_sa
     engine = CamEngine(lite_zoo, store=store)
     assert counts(engine, images, EXACT, Target.of_class(1)) == [(2, 0)]
     assert counts(engine, images, get_method("gradcam")) == [(2, 0)]
-    edited = image_from_path(SAMPLE_IMAGES / "chelsea.png")
-    pixels = edited.image.copy()
-    pixels.putpixel((0, 0), (0, 0, 0))
-    assert counts(engine, [CamImage("edited-chelsea", "chelsea", pixels)]) == [(1, 0)]
+    pixels = images[0].image.copy()
+    pixels.putpixel((0, 0), (0, 0, 0))  # one pixel changed: another file, another content hash
+    png = io.BytesIO()
+    pixels.save(png, format="PNG")
+    assert counts(engine, [image_from_bytes(png.getvalue(), "chelsea.png")]) == [(1, 0)]
     other_weights = dataclasses.replace(lite_zoo, models=[dataclasses.replace(
         m, provenance=dataclasses.replace(m.provenance, sha256="0" * 64))
         for m in lite_zoo.models])
     assert counts(CamEngine(other_weights, store=store), images) == [(2, 0)]
     assert counts(CamEngine(lite_zoo, store=store), images) == [(0, 2)]  # still there
+
+
+def test_a_network_read_back_after_parking_gets_its_unsaved_buffers_too():
+    """A state dict leaves out buffers registered with ``persistent=False`` (e.g. a fixed
+    blur filter); a parked network read back must get them from the fresh load as well."""
+    from cam.engine.engine import _Inference
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        net.register_buffer("blur", torch.full((4, 1, 1), 0.25), persistent=False)
+        return net.eval()
+
+    net = build()
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        before = net(x) * net.blur
+    slot = _Inference(net, build)
+    assert slot.park(0)
+    assert net.blur.is_meta and net[0].weight.is_meta
+    with slot.use(), torch.no_grad():
+        after = net(x) * net.blur
+    assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
+    assert torch.equal(after, before)

@@ -15,12 +15,14 @@ CPU.
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,6 +43,7 @@ from cam.engine.targets import PREDICTED, Target
 from safe_io.digest_store import DigestStore, digest
 from safe_io.heavy import HEAVY_STEP
 from scaled_models.architectures import CamNet
+from scaled_models.family import FAMILIES
 from scaled_models.preprocessing import CropBox, Preprocessing
 from scaled_models.zoo import LoadedModel, ModelZoo
 
@@ -144,6 +147,7 @@ class CamEngine:
                 model.net, partial(zoo.reload_network, model.key)))
         self._inference = {m.key: slots[id(m.net)] for m in zoo.available()}
         self._cpu_fallback: dict[str, tuple] = {}
+        self._probed: dict[str, int] = {}  # a LibraryNet's forward passes per image (slow methods)
 
     @property
     def device(self) -> torch.device:
@@ -201,14 +205,19 @@ class CamEngine:
                    target: Target) -> str | None:
         """The disk store's name for one map: a digest of everything the map depends on (the
         weights' sha256, the image's content hash, the method, the explained class, the
-        preprocessing, the device type and whether reduced precision may be used) and the
-        store's format. ``None`` for weights without a sha256 (nothing to key them by)."""
+        preprocessing, how a brought model was wrapped, the device type and whether reduced
+        precision may be used), of the code and libraries that compute it
+        (``map_code_version``) and of the store's format. ``None`` for weights without a
+        sha256 (nothing to key them by)."""
         prov = model.provenance
         if prov.sha256 is None:
             return None
-        return digest({"format": MAP_STORE_FORMAT, "weights": prov.sha256, "image": image.key,
-                       "method": method.key, "class": target.resolve(image),
-                       "note": target.note(image), "preprocessing": repr(model.preprocessing),
+        brought = prov.family not in FAMILIES  # its wrapping is named by its column key
+        return digest({"format": MAP_STORE_FORMAT, "code": map_code_version(),
+                       "weights": prov.sha256, "image": image.key, "method": method.key,
+                       "class": target.resolve(image), "note": target.note(image),
+                       "preprocessing": repr(model.preprocessing),
+                       "brought": model.column.key if brought else None,
                        "device": self.device.type, "autocast": self._try_autocast})
 
     def _stored(self, image: CamImage, model: LoadedModel, method: CamMethod,
@@ -234,7 +243,8 @@ class CamEngine:
                       result: CamResult) -> None:
         name = (None if self.store is None
                 else self.map_digest(image, model, result.method, target))
-        if name is not None:
+        # a map made under memory pressure says so in its notes, about that run only: not kept
+        if name is not None and set(result.notes) <= {target.note(image)}:
             self.store.put(name, {"raw_map": result.raw_map}, {
                 "target_class": result.target_class, "top5": result.top5,
                 "target_prob": result.target_prob, "notes": list(result.notes)})
@@ -280,11 +290,17 @@ class CamEngine:
             yield self.zoo.get(model_key)
 
     def forward_passes(self, method: CamMethod, model_key: str) -> int:
-        """``methods.forward_passes_per_image`` for one column, without reading parked weights
-        back for it: a parked network's count comes from its shapes alone (a probe on the
-        meta device)."""
-        with self._inference[model_key].use(load=False):
-            return forward_passes_per_image(method, self.zoo.get(model_key).net)
+        """``methods.forward_passes_per_image`` for one column. A ``CamNet`` is counted from its
+        classifier's shape (parked weights are not read back for it); a ``LibraryNet`` needs a
+        probe through the shared network, run once per model as a library method runs
+        (``hooking``: another session's hooks must not see it) and remembered."""
+        model = self.zoo.get(model_key)
+        if not method.slow or isinstance(model.net, CamNet):
+            return forward_passes_per_image(method, model.net)
+        if model_key not in self._probed:
+            with self.hooking(model_key):
+                self._probed[model_key] = forward_passes_per_image(method, model.net)
+        return self._probed[model_key]
 
     def park_idle(self, idle_s: float) -> list[str]:
         """Let go of the weights of every network no computation has used for ``idle_s``
@@ -294,9 +310,10 @@ class CamEngine:
         server calls this for ladders other than its first screen's, so an idle visitor of
         the ``resnet`` ladder does not hold its 0.76 GB while others compute."""
         parked = {id(slot) for slot in set(self._inference.values()) if slot.park(idle_s)}
-        for key in [k for k, slot in self._inference.items() if id(slot) in parked]:
+        keys = [k for k, slot in self._inference.items() if id(slot) in parked]
+        for key in keys:
             self._cpu_fallback.pop(key, None)
-        return [k for k, slot in self._inference.items() if id(slot) in parked]
+        return keys
 
     def preprocess(self, image: CamImage, preprocessing: Preprocessing) -> torch.Tensor:
         """Each model's input for an image, computed once per (image, preprocessing)."""
@@ -311,7 +328,7 @@ class CamEngine:
                        method: CamMethod, target: Target) -> list[CamResult]:
         classes = [target.resolve(image) for image in images]
         out: list[CamResult] = []
-        step = self._batch_size(model, method)
+        step = self.batch_size_for(model, method)
         for start in range(0, len(images), step):
             chunk = list(images[start:start + step])
             t0 = time.perf_counter()
@@ -332,7 +349,10 @@ class CamEngine:
                     notes=((note,) if note else ()) + oom_notes))
         return out
 
-    def _batch_size(self, model: LoadedModel, method: CamMethod) -> int:
+    def batch_size_for(self, model: LoadedModel, method: CamMethod) -> int:
+        """Images per forward pass for ``model`` and ``method``: ``batch_size``, cut for a
+        library method to ``LIBRARY_BATCH_PIXELS`` and on a CPU for the exact CAM to
+        ``EXACT_CPU_BATCH_PIXELS`` (whoever else runs these networks batches the same way)."""
         pixels = model.preprocessing.resolution ** 2
         if method != EXACT:
             return max(1, min(self.batch_size, LIBRARY_BATCH_PIXELS // pixels))
@@ -400,6 +420,29 @@ class CamEngine:
         return self._cpu_fallback[model.key]
 
 
+@lru_cache(maxsize=1)
+def map_code_version() -> str:
+    """A digest of what turns weights and a photo into a map beyond the weights themselves: the
+    source of the decoder, the networks, the preprocessing and this engine's methods, and the
+    versions of the libraries they call. A stored map made by other code is another name."""
+    from importlib import metadata
+
+    import PIL
+
+    root = Path(__file__).resolve().parents[2]
+    sources = sorted([*(root / "cam" / "engine").glob("*.py"),
+                      *(root / "scaled_models").glob("*.py"), root / "safe_io" / "images.py"])
+    parts = {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+             for path in sources}
+    parts |= {"torch": torch.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
+    for package in ("grad-cam", "timm", "torchvision"):
+        try:
+            parts[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            parts[package] = "absent"
+    return digest(parts)
+
+
 class _Inference:
     """The network the exact CAM and the deletion curves run on, made on first use under its
     lock (which also serialises those runs): where folding pays (``fold.folding_pays``), a
@@ -434,9 +477,7 @@ class _Inference:
         only)."""
         with self._state:
             if self._parked and load:
-                fresh = self._reload()
-                self._canonical.load_state_dict(fresh.state_dict(), assign=True)
-                self._canonical.requires_grad_(False)
+                _adopt(self._canonical, self._reload())
                 self._parked = False
             self._users += 1
         try:
@@ -465,6 +506,20 @@ class _Inference:
                 self._net = (fold_batchnorm(self._canonical).to(memory_format=torch.channels_last)
                              if self.separate else self._canonical)
             return self._net
+
+
+def _adopt(parked: torch.nn.Module, fresh: torch.nn.Module) -> None:
+    """Give ``parked`` (its tensors on the meta device) the tensors of ``fresh``, the same
+    network loaded again: its state dict, then the buffers a state dict leaves out
+    (``persistent=False``)."""
+    parked.load_state_dict(fresh.state_dict(), assign=True)
+    buffers = dict(fresh.named_buffers())
+    for name, buffer in list(parked.named_buffers()):
+        if buffer.is_meta:
+            owner, _, attribute = name.rpartition(".")
+            parked.get_submodule(owner).register_buffer(attribute, buffers[name],
+                                                        persistent=False)
+    parked.requires_grad_(False)
 
 
 def _release_device_memory(device: torch.device) -> None:

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from cam.engine.cascade import CascadeStep, randomised_copies
-from cam.engine.engine import LIBRARY_BATCH_PIXELS, CamEngine
+from cam.engine.engine import CamEngine
 from cam.engine.geometry import map_in_region
 from cam.engine.inputs import CamImage
 from cam.engine.maps import minmax
@@ -144,13 +144,6 @@ def score(maps: CascadeMaps) -> SanityScores:
         random_logit_ssim=ssim(_shown(trained), _shown(maps.on_grid(maps.random_logit))))
 
 
-def _batch_size(method: CamMethod, resolution: int, batch_size: int) -> int:
-    """As the engine batches: library methods within ``LIBRARY_BATCH_PIXELS``."""
-    if method == EXACT:
-        return batch_size
-    return max(1, min(batch_size, LIBRARY_BATCH_PIXELS // resolution ** 2))
-
-
 def _maps(net: CamNet, method: CamMethod, batch: torch.Tensor, classes: Sequence[int | None],
           step: int) -> tuple[list[np.ndarray], list[int], list[float]]:
     """Maps, explained classes and their probabilities, ``step`` images per forward pass."""
@@ -185,7 +178,7 @@ def cascade_maps(engine: CamEngine, images: Sequence[CamImage], model: LoadedMod
         return []
     device = engine.device
     batch = torch.stack([engine.preprocess(i, model.preprocessing) for i in images]).to(device)
-    step = _batch_size(method, model.preprocessing.resolution, engine.batch_size)
+    step = engine.batch_size_for(model, method)
     with engine.hooking(model.key):  # the resident network, which other sessions also run
         trained, predicted, probs = _maps(model.net, method, batch, [None] * len(images), step)
         drawn = [random_class(i.key, c, seed) for i, c in zip(images, predicted)]
