@@ -471,12 +471,11 @@ class _Inference:
         self._last_used = time.monotonic()
 
     @contextmanager
-    def use(self, load: bool = True) -> Iterator[None]:
+    def use(self) -> Iterator[None]:
         """Keep the weights where they are until the block ends, first reading them back if
-        they were parked (unless ``load`` is False: the caller needs the modules' shapes
-        only)."""
+        they were parked."""
         with self._state:
-            if self._parked and load:
+            if self._parked:
                 _adopt(self._canonical, self._reload())
                 self._parked = False
             self._users += 1
