@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import streamlit as st
 
 from app.labels import MAX_EXPORT_ENV, MAX_GRID_ENV
+from safe_io.storage import StorageError, check_writable
 from scaled_models.files import checkpoints_root
 
 DEFAULT_MAX_GRID_IMAGES = 36
@@ -69,5 +71,27 @@ def load_settings() -> Settings:
                                     DEFAULT_MAX_GRID_IMAGES, int)),
         max_export_megapixels=_number(MAX_EXPORT_ENV, "max_export_megapixels",
                                       DEFAULT_MAX_EXPORT_MEGAPIXELS, float),
-        map_cache=(None if map_cache.strip().lower() == MAP_CACHE_OFF
-                   else Path(map_cache) if map_cache else default_map_cache()))
+        map_cache=_map_cache(map_cache))
+
+
+def _map_cache(text: str) -> Path | None:
+    """The map cache folder the operator set (``off``: none; empty: the default), or ``None``
+    with a warning naming the setting when it cannot be written: the page works without it."""
+    if text.strip().lower() == MAP_CACHE_OFF:
+        return None
+    folder = Path(text) if text else default_map_cache()
+    why = _unwritable(folder)
+    if why:
+        st.warning(f"Computed maps are not kept on disk: SCALECAM_MAP_CACHE / map_cache: {why}.")
+        return None
+    return folder
+
+
+@lru_cache(maxsize=8)
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold the map cache, or ``None``; checked once per folder."""
+    try:
+        check_writable(folder)
+    except StorageError as exc:
+        return str(exc)
+    return None

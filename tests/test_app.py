@@ -118,6 +118,14 @@ def test_a_second_start_draws_the_first_grid_from_the_maps_kept_on_disk(monkeypa
     st.cache_resource.clear()
     off = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE="off")
     assert "18 maps computed)" in _labels(off)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    st.cache_resource.clear()
+    wrong = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE=str(blocker / "maps"))
+    _ok(wrong)  # the page works without the cache, and says why it has none
+    assert "18 maps computed)" in _labels(wrong)
+    warning = " ".join(w.value for w in wrong.warning)
+    assert "SCALECAM_MAP_CACHE" in warning and "a-file is a file, not a folder" in warning
 
 
 def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
