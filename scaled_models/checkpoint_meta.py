@@ -17,6 +17,16 @@ from pathlib import Path
 from .family import WeightsUnavailable
 from .files import read_checkpoint_metadata
 
+
+def teacher_view_size(teacher_resolution: int, crop_size: int, image_size: int) -> int:
+    """The size, in px, at which a distillation run shows its teacher a training crop that the
+    student, running at ``image_size``, sees at ``crop_size``: the same fraction of the
+    teacher's own resolution. The student learns the teacher at the teacher's pixel density,
+    so the two densities keep their ratio whatever the crop size (with 224 px crops for a
+    448 px student, a teacher shown them at 224 px would see what the student sees, and
+    matching it would teach no change of resolution at all)."""
+    return max(1, round(teacher_resolution * crop_size / image_size))
+
 CHECKPOINT_FORMAT = 1  # the "scalecam_checkpoint" version written into checkpoint metadata
 FORMAT_KEY = "scalecam_checkpoint"
 _RECIPE_STATUS = {"match": "adapted", "fixres": "adapted", "distill": "distilled",
@@ -181,8 +191,9 @@ class CheckpointMeta:
         base = self.base.name if self.base is not None and self.base.name else "the baseline"
         teacher_px = self.teacher_resolution or 224
         if self.recipe == "match":
-            shown = (f", shown to it at {self.crop_size} px in training" if self.crop_size
-                     else "")
+            shown = (f", shown to it at {self.crop_size} px in training (to {base} at "
+                     f"{teacher_view_size(teacher_px, self.crop_size, self.image_size)} px)"
+                     if self.crop_size else "")
             return (f"adapted to {self.image_size} px from {base}: every weight fine-tuned so "
                     f"that at {self.image_size} px it says what {base} says at {teacher_px} px "
                     f"about the same random crops{shown} (self-distillation, no label){on}"

@@ -145,8 +145,8 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     labels = [class_index_of(p.parent.name) for p in paths]
     written = load_model(get_family("lite"), "resolution", out)
     assert written.preprocessing.resolution == 96
-    assert "about the same random crops, shown to it at 64 px in training" in \
-        written.provenance.recipe
+    assert ("about the same random crops, shown to it at 64 px in training (to Lite0 at 149 px)"
+            in written.provenance.recipe)
     assert (f"on {labelled_photos.name} (4 images; 4 more held out to judge it) and "
             f"{extra_photos.name} (3 images)") in written.provenance.recipe
     assert judged["trained"]["top1_per_image"] == _top1_per_image(
@@ -183,6 +183,7 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
 def test_the_training_crops_have_crop_size_and_fixres_takes_none(labelled_photos, tmp_path):
     from scaled_models.distributed import Distributed
     from scaled_models.train.cli import config_from_args, parse_args
+    from scaled_models.train.loop import train_step
     from scaled_models.train.run import build_run
 
     cpu = Distributed(0, 1, torch.device("cpu"))
@@ -190,8 +191,16 @@ def test_the_training_crops_have_crop_size_and_fixres_takes_none(labelled_photos
             "--out", str(tmp_path / "ckpt"), "--image-size", "96", "--batch-size", "2",
             "--workers", "0"]
     run = build_run(config_from_args(parse_args([*argv, "--crop-size", "64"]), cpu), cpu)
-    crops, _ = next(iter(run.loader))
+    crops, labels = next(iter(run.loader))
     assert crops.shape[1:] == (3, 64, 64) and run.preprocessing.resolution == 96
+
+    # the teacher (Lite0, 224 px) sees each crop at the same fraction of its own resolution as
+    # the student of its 96 px: 224 * 64 / 96 = 149.3 -> 149 px, never the student's 64 px
+    seen = []
+    teacher_net = run.teacher.net
+    run.teacher.net = lambda x: seen.append(tuple(x.shape[-2:])) or teacher_net(x)
+    train_step(run, crops, labels)
+    assert seen == [(149, 149)]
     with pytest.raises(SystemExit, match="--crop-size: fixres adapts the model to its"):
         config_from_args(parse_args([*argv, "--recipe", "fixres", "--crop-size", "64"]), cpu)
     with pytest.raises(SystemExit, match="the network has 16 blocks between its stem and"):

@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "judged at --image-size. A random crop shows objects larger than the "
                         "test-time centre crop at the same size (Touvron et al., NeurIPS "
                         "2019), so a smaller crop can match the test crops' object size at "
-                        "less cost (default: --image-size)")
+                        "less cost; a teacher sees each crop scaled by the same factor "
+                        "(default: --image-size)")
     p.add_argument("--lr", type=finite_number(0.0, MAX_LR), default=None,
                    help=f"learning rate, 0..{MAX_LR:g} (default: the recipe's, scaled with the "
                         "global batch)")

@@ -97,8 +97,8 @@ def train_step(run: Run, crops: torch.Tensor, labels: torch.Tensor) -> tuple[flo
     teacher_logits = None
     if run.teacher is not None:
         with torch.no_grad():
-            teacher_logits = run.teacher.net(normalise(crops, run.teacher.preprocessing,
-                                                       run.teacher.preprocessing.resolution))
+            size = run.teacher.view_size(crops.shape[-1], run.preprocessing.resolution)
+            teacher_logits = run.teacher.net(normalise(crops, run.teacher.preprocessing, size))
     with torch.autocast(device.type, dtype=config.autocast, enabled=config.autocast is not None):
         logits = run.model(inputs)
     loss = loss_for(config.recipe, logits, teacher_logits, labels, config.temperature)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..architectures import CamNet
+from ..checkpoint_meta import teacher_view_size
 from ..family import FAMILIES, PublishedWeights, WeightFamily, WeightsUnavailable, get_family
 from ..preprocessing import Preprocessing
 from ..table7 import MODEL_KEYS
@@ -41,6 +42,10 @@ class Teacher:
     preprocessing: Preprocessing
     compared: bool  # one of the grid's five models
     caveat: str = ""
+
+    def view_size(self, crop_size: int, student_resolution: int) -> int:
+        """What this teacher is shown a training crop at (``teacher_view_size``)."""
+        return teacher_view_size(self.preprocessing.resolution, crop_size, student_resolution)
 
     def record(self) -> dict:
         return {"name": self.name, "source": self.source, "top1": self.top1,
