@@ -86,10 +86,15 @@ def non_finite_values(state: dict[str, torch.Tensor]) -> str | None:
     (``scaled_models.train``) and never loaded (``load_into``)."""
     bad_tensors, bad, total = [], 0, 0
     for key, tensor in state.items():
-        if not tensor.is_floating_point():
+        if not tensor.is_floating_point() or not tensor.numel():
+            continue
+        total += tensor.numel()
+        # the least and greatest values are finite only when every value is (a NaN makes both
+        # NaN): one pass, no mask, about 40x faster than counting (69 million values, Wide
+        # ResNet-50-2's size, here: 0.8 s -> 0.02 s); only a tensor that fails is counted
+        if all(torch.isfinite(end) for end in torch.aminmax(tensor)):
             continue
         count = tensor.numel() - int(torch.isfinite(tensor).sum())
-        total += tensor.numel()
         if count:
             bad += count
             bad_tensors.append(key)

@@ -78,9 +78,24 @@ class LoadedWeights:
     preprocessing: Preprocessing | None
 
 
+def build_empty(arch: Architecture) -> CamNet:
+    """``arch`` built for a file's tensors to be assigned into: its parameters on the meta
+    device (shapes only), so loading neither draws random weights it throws away (seconds for
+    the ResNets on a CPU) nor holds a second copy of every weight while the file's are copied
+    in. A network with a buffer no state dict holds (``persistent=False``) is built in full,
+    since a file could not give that buffer back."""
+    with torch.device("meta"):
+        net = arch.build()
+    if len(dict(net.named_buffers())) + len(dict(net.named_parameters())) != len(
+            net.state_dict()):
+        return arch.build()
+    return net
+
+
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
     """Strict load whose error names the offending keys instead of a wall of text; weights
-    that are not all finite are refused, naming how many are not."""
+    that are not all finite are refused, naming how many are not. A network from
+    ``build_empty`` takes the file's tensors themselves."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -98,12 +113,13 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], origin: str) -> No
     broken = non_finite_values(state)
     if broken:
         raise WeightsUnavailable(f"{origin}: not usable weights: {broken}")
-    net.load_state_dict(state)
+    net.load_state_dict(state, assign=any(t.is_meta for t in own.values()))
 
 
 def load_published(weights: PublishedWeights, net: CamNet | None = None) -> tuple[CamNet, Path]:
     """``weights`` loaded into ``net`` (default: the network they were published for)."""
-    net = weights.build() if net is None else net
+    if net is None:
+        net = build_empty(weights.arch) if weights.arch is not None else weights.build()
     path = weights.locate()
     load_into(net, weights.family.adapt_state_dict(read_state_dict(path), net, str(path)),
               str(path))
@@ -177,7 +193,7 @@ def _load_role_published(family: WeightFamily, binding: RoleBinding,
     if shared is not None and memo_key in shared:
         net, path = shared[memo_key]
     else:
-        net, path = load_published(weights, binding.arch.build())
+        net, path = load_published(weights, build_empty(binding.arch))
         if shared is not None:
             shared[memo_key] = (net, path)
     preprocessing = weights.preprocessing.at_resolution(binding.resolution)
@@ -235,7 +251,7 @@ def _load_checkpoint(family: WeightFamily, binding: RoleBinding, path: Path) -> 
     preprocessing = Preprocessing.from_crop_pct(
         resolution, pre.crop_pct or family.crop_pct, pre.mean or family.mean,
         pre.std or family.std, pre.interpolation or "bicubic")
-    net = arch.build()
+    net = build_empty(arch)
     state = read_state_dict(path)
     if meta.base is not None:
         state = _on_base(family, meta.base, state, net, path)

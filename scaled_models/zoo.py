@@ -42,7 +42,7 @@ from .family import (
     requested_reason,
     resolve_family,
 )
-from .ladders import DEFAULT_LADDER, TABLE7_LADDER, Column, Ladder, get_ladder
+from .ladders import DEFAULT_LADDER, LADDERS, TABLE7_LADDER, Column, Ladder, get_ladder
 from .preprocessing import Preprocessing
 from .table7 import TABLE7
 from .weights import Provenance, SharedNets, load_weights
@@ -96,12 +96,14 @@ def _cost_key(arch: Architecture, resolution: int) -> str:
 
 def shown_architectures() -> list[tuple[Architecture, int]]:
     """Every (architecture, resolution) the app and the tables show: Table 7's rows on the
-    paper's family, and each family's role bindings as they run."""
+    paper's family, and each family's columns of every ladder it fills as they run (a ladder's
+    first load waits for these counts: about 3 s for the resnet ladder's five here)."""
     paper = paper_family()
     shown = [(paper.architecture(spec.width, spec.depth), spec.paper_resolution)
              for spec in TABLE7]
     shown += [(binding.arch, binding.resolution) for family in FAMILIES.values()
-              for binding in family.roles.values()]
+              for ladder in LADDERS.values() if family.fills(ladder)
+              for binding in family.bindings(ladder).values() if binding.arch is not None]
     return list(dict.fromkeys(shown))
 
 

@@ -278,3 +278,33 @@ def test_the_command_an_unavailable_role_names_is_one_the_trainer_takes(tmp_path
         assert argv[:3] == ["python", "-m", "scaled_models.train"]
         args = parse_args(argv[3:])
         assert (args.model, args.family, args.recipe) == (key, "lite", recipe)
+
+
+def test_a_network_built_for_a_file_holds_the_files_tensors_and_no_drawn_copy(tmp_path):
+    """``build_empty`` leaves parameters on the meta device (nothing drawn at random, no second
+    copy while loading); loading takes the file's values exactly. A network with a buffer no
+    state dict holds is built in full, that buffer with its real value."""
+    from torch import nn
+
+    from scaled_models.architectures import Architecture
+    from scaled_models.weights import build_empty, load_into
+
+    lite0 = load_model(get_family("lite"), "baseline", tmp_path / "none")
+    empty = build_empty(get_family("lite").architecture(1.0, 1.0))
+    assert all(p.is_meta for p in empty.parameters())
+    state = {k: v.clone() for k, v in lite0.net.state_dict().items()}
+    load_into(empty, state, "lite0 (test)")
+    assert not any(t.is_meta for t in [*empty.parameters(), *empty.buffers()])
+    assert all(torch.equal(empty.state_dict()[k], state[k]) for k in state)
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(empty.eval()(x), lite0.net.eval()(x))
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("scale", torch.full((2,), 3.0), persistent=False)
+
+    with_buffer = build_empty(Architecture("test", "linear", 1.0, 1.0, 0.0,
+                                           lambda arch, **_: Scaled()))
+    assert not with_buffer.scale.is_meta and with_buffer.scale.tolist() == [3.0, 3.0]
