@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -43,11 +42,10 @@ class EnginePool(Generic[K, E]):
     clock: Callable[[], float] = time.monotonic
     _held: dict[K, _Held[E]] = field(default_factory=dict)
     _picks: dict[str, K] = field(default_factory=dict)  # session → the engine it last asked for
-    # taken around every load: one load at a time, since two visitors opening two ladders at
-    # once would otherwise hold both loads' transient copies together (the app passes the
-    # server's one-heavy-step lock, so a load also waits for a gradient batch or an export)
-    loading: AbstractContextManager = field(default_factory=threading.Lock)
     _state: threading.Lock = field(default_factory=threading.Lock)
+    # one load at a time: two visitors opening two ladders at once would otherwise hold both
+    # loads' transient copies together
+    _loading: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: K, session: str, load: Callable[[], E]) -> E:
         """The engine for ``key``, loaded by ``load()`` if it is not held; ``session`` is
@@ -55,7 +53,7 @@ class EnginePool(Generic[K, E]):
         engine = self._touch(key, session)
         if engine is not None:
             return engine
-        with self.loading:
+        with self._loading:
             engine = self._touch(key, session)
             if engine is not None:  # another session loaded it while this one waited
                 return engine

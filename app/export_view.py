@@ -24,7 +24,6 @@ from cam.render.grid import grid_pixels, render_panels
 from cam.render.manifest import manifest
 from cam.render.report import build_report
 from cam.render.style import RenderStyle
-from safe_io.heavy import HEAVY_STEP
 
 
 def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> bool:
@@ -41,13 +40,10 @@ def within_budget(spec: FigureSpec, style: RenderStyle, settings: Settings) -> b
 
 
 def _released(make):
-    """``make`` as a download callable that makes its file as the server's one heavy step (a
-    36-photo grid at print DPI takes hundreds of megabytes while it is drawn and encoded) and
-    gives its memory back once the file is made."""
+    """``make`` as a download callable that gives its memory back once the file is made."""
     def run():
         try:
-            with HEAVY_STEP:
-                return make()
+            return make()
         finally:
             release_memory()
     return run

@@ -21,7 +21,6 @@ from cam.engine.cache import BoundedCache
 from cam.engine.engine import CamEngine
 from cam.engine.inputs import CamImage, collect_images
 from safe_io.digest_store import DigestStore
-from safe_io.heavy import HEAVY_STEP
 from safe_io.imagenet_val import ValDataset, open_val_dir
 from safe_io.paths import (
     SAMPLE_IMAGES,
@@ -80,7 +79,7 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
     idle networks of the ones kept (``PARK_AFTER_S``)."""
     pool: EnginePool[EngineKey, CamEngine] = EnginePool(
         keep=lambda key: key.first_screen, is_active=_connected, capacity=ENGINES,
-        grace_s=ENGINE_GRACE_S, loading=HEAVY_STEP)
+        grace_s=ENGINE_GRACE_S)
 
     def sweep_forever() -> None:
         while True:

@@ -2,11 +2,9 @@
 
 A shared server's peak memory is its idle footprint plus whatever steps run at once. Steps that
 each need hundreds of megabytes beyond that (decoding a near-limit upload: ~0.7 GB; a gradient
-CAM batch or Score-CAM on the 448 px model: up to ~1 GB; loading a ladder's networks: their
-weights twice over while each file is read; an export's file at print DPI) take ``HEAVY_STEP``
-first, so two of them never add up; light work (exact CAM, thumbnails, ordinary photos) never
-waits for it. The lock lives in the bottom layer because the decoder here and the CAM engine and
-the app above take it.
+CAM batch or Score-CAM on the 448 px model: up to ~1 GB) take ``HEAVY_STEP`` first, so two of
+them never add up; light work (exact CAM, thumbnails, ordinary photos) never waits for it. The
+lock lives in the bottom layer because the decoder here and the CAM engine above both take it.
 """
 from __future__ import annotations
 

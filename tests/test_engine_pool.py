@@ -138,29 +138,3 @@ def test_two_sessions_asking_at_once_load_the_engine_once():
     first.join(5)
     second.join(5)
     assert world.loads == ["resnet"] and len(got) == 2 and got[0] is got[1]
-
-
-def test_a_load_runs_inside_the_pools_loading_lock_so_it_waits_for_a_heavy_step():
-    """The app passes the server's one-heavy-step lock: while an engine loads, no other thread
-    can take it (a gradient batch or an export waits), and the lock is free again after."""
-    world = World()
-    heavy = threading.RLock()
-    pool = EnginePool(keep=lambda key: False, is_active=world.connected.__contains__,
-                      loading=heavy)
-    taken_elsewhere = []
-
-    def try_from_another_thread() -> None:
-        got = heavy.acquire(blocking=False)
-        taken_elsewhere.append(got)
-        if got:
-            heavy.release()
-
-    def load() -> Engine:
-        probe = threading.Thread(target=try_from_another_thread)
-        probe.start()
-        probe.join()
-        return Engine("resnet")
-
-    pool.get("resnet", "a", load)
-    try_from_another_thread()
-    assert taken_elsewhere == [False, True]
