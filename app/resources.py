@@ -44,8 +44,10 @@ ENGINES = 6  # engines held at once: a ladder's models and one visitor's brought
 ENGINE_GRACE_S = 60.0
 # A held engine other than the first screen's lets go of any network nobody has computed with for
 # this long, even while its visitor stays connected: its drawn maps stay cached, and the next
-# computation reads the weights back (about 3 s for the resnet ladder's four ResNets here).
-PARK_AFTER_S = 60.0
+# computation reads the weights back (about 1 s for the resnet ladder's four ResNets here, since
+# they load into meta-built networks; 3 s before). Shorter than the engine's grace: an idle
+# ladder's 0.77 GB was the serve benchmark's peak while the other visitors' work ran beside it.
+PARK_AFTER_S = 20.0
 SWEEP_EVERY_S = 10.0
 
 @dataclass(frozen=True)
