@@ -89,6 +89,8 @@ class CheckpointMeta:
     epoch: int | None = None
     steps: int | None = None
     crop_size: int | None = None  # --crop-size, when it differs from the run's image size
+    frozen_blocks: int = 0  # --frozen-blocks: the stem and this many blocks kept as they started
+    ema_decay: float | None = None  # --ema: the weights are the student's moving average
     fine_tuned: tuple[str, ...] = ()  # what FixRes tuned
     images_seen: int | None = None
     wall_time_s: float | None = None
@@ -140,6 +142,8 @@ class CheckpointMeta:
             data=_data(record.get("data")),
             epoch=_int(record.get("epoch")), steps=_int(record.get("steps")),
             crop_size=crop if crop != image_size else None,
+            frozen_blocks=_int(config.get("frozen_blocks")) or 0,
+            ema_decay=_float(config.get("ema_decay")) if record.get("ema") else None,
             fine_tuned=tuple(record.get("fine_tuned") or ()),
             images_seen=_int(record.get("images_seen")),
             wall_time_s=_float(record.get("wall_time_s")),
@@ -194,10 +198,14 @@ class CheckpointMeta:
             shown = (f", shown to it at {self.crop_size} px in training (to {base} at "
                      f"{teacher_view_size(teacher_px, self.crop_size, self.image_size)} px)"
                      if self.crop_size else "")
-            return (f"adapted to {self.image_size} px from {base}: every weight fine-tuned so "
+            tuned = (f"every weight after the stem and the first {self.frozen_blocks} blocks"
+                     if self.frozen_blocks else "every weight")
+            average = (f"; the weights are the moving average of the fine-tuned ones (decay "
+                       f"{self.ema_decay:g})" if self.ema_decay else "")
+            return (f"adapted to {self.image_size} px from {base}: {tuned} fine-tuned so "
                     f"that at {self.image_size} px it says what {base} says at {teacher_px} px "
                     f"about the same random crops{shown} (self-distillation, no label){on}"
-                    f"{steps}")
+                    f"{steps}{average}")
         if self.recipe == "fixres":
             tuned = " and ".join(self.fine_tuned or ("head BatchNorm",))
             return (f"adapted to {self.image_size} px (FixRes) from {base}: BatchNorm "

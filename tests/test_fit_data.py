@@ -147,6 +147,11 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     assert written.preprocessing.resolution == 96
     assert ("about the same random crops, shown to it at 64 px in training (to Lite0 at 149 px)"
             in written.provenance.recipe)
+    assert written.provenance.recipe.startswith(
+        "adapted to 96 px from Lite0: every weight after the stem and the first 3 blocks "
+        "fine-tuned so that")
+    assert written.provenance.recipe.endswith(
+        "; the weights are the moving average of the fine-tuned ones (decay 0.5)")
     assert (f"on {labelled_photos.name} (4 images; 4 more held out to judge it) and "
             f"{extra_photos.name} (3 images)") in written.provenance.recipe
     assert judged["trained"]["top1_per_image"] == _top1_per_image(
