@@ -79,16 +79,24 @@ class LoadedWeights:
     preprocessing: Preprocessing | None
 
 
+# What an initialiser does to a tensor's values only (``nn.init``'s functions and the tensor
+# methods they call): on a meta tensor, nothing.
+_FILLS = frozenset({
+    "normal_", "uniform_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+    "sparse_", "zero_", "fill_", "copy_", "random_", "bernoulli_", "exponential_",
+    "geometric_", "log_normal_", "cauchy_"})
+
+
 class _SkipFills(TorchFunctionMode):
-    """Makes an in-place call on a meta tensor (an initialiser's ``normal_``, ``zero_``…) return
-    the tensor untouched. A meta tensor holds no values to fill, yet ``normal_`` on one runs
-    torch's Python reference implementation, whose first call imports ``torch._dynamo``: 1.7 s
-    of a first start here, for nothing."""
+    """Makes a fill of a meta tensor (an initialiser's ``normal_``, ``zero_``…; ``_FILLS``)
+    return the tensor untouched. A meta tensor holds no values to fill, yet ``normal_`` on one
+    runs torch's Python reference implementation, whose first call imports ``torch._dynamo``:
+    1.7 s of a first start here, for nothing. Anything else (a shape change, say) runs."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name.endswith("_") and not name.endswith("__"):
+        if getattr(func, "__name__", "") in _FILLS:
             target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
             if isinstance(target, torch.Tensor) and target.is_meta:
                 return target
