@@ -110,18 +110,21 @@ def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec,
     """The engine for (family, ladder, brought models), loaded when a visitor first picks it
     and shared by every session (the engine is thread-safe); the checkpoints folder is the
     operator's, so no visitor can load a second set. Models load once and stay on the device
-    while anyone connected uses them (``engine_pool``; outside the first screen, an idle
-    network's weights go and are read back when next needed). Maps it computes are kept in
+    while anyone connected uses them (``engine_pool``; outside the first screen, a network's
+    weights go as soon as its maps are drawn, or once idle, and are read back when next
+    needed: a ladder's draw holds one network at a time). Maps it computes are kept in
     ``map_cache`` (when not ``None``) for the next start."""
     context = get_script_run_ctx()
     session = context.session_id if context is not None else ""
 
+    pool, key = engine_pool(), EngineKey(family.name, ladder.name, brought, checkpoints)
+
     def load() -> CamEngine:
         return CamEngine(load_requested(ZooRequest(
             family, "", ladder, tuple(family.bindings(ladder)), brought, checkpoints)),
-            store=None if map_cache is None else map_store(str(map_cache)))
+            store=None if map_cache is None else map_store(str(map_cache)),
+            one_network_at_a_time=not key.first_screen)
 
-    pool, key = engine_pool(), EngineKey(family.name, ladder.name, brought, checkpoints)
     if key in pool.held():
         return pool.get(key, session, load)
     with st.spinner("Loading the models (kept while visitors use them)…"):

@@ -220,6 +220,40 @@ def test_an_idle_network_is_let_go_and_read_back_from_its_file_for_the_next_map(
     assert "no longer the file this server loaded" in str(refused.value)
 
 
+def test_a_ladder_drawn_one_network_at_a_time_holds_one_networks_weights(resnet_zoo):
+    """#31's serve peak: a server's ladder engine (``one_network_at_a_time``) lets each
+    network's weights go once its maps are drawn. While a column's maps are reported, only
+    its own network (shared by ResNet-50's two columns) holds weights; after the draw none
+    does; the maps are those of an engine that keeps every network, and a second draw reads
+    the weights back to the same maps."""
+    from cam.engine.engine import CamEngine
+    from cam.engine.inputs import collect_images
+
+    images = collect_images([SAMPLE_IMAGES / "chelsea.png", SAMPLE_IMAGES / "coffee.png"]).images
+    keys = ["resnet50", "resnet101", "resnet50_r2", "wide_resnet50_2"]
+    nets = {key: resnet_zoo.get(key).net for key in keys}
+
+    def resident() -> set[str]:
+        return {key for key, net in nets.items()
+                if not any(t.is_meta for t in [*net.parameters(), *net.buffers()])}
+
+    kept = CamEngine(resnet_zoo, cache_mb=0, autocast=False).compute(images, model_keys=keys)
+    assert resident() == set(keys)
+    seen: dict[str, set[str]] = {}
+    engine = CamEngine(resnet_zoo, cache_mb=0, autocast=False, one_network_at_a_time=True)
+    drawn = engine.compute(images, model_keys=keys,
+                           progress=lambda run: seen.setdefault(run.model_key, resident()))
+    assert seen == {"resnet50": {"resnet50", "resnet50_r2"}, "resnet101": {"resnet101"},
+                    "resnet50_r2": {"resnet50", "resnet50_r2"},
+                    "wide_resnet50_2": {"wide_resnet50_2"}}
+    assert resident() == set()
+    again = engine.compute(images, model_keys=keys)
+    for pair, result in kept.items():
+        np.testing.assert_array_equal(drawn[pair].raw_map, result.raw_map)
+        np.testing.assert_array_equal(again[pair].raw_map, result.raw_map)
+        assert drawn[pair].top5 == result.top5
+
+
 def test_a_library_method_on_a_resnet_holds_it_from_other_sessions_exact_cams(
         resnet_home, tmp_path, monkeypatch):
     """With one copy of a ResNet, a library method's hooks sit on the network the exact CAM

@@ -9,8 +9,9 @@ per-network lock on the network's inference form (``_Inference``). Where that fo
 BN-folded copy (the EfficientNets), a long Score-CAM never holds up another session's exact CAM of
 the same model; a ResNet has no copy, so a library method on it holds its lock too. A server can let
 an idle network's weights go (``park_idle``): the next computation that needs it reads them
-again from their file. An out-of-memory error on the GPU retries in smaller batches, then on the
-CPU.
+again from their file; an engine made ``one_network_at_a_time`` lets each go as soon as its maps
+are drawn, so a draw holds one network's weights, not a ladder's. An out-of-memory error on the
+GPU retries in smaller batches, then on the CPU.
 """
 from __future__ import annotations
 
@@ -126,11 +127,16 @@ class CamEngine:
 
     def __init__(self, zoo: ModelZoo, *, cache_mb: float = 64, inputs_cache_mb: float = 128,
                  batch_size: int = 16, autocast: bool | None = None,
-                 store: DigestStore | None = None) -> None:
+                 store: DigestStore | None = None, one_network_at_a_time: bool = False) -> None:
         """``store`` keeps computed maps on disk beyond this process (``map_digest`` says what
-        a map's name covers); a server's second start then draws its first grid from it."""
+        a map's name covers); a server's second start then draws its first grid from it.
+        ``one_network_at_a_time``: ``compute`` lets a network's weights go once the maps that
+        need it are drawn (the next draw reads them again: 0.15-0.36 s per ResNet here), so a
+        server holds one of a ladder's networks at a time while it draws, not all four (0.76 GB
+        for the ``resnet`` ladder) until ``park_idle`` finds them idle."""
         self.zoo = zoo
         self.store = store
+        self.one_network_at_a_time = one_network_at_a_time
         self.batch_size = batch_size
         # Reduced precision for the exact CAM: tried by default on CUDA only, and kept for a
         # model only if its first batch's maps match fp32 within AUTOCAST_TOLERANCE.
@@ -192,6 +198,8 @@ class CamEngine:
                     results[(image.key, model.key)] = hit
                 else:
                     todo.append(image)
+            if todo and self.one_network_at_a_time:
+                self.park_idle(0.0, keep=model.key)
             for image, result in zip(todo, self._compute_model(model, todo, method, target)):
                 self._maps.put(self._cache_key(image, model, method, target), result)
                 self._store_result(image, model, target, result)
@@ -199,6 +207,8 @@ class CamEngine:
             if progress is not None:
                 progress(ModelRun(model.key, len(images), len(todo), len(images) - len(todo),
                                   time.perf_counter() - start, from_disk))
+        if self.one_network_at_a_time:
+            self.park_idle(0.0)
         return results
 
     def map_digest(self, image: CamImage, model: LoadedModel, method: CamMethod,
@@ -302,14 +312,16 @@ class CamEngine:
                 self._probed[model_key] = forward_passes_per_image(method, model.net)
         return self._probed[model_key]
 
-    def park_idle(self, idle_s: float) -> list[str]:
-        """Let go of the weights of every network no computation has used for ``idle_s``
-        seconds and none is using now (the columns keep their cached maps; the next
-        computation that needs the network reads it again, about 0.3 s for ResNet-50 and 1 s
-        for Wide ResNet-50-2 here). Returns the keys of the columns whose network went. A
+    def park_idle(self, idle_s: float, keep: str | None = None) -> list[str]:
+        """Let go of the weights of every network, but ``keep``'s, that no computation has used
+        for ``idle_s`` seconds and none is using now (the columns keep their cached maps; the next
+        computation that needs the network reads it again, about 0.15 s for ResNet-50 and
+        0.36 s for ResNet-152 here). Returns the keys of the columns whose network went. A
         server calls this for ladders other than its first screen's, so an idle visitor of
         the ``resnet`` ladder does not hold its 0.76 GB while others compute."""
-        parked = {id(slot) for slot in set(self._inference.values()) if slot.park(idle_s)}
+        kept = self._inference.get(keep) if keep is not None else None
+        parked = {id(slot) for slot in set(self._inference.values())
+                  if slot is not kept and slot.park(idle_s)}
         keys = [k for k, slot in self._inference.items() if id(slot) in parked]
         for key in keys:
             self._cpu_fallback.pop(key, None)
