@@ -249,3 +249,35 @@ def test_a_network_read_back_after_parking_gets_its_unsaved_buffers_too():
         after = net(x) * net.blur
     assert not any(t.is_meta for t in [*net.parameters(), *net.buffers()])
     assert torch.equal(after, before)
+
+
+def test_the_folded_copy_computes_what_the_network_does_and_shares_nothing_with_it(lite_zoo):
+    """The exact CAM's Lite network with BatchNorm folded into its convolutions: on a real
+    photo, the same logits and features as the unfolded network (to float rounding), and a
+    copy of its own — a hook on the original never sees the copy's forward pass, and a change
+    to the original's classifier leaves the copy's logits as they were."""
+    from cam.engine.fold import fold_batchnorm
+
+    net = lite_zoo.get("baseline").net
+    x = lite_zoo.get("baseline").preprocessing(image_from_path(SAMPLE_IMAGES / "coffee.png").image)
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 49
+    calls = []
+    handle = net.fc.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with torch.no_grad():
+            expected, got = net(x[None]), folded(x[None])
+            features, folded_features = net.features(x[None]), folded.features(x[None])
+        assert len(calls) == 1  # the original's own forward only
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(folded_features.numpy(), features.numpy(), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        net.fc.weight.mul_(2)
+        try:
+            again = folded(x[None])
+        finally:
+            net.fc.weight.div_(2)
+    assert torch.equal(again, got)

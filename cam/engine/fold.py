@@ -6,11 +6,9 @@ CPU is a large share of an EfficientNet's time (depthwise convolutions are memor
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 class _ActAfterFold(nn.Module):
@@ -35,20 +33,46 @@ def folding_pays(net: nn.Module) -> bool:
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
-    """A folded deep copy of an eval-mode ``net`` (the original is untouched).
+    """A folded copy of an eval-mode ``net`` (the original is untouched).
 
     A convolution immediately followed, in registration order, by a BatchNorm over its output
     channels is folded — this is how torchvision's ``Conv2dNormActivation`` and the Lite blocks
     are laid out.
     """
-    folded = copy.deepcopy(net).eval()
+    folded = _own_copy(net).eval()
     with torch.no_grad():
         for parent in list(folded.modules()):
             children = list(parent.named_children())
-            for (conv_name, first), (name, second) in zip(children, children[1:]):
+            for (_, first), (name, second) in zip(children, children[1:]):
                 if (isinstance(first, nn.Conv2d) and isinstance(second, nn.BatchNorm2d)
                         and second.num_features == first.out_channels):
-                    setattr(parent, conv_name, fuse_conv_bn_eval(first, second))
+                    first.weight, first.bias = fuse_conv_bn_weights(
+                        first.weight, first.bias, second.running_mean, second.running_var,
+                        second.eps, second.weight, second.bias)
                     plain = type(second) is nn.BatchNorm2d
                     setattr(parent, name, nn.Identity() if plain else _ActAfterFold(second))
     return folded
+
+
+def _own_copy(module: nn.Module) -> nn.Module:
+    """``module``'s tree with module objects, tensors and hook tables of its own, as
+    ``copy.deepcopy`` makes it, at a third of its cost: deepcopy walks every attribute of every
+    module in Python (0.12-0.25 s for a Lite network here, a share of the first grid), this
+    copies the three tables that hold the tree and clones each tensor once. Other attributes
+    are shared: a network's configuration (sizes, strides, flags), never changed after it is
+    built."""
+    twin = module.__class__.__new__(module.__class__)
+    state = dict(module.__dict__)
+    for key, value in state.items():
+        if key == "_parameters":
+            state[key] = {name: None if p is None else nn.Parameter(p.detach().clone(),
+                                                                   p.requires_grad)
+                          for name, p in value.items()}
+        elif key == "_buffers":
+            state[key] = {name: None if b is None else b.clone() for name, b in value.items()}
+        elif key == "_modules":
+            state[key] = {name: None if m is None else _own_copy(m) for name, m in value.items()}
+        elif isinstance(value, (dict, list, set)):
+            state[key] = value.copy()  # hooks, non-persistent buffer names: the copy's own
+    twin.__dict__.update(state)
+    return twin
