@@ -1,4 +1,7 @@
-"""`streamlit run app/main.py`: the page (``app.page``), run from the checkout.
+"""`streamlit run app/main.py`: the server (Streamlit's ``st.App``), whose sessions run the page
+(``app/session.py``), started from the checkout. While the first browser loads the page, the
+server already imports the page's modules and loads the first screen's models
+(``app.warm_up``).
 
 The app is an application, not an installed package (``pip install`` installs the libraries
 only), and Streamlit puts this folder, not the checkout, on ``sys.path``; the checkout goes
@@ -11,6 +14,8 @@ CHECKOUT = str(Path(__file__).resolve().parents[1])
 if sys.path[:1] != [CHECKOUT]:
     sys.path.insert(0, CHECKOUT)
 
-from app.page import main  # noqa: E402 - the checkout must be on sys.path first
+import streamlit as st  # noqa: E402 - the checkout must be on sys.path first
 
-main()
+from app.warm_up import warm_up  # noqa: E402
+
+app = st.App("session.py", lifespan=warm_up)

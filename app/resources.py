@@ -125,7 +125,7 @@ def get_engine(family: WeightFamily, ladder: Ladder, brought: tuple[BroughtSpec,
             store=None if map_cache is None else map_store(str(map_cache)),
             one_network_at_a_time=not key.first_screen)
 
-    if key in pool.held():
+    if key in pool.held() or context is None:  # no page to show a spinner on (``warm_up``)
         return pool.get(key, session, load)
     with st.spinner("Loading the models (kept while visitors use them)…"):
         return pool.get(key, session, load)  # may first wait for another visitor's load

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import labels
 from app.resources import get_engine
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.text import class_option, plain
 from cam.engine.engine import CamEngine
 from cam.engine.figure import FIGURE7_WNIDS
@@ -34,11 +34,24 @@ class Choices:
     ladder: Ladder = DEFAULT_LADDER
 
 
+AUTO_FAMILY = "auto"  # the family menu's first entry: what a first screen shows
+
+
+def first_screen_engine() -> CamEngine:
+    """The engine of the sidebar's choices before a visitor makes any (the default ladder,
+    the ``auto`` family, nothing brought), loaded with the operator's settings: what
+    ``app.warm_up`` prepares while the first page loads."""
+    settings = load_settings()
+    request = zoo_request(AUTO_FAMILY, DEFAULT_LADDER, "all")
+    return get_engine(request.family, DEFAULT_LADDER, request.brought,
+                      str(settings.checkpoints), settings.map_cache)
+
+
 def _request(ladder: Ladder) -> ZooRequest | None:
     """The family and the brought models the visitor asked for, resolved (``None`` after an
     error shown in place: the page keeps working with what it has)."""
     requested = st.sidebar.selectbox(
-        labels.FAMILY.label, ["auto", *(f.name for f in families_for(ladder))],
+        labels.FAMILY.label, [AUTO_FAMILY, *(f.name for f in families_for(ladder))],
         key=labels.FAMILY.key,
         help="auto: the paper's EfficientNet blocks when B0's weights are available, else the "
              "offline Lite stand-ins (the ResNets for the resnet ladder)")

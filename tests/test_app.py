@@ -19,7 +19,7 @@ from cam.engine.methods import METHODS
 
 from .conftest import REPO, VAL_SAMPLE
 
-APP = str(REPO / "app" / "main.py")
+APP = str(REPO / "app" / "session.py")  # what each session runs (app/main.py serves it)
 
 
 class RecordingManager(MediaFileManager):
@@ -126,6 +126,30 @@ def test_a_second_start_draws_the_first_grid_from_the_maps_kept_on_disk(monkeypa
     assert "18 maps computed)" in _labels(wrong)
     warning = " ".join(w.value for w in wrong.warning)
     assert "SCALECAM_MAP_CACHE" in warning and "a-file is a file, not a folder" in warning
+
+
+def test_the_server_prepares_the_first_screen_so_the_first_page_computes_nothing(
+        monkeypatch, tmp_path):
+    """#36: at start-up the server (``app/main.py``'s ``st.App``) runs ``app.warm_up``, which
+    loads the first screen's models and computes its grid while the first browser loads the
+    page. The first page then computes no map (and no map cache on disk lends them): the
+    warm-up prepared exactly the maps the page's defaults ask for."""
+    import streamlit as st
+
+    from app.warm_up import prepare_first_screen
+
+    st.cache_resource.clear()  # a fresh server
+    monkeypatch.setenv("SCALECAM_OFFLINE", "1")
+    monkeypatch.setenv("SCALECAM_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
+    monkeypatch.setenv("SCALECAM_MAP_CACHE", "off")
+    prepare_first_screen()
+    at = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE="off")
+    _ok(at)
+    label = _labels(at)
+    assert "6 images × 3 models" in label and "all maps from cache)" in label, label
+    st.cache_resource.clear()
+    cold = _start(monkeypatch, tmp_path, SCALECAM_MAP_CACHE="off")
+    assert "18 maps computed)" in _labels(cold)  # without the warm-up, the page computes them
 
 
 def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):

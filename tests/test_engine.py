@@ -281,3 +281,33 @@ def test_the_folded_copy_computes_what_the_network_does_and_shares_nothing_with_
         finally:
             net.fc.weight.div_(2)
     assert torch.equal(again, got)
+
+
+def test_two_callers_asking_for_the_same_maps_at_once_compute_them_once(lite_zoo):
+    """A shared server's first pages (two visitors, or one and the server's warm-up) ask for
+    the same maps at the same moment: each model's maps are computed by one caller, and the
+    other waits and takes them from the cache; both get the same maps."""
+    import threading
+
+    images = [image_from_path(SAMPLE_IMAGES / name) for name in ("chelsea.png", "coffee.png")]
+    engine = CamEngine(lite_zoo)
+    start = threading.Barrier(2)
+    runs: list = []
+    results: list = []
+
+    def caller() -> None:
+        start.wait()
+        results.append(engine.compute(images, progress=runs.append))
+
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    available = [m.key for m in lite_zoo.available()]
+    assert len(available) == 3
+    assert sum(run.computed for run in runs) == len(images) * len(available)
+    assert sum(run.cached for run in runs) == len(images) * len(available)
+    assert results[0].keys() == results[1].keys()
+    for pair, result in results[0].items():
+        assert results[1][pair] is result

@@ -70,7 +70,8 @@ TREE = {
                   "summary_text, summary_plots, sanity_text, sanity_plots",
     "cam.notebook": "the notebook's entry: compare, cascade",
     "cam.cli": "application: main, args, figure, evaluate, report, bench",
-    "app": "application: the Streamlit page: main, page, sidebar, images_view, maps_view, "
+    "app": "application: the Streamlit page: main, session, warm_up, page, sidebar, "
+           "images_view, maps_view, "
            "inspect_view, evaluate_view, export_view, sanity_view, resources, engines, settings, "
            "labels, text, plots, memory",
     "benchmarks": "application: engine, first_grid, serve, launch",

@@ -154,6 +154,11 @@ class CamEngine:
         self._inference = {m.key: slots[id(m.net)] for m in zoo.available()}
         self._cpu_fallback: dict[str, tuple] = {}
         self._probed: dict[str, int] = {}  # a LibraryNet's forward passes per image (slow methods)
+        # One lock per (model, method, target): a second caller asking for the same maps
+        # waits for the first and takes them from the cache rather than computing them again
+        # (two visitors' first pages, or one and the server's own ``app.warm_up``).
+        self._computations: dict[tuple, threading.RLock] = {}
+        self._computations_guard = threading.Lock()
 
     @property
     def device(self) -> torch.device:
@@ -186,30 +191,37 @@ class CamEngine:
                 continue
             start = time.perf_counter()
             todo, from_disk = [], 0
-            for image in images:
-                key = self._cache_key(image, model, method, target)
-                hit = self._maps.get(key)
-                if hit is None:
-                    hit = self._stored(image, model, method, target)
+            with self._computation(model.key, method, target):
+                for image in images:
+                    key = self._cache_key(image, model, method, target)
+                    hit = self._maps.get(key)
+                    if hit is None:
+                        hit = self._stored(image, model, method, target)
+                        if hit is not None:
+                            from_disk += 1
+                            self._maps.put(key, hit)
                     if hit is not None:
-                        from_disk += 1
-                        self._maps.put(key, hit)
-                if hit is not None:
-                    results[(image.key, model.key)] = hit
-                else:
-                    todo.append(image)
-            if todo and self.one_network_at_a_time:
-                self.park_idle(0.0, keep=model.key)
-            for image, result in zip(todo, self._compute_model(model, todo, method, target)):
-                self._maps.put(self._cache_key(image, model, method, target), result)
-                self._store_result(image, model, target, result)
-                results[(image.key, model.key)] = result
+                        results[(image.key, model.key)] = hit
+                    else:
+                        todo.append(image)
+                if todo and self.one_network_at_a_time:
+                    self.park_idle(0.0, keep=model.key)
+                for image, result in zip(todo, self._compute_model(model, todo, method, target)):
+                    self._maps.put(self._cache_key(image, model, method, target), result)
+                    self._store_result(image, model, target, result)
+                    results[(image.key, model.key)] = result
             if progress is not None:
                 progress(ModelRun(model.key, len(images), len(todo), len(images) - len(todo),
                                   time.perf_counter() - start, from_disk))
         if self.one_network_at_a_time:
             self.park_idle(0.0)
         return results
+
+    def _computation(self, model_key: str, method: CamMethod, target: Target
+                     ) -> threading.RLock:
+        with self._computations_guard:
+            return self._computations.setdefault((model_key, method.key, target),
+                                                 threading.RLock())
 
     def map_digest(self, image: CamImage, model: LoadedModel, method: CamMethod,
                    target: Target) -> str | None:
