@@ -1,7 +1,7 @@
 """`streamlit run app/main.py`: the server (Streamlit's ``st.App``), whose sessions run the page
 (``app/session.py``), started from the checkout. While the first browser loads the page, the
-server already imports the page's modules and loads the first screen's models
-(``app.warm_up``).
+server already imports the page's modules, loads the first screen's models and computes its
+grid (``app.warm_up``).
 
 The app is an application, not an installed package (``pip install`` installs the libraries
 only), and Streamlit puts this folder, not the checkout, on ``sys.path``; the checkout goes
