@@ -16,7 +16,7 @@ from cam.engine.methods import METHODS, CamMethod
 from cam.engine.targets import GROUND_TRUTH, PREDICTED, Target
 from cam.render.style import COLORMAPS, DEFAULT_STYLE, EXPORT_DPIS, NORMALISATIONS, RenderStyle
 from safe_io.imagenet import CLASS_NAMES, class_index_of
-from scaled_models.family import families_for
+from scaled_models.family import AUTO_FAMILY, families_for
 from scaled_models.ladders import DEFAULT_LADDER, LADDERS, Ladder
 from scaled_models.zoo import ZooRequest, device_label, zoo_request
 
@@ -32,9 +32,6 @@ class Choices:
     target: Target
     style: RenderStyle
     ladder: Ladder = DEFAULT_LADDER
-
-
-AUTO_FAMILY = "auto"  # the family menu's first entry: what a first screen shows
 
 
 def first_screen_engine() -> CamEngine:

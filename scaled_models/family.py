@@ -199,6 +199,9 @@ class WeightFamily(ABC):
 
 
 FAMILIES: dict[str, WeightFamily] = {}
+# The request that lets the ladder and the weights at hand choose (``resolve_family``): every
+# menu's and option's default.
+AUTO_FAMILY = "auto"
 
 
 def register_family(cls: type[WeightFamily]) -> type[WeightFamily]:
@@ -243,11 +246,13 @@ def resolve_family(requested: str, ladder: Ladder = DEFAULT_LADDER) -> tuple[Wei
     if requested in FAMILIES:
         family = FAMILIES[requested]
         if family not in fillers:
+            choices = " or ".join([AUTO_FAMILY, *(f.name for f in fillers)])
             raise ValueError(f"the {family.name} family has no models for the {ladder.name} "
-                             f"ladder; choose {' or '.join(['auto', *(f.name for f in fillers)])}")
+                             f"ladder; choose {choices}")
         return family, requested_reason(family)
-    if requested != "auto":
-        raise ValueError(f"unknown family {requested!r}; choose auto, {', '.join(FAMILIES)}")
+    if requested != AUTO_FAMILY:
+        raise ValueError(f"unknown family {requested!r}; choose {AUTO_FAMILY}, "
+                         f"{', '.join(FAMILIES)}")
     if len(fillers) == 1:
         return fillers[0], f"auto: the only family with models for the {ladder.name} ladder"
     paper, offline = paper_family(), offline_family()

@@ -34,6 +34,7 @@ from .brought import (
 from .derived_facts import SHIPPED_FACTS, code_version, shipped
 from .devices import usable_device
 from .family import (
+    AUTO_FAMILY,
     FAMILIES,
     RoleBinding,
     WeightFamily,
@@ -318,7 +319,7 @@ class ZooRequest:
     device: torch.device | None = None
 
 
-def zoo_request(family: str | WeightFamily = "auto", ladder: str | Ladder = DEFAULT_LADDER,
+def zoo_request(family: str | WeightFamily = AUTO_FAMILY, ladder: str | Ladder = DEFAULT_LADDER,
                 models: str | None = None, checkpoints: str | os.PathLike | None = None,
                 device: str | None = None) -> ZooRequest:
     """Resolve what a command line, the app or a notebook asked for; ``RequestError`` (a

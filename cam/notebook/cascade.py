@@ -25,7 +25,7 @@ from cam.notebook.compare import ImageInput, _engine, _read_images
 from cam.render.sanity_plots import cascade_grid
 from cam.render.style import DEFAULT_STYLE, RenderStyle
 from scaled_models.architectures import CamNet
-from scaled_models.family import WeightFamily
+from scaled_models.family import AUTO_FAMILY, WeightFamily
 from scaled_models.ladders import DEFAULT_LADDER, Ladder
 from scaled_models.zoo import zoo_request
 
@@ -39,7 +39,7 @@ class CascadeResult:
     grid: Image.Image = field(repr=False)  # the maps over the photo, a row per model
 
 
-def cascade(image: ImageInput, family: str | WeightFamily = "auto",
+def cascade(image: ImageInput, family: str | WeightFamily = AUTO_FAMILY,
             method: str | CamMethod = EXACT, *, models: str | list[str] | None = None,
             seed: int = SEED, granularity: str = "blocks", style: RenderStyle = DEFAULT_STYLE,
             checkpoints: str | os.PathLike | None = None, device: str | None = None,

@@ -40,7 +40,7 @@ from cam.render.style import DEFAULT_STYLE, RenderStyle
 from safe_io.imagenet import class_label
 from safe_io.images import ImageLoadError
 from scaled_models.devices import usable_device
-from scaled_models.family import WeightFamily
+from scaled_models.family import AUTO_FAMILY, WeightFamily
 from scaled_models.files import check_checkpoints, checkpoints_root
 from scaled_models.ladders import DEFAULT_LADDER, Ladder
 from scaled_models.zoo import LoadedModel, ZooRequest, load_requested, zoo_request
@@ -153,7 +153,7 @@ class CompareResult:
                 f"{self.target.label}, family {self.family}>")
 
 
-def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamily = "auto",
+def compare(images: ImageInput | Sequence[ImageInput], family: str | WeightFamily = AUTO_FAMILY,
             method: str | CamMethod = EXACT, *, target: str | int | Target = PREDICTED,
             models: str | Sequence[str] | None = None, style: RenderStyle | None = None,
             checkpoints: str | os.PathLike | None = None, device: str | None = None,

@@ -10,7 +10,7 @@ import contextlib
 import sys
 
 from ..devices import usable_device
-from ..family import FAMILIES
+from ..family import AUTO_FAMILY, FAMILIES
 from ..files import check_checkpoints
 from ..ladders import DEFAULT_LADDER, LADDERS
 from ..provenance import table_text
@@ -37,8 +37,8 @@ def add_zoo_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                         help="which models are compared: " + "; ".join(
                             f"{ladder.name}: {ladder.title}" for ladder in LADDERS.values())
                         + f" (default: {DEFAULT_LADDER.name})")
-    parser.add_argument("--family", default="auto",
-                        metavar="{" + ",".join(["auto", *FAMILIES]) + "}",
+    parser.add_argument("--family", default=AUTO_FAMILY,
+                        metavar="{" + ",".join([AUTO_FAMILY, *FAMILIES]) + "}",
                         help="weight family; auto = the one family of a ladder only one fills, "
                              "else efficientnet when B0's weights can be had, else the offline "
                              "Lite stand-ins (default: auto)")

@@ -12,7 +12,7 @@ import torch
 from ..cli import device_text
 from ..cli.argtypes import checked, finite_number, non_empty, positive_int, whole_number
 from ..distributed import Distributed, init_distributed
-from ..family import FAMILIES, WeightsUnavailable, paper_family, resolve_family
+from ..family import AUTO_FAMILY, FAMILIES, WeightsUnavailable, paper_family, resolve_family
 from ..files import DEFAULT_CHECKPOINTS
 from ..table7 import MODEL_KEYS, spec_for
 from ..weights import default_recipe
@@ -153,7 +153,7 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
     evaluation folder, the log folder and the autocast type on this device."""
     family = (FAMILIES[args.family] if args.family
               else paper_family() if args.recipe == "paper"
-              else resolve_family("auto")[0])
+              else resolve_family(AUTO_FAMILY)[0])
     recipe = RECIPES[args.recipe or default_recipe(args.model)]
     batch_size = args.batch_size or recipe.batch_size
     data, out = Path(args.data), Path(args.out)
