@@ -1,4 +1,11 @@
-"""The Inspect tab: one image's maps as linked plotly panels plus each model's top-5."""
+"""The Inspect tab: each model's top-5 for one image, and on request its maps as linked plotly
+panels.
+
+The first screen shows this tab, so it is built from Streamlit's own elements; the plotly panels
+are drawn only once the visitor asks for them (a toggle that stays on for the session). Building
+them on every first page cost about 2 s of a 2-core machine's first grid (the browser loading
+plotly.js, the server importing pandas and building the figure: README, Performance).
+"""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -6,7 +13,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app.plots import pandas_ready
-from cam.engine.figure import FigureSpec
+from cam.engine.figure import FigureRow, FigureSpec
 from cam.engine.geometry import image_region, map_in_region, pixel_centres, region_photo
 from cam.render.overlay import colorscale, normalise
 from cam.render.style import RenderStyle
@@ -15,12 +22,12 @@ from safe_io.imagenet import class_label
 INSPECT_PX = 160
 # The plotly toolbar stands on the right, vertically, so it never covers a subplot title.
 CHART_CONFIG = {"displaylogo": False}
+ZOOM_KEY = "inspect_zoom"
 
 
 def render(spec: FigureSpec, style: RenderStyle) -> None:
-    """Maps over the photo, hover = CAM value (normalised and raw) at original-image pixels;
-    zoom and pan are linked across models. Images are picked by content, so two uploads with
-    the same file name are two entries."""
+    """One image, picked by content (two uploads with the same file name are two entries):
+    each model's top-5, then, when asked, the maps over the photo with linked zoom and pan."""
     by_key = {row.image.key: row for row in spec.rows}
     key = st.selectbox("Image to inspect", list(by_key), key="inspect_image",
                        format_func=lambda k: by_key[k].image.image_id)
@@ -29,6 +36,28 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     if not models:
         st.info("No model produced a map for this image.")
         return
+    st.markdown("**Top-5 predictions** (✓: the image's label)")
+    for column, model in zip(st.columns(len(models)), models):
+        with column:
+            top5_bars(model.column.short_label, row.results[model.key].top5, row.image.gt_class)
+    if st.toggle("Zoomable maps: hover for each pixel's CAM value, zoom and pan linked across "
+                 "models", key=ZOOM_KEY):
+        linked_maps(spec, row, style)
+
+
+def top5_bars(title: str, top5: list[tuple[int, float]], gt_class: int | None) -> None:
+    """One model's top-5 as labelled bars, best first, the image's label marked."""
+    st.markdown(f"**{title}**")
+    for class_index, probability in top5:
+        name = class_label(class_index)
+        shown = f":green[**{name}** ✓]" if class_index == gt_class else name
+        st.progress(min(max(probability, 0.0), 1.0), text=f"{shown} — {probability:.0%}")
+
+
+def linked_maps(spec: FigureSpec, row: FigureRow, style: RenderStyle) -> None:
+    """Maps over the photo at original-image pixels, hover = CAM value (normalised and raw);
+    zoom and pan are linked across models."""
+    models = [m for m in spec.models if m.key in row.results]
     region = image_region(row.image, spec.models)
     raw = [map_in_region(row.results[m.key].raw_map, row.results[m.key].crop_box, region,
                          INSPECT_PX) for m in models]
@@ -57,27 +86,3 @@ def render(spec: FigureSpec, style: RenderStyle) -> None:
     fig.update_layout(height=320, margin=dict(l=10, r=90, t=50, b=10),
                       modebar={"orientation": "v"})
     st.plotly_chart(fig, key="inspect_maps", config=CHART_CONFIG)
-    st.markdown("**Top-5 predictions** (green: the image's label)")
-    for column, model in zip(st.columns(len(models)), models):
-        with column:
-            st.plotly_chart(top5_chart(model.column.short_label, row.results[model.key].top5,
-                                       row.image.gt_class),
-                            key=f"inspect_top5_{model.key}", config=CHART_CONFIG)
-
-
-def top5_chart(title: str, top5: list[tuple[int, float]], gt_class: int | None) -> go.Figure:
-    """One model's top-5 as horizontal bars, labelled with their probabilities (so no shared
-    axis ticks can collide with a neighbour's)."""
-    ordered = top5[::-1]
-    figure = go.Figure(go.Bar(
-        x=[p for _, p in ordered], y=[class_label(c) for c, _ in ordered], orientation="h",
-        marker_color=["#168032" if c == gt_class else "#4c72b0" for c, _ in ordered],
-        text=[f"{p:.0%}" for _, p in ordered], textposition="outside", textangle=0,
-        cliponaxis=False,
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-    figure.update_xaxes(range=[0, 1], showticklabels=False, showgrid=False)
-    figure.update_yaxes(automargin=True, tickfont={"size": 10})
-    figure.update_layout(title={"text": title, "font": {"size": 13}}, height=230,
-                         showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
-                         modebar={"orientation": "v"})
-    return figure

@@ -23,12 +23,10 @@ def prepare_first_screen() -> None:
     """Import, load and compute what the first page needs (``warm_up`` runs it in a thread)."""
     try:
         import app.page  # noqa: F401 - every module the page imports, torch among them
-        from app.plots import pandas_ready
         from app.resources import sample_images
         from app.sidebar import first_screen_engine
 
         first_screen_engine().compute(sample_images())
-        pandas_ready()  # the Inspect tab's charts import it on the first page
     except Exception:  # noqa: BLE001 - the page loads it again and shows what went wrong
         logging.getLogger(__name__).exception("could not prepare the first screen")
 

@@ -261,6 +261,46 @@ def test_two_uploads_with_the_same_name_are_both_shown_and_inspectable(app):
     assert app.selectbox(key="inspect_image").value == image_id_for(second)
 
 
+def test_the_inspect_tab_shows_each_models_top5_and_draws_plotly_maps_only_when_asked(
+        app, lite_zoo):
+    """#36: the first page's Inspect tab is Streamlit's own elements, no plotly chart (plotly.js
+    cost about 2 s of the first grid); each model's top-5 bars are its softmax of the photo,
+    computed here from the unfolded network on the PIL-decoded picture. The zoom toggle draws the
+    linked maps: over the photo, one heat map per model."""
+    import json
+
+    import torch
+
+    from safe_io.imagenet import class_label
+    from safe_io.images import image_id_for
+
+    from .conftest import SAMPLE_IMAGES
+
+    _ok(app)
+    assert not app.get("plotly_chart")
+    photo = SAMPLE_IMAGES / "chelsea.png"
+    app.selectbox(key="inspect_image").set_value(image_id_for(photo.read_bytes())).run()
+    _ok(app)
+    (inspect,) = [tab for tab in app.tabs if tab.label == "Inspect"]
+    bars = list(inspect.get("progress"))
+    ran = [m for m in lite_zoo.models if m.key in ("baseline", "resolution", "compound")]
+    assert len(ran) == 3 and len(bars) == 15  # five bars under each of the three columns
+    picture = Image.open(photo).convert("RGB")
+    for model, five in zip(ran, (bars[i:i + 5] for i in range(0, 15, 5))):
+        with torch.inference_mode():
+            probs = model.net(model.preprocessing(picture)[None]).softmax(dim=1)[0]
+        top = torch.topk(probs, 5)
+        for bar, p, c in zip(five, top.values.tolist(), top.indices.tolist()):
+            assert shown(class_label(c)) in shown(bar.text), (model.key, bar.text)
+            assert f"{100 * p:.0f}%" in bar.text and abs(bar.value - 100 * p) <= 1
+    assert not app.get("plotly_chart")
+    app.toggle(key="inspect_zoom").set_value(True).run()
+    _ok(app)
+    (chart,) = [c for c in app.get("plotly_chart") if c.key == "inspect_maps"]
+    traces = [t["type"] for t in json.loads(chart.proto.spec)["data"]]
+    assert traces == ["image", "heatmap"] * 3
+
+
 def test_the_same_picture_uploaded_under_two_names_is_shown_once_and_said_so(app):
     same = _png((90, 160, 30))
     app.file_uploader(key="uploads").set_value([
@@ -392,7 +432,7 @@ def test_evaluate_tab_shows_intervals_sentences_and_the_agreement_heat_map(monke
     _ok(at)
     text = " ".join(m.value for m in at.markdown)
     assert "[95 % CI]" in text and "compound − baseline, GT-known Loc" in text
-    assert at.get("plotly_chart")  # the agreement heat map (and Inspect's charts)
+    assert [c for c in at.get("plotly_chart") if c.key == "agreement_heatmap"]
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert "Summary JSON" in buttons and "Agreement CSV" in buttons
     report = download(buttons["Report (PDF)"])  # uses the metrics just computed
