@@ -87,6 +87,26 @@ def test_jet_colormap_and_alpha():
         colorize(np.ones((2, 2)), "rainbow-unicorn")
 
 
+def test_each_colormap_colours_a_real_map_as_opencv_does(lite_engine):
+    """The grid colours a map by looking its 256 levels up in a table; OpenCV's own
+    ``applyColorMap`` (BGR, turned to RGB) on the same levels is the reference, for every
+    colormap the app offers, on a real CAM, a fine ramp over [0, 1] (every level) and values
+    outside it."""
+    import cv2
+
+    from cam.engine.inputs import image_from_path
+    from cam.render.style import COLORMAPS
+
+    image = image_from_path(SAMPLE_IMAGES / "chelsea.png")
+    raw = lite_engine.compute([image], model_keys=["baseline"])[(image.key, "baseline")].raw_map
+    ramp = np.linspace(0, 1, 1021)
+    map01 = np.concatenate([normalise([raw])[0].ravel(), ramp, [-0.5, 1.5]])[None, :]
+    levels = np.uint8(np.clip(map01, 0, 1) * 255)
+    for name, code in COLORMAPS.items():
+        expected = cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(colorize(map01, name), expected, err_msg=name)
+
+
 @pytest.fixture(scope="module")
 def long_spec(lite_engine, val_sample):
     """A 20-row grid of real validation images, Shetland sheepdog and Dungeness crab among
