@@ -91,7 +91,9 @@ def test_each_colormap_colours_a_real_map_as_opencv_does(lite_engine):
     """The grid colours a map by looking its 256 levels up in a table; OpenCV's own
     ``applyColorMap`` (BGR, turned to RGB) on the same levels is the reference, for every
     colormap the app offers, on a real CAM, a fine ramp over [0, 1] (every level) and values
-    outside it."""
+    outside it. Blended over a real photo, each pixel is (1 − alpha) · photo + alpha · colour
+    written out with OpenCV's colours, the photo's share in float32 as the grid has always
+    computed it (a float64 photo share truncates 2 % of pixels one level differently)."""
     import cv2
 
     from cam.engine.inputs import image_from_path
@@ -102,9 +104,14 @@ def test_each_colormap_colours_a_real_map_as_opencv_does(lite_engine):
     ramp = np.linspace(0, 1, 1021)
     map01 = np.concatenate([normalise([raw])[0].ravel(), ramp, [-0.5, 1.5]])[None, :]
     levels = np.uint8(np.clip(map01, 0, 1) * 255)
+    photo = np.asarray(image.image.resize((map01.shape[1], 1)))
     for name, code in COLORMAPS.items():
         expected = cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
         np.testing.assert_array_equal(colorize(map01, name), expected, err_msg=name)
+        for alpha in (0.0, 0.3, 0.5, 0.77, 1.0):  # the formula as the grid always drew it
+            blended = (1 - alpha) * photo.astype(np.float32) + alpha * expected
+            np.testing.assert_array_equal(overlay(photo, map01, name, alpha),
+                                          np.uint8(np.clip(blended, 0, 255)), err_msg=name)
 
 
 @pytest.fixture(scope="module")
