@@ -35,7 +35,9 @@ def colorscale(colormap: str, steps: int = 16) -> list[tuple[float, str]]:
 def _colour_table(colormap: str) -> np.ndarray:
     """The colormap's 256 RGB colours, as OpenCV's ``applyColorMap`` gives them."""
     ramp = np.arange(256, dtype=np.uint8)[None, :]
-    return cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)[0]
+    table = cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)[0]
+    table.setflags(write=False)  # one table per colormap, shared by every caller
+    return table
 
 
 def colorize(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
