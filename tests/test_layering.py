@@ -61,7 +61,7 @@ TREE = {
                            "run, loop, fixres, judge, evaluation, save, state, epoch_log, "
                            "variants, __main__",
     "cam": "the CAM library's lazy public names; __main__ (python -m cam)",
-    "cam.engine": "compute: methods, targets, inputs, engine, cache, fold, maps, geometry, "
+    "cam.engine": "compute: methods, targets, inputs, engine, cache, fold, heap, maps, geometry, "
                   "figure, cascade",
     "cam.eval": "measure: metrics (base, localization, pointing, energy, faithfulness, "
                 "similarity), stats, agreement, rows, layout, chunked, run, summary, sanity, "

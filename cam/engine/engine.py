@@ -31,6 +31,7 @@ import torch
 
 from cam.engine.cache import BoundedCache
 from cam.engine.fold import fold_batchnorm, folding_pays
+from cam.engine.heap import retained_heap
 from cam.engine.inputs import CamImage
 from cam.engine.maps import minmax
 from cam.engine.methods import (
@@ -183,6 +184,18 @@ class CamEngine:
                 ) -> dict[tuple[str, str], CamResult]:
         """Maps keyed by (image key, model key) for every available selected model that
         ``method`` is defined for (``cannot_run`` says why not)."""
+        with self._heap():
+            return self._compute(images, method, target, model_keys, progress)
+
+    def _heap(self):
+        """On a CPU the networks' freed activations stay in the heap while they run
+        (``heap.retained_heap``)."""
+        return retained_heap() if self.device.type == "cpu" else nullcontext()
+
+    def _compute(self, images: Sequence[CamImage], method: CamMethod, target: Target,
+                 model_keys: Sequence[str] | None,
+                 progress: Callable[[ModelRun], None] | None
+                 ) -> dict[tuple[str, str], CamResult]:
         results: dict[tuple[str, str], CamResult] = {}
         for model in self.zoo.available():
             if model_keys is not None and model.key not in model_keys:
@@ -285,12 +298,13 @@ class CamEngine:
         model = self.zoo.get(model_key)
         slot = self._inference[model_key]
         out = []
-        for start in range(0, len(frames), chunk):
-            x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
-            x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
-            with slot.use(), slot.lock, torch.inference_mode():
-                logits = slot.net()(x.contiguous(memory_format=torch.channels_last))
-                out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
+        with self._heap():
+            for start in range(0, len(frames), chunk):
+                x = torch.from_numpy(np.ascontiguousarray(frames[start:start + chunk])).float()
+                x = model.preprocessing.normalize_tensor(x.permute(0, 3, 1, 2)).to(self.device)
+                with slot.use(), slot.lock, torch.inference_mode():
+                    logits = slot.net()(x.contiguous(memory_format=torch.channels_last))
+                    out.append(logits.float().softmax(dim=1)[:, class_index].cpu().numpy())
         return np.concatenate(out)
 
     @contextmanager

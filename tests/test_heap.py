@@ -1,0 +1,142 @@
+"""The C heap kept while networks run (``cam.engine.heap``), observed from outside: the kernel's
+count of a process's resident pages and of the page faults it took, in a fresh process so no
+other test's memory is in the way."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cam.engine.heap import available
+
+pytestmark = pytest.mark.skipif(not available(), reason="the heap is tuned on glibc only")
+
+MB = 2**20
+BLOCK_MB = 256  # one block far above any threshold glibc has for its own mmap
+
+
+def _run(body: str) -> dict:
+    script = textwrap.dedent("""
+        import json, resource, threading
+        import torch
+        from cam.engine.heap import retained_heap
+
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * 4096
+        def faults():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        def block():  # written through, as a layer's output is
+            return torch.empty(%d * 2**20 // 4).fill_(1.0)
+        out = {}
+        """ % BLOCK_MB) + textwrap.dedent(body) + "\nprint(json.dumps(out))\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_inside_a_chain_of_layers_reuses_freed_pages_and_after_it_gives_them_back():
+    """Ten elementwise "layers" on a 64 MB activation, each output a new tensor and the input
+    freed, three times over: as glibc comes, every output is fresh pages the kernel faults in;
+    inside, the first pass takes two activations' pages and later passes none."""
+    out = _run("""
+        def chain():
+            x = torch.ones(64 * 2**20 // 4)
+            for _ in range(10):
+                x = x * 1.5
+        def passes():
+            counts = []
+            for _ in range(3):
+                start = faults()
+                chain()
+                counts.append(faults() - start)
+            return counts
+        base = rss()
+        out["outside"] = passes()
+        with retained_heap():
+            out["inside"] = passes()
+            out["inside_rss"] = rss() - base
+        out["after_exit_rss"] = rss() - base
+    """)
+    pages = 64 * MB // 4096  # one activation's pages
+    assert min(out["outside"]) > 10 * pages  # eleven activations, each faulted in
+    assert out["inside"][0] < 6 * pages  # a few activations, the first time through
+    assert max(out["inside"][1:]) < pages // 20
+    assert out["inside_rss"] > 100 * MB  # the two are kept between passes
+    assert out["after_exit_rss"] < 32 * MB  # and given back on leaving
+
+
+def test_the_heap_is_kept_until_the_last_thread_inside_leaves():
+    out = _run("""
+        base = rss()
+        entered, release = threading.Event(), threading.Event()
+        def other():
+            with retained_heap():
+                entered.set()
+                release.wait()
+        thread = threading.Thread(target=other)
+        thread.start()
+        entered.wait()
+        with retained_heap():
+            pass
+        b = block(); del b  # the other thread is still inside
+        out["one_left_inside"] = rss() - base
+        release.set()
+        thread.join()
+        out["none_inside"] = rss() - base
+    """)
+    assert out["one_left_inside"] > (BLOCK_MB - 32) * MB
+    assert out["none_inside"] < 32 * MB
+
+
+def test_a_servers_settings_between_computations_are_back_after_one():
+    """A server asks for blocks from 1 MiB to be mmap'd between computations (``app.memory``):
+    under those settings a 16 MB block freed goes straight back, where under glibc's sliding
+    rule it stays (the heap's top is trimmed only past 64 MB). After a computation kept the
+    heap, glibc may serve such a block from the heap's free space, whose pages stay until
+    ``give_back`` (the server's sweeper calls it every 10 s)."""
+    out = _run("""
+        from cam.engine.heap import between_computations, give_back
+        def freed_16mb():
+            base = rss()
+            b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b
+            return rss() - base
+        out["sliding"] = [freed_16mb() for _ in range(3)]
+        out["took"] = between_computations(2**20, 2**20, 2)
+        out["server"] = freed_16mb()
+        with retained_heap():
+            x = [torch.empty(32 * 2**20 // 4).fill_(1.0) for _ in range(3)]
+            del x
+        base = rss()
+        freed_16mb()
+        give_back()
+        out["given_back"] = rss() - base
+    """)
+    assert out["took"]
+    assert max(out["sliding"][1:]) > 12 * MB
+    assert out["server"] < 2 * MB
+    assert out["given_back"] < 2 * MB
+
+
+def test_a_computation_of_the_engine_leaves_the_process_giving_memory_back():
+    """The engine enters the kept heap for its CPU computations and always leaves it: after a
+    real Lite0's maps, a freed block goes straight back to the system."""
+    out = _run("""
+        from cam.engine.engine import CamEngine
+        from cam.engine.inputs import collect_images
+        from safe_io.paths import SAMPLE_IMAGES
+        from scaled_models.zoo import load_requested, zoo_request
+        zoo = load_requested(zoo_request("lite", "compound"))
+        engine = CamEngine(zoo, batch_size=4)
+        images = collect_images([SAMPLE_IMAGES]).images[:2]
+        maps = engine.compute(images, model_keys=["lite0"])
+        out["maps"] = len(maps)
+        base = rss()
+        b = block(); del b
+        out["after_compute_free"] = rss() - base
+    """)
+    assert out["maps"] == 2
+    assert out["after_compute_free"] < 32 * MB
