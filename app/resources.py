@@ -93,8 +93,8 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
                           if not key.first_screen and engine.park_idle(PARK_AFTER_S)]
                 if released or parked:
                     release_memory()
-                else:  # pages freed since, where the computations' heap was (no collection:
-                    give_back()  # cheap enough for every sweep)
+                else:  # the pages computations kept in the heap (once after them)
+                    give_back(only_after_computations=True)
             except Exception:  # noqa: BLE001 - the sweeper must outlive one bad sweep
                 logging.getLogger(__name__).exception("engine sweep failed; trying again")
 

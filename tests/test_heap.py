@@ -22,7 +22,7 @@ def _run(body: str) -> dict:
     script = textwrap.dedent("""
         import json, resource, threading
         import torch
-        from cam.engine.heap import retained_heap
+        from cam.engine.heap import give_back, retained_heap
 
         def rss():
             with open("/proc/self/statm") as f:
@@ -38,10 +38,12 @@ def _run(body: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_inside_a_chain_of_layers_reuses_freed_pages_and_after_it_gives_them_back():
+def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_after():
     """Ten elementwise "layers" on a 64 MB activation, each output a new tensor and the input
     freed, three times over: as glibc comes, every output is fresh pages the kernel faults in;
-    inside, the first pass takes two activations' pages and later passes none."""
+    inside, the first pass takes a few activations' pages and later passes none. The pages
+    stay after leaving until ``give_back``; a sweeper's call (``only_after_computations``)
+    trims once after computations, not again."""
     out = _run("""
         def chain():
             x = torch.ones(64 * 2**20 // 4)
@@ -60,13 +62,23 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_after_it_gives_them_bac
             out["inside"] = passes()
             out["inside_rss"] = rss() - base
         out["after_exit_rss"] = rss() - base
+        give_back(only_after_computations=True)
+        out["given_back_rss"] = rss() - base
+        b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b  # kept: glibc's top trims past 64 MB
+        give_back(only_after_computations=True)  # no computation since: nothing to do
+        out["second_sweep_rss"] = rss() - base
+        give_back()
+        out["asked_rss"] = rss() - base
     """)
     pages = 64 * MB // 4096  # one activation's pages
     assert min(out["outside"]) > 10 * pages  # eleven activations, each faulted in
     assert out["inside"][0] < 6 * pages  # a few activations, the first time through
     assert max(out["inside"][1:]) < pages // 20
-    assert out["inside_rss"] > 100 * MB  # the two are kept between passes
-    assert out["after_exit_rss"] < 32 * MB  # and given back on leaving
+    assert out["inside_rss"] > 100 * MB  # kept between passes
+    assert out["after_exit_rss"] > 100 * MB  # and after leaving
+    assert out["given_back_rss"] < 32 * MB  # until given back
+    assert out["second_sweep_rss"] > out["given_back_rss"] + 12 * MB
+    assert out["asked_rss"] < out["second_sweep_rss"] - 12 * MB
 
 
 def test_the_heap_is_kept_until_the_last_thread_inside_leaves():
@@ -83,9 +95,11 @@ def test_the_heap_is_kept_until_the_last_thread_inside_leaves():
         with retained_heap():
             pass
         b = block(); del b  # the other thread is still inside
+        give_back()  # does nothing while it is
         out["one_left_inside"] = rss() - base
         release.set()
         thread.join()
+        give_back()
         out["none_inside"] = rss() - base
     """)
     assert out["one_left_inside"] > (BLOCK_MB - 32) * MB
@@ -97,9 +111,9 @@ def test_a_servers_settings_between_computations_are_back_after_one():
     under those settings a 16 MB block freed goes straight back, where under glibc's sliding
     rule it stays (the heap's top is trimmed only past 64 MB). After a computation kept the
     heap, glibc may serve such a block from the heap's free space, whose pages stay until
-    ``give_back`` (the server's sweeper calls it every 10 s)."""
+    ``give_back`` (the server's sweeper calls it once after computations)."""
     out = _run("""
-        from cam.engine.heap import between_computations, give_back
+        from cam.engine.heap import between_computations
         def freed_16mb():
             base = rss()
             b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b
@@ -123,7 +137,8 @@ def test_a_servers_settings_between_computations_are_back_after_one():
 
 def test_a_computation_of_the_engine_leaves_the_process_giving_memory_back():
     """The engine enters the kept heap for its CPU computations and always leaves it: after a
-    real Lite0's maps, a freed block goes straight back to the system."""
+    real Lite0's maps, a freed block larger than glibc's mmap threshold goes straight back to
+    the system (inside, it would have stayed)."""
     out = _run("""
         from cam.engine.engine import CamEngine
         from cam.engine.inputs import collect_images
