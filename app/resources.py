@@ -19,7 +19,6 @@ from app.engines import EnginePool
 from app.memory import release_memory
 from cam.engine.cache import BoundedCache
 from cam.engine.engine import CamEngine
-from cam.engine.heap import give_back
 from cam.engine.inputs import CamImage, collect_images
 from safe_io.digest_store import DigestStore
 from safe_io.imagenet_val import ValDataset, open_val_dir
@@ -93,8 +92,6 @@ def engine_pool() -> EnginePool[EngineKey, CamEngine]:
                           if not key.first_screen and engine.park_idle(PARK_AFTER_S)]
                 if released or parked:
                     release_memory()
-                else:  # the pages computations kept in the heap (once after them)
-                    give_back(only_after_computations=True)
             except Exception:  # noqa: BLE001 - the sweeper must outlive one bad sweep
                 logging.getLogger(__name__).exception("engine sweep failed; trying again")
 

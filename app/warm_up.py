@@ -23,9 +23,11 @@ def prepare_first_screen() -> None:
     """Import, load and compute what the first page needs (``warm_up`` runs it in a thread)."""
     try:
         import app.page  # noqa: F401 - every module the page imports, torch among them
+        from app.memory import configure_allocator
         from app.resources import sample_images
         from app.sidebar import first_screen_engine
 
+        configure_allocator()  # before the first computation, as a page would
         first_screen_engine().compute(sample_images())
     except Exception:  # noqa: BLE001 - the page loads it again and shows what went wrong
         logging.getLogger(__name__).exception("could not prepare the first screen")

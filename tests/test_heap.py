@@ -42,8 +42,7 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_
     """Ten elementwise "layers" on a 64 MB activation, each output a new tensor and the input
     freed, three times over: as glibc comes, every output is fresh pages the kernel faults in;
     inside, the first pass takes a few activations' pages and later passes none. The pages
-    stay after leaving until ``give_back``; a sweeper's call (``only_after_computations``)
-    trims once after computations, not again."""
+    stay after leaving, for the next computation, until ``give_back``."""
     out = _run("""
         def chain():
             x = torch.ones(64 * 2**20 // 4)
@@ -62,13 +61,8 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_
             out["inside"] = passes()
             out["inside_rss"] = rss() - base
         out["after_exit_rss"] = rss() - base
-        give_back(only_after_computations=True)
-        out["given_back_rss"] = rss() - base
-        b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b  # kept: glibc's top trims past 64 MB
-        give_back(only_after_computations=True)  # no computation since: nothing to do
-        out["second_sweep_rss"] = rss() - base
         give_back()
-        out["asked_rss"] = rss() - base
+        out["given_back_rss"] = rss() - base
     """)
     pages = 64 * MB // 4096  # one activation's pages
     assert min(out["outside"]) > 10 * pages  # eleven activations, each faulted in
@@ -77,8 +71,6 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_
     assert out["inside_rss"] > 100 * MB  # kept between passes
     assert out["after_exit_rss"] > 100 * MB  # and after leaving
     assert out["given_back_rss"] < 32 * MB  # until given back
-    assert out["second_sweep_rss"] > out["given_back_rss"] + 12 * MB
-    assert out["asked_rss"] < out["second_sweep_rss"] - 12 * MB
 
 
 def test_the_heap_is_kept_until_the_last_thread_inside_leaves():
@@ -106,12 +98,11 @@ def test_the_heap_is_kept_until_the_last_thread_inside_leaves():
     assert out["none_inside"] < 32 * MB
 
 
-def test_a_servers_settings_between_computations_are_back_after_one():
-    """A server asks for blocks from 1 MiB to be mmap'd between computations (``app.memory``):
-    under those settings a 16 MB block freed goes straight back, where under glibc's sliding
-    rule it stays (the heap's top is trimmed only past 64 MB). After a computation kept the
-    heap, glibc may serve such a block from the heap's free space, whose pages stay until
-    ``give_back`` (the server's sweeper calls it once after computations)."""
+def test_a_server_keeps_no_heap_in_computations_and_gives_large_blocks_back_at_once():
+    """A server asks for blocks from 1 MiB to be mmap'd and for computations not to keep the
+    heap (``app.memory``; its sessions' computations overlap): a 16 MB block freed goes straight
+    back, inside a computation as outside, where under glibc's sliding rule it stays (the
+    heap's top is trimmed only past 64 MB)."""
     out = _run("""
         from cam.engine.heap import between_computations
         def freed_16mb():
@@ -119,20 +110,15 @@ def test_a_servers_settings_between_computations_are_back_after_one():
             b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b
             return rss() - base
         out["sliding"] = [freed_16mb() for _ in range(3)]
-        out["took"] = between_computations(2**20, 2**20, 2)
+        out["took"] = between_computations(2**20, 2**20, 2, keep_heap=False)
         out["server"] = freed_16mb()
         with retained_heap():
-            x = [torch.empty(32 * 2**20 // 4).fill_(1.0) for _ in range(3)]
-            del x
-        base = rss()
-        freed_16mb()
-        give_back()
-        out["given_back"] = rss() - base
+            out["server_inside"] = [freed_16mb() for _ in range(3)]
     """)
     assert out["took"]
     assert max(out["sliding"][1:]) > 12 * MB
     assert out["server"] < 2 * MB
-    assert out["given_back"] < 2 * MB
+    assert max(out["server_inside"]) < 2 * MB
 
 
 def test_a_computation_of_the_engine_leaves_the_process_giving_memory_back():

@@ -20,7 +20,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -187,7 +187,7 @@ class CamEngine:
         with self._heap():
             return self._compute(images, method, target, model_keys, progress)
 
-    def _heap(self):
+    def _heap(self) -> AbstractContextManager[None]:
         """On a CPU the networks' freed activations stay in the heap while they run
         (``heap.retained_heap``)."""
         return retained_heap() if self.device.type == "cpu" else nullcontext()
