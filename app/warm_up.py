@@ -23,12 +23,15 @@ def prepare_first_screen() -> None:
     """Import, load and compute what the first page needs (``warm_up`` runs it in a thread)."""
     try:
         import app.page  # noqa: F401 - every module the page imports, torch among them
-        from app.memory import configure_allocator
+        from app.memory import configure_allocator, release_memory
         from app.resources import sample_images
         from app.sidebar import first_screen_engine
 
-        configure_allocator()  # before the first computation, as a page would
+        # Nobody else computes yet: the first screen's maps keep the heap (cam.engine.heap),
+        # then the server's settings hold and what the maps kept goes back.
         first_screen_engine().compute(sample_images())
+        configure_allocator()
+        release_memory()
     except Exception:  # noqa: BLE001 - the page loads it again and shows what went wrong
         logging.getLogger(__name__).exception("could not prepare the first screen")
 
