@@ -121,6 +121,21 @@ def test_a_server_keeps_no_heap_in_computations_and_gives_large_blocks_back_at_o
     assert max(out["server_inside"]) < 2 * MB
 
 
+@pytest.mark.parametrize("arguments", [
+    {"mmap_threshold": -1}, {"mmap_threshold": 0}, {"trim_threshold": float("nan")},
+    {"arenas": ""}, {"arenas": 2.5}, {"trim_threshold": 2**40}, {"keep_heap": "no"}])
+def test_settings_that_are_not_counts_are_refused_by_name_before_any_is_set(arguments):
+    from cam.engine import heap
+
+    settings = {"mmap_threshold": 2**20, "trim_threshold": 2**20, "arenas": 2,
+                "keep_heap": True, **arguments}
+    before = (heap._between, heap._keep)
+    with pytest.raises(ValueError, match=next(iter(arguments))):
+        heap.between_computations(settings.pop("mmap_threshold"), settings.pop("trim_threshold"),
+                                  settings.pop("arenas"), keep_heap=settings.pop("keep_heap"))
+    assert (heap._between, heap._keep) == before
+
+
 def test_a_computation_of_the_engine_leaves_the_process_giving_memory_back():
     """The engine enters the kept heap for its CPU computations and always leaves it: after a
     real Lite0's maps, a freed block larger than glibc's mmap threshold goes straight back to

@@ -69,8 +69,16 @@ def between_computations(mmap_threshold: int, trim_threshold: int, arenas: int, 
     ``mmap`` of their own, the heap's top is trimmed past ``trim_threshold``, and threads share
     at most ``arenas`` heaps; ``keep_heap``: whether computations still keep the heap while they
     run (a server of concurrent sessions: no). Applied now (or when the computations running
-    leave); True if glibc took them."""
+    leave); True if glibc took them. ``ValueError`` naming the argument for a count or size
+    that is not a positive whole number, before anything is set."""
     global _between, _keep
+    for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold),
+                        ("arenas", arenas)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _NEVER_TRIM:
+            raise ValueError(f"{name} must be a whole number from 1 to {_NEVER_TRIM}, "
+                             f"not {value!r}")
+    if not isinstance(keep_heap, bool):
+        raise ValueError(f"keep_heap must be True or False, not {keep_heap!r}")
     if _LIBC is None:
         return False
     with _lock:
