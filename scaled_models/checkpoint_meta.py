@@ -89,6 +89,7 @@ class CheckpointMeta:
     epoch: int | None = None
     steps: int | None = None
     crop_size: int | None = None  # --crop-size, when it differs from the run's image size
+    crop_min_area: float | None = None  # --crop-min-area or the recipe's, where recorded
     frozen_blocks: int = 0  # --frozen-blocks: the stem and this many blocks kept as they started
     ema_decay: float | None = None  # --ema: the weights are the student's moving average
     fine_tuned: tuple[str, ...] = ()  # what FixRes tuned
@@ -128,6 +129,7 @@ class CheckpointMeta:
         spearman = ((record.get("map_agreement") or {}).get("baseline") or {}).get("spearman")
         image_size = _int(record.get("image_size"))
         crop = _int(config.get("crop_size"))
+        crop_area = config.get("crop_area")
         return cls(
             format=version, recipe=record.get("recipe"),
             architecture=(ArchitectureRef(arch.get("family"), float(arch["width"]),
@@ -142,6 +144,8 @@ class CheckpointMeta:
             data=_data(record.get("data")),
             epoch=_int(record.get("epoch")), steps=_int(record.get("steps")),
             crop_size=crop if crop != image_size else None,
+            crop_min_area=_float(crop_area[0]) if isinstance(crop_area, list) and crop_area
+            else None,
             frozen_blocks=_int(config.get("frozen_blocks")) or 0,
             ema_decay=_float(config.get("ema_decay")) if record.get("ema") else None,
             fine_tuned=tuple(record.get("fine_tuned") or ()),
@@ -198,13 +202,15 @@ class CheckpointMeta:
             shown = (f", shown to it at {self.crop_size} px in training (to {base} at "
                      f"{teacher_view_size(teacher_px, self.crop_size, self.image_size)} px)"
                      if self.crop_size else "")
+            share = (f" ({self.crop_min_area * 100:g}–100 % of each photo)"
+                     if self.crop_min_area else "")
             tuned = (f"every weight after the stem and the first {self.frozen_blocks} blocks"
                      if self.frozen_blocks else "every weight")
             average = (f"; the weights are the moving average of the fine-tuned ones (decay "
                        f"{self.ema_decay:g})" if self.ema_decay else "")
             return (f"adapted to {self.image_size} px from {base}: {tuned} fine-tuned so "
                     f"that at {self.image_size} px it says what {base} says at {teacher_px} px "
-                    f"about the same random crops{shown} (self-distillation, no label){on}"
+                    f"about the same random crops{share}{shown} (self-distillation, no label){on}"
                     f"{steps}{average}")
         if self.recipe == "fixres":
             tuned = " and ".join(self.fine_tuned or ("head BatchNorm",))

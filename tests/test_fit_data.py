@@ -111,8 +111,8 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     proc = _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
                  "--data", str(labelled_photos), "--extra-data", str(extra_photos), "--out",
                  str(out), "--image-size", "96", "--crop-size", "64", "--ema", "0.5",
-                 "--frozen-blocks", "3", "--epochs", "1", "--batch-size", "2", "--workers",
-                 "0"])
+                 "--frozen-blocks", "3", "--crop-min-area", "0.5", "--epochs", "1",
+                 "--batch-size", "2", "--workers", "0"])
     assert (f"7 photos: 4 from {labelled_photos} and 3 from {extra_photos} (8 left out"
             in proc.stdout)
     meta = json.loads((out / "lite" / "resolution.json").read_text())
@@ -139,14 +139,15 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
         assert item["why"] == ("a photo it is judged on" if twin in held else "fitted already")
 
     assert (meta["image_size"], meta["config"]["crop_size"]) == (96, 64)
+    assert meta["config"]["crop_area"] == [0.5, 1.0]
     assert meta["config"]["ema_decay"] == 0.5 and meta["ema"]
     judged = meta["eval"]
     paths = [labelled_photos / f for f in held]
     labels = [class_index_of(p.parent.name) for p in paths]
     written = load_model(get_family("lite"), "resolution", out)
     assert written.preprocessing.resolution == 96
-    assert ("about the same random crops, shown to it at 64 px in training (to Lite0 at 149 px)"
-            in written.provenance.recipe)
+    assert ("about the same random crops (50–100 % of each photo), shown to it at 64 px in "
+            "training (to Lite0 at 149 px)" in written.provenance.recipe)
     assert written.provenance.recipe.startswith(
         "adapted to 96 px from Lite0: every weight after the stem and the first 3 blocks "
         "fine-tuned so that")
@@ -208,8 +209,48 @@ def test_the_training_crops_have_crop_size_and_fixres_takes_none(labelled_photos
     assert seen == [(149, 149)]
     with pytest.raises(SystemExit, match="--crop-size: fixres adapts the model to its"):
         config_from_args(parse_args([*argv, "--recipe", "fixres", "--crop-size", "64"]), cpu)
+    with pytest.raises(SystemExit, match="--crop-min-area: fixres adapts the model to its"):
+        config_from_args(parse_args([*argv, "--recipe", "fixres", "--crop-min-area", "0.5"]),
+                         cpu)
     with pytest.raises(SystemExit, match="the network has 16 blocks between its stem and"):
         build_run(config_from_args(parse_args([*argv, "--frozen-blocks", "17"]), cpu), cpu)
+
+
+def _covered_area(crop: torch.Tensor) -> float:
+    """The share of a coordinate-coded photo (red = column, green = row, each 0..255 across
+    the photo) that a crop shows, read from the crop's own pixels."""
+    red, green = crop[0] * 255, crop[1] * 255
+    return float((red.max() - red.min()) / 255 * (green.max() - green.min()) / 255)
+
+
+def test_crop_min_area_bounds_the_share_of_the_photo_a_training_crop_shows(tmp_path):
+    """--crop-min-area 0.6: no crop of 200 shows less than 60 % of the photo (measured from the
+    crops' pixels, up to a pixel of the 64 px crop at each edge); the match recipe's own crops
+    (25-100 %) do."""
+    from scaled_models.distributed import Distributed
+    from scaled_models.train.cli import config_from_args, parse_args
+    from scaled_models.train.run import build_run
+
+    wnid = tmp_path / "photos" / "n01440764"
+    wnid.mkdir(parents=True)
+    x, y = torch.meshgrid(torch.arange(240), torch.arange(200), indexing="xy")
+    coded = torch.stack([x * 255 / 239, y * 255 / 199, torch.zeros_like(x, dtype=torch.float)])
+    photo = Image.fromarray(coded.round().byte().permute(1, 2, 0).numpy())
+    for i in range(2):
+        photo.save(wnid / f"coded_{i}.png")
+    cpu = Distributed(0, 1, torch.device("cpu"))
+    argv = ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "photos"),
+            "--holdout", "0", "--out", str(tmp_path / "ckpt"), "--image-size", "64",
+            "--workers", "0"]
+    areas = {}
+    for extra in ([], ["--crop-min-area", "0.6"]):
+        torch.manual_seed(0)
+        crop = build_run(config_from_args(parse_args(argv + extra), cpu), cpu).loader.dataset.crop
+        areas[bool(extra)] = [_covered_area(crop(photo)) for _ in range(200)]
+    edge = 2 / 64  # a pixel at each side, in width and height
+    assert min(areas[True]) >= 0.6 - 2 * edge, min(areas[True])
+    assert max(areas[True]) > 0.9
+    assert min(areas[False]) < 0.35 and sum(a < 0.6 for a in areas[False]) > 40
 
 
 def _checkpoint(path: Path, trained: list[bool], start: list[bool], baseline: list[bool],

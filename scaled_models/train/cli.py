@@ -84,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "2019), so a smaller crop can match the test crops' object size at "
                         "less cost; a teacher sees each crop scaled by the same factor "
                         "(default: --image-size)")
+    p.add_argument("--crop-min-area", type=finite_number(0.0, 1.0, low_open=True), default=None,
+                   metavar="FRACTION",
+                   help="random-crop recipes: the smallest share of a photo's area a training "
+                        "crop covers (the largest is all of it). A smaller share shows objects "
+                        "larger than the test-time centre crop does (Touvron et al., NeurIPS "
+                        "2019) (default: " + _per_recipe_crop_area() + ")")
     p.add_argument("--lr", type=finite_number(0.0, MAX_LR), default=None,
                    help=f"learning rate, 0..{MAX_LR:g} (default: the recipe's, scaled with the "
                         "global batch)")
@@ -141,6 +147,12 @@ def _per_recipe(field_name: str) -> str:
     return ", ".join(f"{getattr(r, field_name)} for {r.name}" for r in RECIPES.values())
 
 
+def _per_recipe_crop_area() -> str:
+    """Each random-crop recipe's smallest crop area for the help text, from the recipes."""
+    return ", ".join(f"{r.crop_scale[0]:g} for {r.name}" for r in RECIPES.values()
+                     if r.crop == "random")
+
+
 def _per_recipe_ema() -> str:
     """Each recipe's EMA default for the help text, read from the recipes themselves."""
     return ", ".join(f"{EMA_DECAY:g} for {r.name}" if r.ema else f"none for {r.name}"
@@ -160,6 +172,9 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
     if args.crop_size is not None and recipe.crop != "random":
         raise SystemExit(f"--crop-size: {recipe.name} adapts the model to its test-time crop, "
                          "so it takes no other crop size")
+    if args.crop_min_area is not None and recipe.crop != "random":
+        raise SystemExit(f"--crop-min-area: {recipe.name} adapts the model to its test-time "
+                         "crop, so it takes no random crops")
     if args.frozen_blocks and recipe.name == "fixres":
         raise SystemExit("--frozen-blocks: fixres trains only the head's BatchNorm already")
     image_size = args.image_size or spec_for(args.model).paper_resolution
@@ -171,6 +186,8 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
         log_dir=Path(args.log_dir or out / "logs" / f"{family.name}-{args.model}"),
         teacher=args.teacher, epochs=args.epochs or recipe.epochs, batch_size=batch_size,
         image_size=image_size, crop_size=args.crop_size or image_size,
+        crop_scale=((args.crop_min_area, 1.0) if args.crop_min_area is not None
+                    else recipe.crop_scale),
         lr=(args.lr if args.lr is not None
             else recipe.default_lr_per_256 * batch_size * dist.world / 256),
         temperature=args.temperature if args.temperature is not None else recipe.temperature,

@@ -48,6 +48,8 @@ def metadata(run: Run, loss: float, trained: Outcomes | None) -> dict:
         "config": {"batch_size": config.batch_size * run.dist.world, "lr": config.lr,
                    "image_size": run_size,
                    "crop_size": config.crop_size if config.recipe.crop == "random" else None,
+                   "crop_area": (list(config.crop_scale) if config.recipe.crop == "random"
+                                 else None),
                    "ema_decay": config.ema_decay, "frozen_blocks": config.frozen_blocks,
                    "processes": run.dist.world,
                    "seed": config.seed, "temperature": config.temperature,
@@ -148,7 +150,8 @@ def identity(run: Run) -> dict:
             "teacher": run.teacher.name if run.teacher else None,
             "batch size": config.batch_size * run.dist.world, "epochs": config.epochs,
             "lr": config.lr, "image size": run.preprocessing.resolution,
-            "seed": config.seed, "crop size": config.crop_size, "EMA decay": config.ema_decay,
+            "seed": config.seed, "crop size": config.crop_size,
+            "crop area": list(config.crop_scale), "EMA decay": config.ema_decay,
             "frozen blocks": config.frozen_blocks}
 
 
