@@ -40,9 +40,12 @@ def _run(body: str) -> dict:
 
 def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_after():
     """Ten elementwise "layers" on a 64 MB activation, each output a new tensor and the input
-    freed, three times over: as glibc comes, every output is fresh pages the kernel faults in;
-    inside, the first pass takes a few activations' pages and later passes none. The pages
-    stay after leaving, for the next computation, until ``give_back``."""
+    freed, four times over: as glibc comes, every output is fresh pages the kernel faults in;
+    inside, the first pass takes a few activations' pages, the later ones an activation's at most
+    in all (where the free chunks of the first pass do not line up, glibc may grow the heap once
+    more: seen once in CI, 16,384 pages in the second pass, none in the third), and none in a pass
+    once the heap has them.
+    The pages stay after leaving, for the next computation, until ``give_back``."""
     out = _run("""
         def chain():
             x = torch.ones(64 * 2**20 // 4)
@@ -50,7 +53,7 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_
                 x = x * 1.5
         def passes():
             counts = []
-            for _ in range(3):
+            for _ in range(4):
                 start = faults()
                 chain()
                 counts.append(faults() - start)
@@ -67,7 +70,8 @@ def test_inside_a_chain_of_layers_reuses_freed_pages_and_give_back_returns_them_
     pages = 64 * MB // 4096  # one activation's pages
     assert min(out["outside"]) > 10 * pages  # eleven activations, each faulted in
     assert out["inside"][0] < 6 * pages  # a few activations, the first time through
-    assert max(out["inside"][1:]) < pages // 20
+    assert sum(out["inside"][1:]) < pages * 3 // 2  # at most one more activation in all
+    assert min(out["inside"][1:]) < pages // 20  # and none in a pass once it has them
     assert out["inside_rss"] > 100 * MB  # kept between passes
     assert out["after_exit_rss"] > 100 * MB  # and after leaving
     assert out["given_back_rss"] < 32 * MB  # until given back
