@@ -22,16 +22,14 @@ from typing import Any
 def prepare_first_screen() -> None:
     """Import, load and compute what the first page needs (``warm_up`` runs it in a thread)."""
     try:
-        import app.page  # noqa: F401 - every module the page imports, torch among them
-        from app.memory import configure_allocator, release_memory
-        from app.resources import sample_images
-        from app.sidebar import first_screen_engine
+        from app.memory import preparing_first_screen
 
-        # Nobody else computes yet: the first screen's maps keep the heap (cam.engine.heap),
-        # then the server's settings hold and what the maps kept goes back.
-        first_screen_engine().compute(sample_images())
-        configure_allocator()
-        release_memory()
+        with preparing_first_screen():  # its maps keep the heap, whoever connects meanwhile
+            import app.page  # noqa: F401 - every module the page imports, torch among them
+            from app.resources import sample_images
+            from app.sidebar import first_screen_engine
+
+            first_screen_engine().compute(sample_images())
     except Exception:  # noqa: BLE001 - the page loads it again and shows what went wrong
         logging.getLogger(__name__).exception("could not prepare the first screen")
 

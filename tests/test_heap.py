@@ -125,6 +125,35 @@ def test_a_server_keeps_no_heap_in_computations_and_gives_large_blocks_back_at_o
     assert max(out["server_inside"]) < 2 * MB
 
 
+def test_the_first_screens_maps_keep_the_heap_though_the_first_session_asks_meanwhile():
+    """#36: a browser that connects at once runs the page, which asks for the server's settings
+    (``app.memory.configure_allocator``) while the warm-up is still loading the first screen's
+    models: the warm-up's maps must still keep the heap (a 16 MB block freed inside stays, as
+    under the command line's settings), and only when the first screen is ready do the
+    server's settings hold (a 16 MB block freed inside a computation goes straight back) and
+    what the warm-up kept goes back."""
+    out = _run("""
+        from app.memory import configure_allocator, preparing_first_screen
+        def freed_16mb():
+            base = rss()
+            b = torch.empty(16 * 2**20 // 4).fill_(1.0); del b
+            return rss() - base
+        base = rss()
+        with preparing_first_screen():
+            out["asked_meanwhile"] = configure_allocator()
+            with retained_heap():
+                out["warm_up_inside"] = [freed_16mb() for _ in range(2)]
+        out["left_after"] = rss() - base
+        out["asked_after"] = configure_allocator()
+        with retained_heap():
+            out["server_inside"] = [freed_16mb() for _ in range(2)]
+    """)
+    assert out["asked_meanwhile"] is False and out["asked_after"] is True
+    assert out["warm_up_inside"][0] > 12 * MB  # kept for the next layer
+    assert out["left_after"] < 4 * MB  # given back when the first screen was ready
+    assert max(out["server_inside"]) < 2 * MB
+
+
 @pytest.mark.parametrize("arguments", [
     {"mmap_threshold": -1}, {"mmap_threshold": 0}, {"trim_threshold": float("nan")},
     {"arenas": ""}, {"arenas": 2.5}, {"trim_threshold": 2**40}, {"keep_heap": "no"}])
