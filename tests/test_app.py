@@ -152,6 +152,25 @@ def test_the_server_prepares_the_first_screen_so_the_first_page_computes_nothing
     assert "18 maps computed)" in _labels(cold)  # without the warm-up, the page computes them
 
 
+@pytest.mark.parametrize("operator", [None, "ACTIVE"])
+def test_the_server_lets_openmp_threads_sleep_unless_its_operator_said(operator):
+    """#36: the server shares its cores with the browser and its other sessions, so
+    ``app/main.py`` asks OpenMP's threads to wait asleep (``OMP_WAIT_POLICY=PASSIVE``). libgomp
+    reads the setting once, when torch loads it: so it must be in the environment before any
+    import of torch, which serving ``app/main.py`` must not do itself. An operator's own
+    setting stays."""
+    script = ("import os, runpy, sys\n"
+              f"runpy.run_path({str(REPO / 'app' / 'main.py')!r})\n"
+              "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if operator:
+        env["OMP_WAIT_POLICY"] = operator
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == [operator or "PASSIVE", "False"]
+
+
 def test_the_offline_first_screen_imports_neither_timm_nor_torchvision(tmp_path):
     """Issue 13's start-up budget: on a fresh offline machine (empty torch hub cache, family
     auto) the first grid needs torch and the Lite networks only. Importing torchvision, directly
