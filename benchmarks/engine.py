@@ -16,6 +16,7 @@ depend on the weights' values.
 from __future__ import annotations
 
 import copy
+import os
 import resource
 import statistics
 import time
@@ -245,6 +246,7 @@ class BenchResult:
     models: list[str]
     random_init: list[str]  # columns timed on random-init networks (no weights here)
     threads: int
+    omp_wait_policy: str  # OMP_WAIT_POLICY of this process ("" unset: OpenMP's default)
     engine: Spread
     engine_cached: Spread
     engine_as_served: Spread
@@ -297,8 +299,17 @@ def run_bench(zoo: ModelZoo, count: int = 8, naive: bool = True) -> BenchResult:
     as_served = time_engine_as_served(engine, images)
     return BenchResult(device_label(zoo.device), zoo.family.name, zoo.ladder.name, count,
                        [m.key for m in zoo.models], random_init, torch.get_num_threads(),
+                       os.environ.get("OMP_WAIT_POLICY", ""),
                        uncached, cached, as_served, forward, forward_kept_heap, naive_spread,
                        rerender, round(rss_mb, 1), val_scan_s, maxboxacc_s)
+
+
+def _wait_policy(setting: str) -> str:
+    """How this process's OpenMP threads waited, in words: the server (``app/main.py``) lets
+    them sleep, so its engine is timed as served only under ``OMP_WAIT_POLICY=PASSIVE``."""
+    shown = {"": "spin, then sleep (OpenMP's default; the server sets PASSIVE)",
+             "PASSIVE": "asleep (PASSIVE, as the server sets)"}
+    return shown.get(setting.upper(), f"OMP_WAIT_POLICY={setting}")
 
 
 def format_report(result: BenchResult) -> str:
@@ -312,7 +323,8 @@ def format_report(result: BenchResult) -> str:
         f"  (a) engine, exact CAM, uncached : {result.engine.text()}",
         f"      engine, from cache          : {result.engine_cached.text('ms')}",
         f"      engine as the server runs it: {result.engine_as_served.text()}   "
-        "(no kept heap, large blocks mmap'd)",
+        "(no kept heap, large blocks mmap'd; OpenMP's threads "
+        f"{_wait_policy(result.omp_wait_policy)})",
         f"  (c) plain batched forward       : {result.forward.text()}",
         f"      … in the engine's kept heap : {result.forward_kept_heap.text()}",
     ]
