@@ -9,7 +9,9 @@
     glibc's allocator as a script has it, and again inside the heap the engine keeps
     (``cam.engine.heap``), so the engine's gain from its heap is not mistaken for its own;
 and a display change's redraw of the grid from cached maps. Each figure is the median of
-``RUNS`` runs with their spread (lowest, highest): one run says little on a shared machine.
+``RUNS`` runs with their spread (lowest, highest): one run says little on a shared machine. The
+engine uncached and the two plain forwards are timed in turn within each of ``PAIRED_RUNS``
+rounds, so that their ratios compare code, not the machine's moments.
 Roles without weights get random-init networks here (and the report says so): speed does not
 depend on the weights' values.
 """
@@ -80,6 +82,7 @@ def bench_images(count: int) -> list[CamImage]:
 
 
 RUNS = 3  # runs of each timing: the median is reported, with the spread
+PAIRED_RUNS = 5  # rounds of the engine and the plain forwards, timed in turn
 RERENDER_RUNS = 7  # a redraw is short: more runs for a steady median
 DEFAULT_GRID_ROWS = 6  # the page's first grid: the six bundled photos
 
@@ -125,15 +128,19 @@ def _timed(run: Callable[[], object], device: torch.device, runs: int,
     return Spread(tuple(seconds))
 
 
-def time_engine(engine: CamEngine, images: list[CamImage], runs: int = RUNS
-                ) -> tuple[Spread, Spread]:
-    """(uncached: after a warm-up pass, the cache emptied before each run; from the cache)."""
+def _engine_pass(engine: CamEngine, images: list[CamImage]) -> Callable[[], None]:
     def compute() -> None:
         engine.compute(images, EXACT, PREDICTED)
 
+    return compute
+
+
+def time_engine_cached(engine: CamEngine, images: list[CamImage], runs: int = RUNS) -> Spread:
+    """The engine answering from its cache, after a pass that filled it (every column loaded
+    and run once: the bench's peak memory is read after this)."""
+    compute = _engine_pass(engine, images)
     compute()
-    uncached = _timed(compute, engine.device, runs, before=engine.clear_cache)
-    return uncached, _timed(compute, engine.device, runs)
+    return _timed(compute, engine.device, runs)
 
 
 def time_engine_as_served(engine: CamEngine, images: list[CamImage]) -> Spread:
@@ -142,13 +149,13 @@ def time_engine_as_served(engine: CamEngine, images: list[CamImage]) -> Spread:
     from app.memory import configure_allocator
 
     configure_allocator()
-    return time_engine(engine, images)[0]
+    return _timed(_engine_pass(engine, images), engine.device, RUNS, before=engine.clear_cache)
 
 
-def time_plain_forward(zoo: ModelZoo, images: list[CamImage], runs: int = RUNS,
-                       kept_heap: bool = False) -> Spread:
+def plain_forward(zoo: ModelZoo, images: list[CamImage], kept_heap: bool = False
+                  ) -> Callable[[], None]:
     """Eager forward of private copies (default memory format), inputs prepared beforehand;
-    with ``kept_heap`` each run inside ``retained_heap`` as each of the engine's is."""
+    with ``kept_heap`` inside ``retained_heap`` as each of the engine's computations is."""
     passes = []
     for model in zoo.models:
         net = copy.deepcopy(model.net).to(memory_format=torch.contiguous_format)
@@ -156,13 +163,31 @@ def time_plain_forward(zoo: ModelZoo, images: list[CamImage], runs: int = RUNS,
         passes.append((net, batch))
 
     def forward() -> None:
-        with retained_heap() if kept_heap else nullcontext():
+        with torch.inference_mode(), retained_heap() if kept_heap else nullcontext():
             for net, batch in passes:
                 net(batch)
 
-    with torch.inference_mode():
-        forward()  # warm-up
-        return _timed(forward, zoo.device, runs)
+    return forward
+
+
+def time_engine_against_forward(engine: CamEngine, zoo: ModelZoo, images: list[CamImage],
+                                runs: int = PAIRED_RUNS) -> tuple[Spread, Spread, Spread]:
+    """(the engine uncached, the plain forward, the plain forward in the kept heap), timed in
+    turn within each of ``runs`` rounds, after a warm-up of each. This machine's speed drifts
+    within minutes (the same forward took 3.5 s to 4.8 s over six rounds of one process), so
+    figures timed one after the other would compare moments, not code; a ratio of figures from
+    the same rounds compares code."""
+    turns = [(_engine_pass(engine, images), engine.clear_cache),
+             (plain_forward(zoo, images), lambda: None),
+             (plain_forward(zoo, images, kept_heap=True), lambda: None)]
+    for run, _ in turns:
+        run()  # warm-up
+    seconds: list[list[float]] = [[] for _ in turns]
+    for _ in range(runs):
+        for (run, before), timings in zip(turns, seconds):
+            timings.extend(_timed(run, zoo.device, 1, before=before).seconds)
+    engine_spread, forward, forward_kept_heap = (Spread(tuple(t)) for t in seconds)
+    return engine_spread, forward, forward_kept_heap
 
 
 def time_naive_gradcam(zoo: ModelZoo, images: list[CamImage], runs: int = RUNS) -> Spread:
@@ -289,10 +314,9 @@ def run_bench(zoo: ModelZoo, count: int = 8, naive: bool = True) -> BenchResult:
     zoo, random_init = complete_zoo(zoo)
     images = bench_images(count)
     engine = CamEngine(zoo, batch_size=max(count, 1))
-    uncached, cached = time_engine(engine, images)
+    cached = time_engine_cached(engine, images)
     rss_mb = peak_rss_mb()  # all five models loaded and run; before the baselines' own copies
-    forward = time_plain_forward(zoo, images)
-    forward_kept_heap = time_plain_forward(zoo, images, kept_heap=True)
+    uncached, forward, forward_kept_heap = time_engine_against_forward(engine, zoo, images)
     naive_spread = time_naive_gradcam(zoo, images) if naive else None
     rerender = time_rerender(engine, images[:DEFAULT_GRID_ROWS])
     val_scan_s, maxboxacc_s = round(time_val_scan(), 3), round(time_maxboxacc(), 3)
