@@ -53,9 +53,20 @@ def overlay(photo: np.ndarray, map01: np.ndarray, colormap: str = "jet",
     ``(1 - alpha) · photo + alpha · colour``, truncated to uint8. The map's share is looked up
     per level (alpha times the table) and the sum made in place, in the float64 that numpy's
     promotion gives this formula, so the pixels are those of the formula written out."""
-    blended = np.take(alpha * _table(colormap), _levels(map01), axis=0)
-    blended += (1 - alpha) * photo.astype(np.float32)
-    return np.clip(blended, 0, 255, out=blended).astype(np.uint8)
+    return overlays(photo, [map01], colormap, alpha)[0]
+
+
+def overlays(photo: np.ndarray, maps: list[np.ndarray], colormap: str = "jet",
+             alpha: float = 0.5) -> list[np.ndarray]:
+    """``overlay`` of each map over the same photo (a grid's row), the photo's share computed
+    once for all of them."""
+    table, photo_share = alpha * _table(colormap), (1 - alpha) * photo.astype(np.float32)
+    blended = []
+    for map01 in maps:
+        pixels = np.take(table, _levels(map01), axis=0)
+        pixels += photo_share
+        blended.append(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8))
+    return blended
 
 
 def _table(colormap: str) -> np.ndarray:
