@@ -17,7 +17,7 @@ session asks for them meanwhile (a browser that connects at once does, before th
 start), and they apply when it ends. Without that wait those maps ran with every activation
 mmap'd: 394,650 page faults for the 18 maps of a first start, against 93,000-124,000 with it
 (one Streamlit server beside the visitor's Chromium on this 2-core CPU); with the server's
-OpenMP threads asleep (``app/main.py``) the first grid came 1.5-2.5 s sooner with both than
+OpenMP threads asleep (``app.threads``) the first grid came 1.5-2.5 s sooner with both than
 with neither (README, Performance).
 """
 from __future__ import annotations

@@ -329,10 +329,12 @@ def run_bench(zoo: ModelZoo, count: int = 8, naive: bool = True) -> BenchResult:
 
 
 def _wait_policy(setting: str) -> str:
-    """How this process's OpenMP threads waited, in words: the server (``app/main.py``) lets
-    them sleep, so its engine is timed as served only under ``OMP_WAIT_POLICY=PASSIVE``."""
-    shown = {"": "spin, then sleep (OpenMP's default; the server sets PASSIVE)",
-             "PASSIVE": "asleep (PASSIVE, as the server sets)"}
+    """How this process's OpenMP threads waited, in words: the server lets them sleep
+    (``app.threads``), so its engine is timed as served only under the server's policy."""
+    from app.threads import SERVER_OMP_WAIT_POLICY as SERVER
+
+    shown = {"": f"spin, then sleep (OpenMP's default; the server sets {SERVER})",
+             SERVER: f"as the server has them ({SERVER})"}
     return shown.get(setting.upper(), f"OMP_WAIT_POLICY={setting}")
 
 

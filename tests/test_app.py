@@ -155,7 +155,7 @@ def test_the_server_prepares_the_first_screen_so_the_first_page_computes_nothing
 @pytest.mark.parametrize("operator", [None, "ACTIVE"])
 def test_the_server_lets_openmp_threads_sleep_unless_its_operator_said(operator):
     """#36: the server shares its cores with the browser and its other sessions, so
-    ``app/main.py`` asks OpenMP's threads to wait asleep (``OMP_WAIT_POLICY=PASSIVE``). libgomp
+    ``app/main.py`` asks OpenMP's threads to wait asleep (``app.threads``). libgomp
     reads the setting once, when torch loads it: so it must be in the environment before any
     import of torch, which serving ``app/main.py`` must not do itself. An operator's own
     setting stays."""

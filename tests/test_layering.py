@@ -73,7 +73,7 @@ TREE = {
     "app": "application: the Streamlit page: main, session, warm_up, page, sidebar, "
            "images_view, maps_view, "
            "inspect_view, evaluate_view, export_view, sanity_view, resources, engines, settings, "
-           "labels, text, plots, memory",
+           "labels, text, plots, memory, threads",
     "benchmarks": "application: engine, first_grid, serve, launch",
 }
 
