@@ -151,8 +151,8 @@ def test_each_training_step_reuses_the_pages_that_were_freed_before_it(tiny_imag
     """A 64 MB block (a 448 px step's activation is of that order) freed, then one of the same
     size written through: outside a run glibc gives each its own fresh pages (16,384 faults);
     at every step of a run the freed block's pages serve the next (the kept heap that took the
-    match recipe here from 2.1 to 3.0 photos a second). Counted by the kernel, in a fresh
-    process whose training steps are probed from the outside."""
+    match recipe's first steps here from 1.8-2.1 to 2.3-3.0 photos a second). Counted by the
+    kernel, in a fresh process whose training steps are probed from the outside."""
     script = textwrap.dedent(f"""
         import json, resource
         import torch

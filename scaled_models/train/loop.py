@@ -27,8 +27,9 @@ def train(run: Run) -> int:
     The run keeps the C heap (``cam.engine.heap``): a step's activations at 448 px are blocks
     of tens of MB, which glibc otherwise maps afresh for every step and unmaps when they are
     freed, so the kernel zeroes each page again — a fifth of a 2-core CPU's time went to the
-    kernel in the match recipe's steps (``vmstat``), and the run fitted 2.1 photos a second
-    against 3.0 with the heap kept. Its peak stays the process's until it ends."""
+    kernel in the match recipe's steps (``vmstat``); its first 20-25 steps fitted 1.8-2.1 photos
+    a second, 2.3-3.0 with the heap kept (two paired starts, the same losses). Its peak stays the
+    process's until it ends."""
     with retained_heap():
         return _epochs(run)
 
