@@ -28,8 +28,9 @@ def train(run: Run) -> int:
     of tens of MB, which glibc otherwise maps afresh for every step and unmaps when they are
     freed, so the kernel zeroes each page again — a fifth of a 2-core CPU's time went to the
     kernel in the match recipe's steps (``vmstat``); its first 20-25 steps fitted 1.8-2.1 photos
-    a second, 2.3-3.0 with the heap kept (two paired starts, the same losses). Its peak stays the
-    process's until it ends."""
+    a second, 2.3-3.0 with the heap kept (two paired starts; where compared, the same loss to
+    the fourth decimal: the heap changes no arithmetic). Its peak stays the process's until it
+    ends."""
     with retained_heap():
         return _epochs(run)
 
