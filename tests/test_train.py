@@ -150,7 +150,7 @@ def test_resume_mid_run_gives_the_same_weights(tiny_imagenet, tmp_path):
 def test_each_training_step_reuses_the_pages_that_were_freed_before_it(tiny_imagenet, tmp_path):
     """A 64 MB block (a 448 px step's activation is of that order) freed, then one of the same
     size written through: outside a run glibc gives each its own fresh pages (16,384 faults);
-    at every step of a run the freed block's pages serve the next (the kept heap that took the
+    at the steps of a run the freed block's pages serve the next (the kept heap that took the
     match recipe's first steps here from 1.8-2.1 to 2.3-3.0 photos a second). Counted by the
     kernel, in a fresh process whose training steps are probed from the outside."""
     script = textwrap.dedent(f"""
@@ -177,8 +177,13 @@ def test_each_training_step_reuses_the_pages_that_were_freed_before_it(tiny_imag
     out = json.loads(_run(["-c", script]).stdout.strip().splitlines()[-1])
     pages = 2**26 // 4096
     assert out["before"] > pages * 9 // 10  # the probe sees fresh pages where there are some
-    assert len(out["at_steps"]) >= 4  # 24 photos, batches of 8, 2 epochs
-    assert max(out["at_steps"]) < pages // 20
+    steps = out["at_steps"]
+    assert len(steps) >= 4  # 24 photos, batches of 8, 2 epochs
+    # Outside the kept heap every step faults a whole block in; inside, most steps none, and all
+    # together at most about one block (where the freed chunks do not line up glibc may grow the
+    # heap once: 2,672 and 16,384 pages at one step of six, seen here; test_heap.py saw the same).
+    assert sum(steps) < pages * 3 // 2
+    assert sorted(steps)[len(steps) // 2] < pages // 20
 
 
 @pytest.mark.slow
