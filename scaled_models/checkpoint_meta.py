@@ -90,6 +90,7 @@ class CheckpointMeta:
     steps: int | None = None
     crop_size: int | None = None  # --crop-size, when it differs from the run's image size
     crop_min_area: float | None = None  # --crop-min-area or the recipe's, where recorded
+    autoaugment: bool = False  # --autoaugment: AutoAugment on the training crops
     frozen_blocks: int = 0  # --frozen-blocks: the stem and this many blocks kept as they started
     ema_decay: float | None = None  # --ema: the weights are the student's moving average
     fine_tuned: tuple[str, ...] = ()  # what FixRes tuned
@@ -146,6 +147,7 @@ class CheckpointMeta:
             crop_size=crop if crop != image_size else None,
             crop_min_area=_float(crop_area[0]) if isinstance(crop_area, list) and crop_area
             else None,
+            autoaugment=config.get("autoaugment") is True,
             frozen_blocks=_int(config.get("frozen_blocks")) or 0,
             ema_decay=_float(config.get("ema_decay")) if record.get("ema") else None,
             fine_tuned=tuple(record.get("fine_tuned") or ()),
@@ -204,14 +206,15 @@ class CheckpointMeta:
                      if self.crop_size else "")
             share = (f" ({self.crop_min_area * 100:g}–100 % of each photo)"
                      if self.crop_min_area else "")
+            augmented = (", AutoAugmented (ImageNet policy)" if self.autoaugment else "")
             tuned = (f"every weight after the stem and the first {self.frozen_blocks} blocks"
                      if self.frozen_blocks else "every weight")
             average = (f"; the weights are the moving average of the fine-tuned ones (decay "
                        f"{self.ema_decay:g})" if self.ema_decay else "")
             return (f"adapted to {self.image_size} px from {base}: {tuned} fine-tuned so "
                     f"that at {self.image_size} px it says what {base} says at {teacher_px} px "
-                    f"about the same random crops{share}{shown} (self-distillation, no label){on}"
-                    f"{steps}{average}")
+                    f"about the same random crops{share}{augmented}{shown} (self-distillation, "
+                    f"no label){on}{steps}{average}")
         if self.recipe == "fixres":
             tuned = " and ".join(self.fine_tuned or ("head BatchNorm",))
             return (f"adapted to {self.image_size} px (FixRes) from {base}: BatchNorm "

@@ -111,8 +111,8 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     proc = _run(["-m", "scaled_models.train", "--model", "resolution", "--family", "lite",
                  "--data", str(labelled_photos), "--extra-data", str(extra_photos), "--out",
                  str(out), "--image-size", "96", "--crop-size", "64", "--ema", "0.5",
-                 "--frozen-blocks", "3", "--crop-min-area", "0.5", "--epochs", "1",
-                 "--batch-size", "2", "--workers", "0"])
+                 "--frozen-blocks", "3", "--crop-min-area", "0.5", "--autoaugment",
+                 "--epochs", "1", "--batch-size", "2", "--workers", "0"])
     assert (f"7 photos: 4 from {labelled_photos} and 3 from {extra_photos} (8 left out"
             in proc.stdout)
     meta = json.loads((out / "lite" / "resolution.json").read_text())
@@ -140,13 +140,15 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
 
     assert (meta["image_size"], meta["config"]["crop_size"]) == (96, 64)
     assert meta["config"]["crop_area"] == [0.5, 1.0]
+    assert meta["config"]["autoaugment"] is True
     assert meta["config"]["ema_decay"] == 0.5 and meta["ema"]
     judged = meta["eval"]
     paths = [labelled_photos / f for f in held]
     labels = [class_index_of(p.parent.name) for p in paths]
     written = load_model(get_family("lite"), "resolution", out)
     assert written.preprocessing.resolution == 96
-    assert ("about the same random crops (50–100 % of each photo), shown to it at 64 px in "
+    assert ("about the same random crops (50–100 % of each photo), AutoAugmented (ImageNet "
+            "policy), shown to it at 64 px in "
             "training (to Lite0 at 149 px)" in written.provenance.recipe)
     assert written.provenance.recipe.startswith(
         "adapted to 96 px from Lite0: every weight after the stem and the first 3 blocks "
@@ -184,6 +186,7 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
                    "--crop-size", "64", "--ema", "0.5", "--epochs", "2", "--batch-size", "2",
                    "--workers", "0", "--resume"])
     assert "--resume:" in proc.stderr and "training photos (fingerprint)" in proc.stderr
+    assert "AutoAugment (True then, False now)" in proc.stderr
 
 
 def test_the_training_crops_have_crop_size_and_fixres_takes_none(labelled_photos, tmp_path):
@@ -251,6 +254,36 @@ def test_crop_min_area_bounds_the_share_of_the_photo_a_training_crop_shows(tmp_p
     assert min(areas[True]) >= 0.6 - 2 * edge, min(areas[True])
     assert max(areas[True]) > 0.9
     assert min(areas[False]) < 0.35 and sum(a < 0.6 for a in areas[False]) > 40
+
+
+def test_autoaugment_alters_the_training_crops_only_when_asked(tmp_path):
+    """A uniform grey photo: every random-resized, flipped crop of it is the same grey (bicubic
+    weights sum to one), so without --autoaugment all 100 crops are exactly grey 128; with it,
+    the ImageNet policy's rotations (black corners), solarizations and inversions (127) alter a
+    good share of them. FixRes, which adapts to the test-time crop, refuses the option."""
+    from scaled_models.distributed import Distributed
+    from scaled_models.train.cli import config_from_args, parse_args
+    from scaled_models.train.run import build_run
+
+    wnid = tmp_path / "photos" / "n01440764"
+    wnid.mkdir(parents=True)
+    grey = Image.new("RGB", (240, 200), (128, 128, 128))
+    for i in range(2):
+        grey.save(wnid / f"grey_{i}.png")
+    cpu = Distributed(0, 1, torch.device("cpu"))
+    argv = ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "photos"),
+            "--holdout", "0", "--out", str(tmp_path / "ckpt"), "--image-size", "64",
+            "--workers", "0"]
+    altered = {}
+    for extra in ([], ["--autoaugment"]):
+        torch.manual_seed(0)
+        crop = build_run(config_from_args(parse_args(argv + extra), cpu), cpu).loader.dataset.crop
+        crops = [(crop(grey) * 255).round() for _ in range(100)]
+        altered[bool(extra)] = sum(not bool((c == 128).all()) for c in crops)
+    assert altered[False] == 0
+    assert altered[True] >= 10, altered
+    with pytest.raises(SystemExit, match="--autoaugment: fixres adapts the model to its"):
+        config_from_args(parse_args([*argv, "--recipe", "fixres", "--autoaugment"]), cpu)
 
 
 def _checkpoint(path: Path, trained: list[bool], start: list[bool], baseline: list[bool],

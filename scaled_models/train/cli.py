@@ -90,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "crop covers (the largest is all of it). A smaller share shows objects "
                         "larger than the test-time centre crop does (Touvron et al., NeurIPS "
                         "2019) (default: " + _per_recipe_crop_area() + ")")
+    p.add_argument("--autoaugment", action="store_true",
+                   help="random-crop recipes: AutoAugment's ImageNet policy (Cubuk et al., CVPR "
+                        "2019) on every training crop, after the flip; a teacher sees the same "
+                        "augmented crop, so function matching stays consistent (default: the "
+                        "recipe's: on for paper, off for the others)")
     p.add_argument("--lr", type=finite_number(0.0, MAX_LR), default=None,
                    help=f"learning rate, 0..{MAX_LR:g} (default: the recipe's, scaled with the "
                         "global batch)")
@@ -175,6 +180,9 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
     if args.crop_min_area is not None and recipe.crop != "random":
         raise SystemExit(f"--crop-min-area: {recipe.name} adapts the model to its test-time "
                          "crop, so it takes no random crops")
+    if args.autoaugment and recipe.crop != "random":
+        raise SystemExit(f"--autoaugment: {recipe.name} adapts the model to its test-time "
+                         "crop, so it takes no augmented crops")
     if args.frozen_blocks and recipe.name == "fixres":
         raise SystemExit("--frozen-blocks: fixres trains only the head's BatchNorm already")
     image_size = args.image_size or spec_for(args.model).paper_resolution
@@ -188,6 +196,7 @@ def config_from_args(args: argparse.Namespace, dist: Distributed) -> TrainConfig
         image_size=image_size, crop_size=args.crop_size or image_size,
         crop_scale=((args.crop_min_area, 1.0) if args.crop_min_area is not None
                     else recipe.crop_scale),
+        autoaugment=args.autoaugment or recipe.autoaugment,
         lr=(args.lr if args.lr is not None
             else recipe.default_lr_per_256 * batch_size * dist.world / 256),
         temperature=args.temperature if args.temperature is not None else recipe.temperature,

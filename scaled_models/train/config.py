@@ -36,6 +36,7 @@ class TrainConfig:
     image_size: int  # the resolution the model runs and is judged at
     crop_size: int  # the training crops' (random-crop recipes): image_size unless given
     crop_scale: tuple[float, float]  # random crops' share of the photo's area: the recipe's
+    autoaugment: bool  # AutoAugment on the random crops: --autoaugment or the recipe's
     lr: float  # given, or the recipe's per 256 images scaled with the global batch
     temperature: float
     fine_tune_classifier: bool

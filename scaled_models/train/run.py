@@ -110,7 +110,7 @@ def build_run(config: TrainConfig, dist: Distributed) -> Run:
         teacher.net.to(dist.device).eval().requires_grad_(False)
 
     crop = (test_time_crop(preprocessing) if recipe.crop == "test-time"
-            else train_crop(config.crop_size, recipe.autoaugment, config.crop_scale))
+            else train_crop(config.crop_size, config.autoaugment, config.crop_scale))
     dataset = CropDataset(images, crop)
     sampler = torch.utils.data.DistributedSampler(dataset, dist.world, dist.rank, shuffle=True,
                                                   seed=config.seed)

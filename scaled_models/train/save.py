@@ -50,6 +50,7 @@ def metadata(run: Run, loss: float, trained: Outcomes | None) -> dict:
                    "crop_size": config.crop_size if config.recipe.crop == "random" else None,
                    "crop_area": (list(config.crop_scale) if config.recipe.crop == "random"
                                  else None),
+                   "autoaugment": config.autoaugment if config.recipe.crop == "random" else None,
                    "ema_decay": config.ema_decay, "frozen_blocks": config.frozen_blocks,
                    "processes": run.dist.world,
                    "seed": config.seed, "temperature": config.temperature,
@@ -138,7 +139,7 @@ def _save_state(run: Run, rngs: list[dict]) -> None:
 def identity(run: Run) -> dict:
     """What a resumed run must share with the run it continues: the same training photos (every
     folder's), split, images it is judged on, recipe, teacher, batch, schedule, resolution,
-    crop size, EMA and frozen blocks; anything else
+    crop size and area, AutoAugment, EMA and frozen blocks; anything else
     would be a different run under the first one's name (judged on other images, its
     "top-1 (start …)" would compare different photos)."""
     config = run.config
@@ -151,7 +152,8 @@ def identity(run: Run) -> dict:
             "batch size": config.batch_size * run.dist.world, "epochs": config.epochs,
             "lr": config.lr, "image size": run.preprocessing.resolution,
             "seed": config.seed, "crop size": config.crop_size,
-            "crop area": list(config.crop_scale), "EMA decay": config.ema_decay,
+            "crop area": list(config.crop_scale), "AutoAugment": config.autoaugment,
+            "EMA decay": config.ema_decay,
             "frozen blocks": config.frozen_blocks}
 
 
