@@ -206,7 +206,7 @@ class CheckpointMeta:
                      if self.crop_size else "")
             share = (f" ({self.crop_min_area * 100:g}–100 % of each photo)"
                      if self.crop_min_area else "")
-            augmented = (", AutoAugmented (ImageNet policy)" if self.autoaugment else "")
+            augmented = " under AutoAugment's ImageNet policy" if self.autoaugment else ""
             tuned = (f"every weight after the stem and the first {self.frozen_blocks} blocks"
                      if self.frozen_blocks else "every weight")
             average = (f"; the weights are the moving average of the fine-tuned ones (decay "

@@ -147,8 +147,8 @@ def test_a_run_fits_every_folder_given_and_never_a_judged_photo(labelled_photos,
     labels = [class_index_of(p.parent.name) for p in paths]
     written = load_model(get_family("lite"), "resolution", out)
     assert written.preprocessing.resolution == 96
-    assert ("about the same random crops (50–100 % of each photo), AutoAugmented (ImageNet "
-            "policy), shown to it at 64 px in "
+    assert ("about the same random crops (50–100 % of each photo) under AutoAugment's "
+            "ImageNet policy, shown to it at 64 px in "
             "training (to Lite0 at 149 px)" in written.provenance.recipe)
     assert written.provenance.recipe.startswith(
         "adapted to 96 px from Lite0: every weight after the stem and the first 3 blocks "
