@@ -226,30 +226,41 @@ def _covered_area(crop: torch.Tensor) -> float:
     return float((red.max() - red.min()) / 255 * (green.max() - green.min()) / 255)
 
 
-def test_crop_min_area_bounds_the_share_of_the_photo_a_training_crop_shows(tmp_path):
-    """--crop-min-area 0.6: no crop of 200 shows less than 60 % of the photo (measured from the
-    crops' pixels, up to a pixel of the 64 px crop at each edge); the match recipe's own crops
-    (25-100 %) do."""
+def _crop_argv(tmp_path: Path) -> list[str]:
+    """A run of 64 px crops of the photos in ``tmp_path/photos``, judged on nothing."""
+    return ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "photos"),
+            "--holdout", "0", "--out", str(tmp_path / "ckpt"), "--image-size", "64",
+            "--workers", "0"]
+
+
+def _training_crops(tmp_path: Path, photo: Image.Image, options: list[str], count: int
+                    ) -> list[torch.Tensor]:
+    """``count`` crops of ``photo`` (in [0, 1]) made by the crop of the run that the command
+    line builds with ``options`` (seed 0), the photo being its training folder's two photos."""
     from scaled_models.distributed import Distributed
     from scaled_models.train.cli import config_from_args, parse_args
     from scaled_models.train.run import build_run
 
     wnid = tmp_path / "photos" / "n01440764"
-    wnid.mkdir(parents=True)
+    if not wnid.is_dir():
+        wnid.mkdir(parents=True)
+        for i in range(2):
+            photo.save(wnid / f"photo_{i}.png")
+    cpu = Distributed(0, 1, torch.device("cpu"))
+    torch.manual_seed(0)
+    run = build_run(config_from_args(parse_args(_crop_argv(tmp_path) + options), cpu), cpu)
+    return [run.loader.dataset.crop(photo) for _ in range(count)]
+
+
+def test_crop_min_area_bounds_the_share_of_the_photo_a_training_crop_shows(tmp_path):
+    """--crop-min-area 0.6: no crop of 200 shows less than 60 % of the photo (measured from the
+    crops' pixels, up to a pixel of the 64 px crop at each edge); the match recipe's own crops
+    (25-100 %) do."""
     x, y = torch.meshgrid(torch.arange(240), torch.arange(200), indexing="xy")
     coded = torch.stack([x * 255 / 239, y * 255 / 199, torch.zeros_like(x, dtype=torch.float)])
     photo = Image.fromarray(coded.round().byte().permute(1, 2, 0).numpy())
-    for i in range(2):
-        photo.save(wnid / f"coded_{i}.png")
-    cpu = Distributed(0, 1, torch.device("cpu"))
-    argv = ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "photos"),
-            "--holdout", "0", "--out", str(tmp_path / "ckpt"), "--image-size", "64",
-            "--workers", "0"]
-    areas = {}
-    for extra in ([], ["--crop-min-area", "0.6"]):
-        torch.manual_seed(0)
-        crop = build_run(config_from_args(parse_args(argv + extra), cpu), cpu).loader.dataset.crop
-        areas[bool(extra)] = [_covered_area(crop(photo)) for _ in range(200)]
+    areas = {bool(extra): [_covered_area(c) for c in _training_crops(tmp_path, photo, extra, 200)]
+             for extra in ([], ["--crop-min-area", "0.6"])}
     edge = 2 / 64  # a pixel at each side, in width and height
     assert min(areas[True]) >= 0.6 - 2 * edge, min(areas[True])
     assert max(areas[True]) > 0.9
@@ -263,27 +274,17 @@ def test_autoaugment_alters_the_training_crops_only_when_asked(tmp_path):
     good share of them. FixRes, which adapts to the test-time crop, refuses the option."""
     from scaled_models.distributed import Distributed
     from scaled_models.train.cli import config_from_args, parse_args
-    from scaled_models.train.run import build_run
 
-    wnid = tmp_path / "photos" / "n01440764"
-    wnid.mkdir(parents=True)
     grey = Image.new("RGB", (240, 200), (128, 128, 128))
-    for i in range(2):
-        grey.save(wnid / f"grey_{i}.png")
-    cpu = Distributed(0, 1, torch.device("cpu"))
-    argv = ["--model", "resolution", "--family", "lite", "--data", str(tmp_path / "photos"),
-            "--holdout", "0", "--out", str(tmp_path / "ckpt"), "--image-size", "64",
-            "--workers", "0"]
-    altered = {}
-    for extra in ([], ["--autoaugment"]):
-        torch.manual_seed(0)
-        crop = build_run(config_from_args(parse_args(argv + extra), cpu), cpu).loader.dataset.crop
-        crops = [(crop(grey) * 255).round() for _ in range(100)]
-        altered[bool(extra)] = sum(not bool((c == 128).all()) for c in crops)
+    altered = {bool(extra): sum(not bool(((c * 255).round() == 128).all())
+                                for c in _training_crops(tmp_path, grey, extra, 100))
+               for extra in ([], ["--autoaugment"])}
     assert altered[False] == 0
     assert altered[True] >= 10, altered
+    cpu = Distributed(0, 1, torch.device("cpu"))
     with pytest.raises(SystemExit, match="--autoaugment: fixres adapts the model to its"):
-        config_from_args(parse_args([*argv, "--recipe", "fixres", "--autoaugment"]), cpu)
+        config_from_args(parse_args([*_crop_argv(tmp_path), "--recipe", "fixres",
+                                     "--autoaugment"]), cpu)
 
 
 def _checkpoint(path: Path, trained: list[bool], start: list[bool], baseline: list[bool],
